@@ -1,0 +1,139 @@
+# icehub top-level build.
+#   make            build bin/icehubd (release, -O2)
+#   make run        build and start icehubd in the foreground with the embedded defaults
+#   make test       unit tests (plain and ASan+UBSan), integration tests, a short fuzz run
+#   make bench      benchmarks (writes docs/benchmarks.md)
+#   make fuzz       long libFuzzer run of the STUN decoder (FUZZ_SECONDS, default 600)
+#
+# Missing Debian packages are installed by deploy/install-deps.sh, the single
+# source of truth for dependencies.
+
+VERSION := 0.1.0
+PKGS := libwebsockets openssl libconfig jansson
+TEST_PKGS := cmocka
+
+ifeq ($(filter clean help,$(MAKECMDGOALS)),)
+ifneq ($(shell pkg-config --exists $(PKGS) $(TEST_PKGS) 2>/dev/null && echo ok),ok)
+$(info icehub: build dependencies missing; running deploy/install-deps.sh)
+DEPS_RC := $(shell sh deploy/install-deps.sh 1>&2; echo $$?)
+ifneq ($(DEPS_RC),0)
+$(error deploy/install-deps.sh failed (exit $(DEPS_RC)); see its output above)
+endif
+endif
+endif
+
+CC ?= cc
+ifeq ($(CC),cc)
+CC := gcc
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+        -Wpointer-arith -Wvla -Wno-missing-field-initializers
+BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DICEHUB_VERSION=\"$(VERSION)\" -I. $(WARN) \
+               $(PKG_CFLAGS) -MMD -MP -pthread
+RELEASE_CFLAGS := -O2 -g $(BASE_CFLAGS)
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined $(BASE_CFLAGS)
+LDLIBS := $(PKG_LIBS) -pthread
+
+LIB_SRCS := $(wildcard common/*.c stun/*.c turn/*.c signal/*.c)
+DAEMON_SRCS := $(wildcard daemon/*.c)
+TEST_SRCS := $(wildcard tests/*/test_*.c)
+
+R := build/release
+A := build/asan
+
+R_LIB_OBJS := $(LIB_SRCS:%.c=$(R)/%.o)
+A_LIB_OBJS := $(LIB_SRCS:%.c=$(A)/%.o)
+R_DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(R)/%.o)
+A_DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(A)/%.o)
+R_TESTS := $(TEST_SRCS:%.c=$(R)/%)
+A_TESTS := $(TEST_SRCS:%.c=$(A)/%)
+
+.PHONY: all run test unit-test asan-test integration-test fuzz-smoke fuzz bench clean help deps
+.DEFAULT_GOAL := all
+
+all: bin/icehubd
+
+help:
+	@sed -n '2,8p' Makefile
+
+deps:
+	sh deploy/install-deps.sh
+
+bin/icehubd: $(R_DAEMON_OBJS) $(R)/libicehub.a
+	@mkdir -p bin
+	$(CC) $(RELEASE_CFLAGS) -o $@ $(R_DAEMON_OBJS) $(R)/libicehub.a $(LDLIBS)
+
+bin/icehubd-asan: $(A_DAEMON_OBJS) $(A)/libicehub.a
+	@mkdir -p bin
+	$(CC) $(ASAN_CFLAGS) -o $@ $(A_DAEMON_OBJS) $(A)/libicehub.a $(LDLIBS)
+
+$(R)/libicehub.a: $(R_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(A)/libicehub.a: $(A_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(R)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(RELEASE_CFLAGS) -c -o $@ $<
+
+$(A)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -c -o $@ $<
+
+# Unit tests: one cmocka binary per tests/<module>/test_<file>.c.
+$(R)/tests/%: tests/%.c $(R)/libicehub.a
+	@mkdir -p $(dir $@)
+	$(CC) $(RELEASE_CFLAGS) -o $@ $< $(R)/libicehub.a $(LDLIBS) $(CMOCKA_LIBS)
+
+$(A)/tests/%: tests/%.c $(A)/libicehub.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -o $@ $< $(A)/libicehub.a $(LDLIBS) $(CMOCKA_LIBS)
+
+run: bin/icehubd
+	./bin/icehubd $(ARGS)
+
+unit-test: $(R_TESTS)
+	@sh tests/run_unit.sh release $(R_TESTS)
+
+asan-test: $(A_TESTS)
+	@sh tests/run_unit.sh asan $(A_TESTS)
+
+# The whole suite: one summary line at the end, non-zero exit on failure.
+test: deps-quiet bin/icehubd $(R_TESTS) $(A_TESTS) build/fuzz/fuzz_stun
+	@bash tests/run_all.sh
+
+deps-quiet:
+	@sh deploy/install-deps.sh --quiet
+
+integration-test: bin/icehubd
+	@/usr/bin/python3 tests/integration/run.py
+
+# libFuzzer targets (clang). The STUN decoder is compiled with the fuzzer.
+FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. \
+               $(shell pkg-config --cflags openssl 2>/dev/null)
+FUZZ_LIB_SRCS := $(wildcard common/cmn.c common/cmn_crypto.c common/cmn_addr.c stun/*.c)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS)
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(shell pkg-config --libs openssl)
+
+FUZZ_SECONDS ?= 600
+fuzz: build/fuzz/fuzz_stun
+	@mkdir -p build/fuzz/corpus-stun
+	build/fuzz/fuzz_stun -max_total_time=$(FUZZ_SECONDS) -max_len=2048 \
+	    build/fuzz/corpus-stun tests/fuzz/corpus/stun
+
+bench: bin/icehubd
+	@bash tests/bench/run.sh
+
+clean:
+	rm -rf build bin
+
+-include $(R_LIB_OBJS:.o=.d) $(A_LIB_OBJS:.o=.d) $(R_DAEMON_OBJS:.o=.d) $(A_DAEMON_OBJS:.o=.d)

@@ -1,0 +1,124 @@
+/* icehub - SPDX-License-Identifier: MIT
+ *
+ * cmn_config.h: icehub's settings. One schema table (cmn_config.c) names
+ * every setting, its type, default and documentation; the same parser turns
+ * a default, a libconfig file value, an environment variable
+ * (ICEHUB_SECTION_KEY) and a command-line flag (--section.key=value) into the
+ * typed field. Precedence: flag > environment > file > default. A list given
+ * as a flag or variable is comma-separated.
+ *
+ * Loading either produces a complete, validated cmn_settings_t or fails with
+ * one message naming the file and line (or the flag / variable), what was
+ * expected and what was found. Nothing is half-applied.
+ */
+#ifndef CMN_CONFIG_H
+#define CMN_CONFIG_H
+
+#include <stdio.h>
+
+#include "cmn.h"
+#include "cmn_addr.h"
+#include "cmn_log.h"
+
+typedef struct cmn_strlist_s {
+    char **v;   /* owned, each NUL-terminated */
+    size_t n;
+} cmn_strlist_t;
+
+typedef struct cmn_addrlist_s {
+    cmn_addr_t *v;  /* owned */
+    size_t n;
+} cmn_addrlist_t;
+
+/* All settings, parsed. Add a field here and a row in the schema table
+ * (cmn_config.c), deploy/icehub.conf and docs/configuration.md; a test
+ * fails if the three drift apart. */
+typedef struct cmn_settings_s {
+    struct {
+        bool enabled;               /* turn.enabled: STUN/TURN service on */
+        cmn_addrlist_t listen;      /* turn.listen: UDP and TCP, same port */
+        cmn_addrlist_t tls_listen;  /* turn.tls_listen: active with tls.cert */
+        char *realm;                /* turn.realm */
+        cmn_strlist_t users;        /* turn.users: "name:password" */
+        cmn_strlist_t secrets;      /* turn.secrets */
+        cmn_addr_t relay_ip;        /* turn.relay_ip: family 0 = automatic */
+        cmn_strlist_t external_ip;  /* turn.external_ip: "public" or "public/private" */
+        uint16_t relay_port_min;    /* turn.relay_ports "LOW-HIGH" */
+        uint16_t relay_port_max;
+        cmn_cidrset_t allowed_peers; /* turn.allowed_peers */
+        cmn_cidrset_t denied_peers;  /* turn.denied_peers */
+        int threads;                /* turn.threads: 0 = one per CPU */
+        char *software;             /* turn.software: SOFTWARE attribute, "" = omit */
+        int tcp_idle_timeout;       /* turn.tcp_idle_timeout: seconds */
+        int max_tcp_connections;    /* turn.max_tcp_connections: per process */
+    } turn;
+    struct {
+        bool enabled;               /* http.enabled */
+        cmn_addrlist_t listen;      /* http.listen */
+    } http;
+    struct {
+        char *cert;                 /* tls.cert: PEM path, "" = no TLS */
+        char *key;                  /* tls.key */
+    } tls;
+    struct {
+        cmn_log_level_t level;      /* log.level */
+    } log;
+} cmn_settings_t;
+
+/* Setting types in the schema. */
+typedef enum cmn_cfg_type_e {
+    CMN_CFG_BOOL,
+    CMN_CFG_INT,        /* with min/max */
+    CMN_CFG_STRING,
+    CMN_CFG_PATH,       /* a string naming a file; checked readable when non-empty */
+    CMN_CFG_STRLIST,
+    CMN_CFG_ADDRLIST,   /* "host:port" list; IP literals only */
+    CMN_CFG_IP,         /* a bare IP or "" */
+    CMN_CFG_CIDRLIST,
+    CMN_CFG_PORTRANGE,  /* "LOW-HIGH" */
+    CMN_CFG_LOGLEVEL,
+    CMN_CFG_USERLIST,   /* "name:password" list */
+    CMN_CFG_EXTIPLIST,  /* "PUBLIC" or "PUBLIC/PRIVATE" IP list, stored as cmn_strlist_t */
+} cmn_cfg_type_t;
+
+typedef struct cmn_cfg_def_s {
+    const char *name;       /* "turn.listen" */
+    cmn_cfg_type_t type;
+    size_t offset;          /* of the field in cmn_settings_t */
+    const char *def;        /* default, in flag syntax (lists comma-separated) */
+    long min, max;          /* CMN_CFG_INT bounds; CMN_CFG_STRING length bounds in bytes */
+    bool reloadable;        /* takes effect on SIGHUP without a restart */
+    const char *doc;        /* one-line description for docs and --help */
+    bool secret;            /* printed as "***" (USERLIST: the passwords) */
+} cmn_cfg_def_t;
+
+/* The schema, in documentation order. */
+const cmn_cfg_def_t *cmn_config_schema(size_t *n);
+
+typedef struct cmn_config_src_s {
+    const char *file;       /* libconfig file, or NULL for none */
+    char *const *env;       /* environ-style array, or NULL; ICEHUB_* used */
+    const char *const *flags; /* "section.key=value" strings (no leading --), or NULL */
+    size_t nflags;
+} cmn_config_src_t;
+
+/* Load settings from defaults and the sources. On failure returns
+ * CMN_EINVAL and writes one message into <err> (e.g.
+ * "/etc/icehub.conf:12: turn.relay_ports: expected \"LOW-HIGH\" with
+ * 1 <= LOW <= HIGH <= 65535, found \"9-3\""); <out> is then left disposed
+ * (all zero; cmn_config_dispose on it is a no-op). <out> is overwritten
+ * without being disposed first: load into a fresh struct and swap.
+ * Every source is parsed in full, so a bad value is an error even when a
+ * source of higher precedence overrides it. <err> may be NULL. */
+int cmn_config_load(cmn_settings_t *out, const cmn_config_src_t *src, char *err, size_t errlen);
+/* Free everything <s> owns and zero it. Safe on a zeroed struct. */
+void cmn_config_dispose(cmn_settings_t *s);
+
+/* Write the effective settings as libconfig text (for --print-config).
+ * Secrets and user passwords are written as "***". */
+void cmn_config_print(const cmn_settings_t *s, FILE *f);
+
+/* "ICEHUB_TURN_RELAY_PORTS" for "turn.relay_ports". Returns <buf>. */
+char *cmn_config_env_name(const char *name, char *buf, size_t len);
+
+#endif /* CMN_CONFIG_H */

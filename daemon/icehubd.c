@@ -1,0 +1,287 @@
+/* icehub - SPDX-License-Identifier: MIT
+ *
+ * icehubd.c: the daemon's entry point. Parses the command line, loads and
+ * validates the configuration, starts the services (relay workers for
+ * STUN/TURN, the control-plane HTTP thread), then waits for signals:
+ * SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration (validated
+ * first; on error the running configuration stays).
+ *
+ * This is glue: it owns no protocol logic.
+ */
+#include "ihd.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cmn_log.h"
+
+extern char **environ;
+
+#define EXIT_CONFIG 2
+
+typedef struct ihd_args_s {
+    const char *config;        /* --config FILE, or NULL */
+    const char **flags;        /* "section.key=value" (owned array, borrowed strings) */
+    size_t nflags;
+    bool check_only;
+    bool print_config;
+} ihd_args_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: icehubd [options] [--section.key=value ...]\n"
+            "\n"
+            "icehub: STUN/TURN server and WebRTC signaling hub.\n"
+            "\n"
+            "options:\n"
+            "  -c, --config FILE    read settings from a libconfig file\n"
+            "      --check-config   validate the configuration and exit (0 ok, 2 error)\n"
+            "      --print-config   print the effective configuration (secrets masked)\n"
+            "  -h, --help           show this help\n"
+            "  -V, --version        show the version\n"
+            "\n"
+            "Every setting can be given as --section.key=value or as the environment\n"
+            "variable ICEHUB_SECTION_KEY (lists comma-separated); flags win over the\n"
+            "environment, which wins over the file. Settings:\n\n");
+    size_t n;
+    const cmn_cfg_def_t *d = cmn_config_schema(&n);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "  --%s=%s\n      %s\n", d[i].name, d[i].def[0] ? d[i].def : "\"\"", d[i].doc);
+    fprintf(f, "\nSee docs/configuration.md for details.\n");
+}
+
+/* Returns 0 to run, 1 to exit 0 (help/version), or EXIT_CONFIG. */
+static int parse_args(int argc, char **argv, ihd_args_t *a)
+{
+    a->flags = cmn_calloc((size_t)argc, sizeof(*a->flags));
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+            usage(stdout);
+            return 1;
+        }
+        if (!strcmp(s, "-V") || !strcmp(s, "--version")) {
+            printf("icehubd %s\n", ICEHUB_VERSION);
+            return 1;
+        }
+        if (!strcmp(s, "--check-config")) {
+            a->check_only = true;
+        } else if (!strcmp(s, "--print-config")) {
+            a->print_config = true;
+        } else if (!strcmp(s, "-c") || !strcmp(s, "--config")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "icehubd: %s: expected a file name\n", s);
+                return EXIT_CONFIG;
+            }
+            a->config = argv[++i];
+        } else if (!strncmp(s, "--config=", 9)) {
+            a->config = s + 9;
+        } else if (!strncmp(s, "--", 2) && strchr(s, '.')) {
+            a->flags[a->nflags++] = s + 2;
+        } else {
+            fprintf(stderr, "icehubd: unknown option \"%s\" (try --help)\n", s);
+            return EXIT_CONFIG;
+        }
+    }
+    return 0;
+}
+
+static ihd_cfg_t *load_cfg(const ihd_args_t *a, uint64_t gen, char *err, size_t errlen)
+{
+    ihd_cfg_t *cfg = cmn_calloc(1, sizeof(*cfg));
+    cmn_config_src_t src = {.file = a->config, .env = environ, .flags = a->flags,
+                            .nflags = a->nflags};
+    if (cmn_config_load(&cfg->s, &src, err, errlen) < 0) {
+        cmn_free(cfg);
+        return NULL;
+    }
+    cfg->gen = gen;
+    cfg->binding.software = cfg->s.turn.software;
+    return cfg;
+}
+
+static void free_cfg(ihd_cfg_t *cfg)
+{
+    if (!cfg)
+        return;
+    cmn_config_dispose(&cfg->s);
+    cmn_free(cfg);
+}
+
+static bool addrlist_equal(const cmn_addrlist_t *x, const cmn_addrlist_t *y)
+{
+    if (x->n != y->n)
+        return false;
+    for (size_t i = 0; i < x->n; i++)
+        if (!cmn_addr_equal(&x->v[i], &y->v[i]))
+            return false;
+    return true;
+}
+
+static bool str_eq(const char *x, const char *y)
+{
+    return !strcmp(x ? x : "", y ? y : "");
+}
+
+/* Settings that need a restart: say so instead of silently ignoring them. */
+static void warn_restart_needed(const cmn_settings_t *o, const cmn_settings_t *n)
+{
+    struct {
+        bool changed;
+        const char *name;
+    } checks[] = {
+        {o->turn.enabled != n->turn.enabled, "turn.enabled"},
+        {!addrlist_equal(&o->turn.listen, &n->turn.listen), "turn.listen"},
+        {!addrlist_equal(&o->turn.tls_listen, &n->turn.tls_listen), "turn.tls_listen"},
+        {o->turn.threads != n->turn.threads, "turn.threads"},
+        {o->http.enabled != n->http.enabled, "http.enabled"},
+        {!addrlist_equal(&o->http.listen, &n->http.listen), "http.listen"},
+        {!str_eq(o->tls.cert, n->tls.cert) || !str_eq(o->tls.key, n->tls.key), "tls.cert/tls.key"},
+    };
+    for (size_t i = 0; i < CMN_ARRAY_LEN(checks); i++)
+        if (checks[i].changed)
+            cmn_warn("config", "%s changed; it takes effect after a restart", checks[i].name);
+}
+
+/* Publish a new snapshot, then free the old one once every worker has
+ * moved to the new one (workers refresh at least every 250 ms; the poke
+ * makes it immediate). */
+static void reload(ihd_server_t *srv, const ihd_args_t *a)
+{
+    char err[1024];
+    ihd_cfg_t *old = atomic_load(&srv->cfg);
+    ihd_cfg_t *cfg = load_cfg(a, old->gen + 1, err, sizeof(err));
+    if (!cfg) {
+        cmn_err("config", "reload failed, keeping the running configuration: %s", err);
+        return;
+    }
+    warn_restart_needed(&old->s, &cfg->s);
+    cmn_log_set_level(cfg->s.log.level);
+    atomic_store_explicit(&srv->cfg, cfg, memory_order_release);
+    ihd_workers_poke(srv);
+    for (int spin = 0; spin < 5000; spin++) {
+        bool all = true;
+        for (unsigned i = 0; i < srv->nworkers; i++)
+            if (__atomic_load_n(&srv->workers[i].seen_gen, __ATOMIC_ACQUIRE) < cfg->gen)
+                all = false;
+        if (all) {
+            free_cfg(old);
+            old = NULL;
+            break;
+        }
+        usleep(1000);
+    }
+    if (old)
+        cmn_warn("config", "a worker did not pick up the new configuration; keeping the old one");
+    cmn_info("config", "configuration reloaded (generation %llu)", (unsigned long long)cfg->gen);
+}
+
+static unsigned worker_count(const cmn_settings_t *s)
+{
+    long n = s->turn.threads;
+    if (n <= 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n <= 0)
+        n = 1;
+    return (unsigned)CMN_MIN(n, IHD_MAX_WORKERS);
+}
+
+static int start_services(ihd_server_t *srv)
+{
+    char err[1024];
+    ihd_cfg_t *cfg = atomic_load(&srv->cfg);
+    if (ihd_tls_ctx_new(&cfg->s, &srv->ssl_ctx, err, sizeof(err)) < 0) {
+        cmn_err("tls", "%s", err);
+        return EXIT_CONFIG;
+    }
+    if (cfg->s.turn.enabled) {
+        unsigned n = worker_count(&cfg->s);
+        if (ihd_workers_start(srv, n) < 0)
+            return 1;
+        cmn_info("turn", "%u relay worker thread%s%s", n, n == 1 ? "" : "s",
+                 srv->ssl_ctx ? ", TLS on" : ", TLS off (no tls.cert)");
+    }
+    if (cfg->s.http.enabled && ihd_http_start(srv, err, sizeof(err)) < 0) {
+        cmn_err("http", "%s", err);
+        return 1;
+    }
+    return 0;
+}
+
+static int serve(ihd_server_t *srv, const ihd_args_t *a)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    /* Blocked before any thread starts, so every thread inherits the mask
+     * and only sigwait below sees these signals. */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = start_services(srv);
+    if (rc == 0) {
+        cmn_info("main", "icehubd %s ready (pid %d)", ICEHUB_VERSION, (int)getpid());
+        for (;;) {
+            int sig = 0;
+            if (sigwait(&set, &sig) != 0)
+                continue;
+            if (sig == SIGHUP) {
+                cmn_info("main", "SIGHUP: reloading the configuration");
+                reload(srv, a);
+                continue;
+            }
+            cmn_info("main", "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            break;
+        }
+    }
+    atomic_store(&srv->draining, 1);
+    ihd_http_stop(srv);
+    if (srv->nworkers)
+        ihd_workers_stop(srv);
+    ihd_tls_ctx_free(srv->ssl_ctx);
+    if (rc == 0)
+        cmn_info("main", "stopped");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    ihd_args_t a = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc) {
+        cmn_free(a.flags);
+        return rc == 1 ? 0 : rc;
+    }
+    char err[1024];
+    ihd_cfg_t *cfg = load_cfg(&a, 1, err, sizeof(err));
+    if (!cfg) {
+        fprintf(stderr, "icehubd: configuration error: %s\n", err);
+        cmn_free(a.flags);
+        return EXIT_CONFIG;
+    }
+    if (a.check_only || a.print_config) {
+        if (a.print_config)
+            cmn_config_print(&cfg->s, stdout);
+        if (a.check_only)
+            fprintf(stderr, "icehubd: configuration OK\n");
+        free_cfg(cfg);
+        cmn_free(a.flags);
+        return 0;
+    }
+    cmn_log_set_level(cfg->s.log.level);
+    ihd_server_t srv;
+    memset(&srv, 0, sizeof(srv));
+    atomic_init(&srv.cfg, cfg);
+    srv.start_time = ihd_wallclock();
+    rc = serve(&srv, &a);
+    free_cfg(atomic_load(&srv.cfg));
+    cmn_free(a.flags);
+    return rc;
+}

@@ -1,0 +1,169 @@
+/* icehub - SPDX-License-Identifier: MIT
+ *
+ * ihd.h: internals of the icehubd daemon: the server object that wires the
+ * services together, the per-thread workers of the UDP/TCP/TLS fast path,
+ * their counters, and the control-plane HTTP thread. Nothing outside
+ * daemon/ includes this header.
+ */
+#ifndef IHD_H
+#define IHD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "common/cmn.h"
+#include "common/cmn_addr.h"
+#include "common/cmn_config.h"
+#include "stun/stun.h"
+
+#define IHD_MAX_WORKERS 256
+#define IHD_MAX_LISTEN 16            /* addresses per listen setting */
+#define IHD_UDP_BATCH 32             /* datagrams per recvmmsg/sendmmsg */
+#define IHD_UDP_MAX 2048             /* largest datagram handled (bigger are truncated and dropped) */
+#define IHD_TCP_WBUF_MAX (256 * 1024) /* a slower reader than this is disconnected */
+#define IHD_TLS_HANDSHAKE_TIMEOUT 10 /* seconds */
+
+typedef enum ihd_transport_e {
+    IHD_TR_UDP = 0,
+    IHD_TR_TCP,
+    IHD_TR_TLS,
+    IHD_TR_COUNT
+} ihd_transport_t;
+
+const char *ihd_transport_name(ihd_transport_t t);
+
+/* Why a packet or connection was dropped, beyond the decoder's reasons.
+ * Indices into ihd_counters_t.invalid after STUN_DERR_COUNT. */
+typedef enum ihd_drop_e {
+    IHD_DROP_UNKNOWN_FRAME = STUN_DERR_COUNT, /* neither STUN nor ChannelData */
+    IHD_DROP_UNEXPECTED_CLASS,  /* a response or error sent to the server */
+    IHD_DROP_UNSUPPORTED_METHOD, /* a method this build does not serve */
+    IHD_DROP_CHANNEL_DATA,      /* ChannelData with no TURN service */
+    IHD_DROP_OVERSIZE,          /* datagram larger than IHD_UDP_MAX */
+    IHD_DROP_TCP_FRAMING,       /* stream bytes that cannot start a frame */
+    IHD_DROP_COUNT
+} ihd_drop_t;
+
+const char *ihd_drop_name(unsigned reason);
+
+/* Per-worker counters. Written only by their worker thread, read by the
+ * metrics thread: each update is a relaxed atomic load+store (no lock
+ * prefix on the hot path), each read a relaxed load, and readers sum the
+ * workers. */
+typedef struct ihd_counters_s {
+    uint64_t rx_packets[IHD_TR_COUNT];
+    uint64_t rx_bytes[IHD_TR_COUNT];
+    uint64_t tx_packets[IHD_TR_COUNT];
+    uint64_t tx_bytes[IHD_TR_COUNT];
+    uint64_t tx_errors[IHD_TR_COUNT];
+    uint64_t binding_requests[IHD_TR_COUNT];
+    uint64_t binding_success;
+    uint64_t binding_error;       /* 420s */
+    uint64_t invalid[IHD_DROP_COUNT];
+    uint64_t tcp_accepted[IHD_TR_COUNT];
+    uint64_t tcp_closed_idle;
+    uint64_t tcp_closed_error;    /* garbage, reset, slow reader */
+    uint64_t tcp_rejected_limit;
+    uint64_t tls_handshake_failed;
+    uint64_t tcp_open;            /* gauge: open connections on this worker */
+} ihd_counters_t;
+
+#define IHD_INC(field, n) \
+    __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
+#define IHD_DEC(field, n) \
+    __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) - (n), __ATOMIC_RELAXED)
+#define IHD_READ(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+/* A settings snapshot. Immutable once published; a reload publishes a new
+ * one and frees the old after every worker has moved past it. */
+typedef struct ihd_cfg_s {
+    cmn_settings_t s;
+    uint64_t gen;
+    stun_binding_cfg_t binding;
+} ihd_cfg_t;
+
+typedef struct ihd_server_s ihd_server_t;
+typedef struct ihd_conn_s ihd_conn_t;
+
+/* Every object registered with a worker's epoll starts with its kind. */
+typedef enum ihd_evkind_e {
+    IHD_EV_WAKE = 1,
+    IHD_EV_UDP,
+    IHD_EV_TCP_LISTEN,
+    IHD_EV_CONN,
+} ihd_evkind_t;
+
+typedef struct ihd_listener_s {
+    ihd_evkind_t kind;          /* IHD_EV_UDP or IHD_EV_TCP_LISTEN; first member */
+    int fd;
+    ihd_transport_t tr;
+    cmn_addr_t addr;
+} ihd_listener_t;
+
+typedef struct ihd_worker_s {
+    ihd_server_t *srv;          /* borrowed */
+    unsigned id;
+    pthread_t thread;
+    int epfd;
+    int wakefd;                 /* eventfd: stop / reload poke */
+    ihd_evkind_t wake_kind;     /* epoll tag for wakefd (IHD_EV_WAKE) */
+    struct ihd_udp_batch_s *udp; /* owned: recvmmsg/sendmmsg buffers */
+    ihd_listener_t *ls;         /* this worker's SO_REUSEPORT sockets */
+    size_t nls;
+    const ihd_cfg_t *cfg;       /* snapshot in use this iteration */
+    uint64_t seen_gen;          /* atomic: last snapshot generation seen */
+    ihd_conn_t *conn_head;      /* idle order: least recently active first */
+    ihd_conn_t *conn_tail;
+    ihd_counters_t c;
+} ihd_worker_t;
+
+struct ihd_server_s {
+    _Atomic(ihd_cfg_t *) cfg;   /* current snapshot */
+    ihd_worker_t *workers;
+    unsigned nworkers;
+    void *ssl_ctx;              /* SSL_CTX *, or NULL without TLS */
+    atomic_int stopping;
+    atomic_int draining;
+    atomic_long tcp_conns;      /* all workers, against turn.max_tcp_connections */
+    void *http;                 /* ihd_http_t *, or NULL */
+    double start_time;          /* CLOCK_REALTIME seconds */
+};
+
+/* ihd_worker.c */
+int ihd_workers_start(ihd_server_t *srv, unsigned n);
+void ihd_workers_poke(ihd_server_t *srv);
+void ihd_workers_stop(ihd_server_t *srv);
+int ihd__listen_socket(const cmn_addr_t *a, ihd_transport_t tr, bool reuseport);
+void ihd__sum_counters(const ihd_server_t *srv, ihd_counters_t *out);
+
+/* ihd_dispatch.c: one message from a client, any transport. Writes the reply
+ * (if any) into <out> and returns its length, or 0 for no reply. */
+typedef struct ihd_pkt_s {
+    ihd_transport_t tr;
+    const cmn_addr_t *src;      /* borrowed: the client */
+    const cmn_addr_t *dst;      /* borrowed: our address it was sent to */
+    const uint8_t *data;        /* borrowed: one datagram or stream frame */
+    size_t len;
+} ihd_pkt_t;
+size_t ihd_dispatch(ihd_worker_t *w, const ihd_pkt_t *p, uint8_t *out, size_t cap);
+
+/* ihd_tcp.c: stream connections (TCP and TLS) owned by a worker. */
+void ihd_tcp_accept(ihd_worker_t *w, ihd_listener_t *l);
+void ihd_tcp_event(ihd_worker_t *w, ihd_conn_t *c, uint32_t events);
+void ihd_tcp_expire(ihd_worker_t *w, double now);
+void ihd_tcp_close_all(ihd_worker_t *w);
+
+/* ihd_tls.c */
+int ihd_tls_ctx_new(const cmn_settings_t *s, void **out, char *err, size_t errlen);
+void ihd_tls_ctx_free(void *ctx);
+
+/* ihd_http.c: the control-plane HTTP thread (lws): /livez, /readyz, /metrics. */
+int ihd_http_start(ihd_server_t *srv, char *err, size_t errlen);
+void ihd_http_stop(ihd_server_t *srv);
+/* ihd_metrics.c: render Prometheus text into a malloc'd buffer. */
+char *ihd_metrics_render(ihd_server_t *srv, size_t *len);
+
+double ihd_now(void);           /* CLOCK_MONOTONIC seconds */
+double ihd_wallclock(void);     /* CLOCK_REALTIME seconds */
+
+#endif /* IHD_H */

@@ -1,0 +1,349 @@
+/* icehub - SPDX-License-Identifier: MIT
+ *
+ * ihd_tcp.c: stream connections (TCP, and TLS through OpenSSL) owned by one
+ * worker. Bytes are cut into frames with stun_frame_len (RFC 8489 §6.2.2
+ * framing, RFC 8656 §12.5 padded ChannelData), each frame goes through
+ * ihd_dispatch, and replies are written back with a bounded output
+ * buffer. A peer that sends bytes which cannot start a frame, reads too
+ * slowly, or stays idle past turn.tcp_idle_timeout is disconnected.
+ *
+ * Left out: RFC 6062 TCP relaying (connections to peers).
+ */
+#include "ihd.h"
+
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "common/cmn_log.h"
+
+#define IHD_RBUF_INITIAL 2048
+
+struct ihd_conn_s {
+    ihd_evkind_t kind;      /* IHD_EV_CONN; first member */
+    int fd;
+    ihd_transport_t tr;
+    SSL *ssl;               /* owned; NULL for plain TCP */
+    bool handshaking;       /* TLS handshake not finished */
+    cmn_addr_t peer;
+    cmn_addr_t local;
+    uint8_t *rbuf;          /* owned; grows up to one maximum frame */
+    size_t rlen, rcap;
+    uint8_t *wbuf;          /* owned; bytes not yet accepted by the socket */
+    size_t wlen, wcap;
+    uint32_t events;        /* current epoll interest */
+    double last_active;     /* ihd_now() of the last byte in or out */
+    double opened;
+    void *alloc;            /* the TURN allocation made on this connection, or NULL */
+    ihd_conn_t *prev, *next; /* worker's connection list */
+};
+
+static void conn_link(ihd_worker_t *w, ihd_conn_t *c)
+{
+    c->prev = w->conn_tail;
+    c->next = NULL;
+    if (w->conn_tail)
+        w->conn_tail->next = c;
+    else
+        w->conn_head = c;
+    w->conn_tail = c;
+}
+
+static void conn_unlink(ihd_worker_t *w, ihd_conn_t *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conn_head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        w->conn_tail = c->prev;
+}
+
+static void conn_close(ihd_worker_t *w, ihd_conn_t *c)
+{
+    conn_unlink(w, c);
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->ssl) {
+        if (!c->handshaking)
+            (void)SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+    }
+    close(c->fd);
+    cmn_free(c->rbuf);
+    cmn_free(c->wbuf);
+    cmn_free(c);
+    IHD_DEC(w->c.tcp_open, 1);
+    atomic_fetch_sub(&w->srv->tcp_conns, 1);
+}
+
+static void conn_fail(ihd_worker_t *w, ihd_conn_t *c)
+{
+    IHD_INC(w->c.tcp_closed_error, 1);
+    conn_close(w, c);
+}
+
+static void conn_set_events(ihd_worker_t *w, ihd_conn_t *c, uint32_t ev)
+{
+    if (ev == c->events)
+        return;
+    struct epoll_event e = {.events = ev, .data.ptr = c};
+    epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &e);
+    c->events = ev;
+}
+
+void ihd_tcp_accept(ihd_worker_t *w, ihd_listener_t *l)
+{
+    long max = w->cfg->s.turn.max_tcp_connections;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return; /* EAGAIN, or a transient error such as EMFILE: retry on next event */
+        if (atomic_fetch_add(&w->srv->tcp_conns, 1) >= max) {
+            atomic_fetch_sub(&w->srv->tcp_conns, 1);
+            IHD_INC(w->c.tcp_rejected_limit, 1);
+            close(fd);
+            continue;
+        }
+        ihd_conn_t *c = cmn_calloc(1, sizeof(*c));
+        c->kind = IHD_EV_CONN;
+        c->fd = fd;
+        c->tr = l->tr;
+        c->local = l->addr;
+        (void)cmn_addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss);
+        c->last_active = c->opened = ihd_now();
+        c->events = EPOLLIN;
+        if (l->tr == IHD_TR_TLS) {
+            c->ssl = SSL_new(w->srv->ssl_ctx);
+            if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+                SSL_free(c->ssl);
+                close(fd);
+                cmn_free(c);
+                atomic_fetch_sub(&w->srv->tcp_conns, 1);
+                IHD_INC(w->c.tls_handshake_failed, 1);
+                continue;
+            }
+            c->handshaking = true;
+        }
+        struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e);
+        conn_link(w, c);
+        IHD_INC(w->c.tcp_open, 1);
+        IHD_INC(w->c.tcp_accepted[l->tr], 1);
+    }
+}
+
+/* Raw write of as much as the socket takes. Returns bytes written, 0 if
+ * it would block, or -1 on a fatal error. */
+static ssize_t conn_raw_write(ihd_conn_t *c, const uint8_t *p, size_t n)
+{
+    if (!c->ssl) {
+        ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL);
+        if (r >= 0)
+            return r;
+        return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    }
+    ERR_clear_error();
+    int r = SSL_write(c->ssl, p, (int)n);
+    if (r > 0)
+        return r;
+    int e = SSL_get_error(c->ssl, r);
+    return e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? 0 : -1;
+}
+
+/* Try to empty the output buffer; keeps EPOLLOUT armed while bytes remain. */
+static int conn_flush(ihd_worker_t *w, ihd_conn_t *c)
+{
+    size_t off = 0;
+    while (off < c->wlen) {
+        ssize_t r = conn_raw_write(c, c->wbuf + off, c->wlen - off);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        IHD_INC(w->c.tx_bytes[c->tr], (uint64_t)r);
+        off += (size_t)r;
+    }
+    if (off) {
+        memmove(c->wbuf, c->wbuf + off, c->wlen - off);
+        c->wlen -= off;
+    }
+    conn_set_events(w, c, c->wlen ? EPOLLIN | EPOLLOUT : EPOLLIN);
+    return 0;
+}
+
+/* Queue one reply. Returns -1 if the connection must close. */
+static int conn_send(ihd_worker_t *w, ihd_conn_t *c, const uint8_t *p, size_t n)
+{
+    if (c->wlen + n > IHD_TCP_WBUF_MAX)
+        return -1; /* a reader this slow would hold unbounded memory */
+    if (c->wlen + n > c->wcap) {
+        size_t cap = c->wcap ? c->wcap : 4096;
+        while (cap < c->wlen + n)
+            cap *= 2;
+        c->wbuf = cmn_realloc(c->wbuf, cap);
+        c->wcap = cap;
+    }
+    memcpy(c->wbuf + c->wlen, p, n);
+    c->wlen += n;
+    IHD_INC(w->c.tx_packets[c->tr], 1);
+    return conn_flush(w, c);
+}
+
+/* Cut complete frames out of the read buffer and dispatch them.
+ * Returns -1 if the stream is garbage or a reply cannot be queued. */
+static int conn_frames(ihd_worker_t *w, ihd_conn_t *c)
+{
+    uint8_t out[IHD_UDP_MAX + 128];
+    size_t off = 0;
+    while (off < c->rlen) {
+        ssize_t fl = stun_frame_len(c->rbuf + off, c->rlen - off);
+        if (fl == CMN_EAGAIN)
+            break;
+        /* ChannelData is only valid once this connection holds an
+         * allocation (RFC 8656 §12). Without one, a first byte of
+         * 0x40-0x7F is garbage such as an HTTP "GET": close now instead of
+         * waiting for a "frame" of whatever length the garbage declares. */
+        if (fl < 0 || ((c->rbuf[off] & 0xC0) == 0x40 && !c->alloc)) {
+            IHD_INC(w->c.invalid[IHD_DROP_TCP_FRAMING], 1);
+            return -1;
+        }
+        if ((size_t)fl > c->rlen - off) {
+            if ((size_t)fl > c->rcap) {
+                c->rbuf = cmn_realloc(c->rbuf, (size_t)fl);
+                c->rcap = (size_t)fl;
+            }
+            break;
+        }
+        IHD_INC(w->c.rx_packets[c->tr], 1);
+        ihd_pkt_t p = {.tr = c->tr, .src = &c->peer, .dst = &c->local,
+                       .data = c->rbuf + off, .len = (size_t)fl};
+        size_t olen = ihd_dispatch(w, &p, out, sizeof(out));
+        off += (size_t)fl;
+        if (olen && conn_send(w, c, out, olen) < 0)
+            return -1;
+    }
+    if (off) {
+        memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+        c->rlen -= off;
+    }
+    return 0;
+}
+
+/* Read what is available. Returns 1 if more may follow, 0 when the socket
+ * is drained, -1 on EOF or error. */
+static int conn_read_some(ihd_worker_t *w, ihd_conn_t *c)
+{
+    if (!c->rbuf) {
+        c->rcap = IHD_RBUF_INITIAL;
+        c->rbuf = cmn_malloc(c->rcap);
+    }
+    if (c->rlen == c->rcap) {
+        /* Full buffer but no complete frame: conn_frames grew it to the
+         * declared frame size, so this only happens past the max frame. */
+        return -1;
+    }
+    size_t room = c->rcap - c->rlen;
+    ssize_t r;
+    if (c->ssl) {
+        ERR_clear_error();
+        int n = SSL_read(c->ssl, c->rbuf + c->rlen, (int)room);
+        if (n <= 0) {
+            int e = SSL_get_error(c->ssl, n);
+            return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
+        }
+        r = n;
+    } else {
+        r = recv(c->fd, c->rbuf + c->rlen, room, 0);
+        if (r < 0)
+            return errno == EAGAIN || errno == EINTR ? 0 : -1;
+        if (r == 0)
+            return -1;
+    }
+    c->rlen += (size_t)r;
+    IHD_INC(w->c.rx_bytes[c->tr], (uint64_t)r);
+    return (size_t)r == room || (c->ssl && SSL_pending(c->ssl) > 0) ? 1 : 0;
+}
+
+static int conn_handshake(ihd_worker_t *w, ihd_conn_t *c)
+{
+    ERR_clear_error();
+    int r = SSL_accept(c->ssl);
+    if (r == 1) {
+        c->handshaking = false;
+        return 0;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ) {
+        conn_set_events(w, c, EPOLLIN);
+        return 1;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+        conn_set_events(w, c, EPOLLIN | EPOLLOUT);
+        return 1;
+    }
+    IHD_INC(w->c.tls_handshake_failed, 1);
+    return -1;
+}
+
+void ihd_tcp_event(ihd_worker_t *w, ihd_conn_t *c, uint32_t events)
+{
+    c->last_active = ihd_now();
+    if (c->handshaking) {
+        int r = conn_handshake(w, c);
+        if (r < 0) {
+            conn_close(w, c);
+            return;
+        }
+        if (r > 0)
+            return;
+        conn_set_events(w, c, EPOLLIN);
+    }
+    if ((events & EPOLLOUT) && conn_flush(w, c) < 0) {
+        conn_fail(w, c);
+        return;
+    }
+    if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !c->ssl)
+        return;
+    /* Bounded reads per event keep one chatty connection from starving others. */
+    for (int round = 0; round < 16; round++) {
+        int r = conn_read_some(w, c);
+        if (r < 0 || conn_frames(w, c) < 0) {
+            if (r < 0 && c->rlen == 0)
+                conn_close(w, c); /* orderly EOF between frames */
+            else
+                conn_fail(w, c);
+            return;
+        }
+        if (r == 0)
+            break;
+    }
+}
+
+void ihd_tcp_expire(ihd_worker_t *w, double now)
+{
+    double idle = w->cfg->s.turn.tcp_idle_timeout;
+    ihd_conn_t *c = w->conn_head;
+    while (c) {
+        ihd_conn_t *next = c->next;
+        double limit = c->handshaking ? CMN_MIN(idle, (double)IHD_TLS_HANDSHAKE_TIMEOUT) : idle;
+        if (now - c->last_active > limit) {
+            IHD_INC(w->c.tcp_closed_idle, 1);
+            conn_close(w, c);
+        }
+        c = next;
+    }
+}
+
+void ihd_tcp_close_all(ihd_worker_t *w)
+{
+    while (w->conn_head)
+        conn_close(w, w->conn_head);
+}

@@ -1,0 +1,28 @@
+#!/bin/bash
+# A short libFuzzer run of every fuzz target (FUZZ_SHORT_SECONDS each,
+# default 30), starting from the seed corpus. Any crash fails the suite.
+set -u
+secs=${FUZZ_SHORT_SECONDS:-30}
+pass=0
+fail=0
+for bin in build/fuzz/fuzz_*; do
+    [ -x "$bin" ] || continue
+    name=$(basename "$bin")
+    target=${name#fuzz_}
+    work=$(mktemp -d)
+    cp -r "tests/fuzz/corpus/$target/." "$work/" 2>/dev/null
+    log="tests/artifacts/$name.log"
+    if "$bin" -max_total_time="$secs" -max_len=2048 -artifact_prefix="tests/artifacts/$name-" \
+        "$work" >"$log" 2>&1; then
+        echo "  ok   $name: $(grep -E '^(#[0-9]+\s+DONE|Done)' "$log" | tail -1)"
+        pass=$((pass + 1))
+    else
+        echo "  FAIL $name - see $log"
+        tail -30 "$log" | sed 's/^/      /'
+        fail=$((fail + 1))
+    fi
+    rm -rf "$work"
+done
+echo "fuzz: $pass passed, $fail failed"
+[ -n "${ICEHUB_RESULTS:-}" ] && echo "fuzz $pass $fail" >>"$ICEHUB_RESULTS"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,32 @@
+#!/bin/bash
+# The whole suite for `make test`: unit tests (release), the same unit tests
+# under ASan+UBSan, the integration tests against the built daemon, and a
+# short fuzz run. Ends with one line "N passed, N failed"; exit 1 on failure.
+set -u
+cd "$(dirname "$0")/.."
+mkdir -p tests/artifacts
+export ICEHUB_RESULTS=tests/artifacts/results.txt
+: >"$ICEHUB_RESULTS"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+start=$(date +%s)
+
+echo "== unit tests (release)"
+sh tests/run_unit.sh unit $(ls build/release/tests/*/test_* 2>/dev/null | grep -v '\.d$')
+echo "== unit tests (ASan+UBSan)"
+sh tests/run_unit.sh asan $(ls build/asan/tests/*/test_* 2>/dev/null | grep -v '\.d$')
+echo "== integration tests"
+/usr/bin/python3 tests/integration/run.py
+echo "== fuzz (short run)"
+bash tests/fuzz/run_short.sh
+
+pass=0
+fail=0
+while read -r _ p f; do
+    pass=$((pass + p))
+    fail=$((fail + f))
+done <"$ICEHUB_RESULTS"
+echo "== summary ($(( $(date +%s) - start )) s)"
+cat "$ICEHUB_RESULTS" | sed 's/^/  /'
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
