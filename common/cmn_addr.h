@@ -25,11 +25,15 @@ typedef struct cmn_addr_s {
 } cmn_addr_t;
 
 /* Parse "1.2.3.4:5", "[::1]:5", "host:5" is refused (no DNS). If <default_port>
- * is >= 0 the port may be omitted. Returns 0 or CMN_EINVAL. */
+ * is >= 0 (and <= 65535) the port may be omitted: "1.2.3.4", "::1", "[::1]".
+ * The port is 1-5 decimal digits, 0..65535; no blanks anywhere; no scope ids.
+ * The address is kept as written (not canonicalised). Returns 0 or
+ * CMN_EINVAL; <out> is untouched on failure. */
 int cmn_addr_parse(cmn_addr_t *out, const char *text, int default_port);
-/* Parse a bare IP address (no port). */
+/* Parse a bare IP address (no port, no brackets); the port is set to 0. */
 int cmn_addr_parse_ip(cmn_addr_t *out, const char *text);
-/* Format as "1.2.3.4:5" or "[::1]:5" (with_port) or bare IP. Returns <buf>. */
+/* Format as "1.2.3.4:5" or "[::1]:5" (with_port) or bare IP; family 0 gives
+ * "(none)". Truncates to fit <len> and always NUL-terminates. Returns <buf>. */
 char *cmn_addr_format(const cmn_addr_t *a, char *buf, size_t len, bool with_port);
 bool cmn_addr_equal(const cmn_addr_t *a, const cmn_addr_t *b);       /* ip+port */
 bool cmn_addr_ip_equal(const cmn_addr_t *a, const cmn_addr_t *b);    /* ip only */

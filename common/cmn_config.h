@@ -1,6 +1,6 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
- * cmn_config.h: icehub's settings. One schema table (cmn_config.c) names
+ * cmn_config.h: icehub's settings. One schema table (cmn_config_schema.c) names
  * every setting, its type, default and documentation; the same parser turns
  * a default, a libconfig file value, an environment variable
  * (ICEHUB_SECTION_KEY) and a command-line flag (--section.key=value) into the
@@ -31,7 +31,7 @@ typedef struct cmn_addrlist_s {
 } cmn_addrlist_t;
 
 /* All settings, parsed. Add a field here and a row in the schema table
- * (cmn_config.c), deploy/icehub.conf and docs/configuration.md; a test
+ * (cmn_config_schema.c), deploy/icehub.conf and docs/configuration.md; a test
  * fails if the three drift apart. */
 typedef struct cmn_settings_s {
     struct {

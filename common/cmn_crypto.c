@@ -66,10 +66,24 @@ ssize_t cmn_base64_encode(const void *src, size_t n, char *out, size_t cap)
     return len;
 }
 
+static bool b64_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '+' || c == '/';
+}
+
 ssize_t cmn_base64_decode(const char *src, size_t n, uint8_t *out, size_t cap)
 {
     if (n % 4 != 0 || cap < 3 * (n / 4))
         return CMN_EINVAL;
+    /* EVP_DecodeBlock is lenient about '=' in the middle; be strict: only
+     * alphabet characters, and at most two '=' at the very end. */
+    size_t pad = (n >= 1 && src[n - 1] == '=') + (n >= 2 && src[n - 2] == '=');
+    if (pad == 1 && n >= 2 && src[n - 2] == '=')
+        return CMN_EINVAL;
+    for (size_t i = 0; i < n - pad; i++)
+        if (!b64_char(src[i]))
+            return CMN_EINVAL;
     int len = EVP_DecodeBlock(out, (const unsigned char *)src, (int)n);
     if (len < 0)
         return CMN_EINVAL;

@@ -16,7 +16,7 @@
 /* Each returns 0 or CMN_EIO if OpenSSL failed. <out> must hold the digest. */
 int cmn_hmac_sha1(const void *key, size_t klen, const void *data, size_t dlen, uint8_t *out);
 int cmn_hmac_sha256(const void *key, size_t klen, const void *data, size_t dlen, uint8_t *out);
-/* Digest over up to 4 concatenated pieces (NULL-terminated by a NULL ptr). */
+/* One-shot digests. */
 int cmn_md5(const void *data, size_t len, uint8_t out[CMN_MD5_LEN]);
 int cmn_sha256(const void *data, size_t len, uint8_t out[CMN_SHA256_LEN]);
 /* Cryptographically strong random bytes. */

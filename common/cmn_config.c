@@ -1,0 +1,517 @@
+/* icehub - SPDX-License-Identifier: MIT
+ *
+ * cmn_config.c: loads cmn_settings_t from its four sources in rising
+ * precedence (schema defaults, a libconfig file, ICEHUB_* environment
+ * variables, --section.key=value flags) and checks the settings that
+ * depend on each other.
+ *
+ * Every source is applied in full and each value replaces the one before
+ * it, so a bad value is reported even when a later source overrides it. The
+ * first error stops the load with one message that says where the value
+ * came from ("file:line: name", "ICEHUB_NAME" or "--name"), what was
+ * expected and what was found; the half-built settings are then freed.
+ * Per-value parsing and printing live in cmn_config_schema.c.
+ */
+#include "cmn_config_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LABEL_MAX 300
+
+typedef struct load_s {
+    cmn_settings_t *s;
+    const cmn_cfg_def_t *defs;
+    size_t ndefs;
+    char (*label)[LABEL_MAX]; /* per setting: where its current value came from */
+    const char *path;         /* the file being read, or NULL */
+    const char *incdir;       /* its directory, for @include'd names */
+    char *err;
+    size_t errlen;
+} load_t;
+
+static int failf(load_t *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int failf(load_t *l, const char *fmt, ...)
+{
+    if (l->err && l->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(l->err, l->errlen, fmt, ap);
+        va_end(ap);
+    }
+    return CMN_EINVAL;
+}
+
+/* "<label>: expected <why or the type's phrase>, found <found>". */
+static int value_error(load_t *l, const char *label, const cmn_cfg_def_t *d, const char *why,
+                       const char *found)
+{
+    char exp[CMN__CFG_TEXT_MAX];
+    if (!why)
+        why = cmn__cfg_expect(d, exp, sizeof(exp));
+    return failf(l, "%s: expected %s, found %s", label, why, found);
+}
+
+static int find_def(const load_t *l, const char *name, size_t len)
+{
+    for (size_t i = 0; i < l->ndefs; i++)
+        if (strlen(l->defs[i].name) == len && memcmp(l->defs[i].name, name, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* A section is the part of some setting's name before the dot. */
+static bool known_section(const load_t *l, const char *sec, size_t len)
+{
+    for (size_t i = 0; i < l->ndefs; i++)
+        if (strncmp(l->defs[i].name, sec, len) == 0 && l->defs[i].name[len] == '.')
+            return true;
+    return false;
+}
+
+char *cmn_config_env_name(const char *name, char *buf, size_t len)
+{
+    size_t o = (size_t)snprintf(buf, len, "ICEHUB_");
+    for (size_t i = 0; name[i] && o + 1 < len; i++)
+        buf[o++] = name[i] == '.' ? '_' : (char)toupper((unsigned char)name[i]);
+    if (len)
+        buf[CMN_MIN(o, len - 1)] = '\0';
+    return buf;
+}
+
+/* ---- Text values (defaults, environment, flags) --------------------- */
+
+static char *trim(char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    size_t n = strlen(p);
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        p[--n] = '\0';
+    return p;
+}
+
+/* "a, b,c" -> three elements; "" (or only blanks) -> an empty list. An
+ * empty element ("a,,b") is passed on and refused by the element parser. */
+static int split_list(load_t *l, const char *label, const cmn_cfg_def_t *d, const char *text,
+                      cmn__cfg_val_t *v)
+{
+    char *copy = cmn_strdup(text);
+    char *p = trim(copy);
+    int rc = 0;
+    /* Once there is any text, every comma starts another element, so
+     * "a," has an empty second element. */
+    for (bool more = *p != '\0'; more;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        char *e = trim(p);
+        const char *why;
+        if (cmn__cfg_list_add(d, v, e, &why) < 0) {
+            char found[CMN__CFG_TEXT_MAX];
+            rc = value_error(l, label, d, why, cmn__cfg_found(d, e, found, sizeof(found)));
+            break;
+        }
+        more = comma != NULL;
+        if (more)
+            p = comma + 1;
+    }
+    cmn_free(copy);
+    return rc;
+}
+
+static void store(load_t *l, size_t idx, cmn__cfg_val_t *v, const char *label)
+{
+    cmn__cfg_store(l->s, &l->defs[idx], v);
+    snprintf(l->label[idx], LABEL_MAX, "%s", label);
+}
+
+static int apply_text(load_t *l, size_t idx, const char *label, const char *text)
+{
+    const cmn_cfg_def_t *d = &l->defs[idx];
+    cmn__cfg_val_t v;
+    memset(&v, 0, sizeof(v));
+    int rc;
+    if (cmn__cfg_is_list(d->type)) {
+        rc = split_list(l, label, d, text, &v);
+    } else {
+        const char *why;
+        char found[CMN__CFG_TEXT_MAX];
+        rc = cmn__cfg_parse_scalar(d, text, &v, &why);
+        if (rc < 0)
+            rc = value_error(l, label, d, why, cmn__cfg_found(d, text, found, sizeof(found)));
+    }
+    if (rc < 0) {
+        cmn__cfg_val_free(d, &v);
+        return rc;
+    }
+    store(l, idx, &v, label);
+    return 0;
+}
+
+static int load_defaults(load_t *l)
+{
+    char label[LABEL_MAX];
+    for (size_t i = 0; i < l->ndefs; i++) {
+        snprintf(label, sizeof(label), "%s (default)", l->defs[i].name);
+        if (apply_text(l, i, label, l->defs[i].def) < 0)
+            return CMN_EINVAL;
+    }
+    return 0;
+}
+
+/* ICEHUB_SECTION_KEY for every known setting. Other ICEHUB_* variables
+ * are left alone (ICEHUB_SRCDIR and the like belong to other tools), except
+ * that a variable in a known section's namespace must name a setting:
+ * ICEHUB_TURN_RELAYPORTS is a typo, and ignoring it would hide it. */
+static int load_env(load_t *l, char *const *env)
+{
+    char name[LABEL_MAX];
+    for (; *env; env++) {
+        const char *e = *env, *eq = strchr(e, '=');
+        if (strncmp(e, "ICEHUB_", 7) != 0 || !eq || (size_t)(eq - e) >= sizeof(name))
+            continue;
+        size_t nlen = (size_t)(eq - e);
+        int idx = -1;
+        for (size_t i = 0; i < l->ndefs && idx < 0; i++) {
+            cmn_config_env_name(l->defs[i].name, name, sizeof(name));
+            if (strlen(name) == nlen && memcmp(name, e, nlen) == 0)
+                idx = (int)i;
+        }
+        memcpy(name, e, nlen);
+        name[nlen] = '\0';
+        if (idx >= 0) {
+            if (apply_text(l, (size_t)idx, name, eq + 1) < 0)
+                return CMN_EINVAL;
+            continue;
+        }
+        /* "ICEHUB_TURN_FOO" -> "turn.foo" if "turn" is a section. */
+        char guess[LABEL_MAX];
+        size_t i;
+        for (i = 7; i < nlen; i++)
+            guess[i - 7] = (char)tolower((unsigned char)e[i]);
+        guess[i - 7] = '\0';
+        char *us = strchr(guess, '_');
+        if (us && known_section(l, guess, (size_t)(us - guess))) {
+            *us = '.';
+            return failf(l, "%s: unknown setting \"%s\"", name, guess);
+        }
+    }
+    return 0;
+}
+
+static int load_flags(load_t *l, const char *const *flags, size_t n)
+{
+    char label[LABEL_MAX];
+    for (size_t i = 0; i < n; i++) {
+        const char *f = flags[i];
+        if (strncmp(f, "--", 2) == 0)
+            f += 2;
+        const char *eq = strchr(f, '=');
+        size_t nlen = eq ? (size_t)(eq - f) : strlen(f);
+        int nl = (int)CMN_MIN(nlen, (size_t)200);
+        int idx = find_def(l, f, nlen);
+        if (idx < 0)
+            return failf(l, "--%.*s: unknown setting \"%.*s\"", nl, f, nl, f);
+        snprintf(label, sizeof(label), "--%s", l->defs[idx].name);
+        const char *text = eq ? eq + 1 : NULL;
+        if (!text && l->defs[idx].type == CMN_CFG_BOOL)
+            text = "true"; /* a bare "--turn.enabled" switches it on */
+        if (!text)
+            return failf(l, "%s: expected \"%s=VALUE\", found no value", label, label);
+        if (apply_text(l, (size_t)idx, label, text) < 0)
+            return CMN_EINVAL;
+    }
+    return 0;
+}
+
+/* ---- The file -------------------------------------------------------- */
+
+/* A libconfig value as a "found" phrase. */
+static const char *describe(const config_setting_t *cs, char *buf, size_t len)
+{
+    switch (config_setting_type(cs)) {
+    case CONFIG_TYPE_INT: snprintf(buf, len, "%d", config_setting_get_int(cs)); break;
+    case CONFIG_TYPE_INT64:
+        snprintf(buf, len, "%lldL", (long long)config_setting_get_int64(cs));
+        break;
+    case CONFIG_TYPE_FLOAT: snprintf(buf, len, "%g", config_setting_get_float(cs)); break;
+    case CONFIG_TYPE_BOOL:
+        snprintf(buf, len, "%s", config_setting_get_bool(cs) ? "true" : "false");
+        break;
+    case CONFIG_TYPE_STRING: cmn__cfg_found(NULL, config_setting_get_string(cs), buf, len); break;
+    case CONFIG_TYPE_ARRAY:
+    case CONFIG_TYPE_LIST: snprintf(buf, len, "a list"); break;
+    case CONFIG_TYPE_GROUP: snprintf(buf, len, "a group"); break;
+    default: snprintf(buf, len, "nothing"); break;
+    }
+    return buf;
+}
+
+/* "file:line" for a position libconfig reported. libconfig names an
+ * @include'd file as written in the directive, relative to the include
+ * directory; make it a path the reader can open. */
+static const char *file_pos(const load_t *l, const char *file, unsigned line, char *buf)
+{
+    if (!file || strcmp(file, l->path) == 0)
+        snprintf(buf, LABEL_MAX, "%s:%u", l->path, line);
+    else if (file[0] != '/' && strcmp(l->incdir, ".") != 0)
+        snprintf(buf, LABEL_MAX, "%s/%s:%u", l->incdir, file, line);
+    else
+        snprintf(buf, LABEL_MAX, "%s:%u", file, line);
+    return buf;
+}
+
+static void file_label(const load_t *l, char *buf, const config_setting_t *cs, const char *name)
+{
+    char pos[LABEL_MAX];
+    file_pos(l, config_setting_source_file(cs), config_setting_source_line(cs), pos);
+    snprintf(buf, LABEL_MAX, "%.*s: %s", LABEL_MAX - 100, pos, name);
+}
+
+/* A list setting: a libconfig list or array of strings, or one string
+ * taken like a flag's value (comma-separated). A bad element is reported
+ * at the setting's line, and the found value says which element it is:
+ * libconfig records an element's line after reading the token that follows
+ * it, so the last element of a multi-line list would get the line of the
+ * closing bracket. */
+static int file_list(load_t *l, const cmn_cfg_def_t *d, const config_setting_t *cs,
+                     cmn__cfg_val_t *v)
+{
+    char label[LABEL_MAX], found[CMN__CFG_TEXT_MAX];
+    int type = config_setting_type(cs);
+    file_label(l, label, cs, d->name);
+    if (type == CONFIG_TYPE_STRING)
+        return split_list(l, label, d, config_setting_get_string(cs), v);
+    if (type != CONFIG_TYPE_LIST && type != CONFIG_TYPE_ARRAY)
+        return value_error(l, label, d, "a list of strings or a string",
+                           describe(cs, found, sizeof(found)));
+    for (int i = 0; i < config_setting_length(cs); i++) {
+        const config_setting_t *e = config_setting_get_elem(cs, (unsigned)i);
+        const char *why = "a string";
+        if (config_setting_type(e) != CONFIG_TYPE_STRING)
+            return value_error(l, label, d, why, describe(e, found, sizeof(found)));
+        const char *text = config_setting_get_string(e);
+        if (cmn__cfg_list_add(d, v, text, &why) < 0)
+            return value_error(l, label, d, why, cmn__cfg_found(d, text, found, sizeof(found)));
+    }
+    return 0;
+}
+
+/* A scalar: booleans and integers must have their libconfig type (no
+ * coercion: "4" is not 4); everything else is a string parsed as text. */
+static int file_scalar(load_t *l, const cmn_cfg_def_t *d, const config_setting_t *cs,
+                       const char *label, cmn__cfg_val_t *v)
+{
+    char found[CMN__CFG_TEXT_MAX];
+    int type = config_setting_type(cs);
+    if (d->type == CMN_CFG_BOOL) {
+        if (type != CONFIG_TYPE_BOOL)
+            return value_error(l, label, d, "true or false", describe(cs, found, sizeof(found)));
+        v->b = config_setting_get_bool(cs) != 0;
+        return 0;
+    }
+    if (d->type == CMN_CFG_INT) {
+        if ((type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) ||
+            !cmn__cfg_int_ok(d, config_setting_get_int64(cs)))
+            return value_error(l, label, d, NULL, describe(cs, found, sizeof(found)));
+        v->i = (int)config_setting_get_int64(cs);
+        return 0;
+    }
+    if (type != CONFIG_TYPE_STRING)
+        return value_error(l, label, d, NULL, describe(cs, found, sizeof(found)));
+    const char *text = config_setting_get_string(cs), *why;
+    if (cmn__cfg_parse_scalar(d, text, v, &why) < 0)
+        return value_error(l, label, d, why, cmn__cfg_found(d, text, found, sizeof(found)));
+    return 0;
+}
+
+static int file_setting(load_t *l, size_t idx, const config_setting_t *cs)
+{
+    const cmn_cfg_def_t *d = &l->defs[idx];
+    char label[LABEL_MAX];
+    cmn__cfg_val_t v;
+    memset(&v, 0, sizeof(v));
+    file_label(l, label, cs, d->name);
+    int rc = cmn__cfg_is_list(d->type) ? file_list(l, d, cs, &v)
+                                       : file_scalar(l, d, cs, label, &v);
+    if (rc < 0) {
+        cmn__cfg_val_free(d, &v);
+        return rc;
+    }
+    store(l, idx, &v, label);
+    return 0;
+}
+
+static int file_section(load_t *l, const config_setting_t *sec)
+{
+    char name[LABEL_MAX], label[LABEL_MAX], found[CMN__CFG_TEXT_MAX];
+    const char *sname = config_setting_name(sec);
+    if (!known_section(l, sname, strlen(sname)))
+        return failf(l, "%s: unknown %s \"%s\"",
+                     file_pos(l, config_setting_source_file(sec),
+                              config_setting_source_line(sec), label),
+                     config_setting_is_group(sec) ? "section" : "setting", sname);
+    if (!config_setting_is_group(sec)) {
+        file_label(l, label, sec, sname);
+        return failf(l, "%s: expected a group (%s = { ... };), found %s", label, sname,
+                     describe(sec, found, sizeof(found)));
+    }
+    for (int i = 0; i < config_setting_length(sec); i++) {
+        const config_setting_t *cs = config_setting_get_elem(sec, (unsigned)i);
+        snprintf(name, sizeof(name), "%s.%s", sname, config_setting_name(cs));
+        int idx = find_def(l, name, strlen(name));
+        if (idx < 0)
+            return failf(l, "%s: unknown setting \"%s\"",
+                         file_pos(l, config_setting_source_file(cs),
+                                  config_setting_source_line(cs), label),
+                         name);
+        if (file_setting(l, (size_t)idx, cs) < 0)
+            return CMN_EINVAL;
+    }
+    return 0;
+}
+
+/* libconfig says only "file I/O error" when it cannot open a file; open it
+ * first to report the real reason. A directory opens fine, so stat too. */
+static int check_readable(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    struct stat st;
+    int rc = fstat(fd, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    close(fd);
+    return rc;
+}
+
+static int read_file(load_t *l, config_t *cfg)
+{
+    char pos[LABEL_MAX];
+    if (!config_read_file(cfg, l->path)) {
+        const char *file = config_error_file(cfg);
+        if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
+            return failf(l, "%s: %s", file ? file : l->path, config_error_text(cfg));
+        return failf(l, "%s: %s",
+                     file_pos(l, file, (unsigned)config_error_line(cfg), pos),
+                     config_error_text(cfg));
+    }
+    const config_setting_t *root = config_root_setting(cfg);
+    for (int i = 0; i < config_setting_length(root); i++)
+        if (file_section(l, config_setting_get_elem(root, (unsigned)i)) < 0)
+            return CMN_EINVAL;
+    return 0;
+}
+
+static int load_file(load_t *l, const char *path)
+{
+    int e = check_readable(path);
+    if (e)
+        return failf(l, "%s: %s", path, strerror(e));
+    /* @include is relative to the working directory unless told otherwise;
+     * make it relative to the including file, as people expect. */
+    char *dir = cmn_strdup(path), *slash = strrchr(dir, '/');
+    if (slash)
+        slash[slash == dir ? 1 : 0] = '\0';
+    l->path = path;
+    l->incdir = slash ? dir : ".";
+    config_t cfg;
+    config_init(&cfg);
+    config_set_include_dir(&cfg, l->incdir);
+    int rc = read_file(l, &cfg);
+    config_destroy(&cfg);
+    cmn_free(dir);
+    l->path = l->incdir = NULL;
+    return rc;
+}
+
+/* ---- Checks across settings ----------------------------------------- */
+
+static const char *label_of(const load_t *l, const char *name)
+{
+    int idx = find_def(l, name, strlen(name));
+    return idx >= 0 ? l->label[idx] : name;
+}
+
+static int validate_paths(load_t *l)
+{
+    const cmn_settings_t *s = l->s;
+    if (s->tls.key[0] && !s->tls.cert[0])
+        return failf(l, "%s: a TLS key needs tls.cert as well", label_of(l, "tls.key"));
+    if (s->tls.cert[0] && !s->tls.key[0])
+        return failf(l, "%s: a TLS certificate needs tls.key as well", label_of(l, "tls.cert"));
+    for (size_t i = 0; i < l->ndefs; i++) {
+        const cmn_cfg_def_t *d = &l->defs[i];
+        if (d->type != CMN_CFG_PATH)
+            continue;
+        const char *path = *(char *const *)((const char *)s + d->offset);
+        if (path[0] == '\0')
+            continue;
+        int e = check_readable(path);
+        if (e) {
+            char found[CMN__CFG_TEXT_MAX];
+            return failf(l, "%s: expected a readable file, found %s (%s)", l->label[i],
+                         cmn__cfg_found(d, path, found, sizeof(found)), strerror(e));
+        }
+    }
+    return 0;
+}
+
+static int validate(load_t *l)
+{
+    const cmn_settings_t *s = l->s;
+    if (validate_paths(l) < 0)
+        return CMN_EINVAL;
+    bool tls_on = s->tls.cert[0] && s->turn.tls_listen.n;
+    if (s->turn.enabled && s->turn.listen.n == 0 && !tls_on)
+        return failf(l, "%s: expected at least one address while turn.enabled is true "
+                        "(or turn.tls_listen with tls.cert), found an empty list",
+                     label_of(l, "turn.listen"));
+    if (s->http.enabled && s->http.listen.n == 0)
+        return failf(l, "%s: expected at least one address while http.enabled is true, "
+                        "found an empty list",
+                     label_of(l, "http.listen"));
+    return 0;
+}
+
+int cmn_config_load(cmn_settings_t *out, const cmn_config_src_t *src, char *err, size_t errlen)
+{
+    load_t l;
+    memset(out, 0, sizeof(*out));
+    if (err && errlen)
+        err[0] = '\0';
+    l.s = out;
+    l.defs = cmn_config_schema(&l.ndefs);
+    l.label = cmn_calloc(l.ndefs, sizeof(*l.label));
+    l.err = err;
+    l.errlen = errlen;
+    int rc = load_defaults(&l);
+    if (rc == 0 && src && src->file)
+        rc = load_file(&l, src->file);
+    if (rc == 0 && src && src->env)
+        rc = load_env(&l, src->env);
+    if (rc == 0 && src && src->flags)
+        rc = load_flags(&l, src->flags, src->nflags);
+    if (rc == 0)
+        rc = validate(&l);
+    cmn_free(l.label);
+    if (rc < 0)
+        cmn_config_dispose(out);
+    return rc < 0 ? CMN_EINVAL : 0;
+}
+
+void cmn_config_dispose(cmn_settings_t *s)
+{
+    size_t n;
+    const cmn_cfg_def_t *defs = cmn_config_schema(&n);
+    for (size_t i = 0; i < n; i++)
+        cmn__cfg_field_free(s, &defs[i]);
+    memset(s, 0, sizeof(*s));
+}
