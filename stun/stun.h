@@ -373,7 +373,10 @@ typedef enum stun_bind_res_e {
  * when <m> has unknown comprehension-required attributes. Nothing from the
  * request is reflected beyond the transaction id, so the response is the
  * minimum the RFC asks for. A response to a classic request carries no
- * FINGERPRINT (an RFC 3489 client doesn't know it). <out> must hold at least
+ * FINGERPRINT (an RFC 3489 client doesn't know it); in a classic request
+ * CHANGE-REQUEST (0x0003, RFC 3489 §11.2.4) is understood: without change
+ * flags it is ignored, with them the request yields STUN_BIND_IGNORE (this
+ * server has no alternate address to answer from). <out> must hold at least
  * 128 bytes (more if cfg->software is long); if the response doesn't fit or
  * <src> has no valid family, the result is STUN_BIND_IGNORE with *out_len 0.
  * A Binding indication, success or error response yields STUN_BIND_IGNORE. */
