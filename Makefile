@@ -107,7 +107,8 @@ asan-test: $(A_TESTS)
 	@sh tests/run_unit.sh asan $(A_TESTS)
 
 # The whole suite: one summary line at the end, non-zero exit on failure.
-test: deps-quiet bin/icehubd $(R_TESTS) $(A_TESTS) build/fuzz/fuzz_stun
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+test: deps-quiet bin/icehubd bin/icehubd-asan $(R_TESTS) $(A_TESTS) $(FUZZ_TARGETS)
 	@bash tests/run_all.sh
 
 deps-quiet:

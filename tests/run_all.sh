@@ -17,6 +17,8 @@ echo "== unit tests (ASan+UBSan)"
 sh tests/run_unit.sh asan $(ls build/asan/tests/*/test_* 2>/dev/null | grep -v '\.d$')
 echo "== integration tests"
 /usr/bin/python3 tests/integration/run.py
+echo "== integration tests against the ASan+UBSan daemon"
+ICEHUB_BIN=$PWD/bin/icehubd-asan ICEHUB_LABEL=integration-asan /usr/bin/python3 tests/integration/run.py
 echo "== fuzz (short run)"
 bash tests/fuzz/run_short.sh
 

@@ -13,7 +13,7 @@ import urllib.request
 import zlib
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.path.join(ROOT, "bin", "icehubd")
+BIN = os.environ.get("ICEHUB_BIN", os.path.join(ROOT, "bin", "icehubd"))
 ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
 MAGIC = 0x2112A442
 

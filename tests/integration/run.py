@@ -35,11 +35,12 @@ def main():
                 failed += 1
                 print(f"  FAIL {full} ({time.time() - t0:.1f} s)", flush=True)
                 print("      " + traceback.format_exc().replace("\n", "\n      "), flush=True)
-    print(f"integration: {passed} passed, {failed} failed")
+    label = os.environ.get("ICEHUB_LABEL", "integration")
+    print(f"{label}: {passed} passed, {failed} failed")
     res = os.environ.get("ICEHUB_RESULTS")
     if res:
         with open(res, "a") as f:
-            f.write(f"integration {passed} {failed}\n")
+            f.write(f"{label} {passed} {failed}\n")
     return 1 if failed or not passed else 0
 
 
