@@ -51,6 +51,14 @@ typedef struct cmn_settings_s {
         char *software;             /* turn.software: SOFTWARE attribute, "" = omit */
         int tcp_idle_timeout;       /* turn.tcp_idle_timeout: seconds */
         int max_tcp_connections;    /* turn.max_tcp_connections: per process */
+        int max_lifetime;           /* turn.max_lifetime: seconds, caps requested lifetimes */
+        int max_allocations;        /* turn.max_allocations: whole server (508) */
+        int max_allocations_per_user; /* turn.max_allocations_per_user (486) */
+        int max_allocations_per_ip; /* turn.max_allocations_per_ip (486) */
+        int max_permissions;        /* turn.max_permissions: per allocation */
+        int max_channels;           /* turn.max_channels: per allocation */
+        int nonce_lifetime;         /* turn.nonce_lifetime: seconds until 438 */
+        int unauth_rate;            /* turn.unauth_rate: 401s per second per source IP */
     } turn;
     struct {
         bool enabled;               /* http.enabled */

@@ -175,6 +175,14 @@ static void check_defaults(const cmn_settings_t *s)
     assert_string_equal(s->turn.software, "icehub");
     assert_int_equal(s->turn.tcp_idle_timeout, 60);
     assert_int_equal(s->turn.max_tcp_connections, 10000);
+    assert_int_equal(s->turn.max_lifetime, 3600);
+    assert_int_equal(s->turn.max_allocations, 10000);
+    assert_int_equal(s->turn.max_allocations_per_user, 100);
+    assert_int_equal(s->turn.max_allocations_per_ip, 200);
+    assert_int_equal(s->turn.max_permissions, 64);
+    assert_int_equal(s->turn.max_channels, 64);
+    assert_int_equal(s->turn.nonce_lifetime, 600);
+    assert_int_equal(s->turn.unauth_rate, 20);
     assert_true(s->http.enabled);
     assert_int_equal(s->http.listen.n, 1);
     assert_string_equal(addr_text(&s->http.listen.v[0]), "0.0.0.0:8080");
@@ -207,7 +215,7 @@ static void test_schema_table(void **state)
     (void)state;
     size_t n;
     const cmn_cfg_def_t *d = cmn_config_schema(&n);
-    assert_int_equal(n, 20);
+    assert_int_equal(n, 28); /* update with the schema: a new setting needs docs, sample and a default check */
     for (size_t i = 0; i < n; i++) {
         const char *dot = strchr(d[i].name, '.');
         assert_non_null(dot);
