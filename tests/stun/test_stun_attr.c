@@ -13,9 +13,10 @@
 #include <cmocka.h>
 
 #include "stun/stun.h"
+#include "stun_vectors.h"
 
-static const uint8_t tid[STUN_TID_LEN] = {0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34,
-                                          0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae};
+/* The RFC 5769 transaction id serves for every message here. */
+static const uint8_t *const tid = rfc5769_tid;
 
 /* An attribute over caller bytes, as the decoder would produce it. */
 static stun_attr_t attr(uint16_t type, const void *val, size_t len)
@@ -51,13 +52,6 @@ static const stun_attr_t *decode(uint16_t type)
 static const cmn_addr_t v4 = {CMN_AF_INET, 3478, {203, 0, 113, 7}};
 static const cmn_addr_t v6 = {CMN_AF_INET6, 65535,
                               {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}};
-
-static void assert_addr(const cmn_addr_t *got, const cmn_addr_t *want)
-{
-    assert_int_equal(got->family, want->family);
-    assert_int_equal(got->port, want->port);
-    assert_memory_equal(got->ip, want->ip, 16);
-}
 
 static void test_addr_roundtrip(void **state)
 {
@@ -99,15 +93,13 @@ static void test_xor_addr_roundtrip(void **state)
             assert_int_not_equal(got.port, addrs[i]->port);
         }
     }
-    /* RFC 5769 §2.2's value: 192.0.2.1:32853. */
-    static const uint8_t x[] = {0x00, 0x01, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43};
+    /* RFC 5769 §2.2's XOR-MAPPED-ADDRESS value: 192.0.2.1:32853. */
     stun_msg_t m = {0};
     memcpy(m.tid, tid, STUN_TID_LEN);
-    stun_attr_t a = attr(STUN_ATTR_XOR_MAPPED_ADDRESS, x, sizeof(x));
+    stun_attr_t a = attr(STUN_ATTR_XOR_MAPPED_ADDRESS, rfc5769_resp4 + RFC5769_RESP4_XMA_VAL, 8);
     cmn_addr_t got;
-    const cmn_addr_t want = {CMN_AF_INET, 32853, {192, 0, 2, 1}};
     assert_int_equal(stun_attr_get_xor_addr(&m, &a, &got), 0);
-    assert_addr(&got, &want);
+    assert_addr(&got, &rfc5769_addr4);
     /* A classic message has no cookie to XOR with. */
     m.classic = true;
     assert_int_equal(stun_attr_get_xor_addr(&m, &a, &got), CMN_EPROTO);

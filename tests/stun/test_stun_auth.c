@@ -15,102 +15,21 @@
 
 #include "common/cmn_crypto.h"
 #include "stun/stun.h"
+#include "stun_vectors.h"
 
-/* ---- RFC 5769 §2 vectors ---------------------------------------------- */
-
-static const uint8_t tid_5769[STUN_TID_LEN] = {0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34,
-                                               0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae};
-static const char key_5769[] = "VOkJxbRl1RmTxUk/WvJxBt";
-
-/* §2.1 Sample Request. */
-static const uint8_t v_req[] = {
-    0x00, 0x01, 0x00, 0x58, 0x21, 0x12, 0xa4, 0x42, 0xb7, 0xe7, 0xa7, 0x01,
-    0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae, 0x80, 0x22, 0x00, 0x10,
-    0x53, 0x54, 0x55, 0x4e, 0x20, 0x74, 0x65, 0x73, 0x74, 0x20, 0x63, 0x6c,
-    0x69, 0x65, 0x6e, 0x74, 0x00, 0x24, 0x00, 0x04, 0x6e, 0x00, 0x01, 0xff,
-    0x80, 0x29, 0x00, 0x08, 0x93, 0x2f, 0xf9, 0xb1, 0x51, 0x26, 0x3b, 0x36,
-    0x00, 0x06, 0x00, 0x09, 0x65, 0x76, 0x74, 0x6a, 0x3a, 0x68, 0x36, 0x76,
-    0x59, 0x20, 0x20, 0x20, 0x00, 0x08, 0x00, 0x14, 0x9a, 0xea, 0xa7, 0x0c,
-    0xbf, 0xd8, 0xcb, 0x56, 0x78, 0x1e, 0xf2, 0xb5, 0xb2, 0xd3, 0xf2, 0x49,
-    0xc1, 0xb5, 0x71, 0xa2, 0x80, 0x28, 0x00, 0x04, 0xe5, 0x7a, 0x3b, 0xcf,
-};
-
-/* §2.2 Sample IPv4 Response: 192.0.2.1:32853. */
-static const uint8_t v_resp4[] = {
-    0x01, 0x01, 0x00, 0x3c, 0x21, 0x12, 0xa4, 0x42, 0xb7, 0xe7, 0xa7, 0x01,
-    0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae, 0x80, 0x22, 0x00, 0x0b,
-    0x74, 0x65, 0x73, 0x74, 0x20, 0x76, 0x65, 0x63, 0x74, 0x6f, 0x72, 0x20,
-    0x00, 0x20, 0x00, 0x08, 0x00, 0x01, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43,
-    0x00, 0x08, 0x00, 0x14, 0x2b, 0x91, 0xf5, 0x99, 0xfd, 0x9e, 0x90, 0xc3,
-    0x8c, 0x74, 0x89, 0xf9, 0x2a, 0xf9, 0xba, 0x53, 0xf0, 0x6b, 0xe7, 0xd7,
-    0x80, 0x28, 0x00, 0x04, 0xc0, 0x7d, 0x4c, 0x96,
-};
-
-/* §2.3 Sample IPv6 Response: [2001:db8:1234:5678:11:2233:4455:6677]:32853. */
-static const uint8_t v_resp6[] = {
-    0x01, 0x01, 0x00, 0x48, 0x21, 0x12, 0xa4, 0x42, 0xb7, 0xe7, 0xa7, 0x01,
-    0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae, 0x80, 0x22, 0x00, 0x0b,
-    0x74, 0x65, 0x73, 0x74, 0x20, 0x76, 0x65, 0x63, 0x74, 0x6f, 0x72, 0x20,
-    0x00, 0x20, 0x00, 0x14, 0x00, 0x02, 0xa1, 0x47, 0x01, 0x13, 0xa9, 0xfa,
-    0xa5, 0xd3, 0xf1, 0x79, 0xbc, 0x25, 0xf4, 0xb5, 0xbe, 0xd2, 0xb9, 0xd9,
-    0x00, 0x08, 0x00, 0x14, 0xa3, 0x82, 0x95, 0x4e, 0x4b, 0xe6, 0x7b, 0xf1,
-    0x17, 0x84, 0xc9, 0x7c, 0x82, 0x92, 0xc2, 0x75, 0xbf, 0xe3, 0xed, 0x41,
-    0x80, 0x28, 0x00, 0x04, 0xc8, 0xfb, 0x0b, 0x4c,
-};
-
-/* §2.4 Sample Request with Long-Term Authentication (no FINGERPRINT). */
-static const uint8_t tid_lt[STUN_TID_LEN] = {0x78, 0xad, 0x34, 0x33, 0xc6, 0xad,
-                                             0x72, 0xc0, 0x29, 0xda, 0x41, 0x2e};
-static const uint8_t v_ltreq[] = {
-    0x00, 0x01, 0x00, 0x60, 0x21, 0x12, 0xa4, 0x42, 0x78, 0xad, 0x34, 0x33,
-    0xc6, 0xad, 0x72, 0xc0, 0x29, 0xda, 0x41, 0x2e, 0x00, 0x06, 0x00, 0x12,
-    0xe3, 0x83, 0x9e, 0xe3, 0x83, 0x88, 0xe3, 0x83, 0xaa, 0xe3, 0x83, 0x83,
-    0xe3, 0x82, 0xaf, 0xe3, 0x82, 0xb9, 0x00, 0x00, 0x00, 0x15, 0x00, 0x1c,
-    0x66, 0x2f, 0x2f, 0x34, 0x39, 0x39, 0x6b, 0x39, 0x35, 0x34, 0x64, 0x36,
-    0x4f, 0x4c, 0x33, 0x34, 0x6f, 0x4c, 0x39, 0x46, 0x53, 0x54, 0x76, 0x79,
-    0x36, 0x34, 0x73, 0x41, 0x00, 0x14, 0x00, 0x0b, 0x65, 0x78, 0x61, 0x6d,
-    0x70, 0x6c, 0x65, 0x2e, 0x6f, 0x72, 0x67, 0x00, 0x00, 0x08, 0x00, 0x14,
-    0xf6, 0x70, 0x24, 0x65, 0x6d, 0xd6, 0x4a, 0x3e, 0x02, 0xb8, 0xe0, 0x71,
-    0x2e, 0x85, 0xc9, 0xa2, 0x8c, 0xa8, 0x96, 0x66,
-};
-
-/* U+30DE U+30C8 U+30EA U+30C3 U+30AF U+30B9 ("matrix" in katakana). */
-static const char user_lt[] = "\xe3\x83\x9e\xe3\x83\x88\xe3\x83\xaa\xe3\x83\x83\xe3\x82\xaf"
-                              "\xe3\x82\xb9";
-static const char realm_lt[] = "example.org";
-static const char nonce_lt[] = "f//499k954d6OL34oL9FSTvy64sA";
-static const char pass_lt[] = "TheMatrIX"; /* after SASLprep */
-
-/* RFC 8489 Appendix B.1 with the corrections of erratum 6268: USERHASH,
- * PASSWORD-ALGORITHM SHA-256 and MESSAGE-INTEGRITY-SHA256. */
-static const char nonce_b1[] = "obMatJos2AAACf//499k954d6OL34oL9FSTvy64sA";
-static const uint8_t v_b1[] = {
-    0x00, 0x01, 0x00, 0x90, 0x21, 0x12, 0xa4, 0x42, 0x78, 0xad, 0x34, 0x33,
-    0xc6, 0xad, 0x72, 0xc0, 0x29, 0xda, 0x41, 0x2e, 0x00, 0x1e, 0x00, 0x20,
-    0x4a, 0x3c, 0xf3, 0x8f, 0xef, 0x69, 0x92, 0xbd, 0xa9, 0x52, 0xc6, 0x78,
-    0x04, 0x17, 0xda, 0x0f, 0x24, 0x81, 0x94, 0x15, 0x56, 0x9e, 0x60, 0xb2,
-    0x05, 0xc4, 0x6e, 0x41, 0x40, 0x7f, 0x17, 0x04, 0x00, 0x15, 0x00, 0x29,
-    0x6f, 0x62, 0x4d, 0x61, 0x74, 0x4a, 0x6f, 0x73, 0x32, 0x41, 0x41, 0x41,
-    0x43, 0x66, 0x2f, 0x2f, 0x34, 0x39, 0x39, 0x6b, 0x39, 0x35, 0x34, 0x64,
-    0x36, 0x4f, 0x4c, 0x33, 0x34, 0x6f, 0x4c, 0x39, 0x46, 0x53, 0x54, 0x76,
-    0x79, 0x36, 0x34, 0x73, 0x41, 0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x0b,
-    0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x2e, 0x6f, 0x72, 0x67, 0x00,
-    0x00, 0x1d, 0x00, 0x04, 0x00, 0x02, 0x00, 0x00, 0x00, 0x1c, 0x00, 0x20,
-    0xb5, 0xc7, 0xbf, 0x00, 0x5b, 0x6c, 0x52, 0xa2, 0x1c, 0x51, 0xc5, 0xe8,
-    0x92, 0xf8, 0x19, 0x24, 0x13, 0x62, 0x96, 0xcb, 0x92, 0x7c, 0x43, 0x14,
-    0x93, 0x09, 0x27, 0x8c, 0xc6, 0x51, 0x8e, 0x65,
-};
-
-static const uint8_t *key_st(void)
+/* The long-term key of the RFC 5769 §2.4 credentials under <alg>. */
+static int lt_key(uint16_t alg, uint8_t *key, size_t *klen)
 {
-    return (const uint8_t *)key_5769;
+    return stun_key_long_term(alg, rfc5769_lt_user, strlen(rfc5769_lt_user), rfc5769_lt_realm,
+                              strlen(rfc5769_lt_realm), rfc5769_lt_pass, strlen(rfc5769_lt_pass),
+                              key, klen);
 }
 
-static void decode_ok(stun_msg_t *m, const uint8_t *b, size_t n)
+/* The USERHASH of the same credentials (RFC 8489 B.1). */
+static void lt_userhash(uint8_t uh[32])
 {
-    stun_derr_t why;
-    assert_int_equal(stun_msg_decode(m, b, n, &why), 0);
-    assert_int_equal(why, STUN_DERR_NONE);
+    stun_userhash(rfc5769_lt_user, strlen(rfc5769_lt_user), rfc5769_lt_realm,
+                  strlen(rfc5769_lt_realm), uh);
 }
 
 /* ---- vectors: decode and verify --------------------------------------- */
@@ -119,15 +38,15 @@ static void test_5769_request_verifies(void **state)
 {
     (void)state;
     stun_msg_t m;
-    decode_ok(&m, v_req, sizeof(v_req));
-    assert_int_equal(stun_msg_check_integrity(&m, key_st(), strlen(key_5769)), 0);
+    decode_ok(&m, rfc5769_req, sizeof(rfc5769_req));
+    assert_int_equal(stun_msg_check_integrity(&m, rfc5769_key, RFC5769_KEY_LEN), 0);
     assert_int_equal(stun_msg_check_fingerprint(&m), 0);
-    assert_int_equal(stun_msg_check_integrity_sha256(&m, key_st(), strlen(key_5769)),
+    assert_int_equal(stun_msg_check_integrity_sha256(&m, rfc5769_key, RFC5769_KEY_LEN),
                      CMN_ENOENT);
     /* Wrong key: one character off, one byte short, empty. */
     assert_int_equal(stun_msg_check_integrity(&m, (const uint8_t *)"VOkJxbRl1RmTxUk/WvJxBT", 22),
                      CMN_EAUTH);
-    assert_int_equal(stun_msg_check_integrity(&m, key_st(), strlen(key_5769) - 1), CMN_EAUTH);
+    assert_int_equal(stun_msg_check_integrity(&m, rfc5769_key, RFC5769_KEY_LEN - 1), CMN_EAUTH);
     assert_int_equal(stun_msg_check_integrity(&m, NULL, 0), CMN_EAUTH);
 
     const stun_attr_t *a = stun_msg_find(&m, STUN_ATTR_USERNAME);
@@ -155,15 +74,13 @@ static void check_response(const uint8_t *b, size_t n, const cmn_addr_t *want)
     decode_ok(&m, b, n);
     assert_int_equal(m.method, STUN_METHOD_BINDING);
     assert_int_equal(m.cls, STUN_CLASS_SUCCESS);
-    assert_int_equal(stun_msg_check_integrity(&m, key_st(), strlen(key_5769)), 0);
+    assert_int_equal(stun_msg_check_integrity(&m, rfc5769_key, RFC5769_KEY_LEN), 0);
     assert_int_equal(stun_msg_check_fingerprint(&m), 0);
     assert_int_equal(stun_msg_check_integrity(&m, (const uint8_t *)"x", 1), CMN_EAUTH);
     const stun_attr_t *a = stun_msg_find(&m, STUN_ATTR_XOR_MAPPED_ADDRESS);
     assert_non_null(a);
     assert_int_equal(stun_attr_get_xor_addr(&m, a, &got), 0);
-    assert_int_equal(got.family, want->family);
-    assert_int_equal(got.port, want->port);
-    assert_memory_equal(got.ip, want->ip, 16);
+    assert_addr(&got, want);
     const char *s;
     size_t sl;
     assert_int_equal(stun_attr_get_text(stun_msg_find(&m, STUN_ATTR_SOFTWARE), &s, &sl), 0);
@@ -171,16 +88,11 @@ static void check_response(const uint8_t *b, size_t n, const cmn_addr_t *want)
     assert_memory_equal(s, "test vector", 11);
 }
 
-static const cmn_addr_t addr4 = {CMN_AF_INET, 32853, {192, 0, 2, 1}};
-static const cmn_addr_t addr6 = {CMN_AF_INET6, 32853,
-                                 {0x20, 0x01, 0x0d, 0xb8, 0x12, 0x34, 0x56, 0x78, 0x00, 0x11,
-                                  0x22, 0x33, 0x44, 0x55, 0x66, 0x77}};
-
 static void test_5769_responses_verify(void **state)
 {
     (void)state;
-    check_response(v_resp4, sizeof(v_resp4), &addr4);
-    check_response(v_resp6, sizeof(v_resp6), &addr6);
+    check_response(rfc5769_resp4, sizeof(rfc5769_resp4), &rfc5769_addr4);
+    check_response(rfc5769_resp6, sizeof(rfc5769_resp6), &rfc5769_addr6);
 }
 
 static void test_5769_long_term_verifies(void **state)
@@ -189,18 +101,14 @@ static void test_5769_long_term_verifies(void **state)
     stun_msg_t m;
     uint8_t key[STUN_KEY_MAX];
     size_t klen = 0;
-    decode_ok(&m, v_ltreq, sizeof(v_ltreq));
+    decode_ok(&m, rfc5769_lt_req, sizeof(rfc5769_lt_req));
     assert_int_equal(m.idx_fingerprint, -1);
     assert_int_equal(stun_msg_check_fingerprint(&m), CMN_ENOENT);
-    assert_int_equal(stun_key_long_term(STUN_PWALG_MD5, user_lt, strlen(user_lt), realm_lt,
-                                        strlen(realm_lt), pass_lt, strlen(pass_lt), key, &klen),
-                     0);
+    assert_int_equal(lt_key(STUN_PWALG_MD5, key, &klen), 0);
     assert_int_equal(klen, 16);
     assert_int_equal(stun_msg_check_integrity(&m, key, klen), 0);
     /* The SHA-256 key of the same credentials is a different key. */
-    assert_int_equal(stun_key_long_term(STUN_PWALG_SHA256, user_lt, strlen(user_lt), realm_lt,
-                                        strlen(realm_lt), pass_lt, strlen(pass_lt), key, &klen),
-                     0);
+    assert_int_equal(lt_key(STUN_PWALG_SHA256, key, &klen), 0);
     assert_int_equal(klen, 32);
     assert_int_equal(stun_msg_check_integrity(&m, key, klen), CMN_EAUTH);
 
@@ -208,12 +116,12 @@ static void test_5769_long_term_verifies(void **state)
     size_t n;
     assert_int_equal(stun_attr_get_text(stun_msg_find(&m, STUN_ATTR_USERNAME), &s, &n), 0);
     assert_int_equal(n, 18);
-    assert_memory_equal(s, user_lt, 18);
+    assert_memory_equal(s, rfc5769_lt_user, 18);
     assert_int_equal(stun_attr_get_text(stun_msg_find(&m, STUN_ATTR_NONCE), &s, &n), 0);
-    assert_int_equal(n, strlen(nonce_lt));
-    assert_memory_equal(s, nonce_lt, n);
+    assert_int_equal(n, strlen(rfc5769_lt_nonce));
+    assert_memory_equal(s, rfc5769_lt_nonce, n);
     assert_int_equal(stun_attr_get_text(stun_msg_find(&m, STUN_ATTR_REALM), &s, &n), 0);
-    assert_memory_equal(s, realm_lt, n);
+    assert_memory_equal(s, rfc5769_lt_realm, n);
 }
 
 static void test_8489_b1_userhash_sha256(void **state)
@@ -222,8 +130,8 @@ static void test_8489_b1_userhash_sha256(void **state)
     stun_msg_t m;
     uint8_t key[STUN_KEY_MAX], uh[32];
     size_t klen;
-    decode_ok(&m, v_b1, sizeof(v_b1));
-    stun_userhash(user_lt, strlen(user_lt), realm_lt, strlen(realm_lt), uh);
+    decode_ok(&m, rfc8489_b1_req, sizeof(rfc8489_b1_req));
+    lt_userhash(uh);
     const stun_attr_t *a = stun_msg_find(&m, STUN_ATTR_USERHASH);
     assert_non_null(a);
     assert_memory_equal(a->val, uh, 32);
@@ -235,9 +143,7 @@ static void test_8489_b1_userhash_sha256(void **state)
                      0);
     assert_int_equal(alg, STUN_PWALG_SHA256);
     assert_int_equal(plen, 0);
-    assert_int_equal(stun_key_long_term(alg, user_lt, strlen(user_lt), realm_lt,
-                                        strlen(realm_lt), pass_lt, strlen(pass_lt), key, &klen),
-                     0);
+    assert_int_equal(lt_key(alg, key, &klen), 0);
     assert_int_equal(stun_msg_check_integrity_sha256(&m, key, klen), 0);
     assert_int_equal(stun_msg_check_integrity(&m, key, klen), CMN_ENOENT);
     key[0] ^= 1;
@@ -252,17 +158,17 @@ static void test_5769_request_encodes(void **state)
     uint8_t buf[256];
     stun_enc_t e;
     stun_enc_init(&e, buf, sizeof(buf), stun_type(STUN_METHOD_BINDING, STUN_CLASS_REQUEST),
-                  tid_5769);
+                  rfc5769_tid);
     /* RFC 5769 pads with spaces; the padding is covered by MI and CRC. */
     stun_enc_set_pad(&e, 0x20);
     assert_int_equal(stun_enc_text(&e, STUN_ATTR_SOFTWARE, "STUN test client"), 0);
     assert_int_equal(stun_enc_u32(&e, STUN_ATTR_PRIORITY, 0x6e0001ff), 0);
     assert_int_equal(stun_enc_u64(&e, STUN_ATTR_ICE_CONTROLLED, 0x932ff9b151263b36ull), 0);
     assert_int_equal(stun_enc_text(&e, STUN_ATTR_USERNAME, "evtj:h6vY"), 0);
-    assert_int_equal(stun_enc_integrity(&e, key_st(), strlen(key_5769)), 0);
+    assert_int_equal(stun_enc_integrity(&e, rfc5769_key, RFC5769_KEY_LEN), 0);
     assert_int_equal(stun_enc_fingerprint(&e), 0);
-    assert_int_equal(stun_enc_finish(&e), sizeof(v_req));
-    assert_memory_equal(buf, v_req, sizeof(v_req));
+    assert_int_equal(stun_enc_finish(&e), sizeof(rfc5769_req));
+    assert_memory_equal(buf, rfc5769_req, sizeof(rfc5769_req));
 }
 
 static void encode_response(const cmn_addr_t *a, const uint8_t *want, size_t wlen)
@@ -270,11 +176,11 @@ static void encode_response(const cmn_addr_t *a, const uint8_t *want, size_t wle
     uint8_t buf[256];
     stun_enc_t e;
     stun_enc_init(&e, buf, sizeof(buf), stun_type(STUN_METHOD_BINDING, STUN_CLASS_SUCCESS),
-                  tid_5769);
+                  rfc5769_tid);
     stun_enc_set_pad(&e, 0x20);
     stun_enc_text(&e, STUN_ATTR_SOFTWARE, "test vector");
     stun_enc_xor_addr(&e, STUN_ATTR_XOR_MAPPED_ADDRESS, a);
-    stun_enc_integrity(&e, key_st(), strlen(key_5769));
+    stun_enc_integrity(&e, rfc5769_key, RFC5769_KEY_LEN);
     stun_enc_fingerprint(&e);
     assert_int_equal(stun_enc_finish(&e), wlen);
     assert_memory_equal(buf, want, wlen);
@@ -283,8 +189,8 @@ static void encode_response(const cmn_addr_t *a, const uint8_t *want, size_t wle
 static void test_5769_responses_encode(void **state)
 {
     (void)state;
-    encode_response(&addr4, v_resp4, sizeof(v_resp4));
-    encode_response(&addr6, v_resp6, sizeof(v_resp6));
+    encode_response(&rfc5769_addr4, rfc5769_resp4, sizeof(rfc5769_resp4));
+    encode_response(&rfc5769_addr6, rfc5769_resp6, sizeof(rfc5769_resp6));
 }
 
 static void test_5769_long_term_encodes(void **state)
@@ -293,17 +199,15 @@ static void test_5769_long_term_encodes(void **state)
     uint8_t buf[256], key[STUN_KEY_MAX];
     size_t klen;
     stun_enc_t e;
-    assert_int_equal(stun_key_long_term(STUN_PWALG_MD5, user_lt, strlen(user_lt), realm_lt,
-                                        strlen(realm_lt), pass_lt, strlen(pass_lt), key, &klen),
-                     0);
+    assert_int_equal(lt_key(STUN_PWALG_MD5, key, &klen), 0);
     stun_enc_init(&e, buf, sizeof(buf), stun_type(STUN_METHOD_BINDING, STUN_CLASS_REQUEST),
-                  tid_lt);
-    stun_enc_text(&e, STUN_ATTR_USERNAME, user_lt);
-    stun_enc_text(&e, STUN_ATTR_NONCE, nonce_lt);
-    stun_enc_text(&e, STUN_ATTR_REALM, realm_lt);
+                  rfc5769_lt_tid);
+    stun_enc_text(&e, STUN_ATTR_USERNAME, rfc5769_lt_user);
+    stun_enc_text(&e, STUN_ATTR_NONCE, rfc5769_lt_nonce);
+    stun_enc_text(&e, STUN_ATTR_REALM, rfc5769_lt_realm);
     stun_enc_integrity(&e, key, klen);
-    assert_int_equal(stun_enc_finish(&e), sizeof(v_ltreq));
-    assert_memory_equal(buf, v_ltreq, sizeof(v_ltreq));
+    assert_int_equal(stun_enc_finish(&e), sizeof(rfc5769_lt_req));
+    assert_memory_equal(buf, rfc5769_lt_req, sizeof(rfc5769_lt_req));
 }
 
 static void test_8489_b1_encodes(void **state)
@@ -312,18 +216,17 @@ static void test_8489_b1_encodes(void **state)
     uint8_t buf[256], key[STUN_KEY_MAX], uh[32];
     size_t klen;
     stun_enc_t e;
-    stun_userhash(user_lt, strlen(user_lt), realm_lt, strlen(realm_lt), uh);
-    stun_key_long_term(STUN_PWALG_SHA256, user_lt, strlen(user_lt), realm_lt, strlen(realm_lt),
-                       pass_lt, strlen(pass_lt), key, &klen);
+    lt_userhash(uh);
+    lt_key(STUN_PWALG_SHA256, key, &klen);
     stun_enc_init(&e, buf, sizeof(buf), stun_type(STUN_METHOD_BINDING, STUN_CLASS_REQUEST),
-                  tid_lt);
+                  rfc5769_lt_tid);
     stun_enc_attr(&e, STUN_ATTR_USERHASH, uh, sizeof(uh));
-    stun_enc_text(&e, STUN_ATTR_NONCE, nonce_b1);
-    stun_enc_text(&e, STUN_ATTR_REALM, realm_lt);
+    stun_enc_text(&e, STUN_ATTR_NONCE, rfc8489_b1_nonce);
+    stun_enc_text(&e, STUN_ATTR_REALM, rfc5769_lt_realm);
     stun_enc_pwalg(&e, STUN_PWALG_SHA256);
     stun_enc_integrity_sha256(&e, key, klen);
-    assert_int_equal(stun_enc_finish(&e), sizeof(v_b1));
-    assert_memory_equal(buf, v_b1, sizeof(v_b1));
+    assert_int_equal(stun_enc_finish(&e), sizeof(rfc8489_b1_req));
+    assert_memory_equal(buf, rfc8489_b1_req, sizeof(rfc8489_b1_req));
 }
 
 /* ---- integrity mechanics ---------------------------------------------- */
@@ -334,7 +237,8 @@ static size_t build(uint8_t *buf, size_t cap, size_t extra, int mi, int mi256_le
     static const uint8_t k[] = "key";
     stun_enc_t e;
     uint8_t *data = calloc(1, extra + 1);
-    stun_enc_init(&e, buf, cap, stun_type(STUN_METHOD_ALLOCATE, STUN_CLASS_REQUEST), tid_lt);
+    stun_enc_init(&e, buf, cap, stun_type(STUN_METHOD_ALLOCATE, STUN_CLASS_REQUEST),
+                  rfc5769_lt_tid);
     stun_enc_text(&e, STUN_ATTR_USERNAME, "alice");
     if (extra)
         stun_enc_attr(&e, STUN_ATTR_DATA, data, extra);
@@ -400,7 +304,7 @@ static void test_sha256_truncation(void **state)
     static const size_t bad[] = {0, 4, 12, 15, 17, 18, 30, 33, 36, 64};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         stun_enc_t e;
-        stun_enc_init(&e, buf, sizeof(buf), 0x0001, tid_lt);
+        stun_enc_init(&e, buf, sizeof(buf), 0x0001, rfc5769_lt_tid);
         assert_int_equal(stun_enc_integrity_sha256_trunc(&e, (const uint8_t *)"k", 1, bad[i]),
                          CMN_EINVAL);
         assert_int_equal(stun_enc_finish(&e), CMN_EINVAL);
@@ -417,7 +321,7 @@ static void test_sha256_truncation(void **state)
 static void test_tampering_detected(void **state)
 {
     (void)state;
-    uint8_t b[sizeof(v_req)];
+    uint8_t b[sizeof(rfc5769_req)];
     stun_msg_t m;
     /* Any change in the bytes before MESSAGE-INTEGRITY, or in its value,
      * breaks it (after a decode that succeeded). The MI attribute's own
@@ -426,38 +330,37 @@ static void test_tampering_detected(void **state)
     for (size_t i = 0; i < 100; i++) {
         if (i == 2 || i == 3 || (i >= 76 && i < 80))
             continue;
-        memcpy(b, v_req, sizeof(b));
+        memcpy(b, rfc5769_req, sizeof(b));
         decode_ok(&m, b, sizeof(b));
         b[i] ^= 0x04;
-        assert_int_equal(stun_msg_check_integrity(&m, key_st(), strlen(key_5769)), CMN_EAUTH);
+        assert_int_equal(stun_msg_check_integrity(&m, rfc5769_key, RFC5769_KEY_LEN), CMN_EAUTH);
         assert_int_equal(stun_msg_check_fingerprint(&m), CMN_EPROTO);
     }
     /* With FINGERPRINT after MI the length field is replaced for the HMAC
      * by the length ending at MI (§14.5), so the wire value of those two
      * bytes doesn't enter it; when MI is last, it is hashed as it is. */
-    memcpy(b, v_req, sizeof(b));
+    memcpy(b, rfc5769_req, sizeof(b));
     decode_ok(&m, b, sizeof(b));
     b[3] ^= 0x04;
-    assert_int_equal(stun_msg_check_integrity(&m, key_st(), strlen(key_5769)), 0);
-    uint8_t lt[sizeof(v_ltreq)], key[STUN_KEY_MAX];
+    assert_int_equal(stun_msg_check_integrity(&m, rfc5769_key, RFC5769_KEY_LEN), 0);
+    uint8_t lt[sizeof(rfc5769_lt_req)], key[STUN_KEY_MAX];
     size_t klen;
-    stun_key_long_term(STUN_PWALG_MD5, user_lt, strlen(user_lt), realm_lt, strlen(realm_lt),
-                       pass_lt, strlen(pass_lt), key, &klen);
-    memcpy(lt, v_ltreq, sizeof(lt));
+    lt_key(STUN_PWALG_MD5, key, &klen);
+    memcpy(lt, rfc5769_lt_req, sizeof(lt));
     decode_ok(&m, lt, sizeof(lt));
     lt[3] ^= 0x04;
     assert_int_equal(stun_msg_check_integrity(&m, key, klen), CMN_EAUTH);
     /* Padding bytes of USERNAME are covered: 0x20 -> 0x00 fails. */
-    memcpy(b, v_req, sizeof(b));
+    memcpy(b, rfc5769_req, sizeof(b));
     decode_ok(&m, b, sizeof(b));
     b[73] = 0;
-    assert_int_equal(stun_msg_check_integrity(&m, key_st(), strlen(key_5769)), CMN_EAUTH);
+    assert_int_equal(stun_msg_check_integrity(&m, rfc5769_key, RFC5769_KEY_LEN), CMN_EAUTH);
     /* A changed FINGERPRINT value only breaks the fingerprint. */
-    memcpy(b, v_req, sizeof(b));
+    memcpy(b, rfc5769_req, sizeof(b));
     decode_ok(&m, b, sizeof(b));
     b[107] ^= 1;
     assert_int_equal(stun_msg_check_fingerprint(&m), CMN_EPROTO);
-    assert_int_equal(stun_msg_check_integrity(&m, key_st(), strlen(key_5769)), 0);
+    assert_int_equal(stun_msg_check_integrity(&m, rfc5769_key, RFC5769_KEY_LEN), 0);
 }
 
 static void test_crc32(void **state)
@@ -467,7 +370,7 @@ static void test_crc32(void **state)
     assert_int_equal(stun_crc32((const uint8_t *)"123456789", 9), 0xCBF43926u);
     assert_int_equal(stun_crc32((const uint8_t *)"a", 1), 0xE8B7BE43u);
     /* The vector's FINGERPRINT is CRC32(prefix) ^ 0x5354554E. */
-    assert_int_equal(stun_crc32(v_req, 100) ^ STUN_FINGERPRINT_XOR, 0xe57a3bcfu);
+    assert_int_equal(stun_crc32(rfc5769_req, 100) ^ STUN_FINGERPRINT_XOR, 0xe57a3bcfu);
 }
 
 static void test_long_term_key(void **state)

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "stun/stun.h"
+#include "stun_vectors.h"
 
 static const uint8_t tid[STUN_TID_LEN] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66,
                                           0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc};
@@ -59,9 +60,7 @@ static void check_success(const stun_msg_t *r, const cmn_addr_t *src, bool softw
     assert_int_equal(r->nattrs, software ? 3 : 2);
     assert_int_equal(r->attrs[0].type, STUN_ATTR_XOR_MAPPED_ADDRESS);
     assert_int_equal(stun_attr_get_xor_addr(r, &r->attrs[0], &got), 0);
-    assert_int_equal(got.family, src->family);
-    assert_int_equal(got.port, src->port);
-    assert_memory_equal(got.ip, src->ip, 16);
+    assert_addr(&got, src);
     if (software) {
         const char *s;
         size_t n;
@@ -206,6 +205,40 @@ static void test_not_a_request(void **state)
     }
 }
 
+/* Build an RFC 3489 Binding request in <b> (zeroed first): no cookie, the
+ * 16-byte transaction id <tid16> from byte 4, then one attribute of four
+ * zero bytes for each of the <ntypes> <types>. Returns its length. */
+static size_t classic_req(uint8_t *b, size_t cap, const uint8_t *tid16, const uint16_t *types,
+                          size_t ntypes)
+{
+    size_t len = STUN_HEADER_LEN + 8 * ntypes;
+    assert_true(len <= cap);
+    memset(b, 0, cap);
+    cmn_put_u16be(b, 0x0001);
+    cmn_put_u16be(b + 2, (uint16_t)(len - STUN_HEADER_LEN));
+    memcpy(b + 4, tid16, 16);
+    for (size_t i = 0; i < ntypes; i++) {
+        cmn_put_u16be(b + STUN_HEADER_LEN + 8 * i, types[i]);
+        cmn_put_u16be(b + STUN_HEADER_LEN + 8 * i + 2, 4);
+    }
+    return len;
+}
+
+/* Decode <len> bytes of <b>, which must be a classic message. */
+static void decode_classic(stun_msg_t *cm, const uint8_t *b, size_t len)
+{
+    assert_int_equal(stun_msg_decode(cm, b, len, NULL), 0);
+    assert_true(cm->classic);
+}
+
+/* Answer <cm>, which must get a reply; returns the reply's message type. */
+static uint16_t reply_type(const stun_binding_cfg_t *cfg, const stun_msg_t *cm,
+                           const cmn_addr_t *src, uint8_t *out, size_t cap, size_t *n)
+{
+    assert_int_equal(stun_binding_handle(cfg, cm, src, out, cap, n), STUN_BIND_REPLY);
+    return cmn_get_u16be(out);
+}
+
 /* Parse a classic response by hand: the decoder rightly refuses it (no
  * cookie on a response). Returns the number of attributes seen. */
 static int walk_classic(const uint8_t *b, size_t n, uint16_t *types, const uint8_t **vals)
@@ -224,23 +257,18 @@ static int walk_classic(const uint8_t *b, size_t n, uint16_t *types, const uint8
 static void test_classic_request(void **state)
 {
     (void)state;
+    /* An RFC 3489 Binding request: 16 random bytes of transaction id. */
+    static const uint8_t tid16[16] = {0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7,
+                                      0xA8, 0xA9, 0xAA, 0xAB, 0xAC, 0xAD, 0xAE, 0xAF};
     uint8_t out[128], creq[28];
     size_t n;
     uint16_t types[8];
     const uint8_t *vals[8];
     stun_msg_t cm;
-    /* An RFC 3489 Binding request: 16 random bytes of transaction id. */
-    memset(creq, 0, sizeof(creq));
-    cmn_put_u16be(creq, 0x0001);
-    for (int i = 0; i < 16; i++)
-        creq[4 + i] = (uint8_t)(0xA0 + i);
-    assert_int_equal(stun_msg_decode(&cm, creq, 20, NULL), 0);
-    assert_true(cm.classic);
+    decode_classic(&cm, creq, classic_req(creq, sizeof(creq), tid16, NULL, 0));
 
-    assert_int_equal(stun_binding_handle(&cfg_sw, &cm, &src4, out, sizeof(out), &n),
-                     STUN_BIND_REPLY);
-    assert_int_equal(cmn_get_u16be(out), 0x0101);
-    assert_memory_equal(out + 4, creq + 4, 16);
+    assert_int_equal(reply_type(&cfg_sw, &cm, &src4, out, sizeof(out), &n), 0x0101);
+    assert_memory_equal(out + 4, tid16, 16);
     int k = walk_classic(out, n, types, vals);
     assert_int_equal(k, 2);
     assert_int_equal(types[0], STUN_ATTR_MAPPED_ADDRESS);
@@ -251,8 +279,7 @@ static void test_classic_request(void **state)
     assert_int_equal(got.port, src4.port);
     assert_memory_equal(got.ip, src4.ip, 4);
     /* Without SOFTWARE: only MAPPED-ADDRESS, no FINGERPRINT. */
-    assert_int_equal(stun_binding_handle(NULL, &cm, &src6, out, sizeof(out), &n),
-                     STUN_BIND_REPLY);
+    assert_int_equal(reply_type(NULL, &cm, &src6, out, sizeof(out), &n), 0x0101);
     assert_int_equal(n, 20 + 24);
     k = walk_classic(out, n, types, vals);
     assert_int_equal(k, 1);
@@ -260,18 +287,11 @@ static void test_classic_request(void **state)
 
     /* A classic request with an unknown required attribute: a classic 420,
      * its odd list padded by repeating the type (RFC 3489 §11.2.11). */
+    static const uint16_t unknown[] = {0x0041};
     uint8_t creq2[36];
-    memcpy(creq2, creq, 20);
-    cmn_put_u16be(creq2 + 2, 8);
-    cmn_put_u16be(creq2 + 20, 0x0041);
-    cmn_put_u16be(creq2 + 22, 4);
-    memset(creq2 + 24, 0, 4);
-    assert_int_equal(stun_msg_decode(&cm, creq2, 28, NULL), 0);
-    assert_true(cm.classic);
-    assert_int_equal(stun_binding_handle(NULL, &cm, &src4, out, sizeof(out), &n),
-                     STUN_BIND_REPLY);
-    assert_int_equal(cmn_get_u16be(out), 0x0111);
-    assert_memory_equal(out + 4, creq + 4, 16);
+    decode_classic(&cm, creq2, classic_req(creq2, sizeof(creq2), tid16, unknown, 1));
+    assert_int_equal(reply_type(NULL, &cm, &src4, out, sizeof(out), &n), 0x0111);
+    assert_memory_equal(out + 4, tid16, 16);
     k = walk_classic(out, n, types, vals);
     assert_int_equal(k, 2);
     assert_int_equal(types[0], STUN_ATTR_ERROR_CODE);
@@ -287,24 +307,19 @@ static void test_classic_request(void **state)
 static void test_classic_change_request(void **state)
 {
     (void)state;
+    static const uint8_t tid16[] = "0123456789abcdef"; /* the first 16 bytes */
+    static const uint16_t change[] = {0x0003}, change_unknown[] = {0x0003, 0x0042};
     uint8_t out[128], creq[36];
     size_t n;
     uint16_t types[8];
     const uint8_t *vals[8];
     stun_msg_t cm;
-    memset(creq, 0, sizeof(creq));
-    cmn_put_u16be(creq, 0x0001);
-    cmn_put_u16be(creq + 2, 8);
-    memcpy(creq + 4, "0123456789abcdef", 16);
-    cmn_put_u16be(creq + 20, 0x0003);
-    cmn_put_u16be(creq + 22, 4);
+    size_t len = classic_req(creq, sizeof(creq), tid16, change, 1);
+    assert_int_equal(len, 28);
     /* No change flags: an ordinary answer. */
-    assert_int_equal(stun_msg_decode(&cm, creq, 28, NULL), 0);
-    assert_true(cm.classic);
+    decode_classic(&cm, creq, len);
     assert_int_equal(cm.nunknown, 1);
-    assert_int_equal(stun_binding_handle(&cfg_sw, &cm, &src4, out, sizeof(out), &n),
-                     STUN_BIND_REPLY);
-    assert_int_equal(cmn_get_u16be(out), 0x0101);
+    assert_int_equal(reply_type(&cfg_sw, &cm, &src4, out, sizeof(out), &n), 0x0101);
     int k = walk_classic(out, n, types, vals);
     assert_int_equal(k, 2);
     assert_int_equal(types[0], STUN_ATTR_MAPPED_ADDRESS);
@@ -312,7 +327,7 @@ static void test_classic_change_request(void **state)
     static const uint8_t flags[] = {0x02, 0x04, 0x06, 0xFF};
     for (size_t i = 0; i < sizeof(flags); i++) {
         creq[27] = flags[i];
-        assert_int_equal(stun_msg_decode(&cm, creq, 28, NULL), 0);
+        assert_int_equal(stun_msg_decode(&cm, creq, len, NULL), 0);
         n = 99;
         assert_int_equal(stun_binding_handle(&cfg_sw, &cm, &src4, out, sizeof(out), &n),
                          STUN_BIND_IGNORE);
@@ -321,20 +336,13 @@ static void test_classic_change_request(void **state)
     /* Bits other than the two flags change nothing. */
     creq[27] = 0x01;
     creq[24] = 0x80;
-    assert_int_equal(stun_msg_decode(&cm, creq, 28, NULL), 0);
-    assert_int_equal(stun_binding_handle(&cfg_sw, &cm, &src4, out, sizeof(out), &n),
-                     STUN_BIND_REPLY);
-    assert_int_equal(cmn_get_u16be(out), 0x0101);
+    assert_int_equal(stun_msg_decode(&cm, creq, len, NULL), 0);
+    assert_int_equal(reply_type(&cfg_sw, &cm, &src4, out, sizeof(out), &n), 0x0101);
     /* CHANGE-REQUEST plus a really unknown attribute: 420 for that one. */
-    creq[24] = 0;
-    creq[27] = 0;
-    cmn_put_u16be(creq + 2, 16);
-    cmn_put_u16be(creq + 28, 0x0042);
-    cmn_put_u16be(creq + 30, 4);
-    assert_int_equal(stun_msg_decode(&cm, creq, 36, NULL), 0);
-    assert_int_equal(stun_binding_handle(&cfg_sw, &cm, &src4, out, sizeof(out), &n),
-                     STUN_BIND_REPLY);
-    assert_int_equal(cmn_get_u16be(out), 0x0111);
+    len = classic_req(creq, sizeof(creq), tid16, change_unknown, 2);
+    assert_int_equal(len, 36);
+    assert_int_equal(stun_msg_decode(&cm, creq, len, NULL), 0);
+    assert_int_equal(reply_type(&cfg_sw, &cm, &src4, out, sizeof(out), &n), 0x0111);
     k = walk_classic(out, n, types, vals);
     assert_int_equal(types[1], STUN_ATTR_UNKNOWN_ATTRIBUTES);
     assert_int_equal(cmn_get_u16be(vals[1]), 0x0042);
@@ -347,9 +355,7 @@ static void test_classic_change_request(void **state)
     stun_enc_u32(&e, 0x0003, 0);
     ssize_t ml = stun_enc_finish(&e);
     assert_int_equal(stun_msg_decode(&cm, mreq, (size_t)ml, NULL), 0);
-    assert_int_equal(stun_binding_handle(&cfg_sw, &cm, &src4, out, sizeof(out), &n),
-                     STUN_BIND_REPLY);
-    assert_int_equal(cmn_get_u16be(out), 0x0111);
+    assert_int_equal(reply_type(&cfg_sw, &cm, &src4, out, sizeof(out), &n), 0x0111);
     stun_msg_t r;
     assert_int_equal(stun_msg_decode(&r, out, n, NULL), 0);
     uint16_t u[4];

@@ -13,14 +13,14 @@
 #include <cmocka.h>
 
 #include "stun/stun.h"
+#include "stun_vectors.h"
 
 static const uint8_t tid[STUN_TID_LEN] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2};
 
 /* frame_len over an exact-size heap copy, so ASan sees any overread. */
 static ssize_t frame_len(const uint8_t *src, size_t len)
 {
-    uint8_t *copy = calloc(1, len ? len : 1);
-    memcpy(copy, src, len);
+    uint8_t *copy = dup_exact(src, len);
     ssize_t n = stun_frame_len(copy, len);
     free(copy);
     return n;
@@ -29,8 +29,7 @@ static ssize_t frame_len(const uint8_t *src, size_t len)
 static int chdata(const uint8_t *src, size_t len, uint16_t *ch, size_t *dlen)
 {
     const uint8_t *data;
-    uint8_t *copy = calloc(1, len ? len : 1);
-    memcpy(copy, src, len);
+    uint8_t *copy = dup_exact(src, len);
     int rc = stun_chdata_decode(copy, len, ch, &data, dlen);
     if (rc == 0)
         assert_ptr_equal(data, copy + STUN_CHANNEL_HEADER_LEN);

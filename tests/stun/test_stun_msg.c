@@ -15,20 +15,7 @@
 #include <cmocka.h>
 
 #include "stun/stun.h"
-
-/* RFC 5769 §2.1 sample request (SOFTWARE, PRIORITY, ICE-CONTROLLED,
- * USERNAME padded with 0x20, MESSAGE-INTEGRITY, FINGERPRINT). */
-static const uint8_t rfc5769_req[] = {
-    0x00, 0x01, 0x00, 0x58, 0x21, 0x12, 0xa4, 0x42, 0xb7, 0xe7, 0xa7, 0x01,
-    0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae, 0x80, 0x22, 0x00, 0x10,
-    0x53, 0x54, 0x55, 0x4e, 0x20, 0x74, 0x65, 0x73, 0x74, 0x20, 0x63, 0x6c,
-    0x69, 0x65, 0x6e, 0x74, 0x00, 0x24, 0x00, 0x04, 0x6e, 0x00, 0x01, 0xff,
-    0x80, 0x29, 0x00, 0x08, 0x93, 0x2f, 0xf9, 0xb1, 0x51, 0x26, 0x3b, 0x36,
-    0x00, 0x06, 0x00, 0x09, 0x65, 0x76, 0x74, 0x6a, 0x3a, 0x68, 0x36, 0x76,
-    0x59, 0x20, 0x20, 0x20, 0x00, 0x08, 0x00, 0x14, 0x9a, 0xea, 0xa7, 0x0c,
-    0xbf, 0xd8, 0xcb, 0x56, 0x78, 0x1e, 0xf2, 0xb5, 0xb2, 0xd3, 0xf2, 0x49,
-    0xc1, 0xb5, 0x71, 0xa2, 0x80, 0x28, 0x00, 0x04, 0xe5, 0x7a, 0x3b, 0xcf,
-};
+#include "stun_vectors.h"
 
 static const uint8_t tid_a[STUN_TID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
 
@@ -67,9 +54,7 @@ static stun_derr_t decode_bytes(const uint8_t *src, size_t len, stun_msg_t *m)
 {
     static stun_msg_t scratch;
     stun_derr_t why = STUN_DERR_COUNT;
-    uint8_t *copy = calloc(1, len ? len : 1);
-    assert_non_null(copy);
-    memcpy(copy, src, len);
+    uint8_t *copy = dup_exact(src, len);
     int rc = stun_msg_decode(m ? m : &scratch, copy, len, &why);
     assert_int_equal(rc, why == STUN_DERR_NONE ? 0 : CMN_EPROTO);
     free(copy);
@@ -87,9 +72,7 @@ static void test_rfc5769_request_structure(void **state)
 {
     (void)state;
     stun_msg_t m;
-    stun_derr_t why;
-    assert_int_equal(stun_msg_decode(&m, rfc5769_req, sizeof(rfc5769_req), &why), 0);
-    assert_int_equal(why, STUN_DERR_NONE);
+    decode_ok(&m, rfc5769_req, sizeof(rfc5769_req));
     assert_ptr_equal(m.raw, rfc5769_req);
     assert_int_equal(m.raw_len, sizeof(rfc5769_req));
     assert_int_equal(m.type, 0x0001);
@@ -139,8 +122,7 @@ static void test_type_bits(void **state)
             raw_t *r = malloc(sizeof(*r));
             stun_msg_t m;
             raw_init(r, stun_type(methods[i], cls), true);
-            uint8_t *copy = malloc(r->len);
-            memcpy(copy, r->b, r->len);
+            uint8_t *copy = dup_exact(r->b, r->len);
             assert_int_equal(stun_msg_decode(&m, copy, r->len, NULL), 0);
             assert_int_equal(m.method, methods[i]);
             assert_int_equal(m.cls, cls);
@@ -455,8 +437,7 @@ static void test_classic_request(void **state)
     stun_msg_t m;
     raw_init(r, 0x0001, false);
     raw_attr(r, STUN_ATTR_USERNAME, 8, 'u');
-    uint8_t *copy = malloc(r->len);
-    memcpy(copy, r->b, r->len);
+    uint8_t *copy = dup_exact(r->b, r->len);
     assert_int_equal(stun_msg_decode(&m, copy, r->len, NULL), 0);
     assert_true(m.classic);
     assert_int_equal(m.method, STUN_METHOD_BINDING);
@@ -490,8 +471,7 @@ static void test_find_and_padding(void **state)
     /* Non-zero padding is ignored (RFC 8489 §14). */
     r->b[20 + 4 + 5] = 0xEE;
     r->b[20 + 4 + 7] = 0x20;
-    uint8_t *copy = malloc(r->len);
-    memcpy(copy, r->b, r->len);
+    uint8_t *copy = dup_exact(r->b, r->len);
     assert_int_equal(stun_msg_decode(&m, copy, r->len, NULL), 0);
     const stun_attr_t *a = stun_msg_find(&m, STUN_ATTR_REALM);
     assert_non_null(a);
