@@ -37,7 +37,7 @@ BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DICEHUB_VERSION=\"$(VERSION)\" -I. $(WA
 RELEASE_CFLAGS := -O2 -g $(BASE_CFLAGS)
 ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined $(BASE_CFLAGS)
-LDLIBS := $(PKG_LIBS) -pthread
+LDLIBS := $(PKG_LIBS) -lm -pthread
 
 LIB_SRCS := $(wildcard common/*.c stun/*.c turn/*.c signal/*.c)
 DAEMON_SRCS := $(wildcard daemon/*.c)

@@ -91,7 +91,7 @@ static const cmn_cfg_def_t schema[] = {
      .def = "64", .min = 1, .max = 16384, .reloadable = true,
      .doc = "Most channel bindings one allocation may hold."},
     {.name = "turn.nonce_lifetime", .type = CMN_CFG_INT, .offset = F(turn.nonce_lifetime),
-     .def = "600", .min = 10, .max = 86400, .reloadable = true,
+     .def = "600", .min = 1, .max = 86400, .reloadable = true,
      .doc = "Seconds a NONCE stays valid; an older one gets 438 Stale Nonce."},
     {.name = "turn.unauth_rate", .type = CMN_CFG_INT, .offset = F(turn.unauth_rate),
      .def = "20", .min = 1, .max = 1000000, .reloadable = true,

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cmn_crypto.h"
 #include "common/cmn_log.h"
 
 extern char **environ;
@@ -91,7 +92,8 @@ static int parse_args(int argc, char **argv, ihd_args_t *a)
     return 0;
 }
 
-static ihd_cfg_t *load_cfg(const ihd_args_t *a, uint64_t gen, char *err, size_t errlen)
+static ihd_cfg_t *load_cfg(const ihd_args_t *a, uint64_t gen, const uint8_t nonce_key[32],
+                           char *err, size_t errlen)
 {
     ihd_cfg_t *cfg = cmn_calloc(1, sizeof(*cfg));
     cmn_config_src_t src = {.file = a->config, .env = environ, .flags = a->flags,
@@ -102,6 +104,12 @@ static ihd_cfg_t *load_cfg(const ihd_args_t *a, uint64_t gen, char *err, size_t 
     }
     cfg->gen = gen;
     cfg->binding.software = cfg->s.turn.software;
+    if (ihd_turncfg_build(cfg, nonce_key, err, errlen) < 0) {
+        ihd_turncfg_dispose(cfg);
+        cmn_config_dispose(&cfg->s);
+        cmn_free(cfg);
+        return NULL;
+    }
     return cfg;
 }
 
@@ -109,6 +117,7 @@ static void free_cfg(ihd_cfg_t *cfg)
 {
     if (!cfg)
         return;
+    ihd_turncfg_dispose(cfg);
     cmn_config_dispose(&cfg->s);
     cmn_free(cfg);
 }
@@ -155,13 +164,16 @@ static void reload(ihd_server_t *srv, const ihd_args_t *a)
 {
     char err[1024];
     ihd_cfg_t *old = atomic_load(&srv->cfg);
-    ihd_cfg_t *cfg = load_cfg(a, old->gen + 1, err, sizeof(err));
+    ihd_cfg_t *cfg = load_cfg(a, old->gen + 1, srv->nonce_key, err, sizeof(err));
     if (!cfg) {
         cmn_err("config", "reload failed, keeping the running configuration: %s", err);
         return;
     }
     warn_restart_needed(&old->s, &cfg->s);
     cmn_log_set_level(cfg->s.log.level);
+    turn_shared_set_limits(srv->turn_shared, (uint32_t)cfg->s.turn.max_allocations,
+                           (uint32_t)cfg->s.turn.max_allocations_per_user,
+                           (uint32_t)cfg->s.turn.max_allocations_per_ip);
     atomic_store_explicit(&srv->cfg, cfg, memory_order_release);
     ihd_workers_poke(srv);
     for (int spin = 0; spin < 5000; spin++) {
@@ -260,7 +272,13 @@ int main(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     }
     char err[1024];
-    ihd_cfg_t *cfg = load_cfg(&a, 1, err, sizeof(err));
+    ihd_server_t srv;
+    memset(&srv, 0, sizeof(srv));
+    if (cmn_random(srv.nonce_key, sizeof(srv.nonce_key)) < 0) {
+        fprintf(stderr, "icehubd: no random bytes for the nonce key\n");
+        return 1;
+    }
+    ihd_cfg_t *cfg = load_cfg(&a, 1, srv.nonce_key, err, sizeof(err));
     if (!cfg) {
         fprintf(stderr, "icehubd: configuration error: %s\n", err);
         cmn_free(a.flags);
@@ -276,11 +294,16 @@ int main(int argc, char **argv)
         return 0;
     }
     cmn_log_set_level(cfg->s.log.level);
-    ihd_server_t srv;
-    memset(&srv, 0, sizeof(srv));
     atomic_init(&srv.cfg, cfg);
     srv.start_time = ihd_wallclock();
+    srv.turn_shared = turn_shared_new((uint32_t)cfg->s.turn.max_allocations,
+                                      (uint32_t)cfg->s.turn.max_allocations_per_user,
+                                      (uint32_t)cfg->s.turn.max_allocations_per_ip);
+    pthread_mutex_init(&srv.reserv_lock, NULL);
     rc = serve(&srv, &a);
+    ihd_reserv_free_all(&srv);
+    pthread_mutex_destroy(&srv.reserv_lock);
+    turn_shared_free(srv.turn_shared);
     free_cfg(atomic_load(&srv.cfg));
     cmn_free(a.flags);
     return rc;

@@ -15,6 +15,7 @@
 #include "common/cmn_addr.h"
 #include "common/cmn_config.h"
 #include "stun/stun.h"
+#include "turn/turn.h"
 
 #define IHD_MAX_WORKERS 256
 #define IHD_MAX_LISTEN 16            /* addresses per listen setting */
@@ -45,6 +46,15 @@ typedef enum ihd_drop_e {
 } ihd_drop_t;
 
 const char *ihd_drop_name(unsigned reason);
+const char *ihd_turn_drop_name(unsigned i);
+
+/* Why turn/ dropped a message or datagram (turn_out_t.drop_reason), as the
+ * reason label of icehub_turn_dropped_total; the last is for new reasons. */
+#define IHD_TURN_DROP_NAMES                                                           \
+    "no_allocation", "no_channel", "no_permission", "bad_send", "peer_family",        \
+        "unknown_attribute", "unexpected_class", "unexpected_indication",             \
+        "unauth_rate_limited", "encode_failed", "other"
+#define IHD_TURN_DROP_COUNT 11
 
 /* Per-worker counters. Written only by their worker thread, read by the
  * metrics thread: each update is a relaxed atomic load+store (no lock
@@ -66,6 +76,11 @@ typedef struct ihd_counters_s {
     uint64_t tcp_rejected_limit;
     uint64_t tls_handshake_failed;
     uint64_t tcp_open;            /* gauge: open connections on this worker */
+    uint64_t relay_rx_packets;    /* datagrams from peers on relay sockets */
+    uint64_t relay_rx_dropped;    /* of those, dropped (no permission, ended, too big) */
+    uint64_t relay_tx_errors;     /* datagrams to peers the kernel refused */
+    uint64_t turn_requests;       /* TURN requests and indications handled */
+    uint64_t turn_drop[IHD_TURN_DROP_COUNT]; /* by reason, see IHD_TURN_DROP_NAMES */
 } ihd_counters_t;
 
 #define IHD_INC(field, n) \
@@ -80,10 +95,16 @@ typedef struct ihd_cfg_s {
     cmn_settings_t s;
     uint64_t gen;
     stun_binding_cfg_t binding;
+    turn_cfg_t turn;            /* borrows from s and the arrays below */
+    turn_user_t *users;         /* owned: split "name:password" */
+    cmn_addr_t *own_addrs;      /* owned: listen, relay and interface addresses */
+    cmn_addr_t *ext_pub, *ext_priv; /* owned: turn.external_ip split */
 } ihd_cfg_t;
 
 typedef struct ihd_server_s ihd_server_t;
 typedef struct ihd_conn_s ihd_conn_t;
+typedef struct ihd_alloc_s ihd_alloc_t;
+typedef struct ihd_reserv_s ihd_reserv_t;
 
 /* Every object registered with a worker's epoll starts with its kind. */
 typedef enum ihd_evkind_e {
@@ -91,6 +112,7 @@ typedef enum ihd_evkind_e {
     IHD_EV_UDP,
     IHD_EV_TCP_LISTEN,
     IHD_EV_CONN,
+    IHD_EV_RELAY,
 } ihd_evkind_t;
 
 typedef struct ihd_listener_s {
@@ -108,6 +130,8 @@ typedef struct ihd_worker_s {
     int wakefd;                 /* eventfd: stop / reload poke */
     ihd_evkind_t wake_kind;     /* epoll tag for wakefd (IHD_EV_WAKE) */
     struct ihd_udp_batch_s *udp; /* owned: recvmmsg/sendmmsg buffers */
+    struct ihd_relay_batch_s *relay_batch; /* owned: peer-side buffers */
+    struct ihd_fwd_batch_s *fwd; /* owned: client data queued for peers */
     ihd_listener_t *ls;         /* this worker's SO_REUSEPORT sockets */
     size_t nls;
     const ihd_cfg_t *cfg;       /* snapshot in use this iteration */
@@ -115,6 +139,15 @@ typedef struct ihd_worker_s {
     ihd_conn_t *conn_head;      /* idle order: least recently active first */
     ihd_conn_t *conn_tail;
     ihd_counters_t c;
+    turn_t *turn;               /* owned: this worker's allocations */
+    turn_ops_t turn_ops;
+    uint64_t turn_cfg_gen;      /* generation whose turn_cfg the turn_t uses */
+    /* The packet being dispatched, for relay_open to remember where the
+     * allocation's client is: its UDP listener or its stream connection. */
+    ihd_listener_t *cur_listener;
+    ihd_conn_t *cur_conn;
+    ihd_alloc_t *graveyard;     /* ended allocations' glue, freed after the event batch */
+    ihd_conn_t *conn_graveyard; /* closed connections, freed after the event batch */
 } ihd_worker_t;
 
 struct ihd_server_s {
@@ -127,6 +160,10 @@ struct ihd_server_s {
     atomic_long tcp_conns;      /* all workers, against turn.max_tcp_connections */
     void *http;                 /* ihd_http_t *, or NULL */
     double start_time;          /* CLOCK_REALTIME seconds */
+    turn_shared_t *turn_shared; /* cross-worker allocation limits */
+    uint8_t nonce_key[32];      /* random per process; kept across reloads */
+    pthread_mutex_t reserv_lock; /* guards the EVEN-PORT reservations */
+    ihd_reserv_t *reservs;      /* reserved relay sockets, any worker may take one */
 };
 
 /* ihd_worker.c */
@@ -137,7 +174,9 @@ int ihd__listen_socket(const cmn_addr_t *a, ihd_transport_t tr, bool reuseport);
 void ihd__sum_counters(const ihd_server_t *srv, ihd_counters_t *out);
 
 /* ihd_dispatch.c: one message from a client, any transport. Writes the reply
- * (if any) into <out> and returns its length, or 0 for no reply. */
+ * (if any) into <out> and returns its length, or 0 for no reply. Data for
+ * a peer is sent by the dispatcher itself through the allocation's relay
+ * socket. The caller sets w->cur_listener / w->cur_conn first. */
 typedef struct ihd_pkt_s {
     ihd_transport_t tr;
     const cmn_addr_t *src;      /* borrowed: the client */
@@ -147,11 +186,35 @@ typedef struct ihd_pkt_s {
 } ihd_pkt_t;
 size_t ihd_dispatch(ihd_worker_t *w, const ihd_pkt_t *p, uint8_t *out, size_t cap);
 
+/* ihd_relay.c: relay sockets of allocations (turn_ops_t), peer data. */
+void ihd_relay_init_ops(ihd_worker_t *w);
+void ihd_relay_readable(ihd_worker_t *w, void *relay);
+/* Queue <data> (borrowed until ihd_relay_flush) for <peer> on <a>'s relay. */
+void ihd_relay_send(ihd_worker_t *w, turn_alloc_t *a, const cmn_addr_t *peer,
+                    const uint8_t *data, size_t len);
+void ihd_relay_flush(ihd_worker_t *w);
+void ihd_relay_reap(ihd_worker_t *w);       /* free the graveyard */
+void ihd_reserv_expire(ihd_server_t *srv, double now);
+void ihd_reserv_free_all(ihd_server_t *srv);
+
+/* ihd_turncfg.c: turn_cfg_t from the settings (users split, own addresses). */
+int ihd_turncfg_build(ihd_cfg_t *cfg, const uint8_t nonce_key[32], char *err, size_t errlen);
+void ihd_turncfg_dispose(ihd_cfg_t *cfg);
+
 /* ihd_tcp.c: stream connections (TCP and TLS) owned by a worker. */
 void ihd_tcp_accept(ihd_worker_t *w, ihd_listener_t *l);
 void ihd_tcp_event(ihd_worker_t *w, ihd_conn_t *c, uint32_t events);
 void ihd_tcp_expire(ihd_worker_t *w, double now);
 void ihd_tcp_close_all(ihd_worker_t *w);
+void ihd_tcp_reap(ihd_worker_t *w);
+/* Send a message to a stream client (padding already applied). Returns
+ * -1 if the connection had to be closed. */
+int ihd_tcp_send(ihd_worker_t *w, ihd_conn_t *c, const uint8_t *p, size_t n);
+bool ihd_conn_alive(const ihd_conn_t *c);
+void ihd_conn_set_alloc(ihd_conn_t *c, bool has);
+/* ihd_worker.c: write an IP_PKTINFO / IPV6_PKTINFO control message asking
+ * the kernel to send from <src> into <ctrl> (64 bytes); sets *len. */
+void ihd_udp_pktinfo(uint8_t *ctrl, const cmn_addr_t *src, size_t *len);
 
 /* ihd_tls.c */
 int ihd_tls_ctx_new(const cmn_settings_t *s, void **out, char *err, size_t errlen);

@@ -3,9 +3,9 @@
  * ihd_dispatch.c: what to do with one message from a client, whatever the
  * transport. Demultiplexes by the first byte (RFC 7983: 0-3 STUN, 64-79
  * ChannelData), decodes with the stun/ codec, answers Binding with the
- * stun/ Binding service, and counts everything it drops by reason.
- * TURN methods and ChannelData are handed to turn/ once it exists; until
- * then they are counted and dropped.
+ * stun/ Binding service, hands every other method and ChannelData to the
+ * worker's turn/ state machine, forwards what it says to forward, and
+ * counts everything it drops by reason.
  */
 #include "ihd.h"
 
@@ -21,6 +21,75 @@ const char *ihd_drop_name(unsigned reason)
     if (reason < IHD_DROP_COUNT)
         return drop_names[reason - STUN_DERR_COUNT];
     return "?";
+}
+
+static void tuple_of(const ihd_pkt_t *p, turn_5tuple_t *t)
+{
+    t->client = *p->src;
+    t->server = *p->dst;
+    t->transport = p->tr == IHD_TR_UDP ? TURN_TR_UDP : p->tr == IHD_TR_TCP ? TURN_TR_TCP
+                                                                           : TURN_TR_TLS;
+}
+
+static const char *const turn_drop_names[IHD_TURN_DROP_COUNT] = {IHD_TURN_DROP_NAMES};
+
+const char *ihd_turn_drop_name(unsigned i)
+{
+    return i < IHD_TURN_DROP_COUNT ? turn_drop_names[i] : "?";
+}
+
+/* Count a drop by its reason. Drops are off the relaying path proper (no
+ * permission, no channel), so a short string search is fine here. */
+static void count_turn_drop(ihd_worker_t *w, const char *reason)
+{
+    unsigned i;
+    for (i = 0; i < IHD_TURN_DROP_COUNT - 1; i++)
+        if (!strcmp(reason, turn_drop_names[i]))
+            break;
+    IHD_INC(w->c.turn_drop[i], 1);
+}
+
+static void forward(ihd_worker_t *w, const turn_out_t *res)
+{
+    if (res->fwd_alloc)
+        ihd_relay_send(w, res->fwd_alloc, &res->fwd_peer, res->fwd_data, res->fwd_len);
+    else if (res->drop_reason)
+        count_turn_drop(w, res->drop_reason);
+}
+
+static size_t dispatch_turn(ihd_worker_t *w, const ihd_pkt_t *p, const stun_msg_t *m,
+                            uint8_t *out, size_t cap)
+{
+    if (!w->turn) {
+        IHD_INC(w->c.invalid[IHD_DROP_UNSUPPORTED_METHOD], 1);
+        return 0;
+    }
+    turn_5tuple_t t;
+    tuple_of(p, &t);
+    turn_req_t req = {.msg = m, .tuple = &t, .now = ihd_now(), .wall = ihd_wallclock()};
+    turn_out_t res;
+    memset(&res, 0, sizeof(res));
+    IHD_INC(w->c.turn_requests, 1);
+    turn_handle_msg(w->turn, &req, out, cap, &res);
+    forward(w, &res);
+    return res.reply_len;
+}
+
+static void dispatch_channel(ihd_worker_t *w, const ihd_pkt_t *p)
+{
+    uint16_t ch;
+    const uint8_t *data;
+    size_t dlen;
+    if (!w->turn || stun_chdata_decode(p->data, p->len, &ch, &data, &dlen) < 0) {
+        IHD_INC(w->c.invalid[IHD_DROP_CHANNEL_DATA], 1);
+        return;
+    }
+    turn_5tuple_t t;
+    tuple_of(p, &t);
+    turn_out_t res;
+    memset(&res, 0, sizeof(res));
+    turn_channel_data(w->turn, &t, ch, data, dlen, ihd_now(), &res);
+    forward(w, &res);
 }
 
 static size_t dispatch_stun(ihd_worker_t *w, const ihd_pkt_t *p, uint8_t *out, size_t cap)
@@ -50,8 +119,7 @@ static size_t dispatch_stun(ihd_worker_t *w, const ihd_pkt_t *p, uint8_t *out, s
     case STUN_BIND_NOT_BINDING:
         break;
     }
-    IHD_INC(w->c.invalid[IHD_DROP_UNSUPPORTED_METHOD], 1);
-    return 0;
+    return dispatch_turn(w, p, &m, out, cap);
 }
 
 size_t ihd_dispatch(ihd_worker_t *w, const ihd_pkt_t *p, uint8_t *out, size_t cap)
@@ -63,8 +131,10 @@ size_t ihd_dispatch(ihd_worker_t *w, const ihd_pkt_t *p, uint8_t *out, size_t ca
     uint8_t b0 = p->data[0];
     if (b0 <= 3)
         return dispatch_stun(w, p, out, cap);
-    if (b0 >= 64 && b0 <= 79) {
-        IHD_INC(w->c.invalid[IHD_DROP_CHANNEL_DATA], 1);
+    if (b0 >= 64 && b0 <= 127) {
+        /* RFC 7983 gives ChannelData 64-79 (RFC 8656 channels); 80-127
+         * are RFC 5766 channels, still accepted (turn/ decides). */
+        dispatch_channel(w, p);
         return 0;
     }
     IHD_INC(w->c.invalid[IHD_DROP_UNKNOWN_FRAME], 1);

@@ -17,6 +17,68 @@ static void per_transport(cmn_prom_t *p, const char *name, const char *type, con
                             NULL);
 }
 
+static void gauge(cmn_prom_t *p, const char *name, const char *help, uint64_t v)
+{
+    cmn_prom_family(p, name, "gauge", help);
+    cmn_prom_sample_u64(p, name, v, NULL);
+}
+
+static void counter(cmn_prom_t *p, const char *name, const char *help, uint64_t v)
+{
+    cmn_prom_family(p, name, "counter", help);
+    cmn_prom_sample_u64(p, name, v, NULL);
+}
+
+static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t *c)
+{
+    turn_stats_t t, sum;
+    memset(&sum, 0, sizeof(sum));
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        if (!srv->workers[i].turn)
+            continue;
+        turn_get_stats(srv->workers[i].turn, &t);
+        sum.allocations_active += t.allocations_active;
+        sum.allocations_created += t.allocations_created;
+        sum.allocations_failed += t.allocations_failed;
+        sum.permissions_active += t.permissions_active;
+        sum.channels_active += t.channels_active;
+        sum.auth_failures += t.auth_failures;
+        sum.stale_nonces += t.stale_nonces;
+        sum.peer_denied += t.peer_denied;
+    }
+    gauge(p, "icehub_turn_allocations_active", "TURN allocations alive now.",
+          sum.allocations_active);
+    cmn_prom_family(p, "icehub_turn_allocations_total", "counter",
+                    "Allocate requests answered, by result.");
+    cmn_prom_sample_u64(p, "icehub_turn_allocations_total", sum.allocations_created, "result",
+                        "success", NULL);
+    cmn_prom_sample_u64(p, "icehub_turn_allocations_total", sum.allocations_failed, "result",
+                        "error", NULL);
+    gauge(p, "icehub_turn_permissions_active", "TURN permissions alive now.",
+          sum.permissions_active);
+    gauge(p, "icehub_turn_channels_active", "TURN channel bindings alive now.",
+          sum.channels_active);
+    counter(p, "icehub_turn_auth_failures_total",
+            "401 answers to requests that offered a credential.", sum.auth_failures);
+    counter(p, "icehub_turn_stale_nonces_total", "438 Stale Nonce answers.", sum.stale_nonces);
+    counter(p, "icehub_turn_peer_denied_total", "403 answers for peers the policy refuses.",
+            sum.peer_denied);
+    counter(p, "icehub_turn_requests_total", "TURN requests and indications handled.",
+            c->turn_requests);
+    cmn_prom_family(p, "icehub_turn_dropped_total", "counter",
+                    "Client messages and data the TURN state machine dropped, by reason.");
+    for (unsigned i = 0; i < IHD_TURN_DROP_COUNT; i++)
+        cmn_prom_sample_u64(p, "icehub_turn_dropped_total", c->turn_drop[i], "reason",
+                            ihd_turn_drop_name(i), NULL);
+    counter(p, "icehub_turn_peer_packets_total", "Datagrams from peers on relay sockets.",
+            c->relay_rx_packets);
+    counter(p, "icehub_turn_peer_dropped_total",
+            "Datagrams from peers dropped (no permission, allocation ended, too big).",
+            c->relay_rx_dropped);
+    counter(p, "icehub_turn_peer_send_errors_total",
+            "Datagrams to peers the kernel refused to send.", c->relay_tx_errors);
+}
+
 char *ihd_metrics_render(ihd_server_t *srv, size_t *len)
 {
     ihd_counters_t c;
@@ -69,5 +131,6 @@ char *ihd_metrics_render(ihd_server_t *srv, size_t *len)
                         "limit", NULL);
     cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tls_handshake_failed,
                         "reason", "tls_handshake", NULL);
+    turn_metrics(&p, srv, &c);
     return cmn_prom_take(&p, len);
 }

@@ -38,7 +38,9 @@ struct ihd_conn_s {
     uint32_t events;        /* current epoll interest */
     double last_active;     /* ihd_now() of the last byte in or out */
     double opened;
-    void *alloc;            /* the TURN allocation made on this connection, or NULL */
+    bool has_alloc;         /* a TURN allocation lives on this connection */
+    bool dead;              /* closed; freed after the event batch */
+    ihd_conn_t *next_dead;
     ihd_conn_t *prev, *next; /* worker's connection list */
 };
 
@@ -65,8 +67,36 @@ static void conn_unlink(ihd_worker_t *w, ihd_conn_t *c)
         w->conn_tail = c->prev;
 }
 
+bool ihd_conn_alive(const ihd_conn_t *c)
+{
+    return !c->dead;
+}
+
+void ihd_conn_set_alloc(ihd_conn_t *c, bool has)
+{
+    c->has_alloc = has;
+}
+
+static void conn_tuple(const ihd_conn_t *c, turn_5tuple_t *t)
+{
+    t->client = c->peer;
+    t->server = c->local;
+    t->transport = c->tr == IHD_TR_TLS ? TURN_TR_TLS : TURN_TR_TCP;
+}
+
+/* Close now, free after the event batch (ihd_tcp_reap): a relay event
+ * queued in the same batch may still point at this connection. */
 static void conn_close(ihd_worker_t *w, ihd_conn_t *c)
 {
+    if (c->dead)
+        return;
+    c->dead = true;
+    if (c->has_alloc && w->turn) {
+        /* RFC 8656 §3.1: the allocation lives as long as the connection. */
+        turn_5tuple_t t;
+        conn_tuple(c, &t);
+        turn_end_tuple(w->turn, &t);
+    }
     conn_unlink(w, c);
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     if (c->ssl) {
@@ -75,11 +105,24 @@ static void conn_close(ihd_worker_t *w, ihd_conn_t *c)
         SSL_free(c->ssl);
     }
     close(c->fd);
+    c->fd = -1;
     cmn_free(c->rbuf);
     cmn_free(c->wbuf);
-    cmn_free(c);
+    c->rbuf = c->wbuf = NULL;
+    c->rlen = c->wlen = c->rcap = c->wcap = 0;
+    c->next_dead = w->conn_graveyard;
+    w->conn_graveyard = c;
     IHD_DEC(w->c.tcp_open, 1);
     atomic_fetch_sub(&w->srv->tcp_conns, 1);
+}
+
+void ihd_tcp_reap(ihd_worker_t *w)
+{
+    while (w->conn_graveyard) {
+        ihd_conn_t *c = w->conn_graveyard;
+        w->conn_graveyard = c->next_dead;
+        cmn_free(c);
+    }
 }
 
 static void conn_fail(ihd_worker_t *w, ihd_conn_t *c)
@@ -117,6 +160,13 @@ void ihd_tcp_accept(ihd_worker_t *w, ihd_listener_t *l)
         c->fd = fd;
         c->tr = l->tr;
         c->local = l->addr;
+        if (cmn_addr_is_any(&l->addr)) {
+            /* The 5-tuple needs the address the client actually reached. */
+            struct sockaddr_storage ls;
+            socklen_t ll = sizeof(ls);
+            if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0)
+                (void)cmn_addr_from_sockaddr(&c->local, (struct sockaddr *)&ls);
+        }
         (void)cmn_addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss);
         c->last_active = c->opened = ihd_now();
         c->events = EPOLLIN;
@@ -182,6 +232,8 @@ static int conn_flush(ihd_worker_t *w, ihd_conn_t *c)
 /* Queue one reply. Returns -1 if the connection must close. */
 static int conn_send(ihd_worker_t *w, ihd_conn_t *c, const uint8_t *p, size_t n)
 {
+    if (c->dead)
+        return -1;
     if (c->wlen + n > IHD_TCP_WBUF_MAX)
         return -1; /* a reader this slow would hold unbounded memory */
     if (c->wlen + n > c->wcap) {
@@ -211,8 +263,9 @@ static int conn_frames(ihd_worker_t *w, ihd_conn_t *c)
          * allocation (RFC 8656 §12). Without one, a first byte of
          * 0x40-0x7F is garbage such as an HTTP "GET": close now instead of
          * waiting for a "frame" of whatever length the garbage declares. */
-        if (fl < 0 || ((c->rbuf[off] & 0xC0) == 0x40 && !c->alloc)) {
+        if (fl < 0 || ((c->rbuf[off] & 0xC0) == 0x40 && !c->has_alloc)) {
             IHD_INC(w->c.invalid[IHD_DROP_TCP_FRAMING], 1);
+            ihd_relay_flush(w);
             return -1;
         }
         if ((size_t)fl > c->rlen - off) {
@@ -225,11 +278,17 @@ static int conn_frames(ihd_worker_t *w, ihd_conn_t *c)
         IHD_INC(w->c.rx_packets[c->tr], 1);
         ihd_pkt_t p = {.tr = c->tr, .src = &c->peer, .dst = &c->local,
                        .data = c->rbuf + off, .len = (size_t)fl};
+        w->cur_listener = NULL;
+        w->cur_conn = c;
         size_t olen = ihd_dispatch(w, &p, out, sizeof(out));
         off += (size_t)fl;
-        if (olen && conn_send(w, c, out, olen) < 0)
+        if (olen && conn_send(w, c, out, olen) < 0) {
+            ihd_relay_flush(w);
             return -1;
+        }
     }
+    /* Forwarded data borrows the read buffer: send it before compacting. */
+    ihd_relay_flush(w);
     if (off) {
         memmove(c->rbuf, c->rbuf + off, c->rlen - off);
         c->rlen -= off;
@@ -325,6 +384,15 @@ void ihd_tcp_event(ihd_worker_t *w, ihd_conn_t *c, uint32_t events)
         if (r == 0)
             break;
     }
+}
+
+int ihd_tcp_send(ihd_worker_t *w, ihd_conn_t *c, const uint8_t *p, size_t n)
+{
+    if (conn_send(w, c, p, n) < 0) {
+        conn_fail(w, c);
+        return -1;
+    }
+    return 0;
 }
 
 void ihd_tcp_expire(ihd_worker_t *w, double now)

@@ -121,11 +121,8 @@ static void udp_local_addr(const struct msghdr *mh, const ihd_listener_t *l, cmn
     }
 }
 
-/* Ask the kernel to send a reply from <local> (only needed on wildcard sockets). */
-static size_t udp_set_source(uint8_t *ctrl, const ihd_listener_t *l, const cmn_addr_t *local)
+void ihd_udp_pktinfo(uint8_t *ctrl, const cmn_addr_t *local, size_t *len)
 {
-    if (!cmn_addr_is_any(&l->addr))
-        return 0;
     memset(ctrl, 0, IHD_CTRL_LEN);
     struct msghdr mh = {.msg_control = ctrl, .msg_controllen = IHD_CTRL_LEN};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
@@ -137,7 +134,8 @@ static size_t udp_set_source(uint8_t *ctrl, const ihd_listener_t *l, const cmn_a
         cm->cmsg_type = IP_PKTINFO;
         cm->cmsg_len = CMSG_LEN(sizeof(pi));
         memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-        return CMSG_SPACE(sizeof(pi));
+        *len = CMSG_SPACE(sizeof(pi));
+        return;
     }
     struct in6_pktinfo pi6;
     memset(&pi6, 0, sizeof(pi6));
@@ -146,7 +144,16 @@ static size_t udp_set_source(uint8_t *ctrl, const ihd_listener_t *l, const cmn_a
     cm->cmsg_type = IPV6_PKTINFO;
     cm->cmsg_len = CMSG_LEN(sizeof(pi6));
     memcpy(CMSG_DATA(cm), &pi6, sizeof(pi6));
-    return CMSG_SPACE(sizeof(pi6));
+    *len = CMSG_SPACE(sizeof(pi6));
+}
+
+/* Ask the kernel to send a reply from <local> (only needed on wildcard sockets). */
+static size_t udp_set_source(uint8_t *ctrl, const ihd_listener_t *l, const cmn_addr_t *local)
+{
+    size_t len = 0;
+    if (cmn_addr_is_any(&l->addr))
+        ihd_udp_pktinfo(ctrl, local, &len);
+    return len;
 }
 
 static void udp_flush(ihd_worker_t *w, ihd_listener_t *l, unsigned nout)
@@ -202,6 +209,8 @@ static int udp_batch(ihd_worker_t *w, ihd_listener_t *l)
         udp_local_addr(mh, l, &dst);
         ihd_pkt_t p = {.tr = IHD_TR_UDP, .src = &src, .dst = &dst,
                        .data = b->in_buf[i], .len = len};
+        w->cur_listener = l;
+        w->cur_conn = NULL;
         size_t olen = ihd_dispatch(w, &p, b->out_buf[nout], sizeof(b->out_buf[nout]));
         if (olen == 0)
             continue;
@@ -218,6 +227,7 @@ static int udp_batch(ihd_worker_t *w, ihd_listener_t *l)
         }
         nout++;
     }
+    ihd_relay_flush(w);
     if (nout)
         udp_flush(w, l, nout);
     return n;
@@ -237,6 +247,10 @@ static void worker_refresh_cfg(ihd_worker_t *w)
 {
     ihd_cfg_t *cfg = atomic_load_explicit(&w->srv->cfg, memory_order_acquire);
     w->cfg = cfg;
+    if (w->turn && w->turn_cfg_gen != cfg->gen) {
+        turn_set_cfg(w->turn, &cfg->turn);
+        w->turn_cfg_gen = cfg->gen;
+    }
     __atomic_store_n(&w->seen_gen, cfg->gen, __ATOMIC_RELEASE);
 }
 
@@ -265,15 +279,32 @@ static void *worker_main(void *arg)
             case IHD_EV_CONN:
                 ihd_tcp_event(w, (ihd_conn_t *)kind, evs[i].events);
                 break;
+            case IHD_EV_RELAY:
+                ihd_relay_readable(w, kind);
+                break;
             }
         }
         double now = ihd_now();
         if (now >= next_tick) {
             ihd_tcp_expire(w, now);
+            if (w->turn)
+                turn_tick(w->turn, now, ihd_wallclock());
+            if (w->id == 0)
+                ihd_reserv_expire(w->srv, now);
             next_tick = now + 1.0;
         }
+        /* Objects closed during this batch may have had events queued in
+         * it; only now is it safe to free them. */
+        ihd_relay_reap(w);
+        ihd_tcp_reap(w);
     }
     ihd_tcp_close_all(w);
+    if (w->turn) {
+        turn_free(w->turn);
+        w->turn = NULL;
+    }
+    ihd_relay_reap(w);
+    ihd_tcp_reap(w);
     return NULL;
 }
 
@@ -330,6 +361,11 @@ static void worker_dispose(ihd_worker_t *w)
     if (w->wakefd >= 0)
         close(w->wakefd);
     cmn_free(w->udp);
+    cmn_free(w->relay_batch);
+    cmn_free(w->fwd);
+    if (w->turn)
+        turn_free(w->turn);
+    ihd_relay_reap(w);
 }
 
 int ihd_workers_start(ihd_server_t *srv, unsigned n)
@@ -352,6 +388,9 @@ int ihd_workers_start(ihd_server_t *srv, unsigned n)
             goto fail;
         if (worker_open(w, &cfg->s, srv->ssl_ctx != NULL) < 0)
             goto fail;
+        ihd_relay_init_ops(w);
+        w->turn = turn_new(&cfg->turn, &w->turn_ops, srv->turn_shared);
+        w->turn_cfg_gen = cfg->gen;
     }
     /* All sockets are bound before any thread runs, so a bind error is
      * reported at start and nothing runs half-configured. */

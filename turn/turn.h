@@ -1,0 +1,233 @@
+/* icehub - SPDX-License-Identifier: MIT
+ *
+ * turn.h: the TURN server state machine (RFC 8656). It holds the
+ * allocation, permission and channel tables of one relay worker and the
+ * handlers that change them. A handler takes a decoded message, the
+ * 5-tuple and `now`; it never parses raw bytes itself (the stun/ codec
+ * does) and never touches a socket: side effects (open or close a relay
+ * socket) go through turn_ops_t, and data to send is handed back to the
+ * caller.
+ *
+ * Threads: a turn_t belongs to one worker thread and is used only there
+ * (no locks). The few limits that span workers (allocations per user, per
+ * client IP and in total) live in turn_shared_t, which takes a mutex, and
+ * only on Allocate and on allocation end, never per packet.
+ */
+#ifndef TURN_H
+#define TURN_H
+
+#include "../common/cmn.h"
+#include "../common/cmn_addr.h"
+#include "../stun/stun.h"
+
+/* Client transports (the 5-tuple's protocol). */
+typedef enum turn_transport_e {
+    TURN_TR_UDP = 0,
+    TURN_TR_TCP = 1,
+    TURN_TR_TLS = 2,
+} turn_transport_t;
+
+typedef struct turn_5tuple_s {
+    cmn_addr_t client;      /* the client's address as this server sees it */
+    cmn_addr_t server;      /* this server's address the client sent to */
+    uint8_t transport;      /* turn_transport_t */
+} turn_5tuple_t;
+
+/* Room a caller leaves in front of peer data so turn_peer_data can prepend
+ * a ChannelData header (4) or a Data indication header (20 + 24 + 4). */
+#define TURN_PEER_HEADROOM 48
+
+typedef struct turn_s turn_t;
+typedef struct turn_shared_s turn_shared_t;
+typedef struct turn_alloc_s turn_alloc_t;
+
+/* ---- Configuration ---------------------------------------------------- */
+
+typedef struct turn_user_s {
+    char *name;             /* owned */
+    char *password;         /* owned */
+} turn_user_t;
+
+typedef struct turn_cfg_s {
+    const char *realm;                  /* borrowed */
+    const char *software;               /* borrowed; "" or NULL = no SOFTWARE */
+    const turn_user_t *users;           /* borrowed; static long-term users */
+    size_t nusers;
+    char *const *secrets;               /* borrowed; shared secrets (ephemeral creds) */
+    size_t nsecrets;
+    uint8_t nonce_key[32];              /* HMAC key for stateless nonces */
+    uint32_t nonce_lifetime;            /* seconds; default 600 */
+    uint32_t default_lifetime;          /* allocation lifetime, default 600 s */
+    uint32_t max_lifetime;              /* cap on requested lifetimes, default 3600 s */
+    uint32_t permission_lifetime;       /* 300 s (RFC 8656 §9) */
+    uint32_t channel_lifetime;          /* 600 s (RFC 8656 §12) */
+    uint32_t max_permissions;           /* per allocation (508 past it); 0 = 64, at most 4096 */
+    uint32_t max_channels;              /* per allocation (508 past it); 0 = 64 */
+    const cmn_cidrset_t *allowed_peers; /* borrowed; exceptions to the deny lists */
+    const cmn_cidrset_t *denied_peers;  /* borrowed; added to the built-in deny list */
+    const cmn_addr_t *own_addrs;        /* borrowed; the server's addresses (always denied) */
+    size_t nown;
+    /* What XOR-RELAYED-ADDRESS advertises: relay socket address -> public
+     * address (turn.external_ip "PUBLIC/PRIVATE" pairs, or one PUBLIC per
+     * family). Entries with family 0 in priv match any relay address of
+     * pub's family. */
+    const cmn_addr_t *ext_pub;          /* borrowed */
+    const cmn_addr_t *ext_priv;         /* borrowed */
+    size_t next;
+    uint32_t unauth_rate;               /* 401 answers per second per source IP; burst = 2x;
+                                         * 0 = unlimited */
+} turn_cfg_t;
+
+/* ---- Side effects ----------------------------------------------------- */
+
+typedef struct turn_relay_req_s {
+    uint8_t family;         /* CMN_AF_INET or CMN_AF_INET6 */
+    bool even_port;         /* EVEN-PORT present: the port must be even */
+    bool reserve_next;      /* EVEN-PORT R bit: also reserve port+1 */
+    bool use_token;         /* RESERVATION-TOKEN present: take the reserved port */
+    uint8_t token[8];       /* that token */
+    bool dont_fragment;     /* DONT-FRAGMENT: set DF on the relay socket */
+} turn_relay_req_t;
+
+typedef struct turn_ops_s {
+    void *ctx;
+    /* Open a UDP relay socket for allocation <a> (<a>'s user data may be
+     * set by the glue with turn_alloc_set_udata). On success writes the
+     * bound address and, when reserve_next was asked, the 8-byte token.
+     * Returns 0, CMN_ELIMIT when no port is free (508), CMN_ENOENT for an
+     * unknown or expired token (508 too), CMN_EINVAL when this server does
+     * not relay <req->family> (440), CMN_EIO otherwise (500).
+     * A dual-stack Allocate calls it twice for the same <a> (IPv4, then
+     * IPv6); a failure of one of the two is not fatal (RFC 8656 §7.2). */
+    int (*relay_open)(void *ctx, turn_alloc_t *a, const turn_relay_req_t *req,
+                      cmn_addr_t *relayed, uint8_t token_out[8]);
+    /* Close every relay socket of <a>. Called once, when <a> ends. <a>
+     * itself stays valid (but inert: turn_peer_data drops) until the next
+     * turn_tick or turn_free, so events already queued for it are safe. */
+    void (*relay_close)(void *ctx, turn_alloc_t *a);
+} turn_ops_t;
+
+/* ---- Lifecycle -------------------------------------------------------- */
+
+/* Shared limits across workers. max_* = 0 means unlimited. */
+turn_shared_t *turn_shared_new(uint32_t max_total, uint32_t max_per_user, uint32_t max_per_ip);
+void turn_shared_free(turn_shared_t *s);
+/* Change the limits (on reload). */
+void turn_shared_set_limits(turn_shared_t *s, uint32_t max_total, uint32_t max_per_user,
+                            uint32_t max_per_ip);
+uint32_t turn_shared_active(const turn_shared_t *s);
+
+/* A worker's TURN state. <cfg>, <ops> and <shared> are borrowed and must
+ * outlive the turn_t (turn_set_cfg swaps <cfg> on reload). */
+turn_t *turn_new(const turn_cfg_t *cfg, const turn_ops_t *ops, turn_shared_t *shared);
+/* Ends every allocation (calling relay_close) and frees. */
+void turn_free(turn_t *t);
+void turn_set_cfg(turn_t *t, const turn_cfg_t *cfg);
+
+/* ---- Messages from clients --------------------------------------------- */
+
+typedef struct turn_req_s {
+    const stun_msg_t *msg;      /* borrowed: a decoded request or indication */
+    const turn_5tuple_t *tuple; /* borrowed */
+    double now;                 /* monotonic seconds */
+    double wall;                /* realtime seconds (credential expiry) */
+} turn_req_t;
+
+/* What the caller should do after a handler. */
+typedef struct turn_out_s {
+    size_t reply_len;           /* > 0: send out[0..reply_len) back to the client */
+    /* For Send indications and ChannelData: forward <data> to <peer>
+     * through the relay of <alloc>. */
+    turn_alloc_t *fwd_alloc;
+    cmn_addr_t fwd_peer;
+    const uint8_t *fwd_data;    /* borrowed from the input */
+    size_t fwd_len;
+    bool fwd_dont_fragment;
+    /* Why a message was dropped without reply (counters), or NULL. */
+    const char *drop_reason;    /* static string */
+} turn_out_t;
+
+/* turn_handle_msg: Allocate, Refresh, CreatePermission, ChannelBind
+ * requests and Send indications (anything but Binding). Writes any reply
+ * into <out> (cap >= 1500). Returns 0; protocol errors become STUN error
+ * responses (400, 401, 403, 420, 437, 438, 440, 441, 442, 443, 486, 500,
+ * 508). */
+int turn_handle_msg(turn_t *t, const turn_req_t *req, uint8_t *out, size_t cap, turn_out_t *res);
+
+/* turn_channel_data: a ChannelData message from a client (already framed:
+ * <data,len> is the channel payload, <channel> its number). Fills res->fwd_*
+ * when the channel is bound and its permission live; else a drop reason. */
+void turn_channel_data(turn_t *t, const turn_5tuple_t *tuple, uint16_t channel,
+                       const uint8_t *data, size_t len, double now, turn_out_t *res);
+
+/* turn_peer_data: a datagram from <peer> arrived on <a>'s relay socket.
+ * <buf> holds TURN_PEER_HEADROOM free bytes followed by <len> payload
+ * bytes. If a permission for the peer's IP is live, writes a ChannelData
+ * header (if a channel is bound to the peer) or a Data indication in front
+ * of the payload and sets *msg and *msg_len to the message to send to the
+ * client (ChannelData on streams is padded to 4 bytes, and so is the DATA
+ * attribute of a Data indication; the padding is written as zeros after
+ * the payload, so <buf> needs 3 spare bytes at the end). Returns 0, or
+ * CMN_ENOENT when the packet must be dropped (no permission: RFC 8656 §9;
+ * or <a> has ended), or CMN_ERANGE when <len> can't fit in one message. */
+int turn_peer_data(turn_t *t, turn_alloc_t *a, const cmn_addr_t *peer, uint8_t *buf,
+                   size_t len, double now, const uint8_t **msg, size_t *msg_len);
+
+/* The client 5-tuple and worker-side data of an allocation. */
+const turn_5tuple_t *turn_alloc_tuple(const turn_alloc_t *a);
+void turn_alloc_set_udata(turn_alloc_t *a, void *udata);
+void *turn_alloc_udata(const turn_alloc_t *a);
+const char *turn_alloc_user(const turn_alloc_t *a);
+
+/* Relayed traffic of one allocation: UDP payload bytes and datagrams.
+ * Written by the owner thread; read them from that thread. */
+typedef struct turn_alloc_counters_s {
+    uint64_t to_peer_bytes;
+    uint64_t to_peer_packets;
+    uint64_t to_client_bytes;
+    uint64_t to_client_packets;
+} turn_alloc_counters_t;
+
+const turn_alloc_counters_t *turn_alloc_counters(const turn_alloc_t *a);
+
+/* turn_tick: expire allocations, permissions, channels and credentials
+ * (an allocation ends when its ephemeral credential expires). Call about
+ * once a second. It first frees the allocations that ended since the
+ * previous call, so call it where the worker holds no turn_alloc_t
+ * pointer from before (between event batches). */
+void turn_tick(turn_t *t, double now, double wall);
+
+/* turn_end_tuple: the stream connection of <tuple> closed: end its
+ * allocation (RFC 8656 §3.1: the allocation lives as long as the
+ * connection). */
+void turn_end_tuple(turn_t *t, const turn_5tuple_t *tuple);
+
+/* ---- Introspection (counters are per worker, read by any thread) ---- */
+
+typedef struct turn_stats_s {
+    uint64_t allocations_active;
+    uint64_t allocations_created;
+    uint64_t allocations_failed;      /* error responses to Allocate */
+    uint64_t permissions_active;
+    uint64_t channels_active;
+    uint64_t auth_failures;           /* 401s sent after a credential was offered */
+    uint64_t stale_nonces;            /* 438s */
+    uint64_t peer_denied;             /* 403s for peer policy */
+} turn_stats_t;
+
+void turn_get_stats(const turn_t *t, turn_stats_t *out);
+
+/* ---- Credentials shared with signal/ --------------------------------- */
+
+/* turn_ephemeral_password: the coturn-compatible (TURN REST API) password
+ * for <username> = "<expiry-unix-time>:<user>": base64(HMAC-SHA1(secret,
+ * username)). Writes a NUL-terminated string into <out> (cap >= 29).
+ * Returns 0 or CMN_EINVAL. */
+int turn_ephemeral_password(const char *secret, const char *username, char *out, size_t cap);
+
+/* turn_peer_allowed: the peer policy (RFC 8656 §21 and security.md):
+ * canonicalise <peer>, then allowed_peers wins; else the built-in deny
+ * list, denied_peers and the server's own addresses refuse. */
+bool turn_peer_allowed(const turn_cfg_t *cfg, const cmn_addr_t *peer);
+
+#endif /* TURN_H */
