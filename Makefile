@@ -120,16 +120,17 @@ integration-test: bin/icehubd
 # libFuzzer targets (clang). The STUN decoder is compiled with the fuzzer.
 FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. \
                $(shell pkg-config --cflags openssl 2>/dev/null)
-FUZZ_LIB_SRCS := $(wildcard common/cmn.c common/cmn_crypto.c common/cmn_addr.c stun/*.c)
+FUZZ_LIB_SRCS := $(wildcard common/cmn.c common/cmn_crypto.c common/cmn_addr.c stun/*.c turn/*.c)
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS)
 	@mkdir -p build/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(shell pkg-config --libs openssl)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(shell pkg-config --libs openssl) -lm -pthread
 
 FUZZ_SECONDS ?= 600
-fuzz: build/fuzz/fuzz_stun
-	@mkdir -p build/fuzz/corpus-stun
-	build/fuzz/fuzz_stun -max_total_time=$(FUZZ_SECONDS) -max_len=2048 \
-	    build/fuzz/corpus-stun tests/fuzz/corpus/stun
+fuzz: $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do n=$${t#build/fuzz/fuzz_}; mkdir -p build/fuzz/corpus-$$n; \
+	    echo "== $$t for $(FUZZ_SECONDS) s"; \
+	    $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus-$$n \
+	        tests/fuzz/corpus/$$n || exit 1; done
 
 bench: bin/icehubd
 	@bash tests/bench/run.sh
