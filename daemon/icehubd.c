@@ -217,6 +217,9 @@ static int start_services(ihd_server_t *srv)
             return 1;
         cmn_info("turn", "%u relay worker thread%s%s", n, n == 1 ? "" : "s",
                  srv->ssl_ctx ? ", TLS on" : ", TLS off (no tls.cert)");
+        if (!cfg->s.turn.users.n && !cfg->s.turn.secrets.n)
+            cmn_warn("turn", "no turn.users and no turn.secrets: every Allocate gets 401, "
+                             "so only STUN Binding is useful");
     }
     if (cfg->s.http.enabled && ihd_http_start(srv, err, sizeof(err)) < 0) {
         cmn_err("http", "%s", err);
