@@ -23,7 +23,10 @@ char *cmn_prom_take(cmn_prom_t *p, size_t *len);
 /* "# HELP name help" and "# TYPE name type" (type: counter, gauge, ...). */
 void cmn_prom_family(cmn_prom_t *p, const char *name, const char *type, const char *help);
 /* One sample. <labels> is a list of name,value pairs ending with NULL;
- * values are escaped as the format requires. */
+ * values are escaped as the format requires. End the list with CMN_PROM_END. */
+/* Ends a label list (a typed null pointer, as variadic sentinels need). */
+#define CMN_PROM_END ((const char *)NULL)
+
 void cmn_prom_sample(cmn_prom_t *p, const char *name, double value, ...);
 void cmn_prom_sample_u64(cmn_prom_t *p, const char *name, uint64_t value, ...);
 

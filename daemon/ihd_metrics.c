@@ -14,19 +14,19 @@ static void per_transport(cmn_prom_t *p, const char *name, const char *type, con
     cmn_prom_family(p, name, type, help);
     for (int t = 0; t < IHD_TR_COUNT; t++)
         cmn_prom_sample_u64(p, name, v[t], "transport", ihd_transport_name((ihd_transport_t)t),
-                            NULL);
+                            CMN_PROM_END);
 }
 
 static void gauge(cmn_prom_t *p, const char *name, const char *help, uint64_t v)
 {
     cmn_prom_family(p, name, "gauge", help);
-    cmn_prom_sample_u64(p, name, v, NULL);
+    cmn_prom_sample_u64(p, name, v, CMN_PROM_END);
 }
 
 static void counter(cmn_prom_t *p, const char *name, const char *help, uint64_t v)
 {
     cmn_prom_family(p, name, "counter", help);
-    cmn_prom_sample_u64(p, name, v, NULL);
+    cmn_prom_sample_u64(p, name, v, CMN_PROM_END);
 }
 
 static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t *c)
@@ -51,9 +51,9 @@ static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t 
     cmn_prom_family(p, "icehub_turn_allocations_total", "counter",
                     "Allocate requests answered, by result.");
     cmn_prom_sample_u64(p, "icehub_turn_allocations_total", sum.allocations_created, "result",
-                        "success", NULL);
+                        "success", CMN_PROM_END);
     cmn_prom_sample_u64(p, "icehub_turn_allocations_total", sum.allocations_failed, "result",
-                        "error", NULL);
+                        "error", CMN_PROM_END);
     gauge(p, "icehub_turn_permissions_active", "TURN permissions alive now.",
           sum.permissions_active);
     gauge(p, "icehub_turn_channels_active", "TURN channel bindings alive now.",
@@ -69,7 +69,7 @@ static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t 
                     "Client messages and data the TURN state machine dropped, by reason.");
     for (unsigned i = 0; i < IHD_TURN_DROP_COUNT; i++)
         cmn_prom_sample_u64(p, "icehub_turn_dropped_total", c->turn_drop[i], "reason",
-                            ihd_turn_drop_name(i), NULL);
+                            ihd_turn_drop_name(i), CMN_PROM_END);
     counter(p, "icehub_turn_peer_packets_total", "Datagrams from peers on relay sockets.",
             c->relay_rx_packets);
     counter(p, "icehub_turn_peer_dropped_total",
@@ -87,12 +87,12 @@ char *ihd_metrics_render(ihd_server_t *srv, size_t *len)
     cmn_prom_init(&p);
 
     cmn_prom_family(&p, "icehub_build_info", "gauge", "Build information; always 1.");
-    cmn_prom_sample(&p, "icehub_build_info", 1, "version", ICEHUB_VERSION, NULL);
+    cmn_prom_sample(&p, "icehub_build_info", 1, "version", ICEHUB_VERSION, CMN_PROM_END);
     cmn_prom_family(&p, "icehub_process_start_time_seconds", "gauge",
                     "Start time of the process since the Unix epoch, in seconds.");
-    cmn_prom_sample(&p, "icehub_process_start_time_seconds", srv->start_time, NULL);
+    cmn_prom_sample(&p, "icehub_process_start_time_seconds", srv->start_time, CMN_PROM_END);
     cmn_prom_family(&p, "icehub_workers", "gauge", "Relay worker threads.");
-    cmn_prom_sample(&p, "icehub_workers", srv->nworkers, NULL);
+    cmn_prom_sample(&p, "icehub_workers", srv->nworkers, CMN_PROM_END);
 
     per_transport(&p, "icehub_rx_packets_total", "counter",
                   "Datagrams or stream frames received from clients.", c.rx_packets);
@@ -107,30 +107,30 @@ char *ihd_metrics_render(ihd_server_t *srv, size_t *len)
     cmn_prom_family(&p, "icehub_stun_requests_total", "counter",
                     "STUN requests answered, by method and response class.");
     cmn_prom_sample_u64(&p, "icehub_stun_requests_total", c.binding_success, "method", "binding",
-                        "class", "success", NULL);
+                        "class", "success", CMN_PROM_END);
     cmn_prom_sample_u64(&p, "icehub_stun_requests_total", c.binding_error, "method", "binding",
-                        "class", "error", NULL);
+                        "class", "error", CMN_PROM_END);
 
     cmn_prom_family(&p, "icehub_invalid_packets_total", "counter",
                     "Packets and frames dropped without a reply, by reason.");
     for (unsigned r = 1; r < IHD_DROP_COUNT; r++)
         cmn_prom_sample_u64(&p, "icehub_invalid_packets_total", c.invalid[r], "reason",
-                            ihd_drop_name(r), NULL);
+                            ihd_drop_name(r), CMN_PROM_END);
 
     per_transport(&p, "icehub_connections_accepted_total", "counter",
                   "Stream connections accepted.", c.tcp_accepted);
     cmn_prom_family(&p, "icehub_connections_open", "gauge", "Stream connections open now.");
-    cmn_prom_sample_u64(&p, "icehub_connections_open", c.tcp_open, NULL);
+    cmn_prom_sample_u64(&p, "icehub_connections_open", c.tcp_open, CMN_PROM_END);
     cmn_prom_family(&p, "icehub_connections_closed_total", "counter",
                     "Stream connections closed by the server, by reason.");
     cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tcp_closed_idle, "reason",
-                        "idle", NULL);
+                        "idle", CMN_PROM_END);
     cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tcp_closed_error, "reason",
-                        "error", NULL);
+                        "error", CMN_PROM_END);
     cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tcp_rejected_limit, "reason",
-                        "limit", NULL);
+                        "limit", CMN_PROM_END);
     cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tls_handshake_failed,
-                        "reason", "tls_handshake", NULL);
+                        "reason", "tls_handshake", CMN_PROM_END);
     turn_metrics(&p, srv, &c);
     return cmn_prom_take(&p, len);
 }

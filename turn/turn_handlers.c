@@ -346,6 +346,7 @@ static size_t handle_request(turn_ctx_t *c, uint8_t *out, size_t cap, turn_out_t
     if (len == 0)
         res->drop_reason = "encode_failed";
     remember(c, out, len);
+    c->auth = NULL; /* <au> lives on this frame only */
     return len;
 }
 
