@@ -397,8 +397,11 @@ static void free_value(cmn_cfg_type_t t, void *p)
         cmn_free(*(char **)p);
     } else if (t == CMN_CFG_STRLIST || t == CMN_CFG_USERLIST || t == CMN_CFG_EXTIPLIST) {
         cmn_strlist_t *l = p;
-        for (size_t i = 0; i < l->n; i++)
+        for (size_t i = 0; i < l->n; i++) {
+            /* Lists hold passwords and shared secrets: wipe before freeing. */
+            explicit_bzero(l->v[i], strlen(l->v[i]));
             cmn_free(l->v[i]);
+        }
         cmn_free(l->v);
     } else if (t == CMN_CFG_ADDRLIST) {
         cmn_free(((cmn_addrlist_t *)p)->v);

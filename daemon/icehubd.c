@@ -288,6 +288,16 @@ int main(int argc, char **argv)
         return EXIT_CONFIG;
     }
     if (a.check_only || a.print_config) {
+        /* --check-config also loads the certificate and key, so a
+         * mismatched pair is found here rather than at start. */
+        void *ssl = NULL;
+        if (a.check_only && ihd_tls_ctx_new(&cfg->s, &ssl, err, sizeof(err)) < 0) {
+            fprintf(stderr, "icehubd: configuration error: %s\n", err);
+            free_cfg(cfg);
+            cmn_free(a.flags);
+            return EXIT_CONFIG;
+        }
+        ihd_tls_ctx_free(ssl);
         if (a.print_config)
             cmn_config_print(&cfg->s, stdout);
         if (a.check_only)

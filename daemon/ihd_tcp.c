@@ -388,6 +388,7 @@ void ihd_tcp_event(ihd_worker_t *w, ihd_conn_t *c, uint32_t events)
 
 int ihd_tcp_send(ihd_worker_t *w, ihd_conn_t *c, const uint8_t *p, size_t n)
 {
+    c->last_active = ihd_now(); /* relayed data to the client is activity too */
     if (conn_send(w, c, p, n) < 0) {
         conn_fail(w, c);
         return -1;
@@ -402,7 +403,9 @@ void ihd_tcp_expire(ihd_worker_t *w, double now)
     while (c) {
         ihd_conn_t *next = c->next;
         double limit = c->handshaking ? CMN_MIN(idle, (double)IHD_TLS_HANDSHAKE_TIMEOUT) : idle;
-        if (now - c->last_active > limit) {
+        /* A connection that carries an allocation lives as long as the
+         * allocation (RFC 8656 §3.1), which has its own lifetime. */
+        if (!c->has_alloc && now - c->last_active > limit) {
             IHD_INC(w->c.tcp_closed_idle, 1);
             conn_close(w, c);
         }

@@ -74,6 +74,8 @@ typedef struct turn_cfg_s {
     const cmn_addr_t *ext_pub;          /* borrowed */
     const cmn_addr_t *ext_priv;         /* borrowed */
     size_t next;
+    uint16_t relay_port_min;            /* the relay port range: a peer on one of */
+    uint16_t relay_port_max;            /* own_addrs is allowed only there (0 = never) */
     uint32_t unauth_rate;               /* 401 answers per second per source IP; burst = 2x;
                                          * 0 = unlimited */
 } turn_cfg_t;
@@ -226,8 +228,9 @@ void turn_get_stats(const turn_t *t, turn_stats_t *out);
 int turn_ephemeral_password(const char *secret, const char *username, char *out, size_t cap);
 
 /* turn_peer_allowed: the peer policy (RFC 8656 §21 and security.md):
- * canonicalise <peer>, then allowed_peers wins; else the built-in deny
- * list, denied_peers and the server's own addresses refuse. */
+ * canonicalise <peer>, then allowed_peers wins; a peer on one of the
+ * server's own addresses is allowed only at a relay port (relay to relay
+ * on one server); else the built-in deny list and denied_peers refuse. */
 bool turn_peer_allowed(const turn_cfg_t *cfg, const cmn_addr_t *peer);
 
 #endif /* TURN_H */

@@ -7,8 +7,8 @@
  * (§11.3) written in front of it, in the headroom the glue left.
  *
  * Rules that keep it fast: no allocation, no locks, no text formatting;
- * the lookups are one hash probe for the 5-tuple and short linear scans of
- * the allocation's permissions and channels. Nothing here refreshes a
+ * the lookups are one hash probe for the 5-tuple and one hash probe into
+ * the allocation's permission and channel indexes. Nothing here refreshes a
  * permission or a channel: only CreatePermission and ChannelBind do
  * (§9, §12). Drops are silent (the RFC's "discard") and named in
  * turn_out_t.drop_reason for the counters.
@@ -59,7 +59,7 @@ void turn__handle_send(turn_t *t, const turn_req_t *req, turn_out_t *res)
         res->drop_reason = "peer_family";
         return;
     }
-    if (!turn__perm_find(a, &peer, req->now)) {
+    if (!turn__perm_find(a, &peer, req->now) || !turn__peer_port_ok(t->cfg, &peer)) {
         res->drop_reason = "no_permission";
         return;
     }

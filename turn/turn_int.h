@@ -248,6 +248,9 @@ void turn__alloc_insert(turn_t *t, turn_alloc_t *a);
 void turn__alloc_end(turn_t *t, turn_alloc_t *a);
 /* Permission of <ip> (any port) if live at <now>, else NULL. */
 turn_perm_t *turn__perm_find(turn_alloc_t *a, const cmn_addr_t *ip, double now);
+/* A Send to one of the server's own IPs must go to a relay port, whatever
+ * permission its IP holds (turn_policy.c step 3). */
+bool turn__peer_port_ok(const turn_cfg_t *cfg, const cmn_addr_t *peer);
 /* Whether installing <ips> keeps the live permissions within <max>. */
 bool turn__perm_fits(turn_alloc_t *a, const cmn_addr_t *ips, size_t n, double now, uint32_t max);
 /* Install or refresh the permission of <ip> until <expires>. */

@@ -13,8 +13,14 @@
  *   1. canonicalise: ::ffff:a.b.c.d (IPv4-mapped) and ::a.b.c.d
  *      (IPv4-compatible, other than :: and ::1) are judged as a.b.c.d;
  *   2. allowed_peers matches: allowed (it wins over everything below);
- *   3. the built-in deny list, denied_peers, or an IP equal to one of the
- *      server's own addresses: refused;
+ *   3. an IP equal to one of the server's own addresses: allowed only at a
+ *      port of the relay range, that is, another allocation's relayed
+ *      address on this server. Two WebRTC peers that both relay through one
+ *      server talk relay to relay, and must; the server's other services
+ *      (its TURN, HTTP, SSH ports) stay out of reach. Permissions are per
+ *      IP, so the Send path checks the port again (turn__peer_port_ok);
+ *      channels are checked with their port at ChannelBind;
+ *   3b. the built-in deny list or denied_peers: refused;
  *   4. IPv6 addresses that carry an IPv4 address a gateway will reach are
  *      judged again as that IPv4 address: NAT64 64:ff9b::/96 (RFC 6052,
  *      the address in the last 32 bits) and 6to4 2002::/16 (RFC 3056, the
@@ -91,12 +97,19 @@ static bool embedded_v4(const cmn_addr_t *c, cmn_addr_t *v4)
     return false;
 }
 
+static bool in_relay_range(const turn_cfg_t *cfg, uint16_t port)
+{
+    return cfg->relay_port_min && port >= cfg->relay_port_min && port <= cfg->relay_port_max;
+}
+
 /* Steps 2-5 for a canonical address; <depth> stops after one translation. */
 static bool verdict(const turn_cfg_t *cfg, const cmn_addr_t *c, int depth)
 {
     if (cfg->allowed_peers && cmn_cidrset_contains(cfg->allowed_peers, c))
         return true;
-    if (in_builtin(c) || is_own(cfg, c))
+    if (is_own(cfg, c))
+        return in_relay_range(cfg, c->port);
+    if (in_builtin(c))
         return false;
     if (cfg->denied_peers && cmn_cidrset_contains(cfg->denied_peers, c))
         return false;
@@ -113,6 +126,15 @@ bool turn_peer_allowed(const turn_cfg_t *cfg, const cmn_addr_t *peer)
     if (c.family != CMN_AF_INET && c.family != CMN_AF_INET6)
         return false;
     return verdict(cfg, &c, 0);
+}
+
+bool turn__peer_port_ok(const turn_cfg_t *cfg, const cmn_addr_t *peer)
+{
+    cmn_addr_t c;
+    cmn_addr_canonical(&c, peer);
+    if (!is_own(cfg, &c) || in_relay_range(cfg, c.port))
+        return true;
+    return cfg->allowed_peers && cmn_cidrset_contains(cfg->allowed_peers, &c);
 }
 
 /* RFC 8656 §10.2, §12.2: the peer's family (as sent in XOR-PEER-ADDRESS)

@@ -55,6 +55,17 @@ def test_bad_config_file_names_file_and_line():
     assert r.returncode == 2 and "/nonexistent/icehub.conf" in r.stderr
 
 
+def test_check_config_catches_mismatched_tls_key():
+    from test_binding import make_cert
+    with tempfile.TemporaryDirectory() as tmp:
+        os.mkdir(os.path.join(tmp, "a"))
+        os.mkdir(os.path.join(tmp, "b"))
+        cert, _ = make_cert(os.path.join(tmp, "a"))
+        _, key = make_cert(os.path.join(tmp, "b"))
+        r = run(["--check-config", f"--tls.cert={cert}", f"--tls.key={key}"])
+        assert r.returncode == 2 and "tls.key" in r.stderr and "mismatch" in r.stderr, r.stderr
+
+
 def test_bad_flag_and_env():
     r = run(["--turn.threads=lots"])
     assert r.returncode == 2 and "--turn.threads" in r.stderr and "lots" in r.stderr, r.stderr

@@ -160,6 +160,33 @@ def test_ipv6_relay_for_ipv4_client():
         assert c.recv_data() == ("channel", 0x4002, b"back")
 
 
+def test_relay_to_relay_on_one_server():
+    """Two clients that both relay through this server reach each other
+    relay to relay with the default policy (the server's own addresses are
+    peers only at relay ports); its other ports stay out of reach."""
+    # Relay ports outside Linux's ephemeral range, so the free ports the
+    # harness picks for the daemon's own services never fall inside.
+    with daemon("proto-r2r", ["--turn.relay_ports=61000-61999"], allow_loopback=False) as d:
+        a = TurnClient(d.port, USER, PASS)
+        b = TurnClient(d.port, "bob", "builder")
+        assert a.allocate()[0] == 2 and b.allocate()[0] == 2
+        assert a.permit(b.relayed)[0] == 2, "relay-to-relay refused"
+        assert b.permit(a.relayed)[0] == 2
+        a.send_indication(b.relayed, b"a to b")
+        assert b.recv_data() == ("data", a.relayed, b"a to b")
+        assert b.channel_bind(0x4010, a.relayed)[0] == 2
+        b.send_channel(0x4010, b"b to a")
+        assert a.recv_data() == ("data", b.relayed, b"b to a")
+        # The server's own non-relay ports: refused, and not reachable by a
+        # Send through a permission installed for a relay port.
+        http = ("127.0.0.1", d.http_port)
+        assert error_code(a.permit(http)[1])[0] == 403
+        assert error_code(a.channel_bind(0x4011, http)[1])[0] == 403
+        a.send_indication(http, b"GET /metrics HTTP/1.0\r\n\r\n")
+        assert wait_for(lambda: d.metrics()[
+            'icehub_turn_dropped_total{reason="no_permission"}'] == 1)
+
+
 def test_no_relay_without_permission():
     with daemon("proto-noperm") as d:
         c = TurnClient(d.port, USER, PASS)

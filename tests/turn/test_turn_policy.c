@@ -15,7 +15,7 @@
 #include <stdio.h>
 
 #include "common/cmn_addr.h"
-#include "turn/turn.h"
+#include "turn/turn_int.h"
 
 typedef struct {
     const char *ip;
@@ -118,6 +118,48 @@ static void test_own_address(void **state)
     check_cases(&cfg, cases, CMN_ARRAY_LEN(cases));
 }
 
+/* Relay to relay on one server: an own address is a fine peer at a port
+ * of the relay range (another allocation's relayed address), never at
+ * the server's other ports; the Send path checks the port per packet. */
+static void test_own_address_relay_ports(void **state)
+{
+    (void)state;
+    turn_cfg_t cfg;
+    cmn_addr_t own, a;
+    own_cfg(&cfg, &own);
+    cfg.relay_port_min = 49152;
+    cfg.relay_port_max = 65535;
+    static const struct {
+        const char *addr;
+        bool ok;
+    } cases[] = {
+        {"198.51.100.1:49152", true},  {"198.51.100.1:65535", true},
+        {"198.51.100.1:49151", false}, {"198.51.100.1:3478", false},
+        {"198.51.100.1:8080", false},  {"[::ffff:198.51.100.1]:50000", true},
+        {"[::ffff:198.51.100.1]:22", false}, {"198.51.100.2:22", true},
+    };
+    for (size_t i = 0; i < CMN_ARRAY_LEN(cases); i++) {
+        assert_int_equal(cmn_addr_parse(&a, cases[i].addr, -1), 0);
+        if (turn_peer_allowed(&cfg, &a) != cases[i].ok)
+            fail_msg("%s: expected %s", cases[i].addr, cases[i].ok ? "allowed" : "denied");
+        if (turn__peer_port_ok(&cfg, &a) != cases[i].ok)
+            fail_msg("port_ok %s: expected %d", cases[i].addr, cases[i].ok);
+    }
+    /* An own address in a built-in deny range (loopback) at a relay port. */
+    cmn_addr_t lo;
+    assert_int_equal(cmn_addr_parse(&lo, "127.0.0.1:0", -1), 0);
+    cfg.own_addrs = &lo;
+    assert_int_equal(cmn_addr_parse(&a, "127.0.0.1:50000", -1), 0);
+    assert_true(turn_peer_allowed(&cfg, &a));
+    assert_int_equal(cmn_addr_parse(&a, "127.0.0.1:8080", -1), 0);
+    assert_false(turn_peer_allowed(&cfg, &a));
+    assert_false(turn__peer_port_ok(&cfg, &a));
+    /* Without a relay range (0) an own address is never a peer. */
+    cfg.relay_port_min = cfg.relay_port_max = 0;
+    assert_int_equal(cmn_addr_parse(&a, "127.0.0.1:50000", -1), 0);
+    assert_false(turn_peer_allowed(&cfg, &a));
+}
+
 static void test_denied_peers(void **state)
 {
     (void)state;
@@ -179,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_mapped_and_compat),
         cmocka_unit_test(test_embedded_ipv4),
         cmocka_unit_test(test_own_address),
+        cmocka_unit_test(test_own_address_relay_ports),
         cmocka_unit_test(test_denied_peers),
         cmocka_unit_test(test_allowed_wins),
         cmocka_unit_test(test_no_family),
