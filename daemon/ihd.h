@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 
 #include "common/cmn.h"
 #include "common/cmn_addr.h"
@@ -80,6 +81,8 @@ typedef struct ihd_counters_s {
     uint64_t relay_rx_dropped;    /* of those, dropped (no permission, ended, too big) */
     uint64_t relay_tx_errors;     /* datagrams to peers the kernel refused */
     uint64_t turn_requests;       /* TURN requests and indications handled */
+    uint64_t gso_sends;           /* UDP GSO sends (runs of two or more datagrams) */
+    uint64_t gso_segments;        /* datagrams that left in them */
     uint64_t turn_drop[IHD_TURN_DROP_COUNT]; /* by reason, see IHD_TURN_DROP_NAMES */
 } ihd_counters_t;
 
@@ -146,6 +149,7 @@ typedef struct ihd_worker_s {
      * allocation's client is: its UDP listener or its stream connection. */
     ihd_listener_t *cur_listener;
     ihd_conn_t *cur_conn;
+    bool gso_off;               /* the kernel refused UDP GSO once: send one by one */
     ihd_alloc_t *graveyard;     /* ended allocations' glue, freed after the event batch */
     ihd_conn_t *conn_graveyard; /* closed connections, freed after the event batch */
 } ihd_worker_t;
@@ -212,6 +216,24 @@ void ihd_tcp_reap(ihd_worker_t *w);
 int ihd_tcp_send(ihd_worker_t *w, ihd_conn_t *c, const uint8_t *p, size_t n);
 bool ihd_conn_alive(const ihd_conn_t *c);
 void ihd_conn_set_alloc(ihd_conn_t *c, bool has);
+/* ihd_udp.c: send a batch of datagrams on <fd>; runs to one destination
+ * with one size leave as UDP GSO sends. <from> (optional) is the source
+ * address to use on a wildcard socket. Returns the datagrams taken. */
+typedef struct ihd_dgram_s {
+    const void *data;           /* borrowed until ihd_udp_send returns */
+    size_t len;
+    const void *to;             /* struct sockaddr */
+    socklen_t tolen;
+    const cmn_addr_t *from;     /* NULL: let the kernel choose */
+} ihd_dgram_t;
+
+typedef struct ihd_udp_stats_s {
+    uint64_t packets, bytes, errors;
+} ihd_udp_stats_t;
+
+unsigned ihd_udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
+                      ihd_udp_stats_t *st);
+
 /* ihd_worker.c: write an IP_PKTINFO / IPV6_PKTINFO control message asking
  * the kernel to send from <src> into <ctrl> (64 bytes); sets *len. */
 void ihd_udp_pktinfo(uint8_t *ctrl, const cmn_addr_t *src, size_t *len);

@@ -75,6 +75,11 @@ static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t 
     counter(p, "icehub_turn_peer_dropped_total",
             "Datagrams from peers dropped (no permission, allocation ended, too big).",
             c->relay_rx_dropped);
+    counter(p, "icehub_udp_gso_sends_total",
+            "UDP GSO sends: runs of same-size datagrams to one destination sent at once.",
+            c->gso_sends);
+    counter(p, "icehub_udp_gso_segments_total", "Datagrams that left in UDP GSO sends.",
+            c->gso_segments);
     counter(p, "icehub_turn_peer_send_errors_total",
             "Datagrams to peers the kernel refused to send.", c->relay_tx_errors);
 }

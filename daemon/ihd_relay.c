@@ -57,9 +57,7 @@ typedef struct ihd_relay_batch_s {
     struct iovec in_iov[IHD_UDP_BATCH];
     struct sockaddr_storage in_addr[IHD_UDP_BATCH];
     uint8_t buf[IHD_UDP_BATCH][TURN_PEER_HEADROOM + IHD_UDP_MAX + 4];
-    struct mmsghdr out[IHD_UDP_BATCH];
-    struct iovec out_iov[IHD_UDP_BATCH];
-    uint8_t out_ctrl[64];
+    ihd_dgram_t out[IHD_UDP_BATCH];
 } ihd_relay_batch_t;
 
 /* Client data waiting to go to peers: consecutive datagrams for the same
@@ -68,8 +66,7 @@ typedef struct ihd_relay_batch_s {
 typedef struct ihd_fwd_batch_s {
     int fd;
     unsigned n;
-    struct mmsghdr m[IHD_UDP_BATCH];
-    struct iovec iov[IHD_UDP_BATCH];
+    ihd_dgram_t d[IHD_UDP_BATCH];
     struct sockaddr_storage addr[IHD_UDP_BATCH];
 } ihd_fwd_batch_t;
 
@@ -360,19 +357,9 @@ void ihd_relay_flush(ihd_worker_t *w)
     ihd_fwd_batch_t *f = w->fwd;
     if (!f || !f->n)
         return;
-    unsigned sent = 0;
-    while (sent < f->n) {
-        int r = sendmmsg(f->fd, f->m + sent, f->n - sent, MSG_DONTWAIT);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            /* One datagram refused (buffer full, ICMP error): drop it, go on. */
-            IHD_INC(w->c.relay_tx_errors, 1);
-            sent++;
-            continue;
-        }
-        sent += (unsigned)r;
-    }
+    ihd_udp_stats_t st = {0, 0, 0};
+    ihd_udp_send(w, f->fd, f->d, f->n, &st);
+    IHD_INC(w->c.relay_tx_errors, st.errors);
     f->n = 0;
 }
 
@@ -395,46 +382,27 @@ void ihd_relay_send(ihd_worker_t *w, turn_alloc_t *a, const cmn_addr_t *peer,
     unsigned i = f->n++;
     f->fd = r->fd;
     socklen_t sl = cmn_addr_to_sockaddr(peer, &f->addr[i]);
-    f->iov[i] = (struct iovec){(void *)data, len};
-    f->m[i].msg_hdr = (struct msghdr){.msg_name = &f->addr[i], .msg_namelen = sl,
-                                      .msg_iov = &f->iov[i], .msg_iovlen = 1};
+    f->d[i] = (ihd_dgram_t){.data = data, .len = len, .to = &f->addr[i], .tolen = sl};
 }
 
-/* Send the prepared batch to a UDP client from the allocation's server address. */
+/* Send the prepared batch to a UDP client from the allocation's server
+ * address: one destination, so runs of equal sizes go out as GSO sends. */
 static void relay_flush_udp(ihd_worker_t *w, ihd_alloc_t *g, ihd_relay_batch_t *b, unsigned n)
 {
     if (!n)
         return;
     const turn_5tuple_t *t = turn_alloc_tuple(g->a);
-    size_t cl = 0;
-    if (cmn_addr_is_any(&g->l->addr)) {
-        /* Leave from the address the client talks to (see ihd_worker.c). */
-        ihd_udp_pktinfo(b->out_ctrl, &t->server, &cl);
-    }
+    const cmn_addr_t *from = cmn_addr_is_any(&g->l->addr) ? &t->server : NULL;
     for (unsigned i = 0; i < n; i++) {
-        b->out[i].msg_hdr.msg_name = &g->client;
-        b->out[i].msg_hdr.msg_namelen = g->client_len;
-        b->out[i].msg_hdr.msg_iov = &b->out_iov[i];
-        b->out[i].msg_hdr.msg_iovlen = 1;
-        b->out[i].msg_hdr.msg_control = cl ? b->out_ctrl : NULL;
-        b->out[i].msg_hdr.msg_controllen = cl;
-        b->out[i].msg_hdr.msg_flags = 0;
+        b->out[i].to = &g->client;
+        b->out[i].tolen = g->client_len;
+        b->out[i].from = from;
     }
-    unsigned sent = 0;
-    while (sent < n) {
-        int r = sendmmsg(g->l->fd, b->out + sent, n - sent, MSG_DONTWAIT);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            IHD_INC(w->c.tx_errors[IHD_TR_UDP], 1);
-            sent++;
-            continue;
-        }
-        for (int i = 0; i < r; i++)
-            IHD_INC(w->c.tx_bytes[IHD_TR_UDP], b->out_iov[sent + (unsigned)i].iov_len);
-        IHD_INC(w->c.tx_packets[IHD_TR_UDP], (uint64_t)r);
-        sent += (unsigned)r;
-    }
+    ihd_udp_stats_t st = {0, 0, 0};
+    ihd_udp_send(w, g->l->fd, b->out, n, &st);
+    IHD_INC(w->c.tx_packets[IHD_TR_UDP], st.packets);
+    IHD_INC(w->c.tx_bytes[IHD_TR_UDP], st.bytes);
+    IHD_INC(w->c.tx_errors[IHD_TR_UDP], st.errors);
 }
 
 static int relay_recv_batch(ihd_worker_t *w, ihd_relay_t *r, ihd_relay_batch_t *b)
@@ -477,7 +445,7 @@ void ihd_relay_readable(ihd_worker_t *w, void *relay)
                 if (ihd_tcp_send(w, g->conn, msg, mlen) < 0)
                     break; /* the connection closed, and with it the allocation */
             } else {
-                b->out_iov[nout++] = (struct iovec){(void *)msg, mlen};
+                b->out[nout++] = (ihd_dgram_t){.data = msg, .len = mlen};
             }
         }
         if (!g->dead && !g->conn)

@@ -371,8 +371,11 @@ void ihd_tcp_event(ihd_worker_t *w, ihd_conn_t *c, uint32_t events)
     }
     if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !c->ssl)
         return;
-    /* Bounded reads per event keep one chatty connection from starving others. */
-    for (int round = 0; round < 16; round++) {
+    /* Bounded reads per event keep one chatty connection from starving
+     * others: bytes left in the socket raise the (level-triggered) event
+     * again. Bytes OpenSSL already pulled into its own buffer would not, so
+     * those are always read to the end. */
+    for (int round = 0;; round++) {
         int r = conn_read_some(w, c);
         if (r < 0 || conn_frames(w, c) < 0) {
             if (r < 0 && c->rlen == 0)
@@ -381,7 +384,7 @@ void ihd_tcp_event(ihd_worker_t *w, ihd_conn_t *c, uint32_t events)
                 conn_fail(w, c);
             return;
         }
-        if (r == 0)
+        if (r == 0 || (round >= 15 && !(c->ssl && SSL_pending(c->ssl) > 0)))
             break;
     }
 }

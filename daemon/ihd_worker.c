@@ -34,10 +34,9 @@ typedef struct ihd_udp_batch_s {
     struct sockaddr_storage in_addr[IHD_UDP_BATCH];
     uint8_t in_ctrl[IHD_UDP_BATCH][IHD_CTRL_LEN];
     uint8_t in_buf[IHD_UDP_BATCH][IHD_UDP_MAX];
-    struct mmsghdr out[IHD_UDP_BATCH];
-    struct iovec out_iov[IHD_UDP_BATCH];
+    ihd_dgram_t out[IHD_UDP_BATCH];
     struct sockaddr_storage out_addr[IHD_UDP_BATCH];
-    uint8_t out_ctrl[IHD_UDP_BATCH][IHD_CTRL_LEN];
+    cmn_addr_t out_from[IHD_UDP_BATCH];
     uint8_t out_buf[IHD_UDP_BATCH][IHD_UDP_MAX + 128];
 } ihd_udp_batch_t;
 
@@ -147,35 +146,13 @@ void ihd_udp_pktinfo(uint8_t *ctrl, const cmn_addr_t *local, size_t *len)
     *len = CMSG_SPACE(sizeof(pi6));
 }
 
-/* Ask the kernel to send a reply from <local> (only needed on wildcard sockets). */
-static size_t udp_set_source(uint8_t *ctrl, const ihd_listener_t *l, const cmn_addr_t *local)
-{
-    size_t len = 0;
-    if (cmn_addr_is_any(&l->addr))
-        ihd_udp_pktinfo(ctrl, local, &len);
-    return len;
-}
-
 static void udp_flush(ihd_worker_t *w, ihd_listener_t *l, unsigned nout)
 {
-    ihd_udp_batch_t *b = w->udp;
-    unsigned sent = 0;
-    while (sent < nout) {
-        int r = sendmmsg(l->fd, b->out + sent, nout - sent, 0);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            /* A full send buffer or an ICMP-reported error for one
-             * destination: drop that datagram and go on with the rest. */
-            IHD_INC(w->c.tx_errors[IHD_TR_UDP], 1);
-            sent++;
-            continue;
-        }
-        for (int i = 0; i < r; i++)
-            IHD_INC(w->c.tx_bytes[IHD_TR_UDP], b->out[sent + (unsigned)i].msg_len);
-        IHD_INC(w->c.tx_packets[IHD_TR_UDP], (uint64_t)r);
-        sent += (unsigned)r;
-    }
+    ihd_udp_stats_t st = {0, 0, 0};
+    ihd_udp_send(w, l->fd, w->udp->out, nout, &st);
+    IHD_INC(w->c.tx_packets[IHD_TR_UDP], st.packets);
+    IHD_INC(w->c.tx_bytes[IHD_TR_UDP], st.bytes);
+    IHD_INC(w->c.tx_errors[IHD_TR_UDP], st.errors);
 }
 
 /* Handle one received batch; returns the number of datagrams read. */
@@ -214,17 +191,13 @@ static int udp_batch(ihd_worker_t *w, ihd_listener_t *l)
         size_t olen = ihd_dispatch(w, &p, b->out_buf[nout], sizeof(b->out_buf[nout]));
         if (olen == 0)
             continue;
-        b->out_iov[nout] = (struct iovec){b->out_buf[nout], olen};
         memcpy(&b->out_addr[nout], mh->msg_name, mh->msg_namelen);
-        b->out[nout].msg_hdr = (struct msghdr){
-            .msg_name = &b->out_addr[nout], .msg_namelen = mh->msg_namelen,
-            .msg_iov = &b->out_iov[nout], .msg_iovlen = 1,
+        b->out_from[nout] = dst;
+        b->out[nout] = (ihd_dgram_t){
+            .data = b->out_buf[nout], .len = olen, .to = &b->out_addr[nout],
+            .tolen = mh->msg_namelen,
+            .from = cmn_addr_is_any(&l->addr) ? &b->out_from[nout] : NULL,
         };
-        size_t cl = udp_set_source(b->out_ctrl[nout], l, &dst);
-        if (cl) {
-            b->out[nout].msg_hdr.msg_control = b->out_ctrl[nout];
-            b->out[nout].msg_hdr.msg_controllen = cl;
-        }
         nout++;
     }
     ihd_relay_flush(w);

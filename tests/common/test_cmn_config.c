@@ -183,6 +183,7 @@ static void check_defaults(const cmn_settings_t *s)
     assert_int_equal(s->turn.max_channels, 64);
     assert_int_equal(s->turn.nonce_lifetime, 600);
     assert_int_equal(s->turn.unauth_rate, 20);
+    assert_true(s->turn.gso);
     assert_true(s->http.enabled);
     assert_int_equal(s->http.listen.n, 1);
     assert_string_equal(addr_text(&s->http.listen.v[0]), "0.0.0.0:8080");
@@ -215,7 +216,7 @@ static void test_schema_table(void **state)
     (void)state;
     size_t n;
     const cmn_cfg_def_t *d = cmn_config_schema(&n);
-    assert_int_equal(n, 28); /* update with the schema: a new setting needs docs, sample and a default check */
+    assert_int_equal(n, 29); /* update with the schema: a new setting needs docs, sample and a default check */
     for (size_t i = 0; i < n; i++) {
         const char *dot = strchr(d[i].name, '.');
         assert_non_null(dot);

@@ -61,6 +61,38 @@ def test_relay_both_directions_channel_and_indication():
         assert wait_for(lambda: d.metrics()["icehub_turn_allocations_active"] == 0)
 
 
+def burst(d, gso):
+    c = TurnClient(d.port, USER, PASS)
+    assert c.allocate()[0] == 2
+    p = peer_socket()
+    assert c.channel_bind(0x4020, p.getsockname())[0] == 2
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    # A "video frame": 40 datagrams of 1000 bytes and a short tail, each way.
+    frame = [bytes([i]) * 1000 for i in range(40)] + [b"tail"]
+    for pkt in frame:
+        p.sendto(pkt, c.relayed)
+    got = [c.recv_data() for _ in frame]
+    assert got == [("channel", 0x4020, pkt) for pkt in frame], "peer->client burst mangled"
+    for pkt in frame:
+        c.send_channel(0x4020, pkt)
+    assert [p.recvfrom(2000)[0] for _ in frame] == frame, "client->peer burst mangled"
+
+
+def test_bursts_with_and_without_gso():
+    """Runs of same-size datagrams to one destination leave as UDP GSO
+    sends; what arrives must be the same datagrams, in order."""
+    for gso in ("true", "false"):
+        with daemon(f"proto-gso-{gso}", [f"--turn.gso={gso}"]) as d:
+            burst(d, gso)
+            m = d.metrics()
+            assert m["icehub_turn_peer_packets_total"] == 41
+            assert m['icehub_tx_errors_total{transport="udp"}'] == 0
+            if gso == "true":
+                assert m["icehub_udp_gso_sends_total"] >= 2, m["icehub_udp_gso_sends_total"]
+            else:
+                assert m["icehub_udp_gso_sends_total"] == 0
+
+
 def test_tcp_client_relay():
     with daemon("proto-tcp") as d:
         c = TurnClient(d.port, USER, PASS, transport="tcp")
