@@ -296,6 +296,23 @@ def test_allocation_quotas():
         assert b2.allocate()[0] == 2
 
 
+def test_external_ip_is_advertised():
+    """Behind a NAT: relays bind locally, XOR-RELAYED-ADDRESS shows the
+    public address (turn.external_ip PUBLIC/PRIVATE), same port."""
+    with daemon("proto-extip", ["--turn.external_ip=203.0.113.7/127.0.0.1"]) as d:
+        c = TurnClient(d.port, USER, PASS)
+        cls, attrs, raw = c.allocate()
+        assert cls == 2, error_code(attrs)
+        ip, port = c.relayed
+        assert ip == "203.0.113.7", c.relayed
+        # The relay really listens on the private address at that port.
+        p = peer_socket()
+        assert c.permit(p.getsockname())[0] == 2
+        c.send_indication(p.getsockname(), b"via nat")
+        data, src = p.recvfrom(100)
+        assert data == b"via nat" and src == ("127.0.0.1", port)
+
+
 def test_lifetime_is_capped():
     with daemon("proto-lifetime", ["--turn.max_lifetime=900"]) as d:
         c = TurnClient(d.port, USER, PASS)
