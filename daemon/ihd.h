@@ -57,6 +57,9 @@ const char *ihd_turn_drop_name(unsigned i);
         "unauth_rate_limited", "encode_failed", "other"
 #define IHD_TURN_DROP_COUNT 11
 
+/* Why a stream connection was closed (ihd_tcp.c). */
+enum { IHD_CLOSE_ERROR = 0, IHD_CLOSE_PEER, IHD_CLOSE_SLOW };
+
 /* Per-worker counters. Written only by their worker thread, read by the
  * metrics thread: each update is a relaxed atomic load+store (no lock
  * prefix on the hot path), each read a relaxed load, and readers sum the
@@ -73,7 +76,9 @@ typedef struct ihd_counters_s {
     uint64_t invalid[IHD_DROP_COUNT];
     uint64_t tcp_accepted[IHD_TR_COUNT];
     uint64_t tcp_closed_idle;
-    uint64_t tcp_closed_error;    /* garbage, reset, slow reader */
+    uint64_t tcp_closed_error;    /* garbage that cannot be a frame, TLS errors */
+    uint64_t tcp_closed_peer;     /* the client closed or reset it */
+    uint64_t tcp_closed_slow;     /* the client read slower than IHD_TCP_WBUF_MAX allows */
     uint64_t tcp_rejected_limit;
     uint64_t tls_handshake_failed;
     uint64_t tcp_open;            /* gauge: open connections on this worker */

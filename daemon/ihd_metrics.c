@@ -127,11 +127,15 @@ char *ihd_metrics_render(ihd_server_t *srv, size_t *len)
     cmn_prom_family(&p, "icehub_connections_open", "gauge", "Stream connections open now.");
     cmn_prom_sample_u64(&p, "icehub_connections_open", c.tcp_open, CMN_PROM_END);
     cmn_prom_family(&p, "icehub_connections_closed_total", "counter",
-                    "Stream connections closed by the server, by reason.");
+                    "Stream connections closed, by reason (peer: the client closed it).");
     cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tcp_closed_idle, "reason",
                         "idle", CMN_PROM_END);
     cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tcp_closed_error, "reason",
                         "error", CMN_PROM_END);
+    cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tcp_closed_peer, "reason",
+                        "peer", CMN_PROM_END);
+    cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tcp_closed_slow, "reason",
+                        "slow_reader", CMN_PROM_END);
     cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tcp_rejected_limit, "reason",
                         "limit", CMN_PROM_END);
     cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tls_handshake_failed,

@@ -12,6 +12,8 @@
 #include "ihd.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -40,6 +42,7 @@ struct ihd_conn_s {
     double opened;
     bool has_alloc;         /* a TURN allocation lives on this connection */
     bool dead;              /* closed; freed after the event batch */
+    uint8_t why;            /* IHD_CLOSE_*: why the next conn_fail closes it */
     ihd_conn_t *next_dead;
     ihd_conn_t *prev, *next; /* worker's connection list */
 };
@@ -103,6 +106,7 @@ static void conn_close(ihd_worker_t *w, ihd_conn_t *c)
         if (!c->handshaking)
             (void)SSL_shutdown(c->ssl);
         SSL_free(c->ssl);
+        c->ssl = NULL;
     }
     close(c->fd);
     c->fd = -1;
@@ -125,9 +129,15 @@ void ihd_tcp_reap(ihd_worker_t *w)
     }
 }
 
+/* Close for the reason recorded in c->why (garbage by default). */
 static void conn_fail(ihd_worker_t *w, ihd_conn_t *c)
 {
-    IHD_INC(w->c.tcp_closed_error, 1);
+    if (c->why == IHD_CLOSE_PEER)
+        IHD_INC(w->c.tcp_closed_peer, 1);
+    else if (c->why == IHD_CLOSE_SLOW)
+        IHD_INC(w->c.tcp_closed_slow, 1);
+    else
+        IHD_INC(w->c.tcp_closed_error, 1);
     conn_close(w, c);
 }
 
@@ -149,6 +159,10 @@ void ihd_tcp_accept(ihd_worker_t *w, ihd_listener_t *l)
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return; /* EAGAIN, or a transient error such as EMFILE: retry on next event */
+        /* Replies and relayed media are small writes that must not wait
+         * for the client's delayed ACK (Nagle would hold them ~40 ms). */
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (atomic_fetch_add(&w->srv->tcp_conns, 1) >= max) {
             atomic_fetch_sub(&w->srv->tcp_conns, 1);
             IHD_INC(w->c.tcp_rejected_limit, 1);
@@ -214,8 +228,10 @@ static int conn_flush(ihd_worker_t *w, ihd_conn_t *c)
     size_t off = 0;
     while (off < c->wlen) {
         ssize_t r = conn_raw_write(c, c->wbuf + off, c->wlen - off);
-        if (r < 0)
+        if (r < 0) {
+            c->why = IHD_CLOSE_PEER; /* reset or gone: the client closed */
             return -1;
+        }
         if (r == 0)
             break;
         IHD_INC(w->c.tx_bytes[c->tr], (uint64_t)r);
@@ -234,8 +250,10 @@ static int conn_send(ihd_worker_t *w, ihd_conn_t *c, const uint8_t *p, size_t n)
 {
     if (c->dead)
         return -1;
-    if (c->wlen + n > IHD_TCP_WBUF_MAX)
-        return -1; /* a reader this slow would hold unbounded memory */
+    if (c->wlen + n > IHD_TCP_WBUF_MAX) {
+        c->why = IHD_CLOSE_SLOW; /* a reader this slow would hold unbounded memory */
+        return -1;
+    }
     if (c->wlen + n > c->wcap) {
         size_t cap = c->wcap ? c->wcap : 4096;
         while (cap < c->wlen + n)
@@ -354,6 +372,10 @@ static int conn_handshake(ihd_worker_t *w, ihd_conn_t *c)
 
 void ihd_tcp_event(ihd_worker_t *w, ihd_conn_t *c, uint32_t events)
 {
+    /* Closed earlier in this epoll batch (a failed relay write, say) but
+     * not freed yet: its queued event is stale. */
+    if (c->dead)
+        return;
     c->last_active = ihd_now();
     if (c->handshaking) {
         int r = conn_handshake(w, c);
@@ -379,9 +401,8 @@ void ihd_tcp_event(ihd_worker_t *w, ihd_conn_t *c, uint32_t events)
         int r = conn_read_some(w, c);
         if (r < 0 || conn_frames(w, c) < 0) {
             if (r < 0 && c->rlen == 0)
-                conn_close(w, c); /* orderly EOF between frames */
-            else
-                conn_fail(w, c);
+                c->why = IHD_CLOSE_PEER; /* EOF or reset between frames */
+            conn_fail(w, c);
             return;
         }
         if (r == 0 || (round >= 15 && !(c->ssl && SSL_pending(c->ssl) > 0)))

@@ -102,6 +102,9 @@ def test_tcp_framing():
             assert t == 0x0101 and rtid == tid
             assert xor_address(get_attr(attrs, 0x0020), tid) == (lip, lport)
         s.close()
+        # A client that closes is not an error.
+        assert wait_for(lambda: d.metrics()['icehub_connections_closed_total{reason="peer"}'] == 1)
+        assert d.metrics()['icehub_connections_closed_total{reason="error"}'] == 0
 
 
 def test_tcp_garbage_disconnects():
