@@ -302,8 +302,21 @@ static int worker_open(ihd_worker_t *w, const cmn_settings_t *s, bool tls)
             a = &s->turn.tls_listen.v[i - 2 * s->turn.listen.n];
             tr = IHD_TR_TLS;
         }
-        int fd = ihd__listen_socket(a, tr, true);
         char buf[CMN_ADDR_STRLEN];
+        if (w->id == 0) {
+            /* SO_REUSEPORT would let a second icehubd (same user) share
+             * this port silently and take half of its clients. A plain bind
+             * first fails with EADDRINUSE if anyone holds the port. */
+            int probe = ihd__listen_socket(a, tr, false);
+            if (probe < 0) {
+                cmn_err("turn", "cannot listen on %s (%s): %s",
+                        cmn_addr_format(a, buf, sizeof(buf), true), ihd_transport_name(tr),
+                        strerror(-probe));
+                return CMN_EIO;
+            }
+            close(probe);
+        }
+        int fd = ihd__listen_socket(a, tr, true);
         if (fd < 0) {
             cmn_err("turn", "cannot listen on %s (%s): %s",
                     cmn_addr_format(a, buf, sizeof(buf), true), ihd_transport_name(tr),

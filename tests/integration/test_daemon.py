@@ -143,6 +143,14 @@ def test_port_in_use_fails_at_start():
         blocker.close()
 
 
+def test_second_daemon_on_same_port_is_refused():
+    """SO_REUSEPORT must not let a second icehubd share the port silently."""
+    with Daemon("first") as d:
+        r = run([f"--turn.listen=127.0.0.1:{d.port}", "--http.enabled=false"], timeout=10)
+        assert r.returncode != 0 and "cannot listen" in r.stderr, r.stderr
+        assert "Address already in use" in r.stderr
+
+
 def test_health_and_metrics_pass_promtool():
     with Daemon("metrics") as d:
         assert d.http_get("/livez") == (200, "ok\n")
