@@ -405,7 +405,7 @@ static void relay_flush_udp(ihd_worker_t *w, ihd_alloc_t *g, ihd_relay_batch_t *
     IHD_INC(w->c.tx_errors[IHD_TR_UDP], st.errors);
 }
 
-static int relay_recv_batch(ihd_worker_t *w, ihd_relay_t *r, ihd_relay_batch_t *b)
+static int relay_recv_batch(ihd_relay_t *r, ihd_relay_batch_t *b)
 {
     for (unsigned i = 0; i < IHD_UDP_BATCH; i++) {
         b->in_iov[i] = (struct iovec){b->buf[i] + TURN_PEER_HEADROOM, IHD_UDP_MAX};
@@ -414,7 +414,6 @@ static int relay_recv_batch(ihd_worker_t *w, ihd_relay_t *r, ihd_relay_batch_t *
             .msg_iov = &b->in_iov[i], .msg_iovlen = 1,
         };
     }
-    (void)w;
     return recvmmsg(r->fd, b->in, IHD_UDP_BATCH, MSG_DONTWAIT, NULL);
 }
 
@@ -425,7 +424,7 @@ void ihd_relay_readable(ihd_worker_t *w, void *relay)
     double now = ihd_now();
     for (int round = 0; round < 16 && r->fd >= 0; round++) {
         ihd_alloc_t *g = r->g;
-        int n = relay_recv_batch(w, r, b);
+        int n = relay_recv_batch(r, b);
         if (n <= 0)
             return;
         unsigned nout = 0;

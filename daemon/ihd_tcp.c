@@ -39,7 +39,6 @@ struct ihd_conn_s {
     size_t wlen, wcap;
     uint32_t events;        /* current epoll interest */
     double last_active;     /* ihd_now() of the last byte in or out */
-    double opened;
     bool has_alloc;         /* a TURN allocation lives on this connection */
     bool dead;              /* closed; freed after the event batch */
     uint8_t why;            /* IHD_CLOSE_*: why the next conn_fail closes it */
@@ -182,7 +181,7 @@ void ihd_tcp_accept(ihd_worker_t *w, ihd_listener_t *l)
                 (void)cmn_addr_from_sockaddr(&c->local, (struct sockaddr *)&ls);
         }
         (void)cmn_addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss);
-        c->last_active = c->opened = ihd_now();
+        c->last_active = ihd_now();
         c->events = EPOLLIN;
         if (l->tr == IHD_TR_TLS) {
             c->ssl = SSL_new(w->srv->ssl_ctx);

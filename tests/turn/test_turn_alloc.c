@@ -15,22 +15,6 @@
 
 #include "tests/turn/turn_fixture.h"
 
-static int setup_alloc(void **state)
-{
-    fx_t *fx = fx_new();
-    fx->cfg.nonce_lifetime = 86400;
-    assert_int_equal(fx_allocate(fx), 0);
-    *state = fx;
-    return 0;
-}
-
-static bool has_perm(fx_t *fx, const char *ip)
-{
-    cmn_addr_t a;
-    fx_addr(&a, ip);
-    return turn__perm_find(fx_alloc(fx), &a, fx->now) != NULL;
-}
-
 /* An hour of lifetime, for tests that move the clock further. */
 static void long_life(fx_t *fx)
 {
@@ -76,9 +60,9 @@ static void test_permission_expiry(void **state)
     fx_t *fx = *state;
     assert_int_equal(fx_permission(fx, "192.0.2.80:1"), 0);
     fx->now += 299;
-    assert_true(has_perm(fx, "192.0.2.80:9"));
+    assert_true(fx_has_perm(fx, "192.0.2.80:9"));
     fx->now += 1;
-    assert_false(has_perm(fx, "192.0.2.80:9")); /* the data path needs no tick */
+    assert_false(fx_has_perm(fx, "192.0.2.80:9")); /* the data path needs no tick */
     assert_int_equal(fx_alloc(fx)->nperms, 1);
     tick(fx, 0);
     assert_int_equal(fx_alloc(fx)->nperms, 0);
@@ -87,7 +71,7 @@ static void test_permission_expiry(void **state)
     fx->cfg.permission_lifetime = 60;
     assert_int_equal(fx_permission(fx, "192.0.2.80:1"), 0);
     fx->now += 60;
-    assert_false(has_perm(fx, "192.0.2.80:9"));
+    assert_false(fx_has_perm(fx, "192.0.2.80:9"));
 }
 
 static void test_channel_expiry_and_quarantine(void **state)
@@ -328,21 +312,21 @@ static void test_stats_reload(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_allocation_expiry, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_expired_found_by_request, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_permission_expiry, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_channel_expiry_and_quarantine, setup_alloc,
+        cmocka_unit_test_setup_teardown(test_allocation_expiry, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_expired_found_by_request, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_permission_expiry, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_channel_expiry_and_quarantine, fx_setup_alloc,
                                         fx_teardown),
-        cmocka_unit_test_setup_teardown(test_quarantine_without_tick, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_credential_expiry, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_end_tuple, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_deferred_free, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_free_closes_all, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_table_growth, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_many_channels, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_recent_ring_wraps, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_accessors, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_stats_reload, setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_quarantine_without_tick, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_credential_expiry, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_end_tuple, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_free, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_free_closes_all, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_table_growth, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_many_channels, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_recent_ring_wraps, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_accessors, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stats_reload, fx_setup_alloc, fx_teardown),
     };
     return cmocka_run_group_tests_name("test_turn_alloc", tests, NULL, NULL);
 }

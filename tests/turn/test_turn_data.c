@@ -14,15 +14,6 @@
 
 #include "tests/turn/turn_fixture.h"
 
-static int setup_alloc(void **state)
-{
-    fx_t *fx = fx_new();
-    fx->cfg.nonce_lifetime = 86400;
-    assert_int_equal(fx_allocate(fx), 0);
-    *state = fx;
-    return 0;
-}
-
 static int send_ind(fx_t *fx, const char *peer, const void *data, size_t len, bool df)
 {
     stun_enc_t e;
@@ -328,20 +319,20 @@ static void test_peer_data_too_big(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_send_needs_permission, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_send_forwards, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_send_drops, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_send_does_not_refresh, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_channel_data, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_channel_data_dont_fragment, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_peer_data_needs_permission, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_peer_data_indication, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_peer_data_indication_ipv6, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_peer_data_channel, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_peer_data_channel_stream_padding, setup_alloc,
+        cmocka_unit_test_setup_teardown(test_send_needs_permission, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_send_forwards, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_send_drops, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_send_does_not_refresh, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_channel_data, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_channel_data_dont_fragment, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_data_needs_permission, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_data_indication, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_data_indication_ipv6, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_data_channel, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_data_channel_stream_padding, fx_setup_alloc,
                                         fx_teardown),
-        cmocka_unit_test_setup_teardown(test_peer_data_channel_expired, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_peer_data_too_big, setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_data_channel_expired, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_data_too_big, fx_setup_alloc, fx_teardown),
     };
     return cmocka_run_group_tests_name("test_turn_data", tests, NULL, NULL);
 }

@@ -14,22 +14,6 @@
 
 #include "tests/turn/turn_fixture.h"
 
-static int setup_alloc(void **state)
-{
-    fx_t *fx = fx_new();
-    fx->cfg.nonce_lifetime = 86400; /* these tests move the clock a lot */
-    assert_int_equal(fx_allocate(fx), 0);
-    *state = fx;
-    return 0;
-}
-
-static bool has_perm(fx_t *fx, const char *ip)
-{
-    cmn_addr_t a;
-    fx_addr(&a, ip);
-    return turn__perm_find(fx_alloc(fx), &a, fx->now) != NULL;
-}
-
 /* ---- Refresh ----------------------------------------------------------- */
 
 static void test_refresh_extends(void **state)
@@ -130,10 +114,10 @@ static void test_permission(void **state)
     fx_check_reply_integrity(fx);
     assert_null(stun_msg_find(&fx->rsp, STUN_ATTR_SOFTWARE));
     /* The port does not matter. */
-    assert_true(has_perm(fx, "192.0.2.80:7"));
-    assert_false(has_perm(fx, "192.0.2.81:5000"));
+    assert_true(fx_has_perm(fx, "192.0.2.80:7"));
+    assert_false(fx_has_perm(fx, "192.0.2.81:5000"));
     assert_int_equal(permission_many(fx, two, 2), 0);
-    assert_true(has_perm(fx, "198.18.0.1:1"));
+    assert_true(fx_has_perm(fx, "198.18.0.1:1"));
     assert_int_equal(fx_stats(fx).permissions_active, 2);
 }
 
@@ -144,10 +128,10 @@ static void test_permission_all_or_nothing(void **state)
     const char *const fam[] = {"192.0.2.80:1", "[2001:db8::1]:9"};
     assert_int_equal(permission_many(fx, mixed, 2), 403);
     assert_string_equal(fx_reason(fx), "Forbidden (peer address)");
-    assert_false(has_perm(fx, "192.0.2.80:1"));
+    assert_false(fx_has_perm(fx, "192.0.2.80:1"));
     assert_int_equal(fx_stats(fx).peer_denied, 1);
     assert_int_equal(permission_many(fx, fam, 2), 443);
-    assert_false(has_perm(fx, "192.0.2.80:1"));
+    assert_false(fx_has_perm(fx, "192.0.2.80:1"));
     assert_int_equal(permission_many(fx, NULL, 0), 400);
     assert_int_equal(fx_stats(fx).permissions_active, 0);
 }
@@ -213,14 +197,14 @@ static void test_channel_conflicts(void **state)
 static void test_channel_installs_permission(void **state)
 {
     fx_t *fx = *state;
-    assert_false(has_perm(fx, "192.0.2.80:1"));
+    assert_false(fx_has_perm(fx, "192.0.2.80:1"));
     assert_int_equal(fx_bind(fx, 0x4001, "192.0.2.80:1000"), 0);
-    assert_true(has_perm(fx, "192.0.2.80:1"));
+    assert_true(fx_has_perm(fx, "192.0.2.80:1"));
     /* A rebind refreshes the permission too. */
     fx->now += 299;
     assert_int_equal(fx_bind(fx, 0x4001, "192.0.2.80:1000"), 0);
     fx->now += 299;
-    assert_true(has_perm(fx, "192.0.2.80:1"));
+    assert_true(fx_has_perm(fx, "192.0.2.80:1"));
 }
 
 static void test_channel_policy_and_family(void **state)
@@ -287,22 +271,22 @@ static void test_dispatch(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_refresh_extends, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_refresh_zero_deletes, setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_extends, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_zero_deletes, fx_setup_alloc, fx_teardown),
         cmocka_unit_test_setup_teardown(test_refresh_zero_retransmit_after_reallocate,
-                                        setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_refresh_family, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_permission, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_permission_all_or_nothing, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_permission_capacity, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_channel_range, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_channel_conflicts, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_channel_installs_permission, setup_alloc,
+                                        fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_family, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_permission, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_permission_all_or_nothing, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_permission_capacity, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_channel_range, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_channel_conflicts, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_channel_installs_permission, fx_setup_alloc,
                                         fx_teardown),
-        cmocka_unit_test_setup_teardown(test_channel_policy_and_family, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_channel_capacity, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_missing_attrs, setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_dispatch, setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_channel_policy_and_family, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_channel_capacity, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_attrs, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch, fx_setup_alloc, fx_teardown),
     };
     return cmocka_run_group_tests_name("test_turn_handlers", tests, NULL, NULL);
 }

@@ -354,4 +354,22 @@ static FX_UNUSED turn_stats_t fx_stats(fx_t *fx)
     return st;
 }
 
+/* A cmocka setup with one allocation made, and nonces that outlive the
+ * clock moves of the tests. */
+static FX_UNUSED int fx_setup_alloc(void **state)
+{
+    fx_t *fx = fx_new();
+    fx->cfg.nonce_lifetime = 86400;
+    assert_int_equal(fx_allocate(fx), 0);
+    *state = fx;
+    return 0;
+}
+
+static FX_UNUSED bool fx_has_perm(fx_t *fx, const char *ip)
+{
+    cmn_addr_t a;
+    fx_addr(&a, ip);
+    return turn__perm_find(fx_alloc(fx), &a, fx->now) != NULL;
+}
+
 #endif /* TURN_FIXTURE_H */
