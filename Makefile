@@ -40,14 +40,16 @@ ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 LDLIBS := $(PKG_LIBS) -lm -pthread
 
 LIB_SRCS := $(wildcard common/*.c stun/*.c turn/*.c signal/*.c)
+# Web files served by icehubd, compiled in (signal/sig_assets.h).
+WWW_FILES := $(sort $(wildcard signal/www/*))
 DAEMON_SRCS := $(wildcard daemon/*.c)
 TEST_SRCS := $(wildcard tests/*/test_*.c)
 
 R := build/release
 A := build/asan
 
-R_LIB_OBJS := $(LIB_SRCS:%.c=$(R)/%.o)
-A_LIB_OBJS := $(LIB_SRCS:%.c=$(A)/%.o)
+R_LIB_OBJS := $(LIB_SRCS:%.c=$(R)/%.o) $(R)/gen/sig_assets_data.o
+A_LIB_OBJS := $(LIB_SRCS:%.c=$(A)/%.o) $(A)/gen/sig_assets_data.o
 R_DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(R)/%.o)
 A_DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(A)/%.o)
 R_TESTS := $(TEST_SRCS:%.c=$(R)/%)
@@ -85,6 +87,18 @@ $(R)/%.o: %.c
 	$(CC) $(RELEASE_CFLAGS) -c -o $@ $<
 
 $(A)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -c -o $@ $<
+
+build/gen/sig_assets_data.c: $(WWW_FILES) signal/embed_assets.sh
+	@mkdir -p build/gen
+	sh signal/embed_assets.sh $@ $(WWW_FILES)
+
+$(R)/gen/sig_assets_data.o: build/gen/sig_assets_data.c
+	@mkdir -p $(dir $@)
+	$(CC) $(RELEASE_CFLAGS) -c -o $@ $<
+
+$(A)/gen/sig_assets_data.o: build/gen/sig_assets_data.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -c -o $@ $<
 

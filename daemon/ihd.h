@@ -247,9 +247,57 @@ void ihd_udp_pktinfo(uint8_t *ctrl, const cmn_addr_t *src, size_t *len);
 int ihd_tls_ctx_new(const cmn_settings_t *s, void **out, char *err, size_t errlen);
 void ihd_tls_ctx_free(void *ctx);
 
-/* ihd_http.c: the control-plane HTTP thread (lws): /livez, /readyz, /metrics. */
+/* ihd_http.c: the control-plane HTTP thread (lws): /livez, /readyz,
+ * /metrics, embedded web assets, and the routes below. */
 int ihd_http_start(ihd_server_t *srv, char *err, size_t errlen);
 void ihd_http_stop(ihd_server_t *srv);
+
+/* One HTTP request as the route handlers see it (no lws types). Every
+ * pointer is borrowed for the duration of the handler call. */
+typedef enum ihd_http_method_e {
+    IHD_HTTP_GET = 0,
+    IHD_HTTP_POST,
+    IHD_HTTP_PUT,
+    IHD_HTTP_DELETE,
+    IHD_HTTP_OTHER,
+} ihd_http_method_t;
+
+#define IHD_HTTP_BODY_MAX (64 * 1024) /* larger request bodies get 413 */
+
+typedef struct ihd_http_req_s {
+    ihd_http_method_t method;
+    const char *path;           /* decoded path, no query: "/api/usage" */
+    const char *query;          /* raw query string without '?', "" if none */
+    const char *authorization;  /* Authorization header, "" if none */
+    const char *origin;         /* Origin header, "" if none */
+    const char *host;           /* Host header, "" if none */
+    const uint8_t *body;        /* POST/PUT body, NULL if none */
+    size_t body_len;
+    cmn_addr_t remote;          /* the client (family 0 if unknown) */
+} ihd_http_req_t;
+
+/* A handler's answer. <body> is owned (cmn_malloc) and freed by the HTTP
+ * glue; <ctype> and <extra_header_*> are static strings. */
+typedef struct ihd_http_resp_s {
+    unsigned status;
+    const char *ctype;          /* "application/json", ... */
+    char *body;
+    size_t len;
+    const char *extra_header_name;  /* e.g. "www-authenticate:", or NULL */
+    const char *extra_header_value;
+} ihd_http_resp_t;
+
+/* Helpers for handlers: set <r> to <status> with a copy of <text>, or
+ * with a JSON error body {"error":code,"message":msg}. */
+void ihd_http_resp_text(ihd_http_resp_t *r, unsigned status, const char *ctype,
+                        const char *text);
+void ihd_http_resp_error(ihd_http_resp_t *r, unsigned status, const char *code,
+                         const char *msg);
+
+/* ihd_api.c: the usage and admin JSON API (/api/...) and the dashboard's
+ * data. Runs on the HTTP thread. Returns 0 when it answered <req> (in
+ * <resp>), CMN_ENOENT when the path is not one of its own. */
+int ihd_api_handle(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *resp);
 /* ihd_metrics.c: render Prometheus text into a malloc'd buffer. */
 char *ihd_metrics_render(ihd_server_t *srv, size_t *len);
 

@@ -3,8 +3,10 @@
  * ihd_http.c: the control-plane HTTP listener on http.listen, served by
  * libwebsockets on its own thread so it never blocks a relay worker.
  * Endpoints: /livez (process alive), /readyz (listeners up and not
- * draining; 503 otherwise), /metrics (Prometheus text). The signaling hub
- * (WebSocket /ws) and the admin API join this vhost later.
+ * draining; 503 otherwise), /metrics (Prometheus text), the JSON API
+ * (ihd_api.c) and the embedded web assets (signal/www, "/" is the demo).
+ * It turns each request into an ihd_http_req_t, asks the route handlers
+ * in turn, and writes their ihd_http_resp_t; handlers never see lws.
  *
  * Only this file includes libwebsockets.h.
  */
@@ -13,6 +15,7 @@
 #include <libwebsockets.h>
 
 #include "common/cmn_log.h"
+#include "signal/sig_assets.h"
 
 typedef struct ihd_http_s {
     struct lws_context *ctx;
@@ -21,51 +24,178 @@ typedef struct ihd_http_s {
     ihd_server_t *srv;       /* borrowed */
 } ihd_http_t;
 
-/* Per-request state: the body waiting for the writeable callback. */
+/* Per-request state: the request body being collected, then the reply
+ * body waiting for the writeable callback. */
 typedef struct http_pss_s {
+    ihd_http_method_t method;
+    char path[256];          /* the URI path of a request with a body */
+    uint8_t *req_body;       /* owned; collected POST/PUT body */
+    size_t req_len;
+    bool too_big;            /* the body passed IHD_HTTP_BODY_MAX */
     uint8_t *body;           /* owned; LWS_PRE bytes of headroom first */
     size_t len;
 } http_pss_t;
 
-static int http_reply(struct lws *wsi, http_pss_t *pss, unsigned status, const char *ctype,
-                      char *text, size_t len)
+void ihd_http_resp_text(ihd_http_resp_t *r, unsigned status, const char *ctype, const char *text)
 {
-    uint8_t hdr[LWS_PRE + 512];
+    size_t n = strlen(text);
+    r->status = status;
+    r->ctype = ctype;
+    r->body = cmn_malloc(n + 1);
+    memcpy(r->body, text, n + 1);
+    r->len = n;
+}
+
+void ihd_http_resp_error(ihd_http_resp_t *r, unsigned status, const char *code, const char *msg)
+{
+    /* Codes and messages are static text of ours: no JSON escaping needed
+     * beyond refusing quotes and backslashes, which they never contain. */
+    char buf[512];
+    snprintf(buf, sizeof(buf), "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, msg);
+    ihd_http_resp_text(r, status, "application/json", buf);
+}
+
+static int http_send(struct lws *wsi, http_pss_t *pss, const ihd_http_resp_t *r)
+{
+    uint8_t hdr[LWS_PRE + 1024];
     uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
-    pss->body = cmn_malloc(LWS_PRE + len + 1);
-    memcpy(pss->body + LWS_PRE, text, len);
-    pss->len = len;
-    if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
+    pss->body = cmn_malloc(LWS_PRE + r->len + 1);
+    if (r->len)
+        memcpy(pss->body + LWS_PRE, r->body, r->len);
+    pss->len = r->len;
+    if (lws_add_http_common_headers(wsi, r->status, r->ctype, r->len, &p, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                     (const unsigned char *)"no-store", 8, &p, end) ||
-        lws_finalize_write_http_header(wsi, start, &p, end))
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
+                                    (const unsigned char *)"nosniff", 7, &p, end))
+        return -1;
+    if (r->extra_header_name &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)r->extra_header_name,
+                                    (const unsigned char *)r->extra_header_value,
+                                    (int)strlen(r->extra_header_value), &p, end))
+        return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     lws_callback_on_writable(wsi);
     return 0;
 }
 
-static int http_route(struct lws *wsi, http_pss_t *pss, ihd_server_t *srv, const char *path)
+/* The daemon's own routes; the rest go to ihd_api_handle and the embedded
+ * assets. Returns 0 with <resp> filled, or CMN_ENOENT. */
+static int http_builtin(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *resp)
 {
-    if (!strcmp(path, "/livez")) {
-        char ok[] = "ok\n";
-        return http_reply(wsi, pss, 200, "text/plain", ok, 3);
+    if (!strcmp(req->path, "/livez")) {
+        ihd_http_resp_text(resp, 200, "text/plain", "ok\n");
+        return 0;
     }
-    if (!strcmp(path, "/readyz")) {
+    if (!strcmp(req->path, "/readyz")) {
         bool ready = !atomic_load(&srv->draining) && !atomic_load(&srv->stopping);
-        char ok[] = "ready\n", no[] = "draining\n";
-        return ready ? http_reply(wsi, pss, 200, "text/plain", ok, strlen(ok))
-                     : http_reply(wsi, pss, 503, "text/plain", no, strlen(no));
+        ihd_http_resp_text(resp, ready ? 200 : 503, "text/plain", ready ? "ready\n" : "draining\n");
+        return 0;
     }
-    if (!strcmp(path, "/metrics")) {
-        size_t len = 0;
-        char *text = ihd_metrics_render(srv, &len);
-        int r = http_reply(wsi, pss, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
-        cmn_free(text);
-        return r;
+    if (!strcmp(req->path, "/metrics")) {
+        resp->status = 200;
+        resp->ctype = "text/plain; version=0.0.4; charset=utf-8";
+        resp->body = ihd_metrics_render(srv, &resp->len);
+        return 0;
     }
-    if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
-        return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    return CMN_ENOENT;
+}
+
+static int http_assets(const ihd_http_req_t *req, ihd_http_resp_t *resp)
+{
+    const sig_asset_t *a = sig_asset_find(req->path);
+    if (!a)
+        return CMN_ENOENT;
+    if (req->method != IHD_HTTP_GET) {
+        ihd_http_resp_error(resp, 405, "method-not-allowed", "use GET");
+        return 0;
+    }
+    resp->status = 200;
+    resp->ctype = a->ctype;
+    resp->body = cmn_malloc(a->len + 1);
+    memcpy(resp->body, a->data, a->len);
+    resp->len = a->len;
+    return 0;
+}
+
+static int http_dispatch(struct lws *wsi, http_pss_t *pss, ihd_server_t *srv, const char *path)
+{
+    char query[1024] = "", auth[512] = "", origin[256] = "", host[256] = "", peer[64] = "";
+    /* lws joins the query arguments with '&' when asked for the whole
+     * URI_ARGS token. */
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) > 0)
+        lws_hdr_copy(wsi, query, sizeof(query), WSI_TOKEN_HTTP_URI_ARGS);
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
+        lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0)
+        lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HOST) > 0)
+        lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST);
+    ihd_http_req_t req = {
+        .method = pss->method, .path = path, .query = query, .authorization = auth,
+        .origin = origin, .host = host, .body = pss->req_body, .body_len = pss->req_len,
+    };
+    lws_get_peer_simple(wsi, peer, sizeof(peer));
+    if (cmn_addr_parse_ip(&req.remote, peer) < 0)
+        memset(&req.remote, 0, sizeof(req.remote));
+    ihd_http_resp_t resp;
+    memset(&resp, 0, sizeof(resp));
+    int rc = CMN_ENOENT;
+    if (pss->too_big) {
+        ihd_http_resp_error(&resp, 413, "too-large", "request body too large");
+        rc = 0;
+    }
+    if (rc == CMN_ENOENT)
+        rc = http_builtin(srv, &req, &resp);
+    if (rc == CMN_ENOENT)
+        rc = ihd_api_handle(srv, &req, &resp);
+    if (rc == CMN_ENOENT)
+        rc = http_assets(&req, &resp);
+    if (rc == CMN_ENOENT)
+        ihd_http_resp_error(&resp, 404, "not-found", "no such page");
+    int r = http_send(wsi, pss, &resp);
+    cmn_free(resp.body);
+    return r;
+}
+
+static ihd_http_method_t http_method(struct lws *wsi)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
+        return IHD_HTTP_GET;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI))
+        return IHD_HTTP_POST;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI))
+        return IHD_HTTP_PUT;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI))
+        return IHD_HTTP_DELETE;
+    return IHD_HTTP_OTHER;
+}
+
+static void http_body_append(http_pss_t *pss, const void *in, size_t len)
+{
+    if (pss->too_big || pss->req_len + len > IHD_HTTP_BODY_MAX) {
+        pss->too_big = true;
+        return;
+    }
+    uint8_t *nb = cmn_malloc(pss->req_len + len + 1);
+    if (pss->req_len)
+        memcpy(nb, pss->req_body, pss->req_len);
+    memcpy(nb + pss->req_len, in, len);
+    nb[pss->req_len + len] = 0;
+    cmn_free(pss->req_body);
+    pss->req_body = nb;
+    pss->req_len += len;
+}
+
+static void http_pss_free(http_pss_t *pss)
+{
+    cmn_free(pss->body);
+    pss->body = NULL;
+    cmn_free(pss->req_body);
+    pss->req_body = NULL;
+    pss->req_len = 0;
+    pss->too_big = false;
 }
 
 static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -75,24 +205,34 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     ihd_http_t *h = lws_context_user(lws_get_context(wsi));
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        if (!lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) {
+        http_pss_free(pss);
+        pss->method = http_method(wsi);
+        if (pss->method == IHD_HTTP_POST || pss->method == IHD_HTTP_PUT) {
+            /* Answer once the body is in (LWS_CALLBACK_HTTP_BODY_COMPLETION). */
+            snprintf(pss->path, sizeof(pss->path), "%s", (const char *)in);
+            return 0;
+        }
+        if (pss->method == IHD_HTTP_OTHER) {
             lws_return_http_status(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, NULL);
             return lws_http_transaction_completed(wsi) ? -1 : 0;
         }
-        return http_route(wsi, pss, h->srv, (const char *)in);
+        return http_dispatch(wsi, pss, h->srv, (const char *)in);
+    case LWS_CALLBACK_HTTP_BODY:
+        http_body_append(pss, in, len);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return http_dispatch(wsi, pss, h->srv, pss->path);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!pss->body)
             break;
         if (lws_write(wsi, pss->body + LWS_PRE, pss->len, LWS_WRITE_HTTP_FINAL) !=
             (int)pss->len)
             return -1;
-        cmn_free(pss->body);
-        pss->body = NULL;
+        http_pss_free(pss);
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-        cmn_free(pss->body);
-        pss->body = NULL;
+        http_pss_free(pss);
         break;
     default:
         break;
