@@ -72,6 +72,14 @@ typedef struct cmn_settings_s {
     struct {
         cmn_log_level_t level;      /* log.level */
     } log;
+    /* ---- quota, cost ---- */
+
+    /* ---- ledger, metrics ---- */
+
+    /* ---- admin ---- */
+
+    /* ---- signal ---- */
+
 } cmn_settings_t;
 
 /* Setting types in the schema. */

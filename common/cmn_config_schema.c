@@ -114,6 +114,14 @@ static const cmn_cfg_def_t schema[] = {
     {.name = "log.level", .type = CMN_CFG_LOGLEVEL, .offset = F(log.level),
      .def = "info", .reloadable = true,
      .doc = "Least severe level logged: error, warn, info or debug."},
+    /* ---- quota.*, cost.*: bandwidth quotas and prices ---- */
+
+    /* ---- ledger.*, metrics.*: usage ledger and metrics options ---- */
+
+    /* ---- admin.*: the admin API ---- */
+
+    /* ---- signal.*: the signaling hub ---- */
+
 };
 
 /* The port range is one setting with two fields; it is stored as a pair. */

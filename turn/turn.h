@@ -192,6 +192,54 @@ typedef struct turn_alloc_counters_s {
 
 const turn_alloc_counters_t *turn_alloc_counters(const turn_alloc_t *a);
 
+/* Why an allocation ended (ledger records, metrics). */
+typedef enum turn_end_reason_e {
+    TURN_END_CLIENT = 0,        /* Refresh with LIFETIME 0 */
+    TURN_END_EXPIRED,           /* its lifetime ran out */
+    TURN_END_CONN_CLOSED,       /* its TCP/TLS connection closed */
+    TURN_END_CRED_EXPIRED,      /* its ephemeral credential expired */
+    TURN_END_ADMIN,             /* deleted through the admin API */
+    TURN_END_REVOKED,           /* its user was revoked */
+    TURN_END_QUOTA,             /* its user went over the byte quota (over_action stop) */
+    TURN_END_SHUTDOWN,          /* the server stopped */
+    TURN_END_COUNT
+} turn_end_reason_t;
+
+/* "client", "expired", "connection_closed", "credential_expired", "admin",
+ * "revoked", "quota", "shutdown". */
+const char *turn_end_reason_name(turn_end_reason_t r);
+
+/* Most distinct peer IPs an allocation remembers for its ledger record
+ * (beyond it only peers_total counts). */
+#define TURN_PEERS_MAX 8
+
+/* What an allocation is, for accounting. Pointers borrow from <a> and are
+ * valid until it is freed (the turn_tick after it ended). */
+typedef struct turn_alloc_info_s {
+    uint64_t id;                /* unique in this process, never 0 */
+    double started;             /* monotonic seconds at creation */
+    double started_wall;        /* realtime seconds at creation */
+    bool ended;
+    turn_end_reason_t end_reason; /* valid once ended */
+    const char *user;           /* the authenticated username */
+    const char *quota_user;     /* the name quotas count ("alice" for "1700000000:alice") */
+    const cmn_addr_t *relay;    /* relayed addresses as bound (1 or 2) */
+    size_t nrelay;
+    const cmn_addr_t *peers;    /* distinct permission IPs, at most TURN_PEERS_MAX */
+    size_t npeers;
+    uint32_t peers_total;       /* distinct permission IPs ever installed (may exceed npeers) */
+} turn_alloc_info_t;
+
+void turn_alloc_info(const turn_alloc_t *a, turn_alloc_info_t *out);
+
+/* End <a> now (admin delete, revoke, quota): as if its lifetime ran out,
+ * with <why> as the reason. No-op on an ended allocation. */
+void turn_alloc_end(turn_t *t, turn_alloc_t *a, turn_end_reason_t why);
+
+/* Call <fn> for every live allocation of <t>. <fn> may end the allocation
+ * it is given (turn_alloc_end) but no other. */
+void turn_foreach_alloc(turn_t *t, void (*fn)(void *ctx, turn_alloc_t *a), void *ctx);
+
 /* turn_tick: expire allocations, permissions, channels and credentials
  * (an allocation ends when its ephemeral credential expires). Call about
  * once a second. It first frees the allocations that ended since the

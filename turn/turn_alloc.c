@@ -72,7 +72,7 @@ turn_alloc_t *turn__alloc_find(turn_t *t, const turn_5tuple_t *tuple, double now
         if (now < a->expires)
             return a;
         if (reap)
-            turn__alloc_end(t, a);
+            turn__alloc_end(t, a, TURN_END_EXPIRED);
         return NULL;
     }
     return NULL;
@@ -105,6 +105,10 @@ turn_alloc_t *turn__alloc_new(turn_t *t, const turn_5tuple_t *tuple, const turn_
     a->user = cmn_strndup(auth->user, auth->ulen);
     a->quota_user = cmn_strndup(auth->quota_user, auth->qlen);
     a->cred_expiry = auth->cred_expiry;
+    /* Ids are unique across the workers of the process: one relaxed
+     * atomic increment per Allocate. */
+    static uint64_t next_id;
+    a->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
     return a;
 }
 
@@ -147,12 +151,13 @@ static void unlink_alloc(turn_t *t, turn_alloc_t *a)
         *pp = a->next;
 }
 
-void turn__alloc_end(turn_t *t, turn_alloc_t *a)
+void turn__alloc_end(turn_t *t, turn_alloc_t *a, turn_end_reason_t why)
 {
     if (a->ended)
         return;
     unlink_alloc(t, a);
     a->ended = true;
+    a->end_reason = why;
     t->nallocs--;
     TURN_STAT_SUB(t, allocations_active, 1);
     TURN_STAT_SUB(t, permissions_active, a->nperms);
@@ -292,6 +297,20 @@ bool turn__perm_fits(turn_alloc_t *a, const cmn_addr_t *ips, size_t n, double no
     return add == 0 || live + add <= max;
 }
 
+/* Remember a permission IP for the allocation's ledger record. */
+static void peer_seen(turn_alloc_t *a, const cmn_addr_t *c)
+{
+    for (uint8_t i = 0; i < a->npeers; i++)
+        if (cmn_addr_ip_equal(&a->peers[i], c))
+            return;
+    /* Past the list, an IP whose permission expired and came back counts
+     * again: peers_total is exact up to TURN_PEERS_MAX, an upper bound
+     * beyond. */
+    if (a->npeers < TURN_PEERS_MAX)
+        a->peers[a->npeers++] = *c;
+    a->peers_total++;
+}
+
 void turn__perm_install(turn_alloc_t *a, const cmn_addr_t *ip, double expires)
 {
     cmn_addr_t c;
@@ -305,6 +324,7 @@ void turn__perm_install(turn_alloc_t *a, const cmn_addr_t *ip, double expires)
         }
         p = &a->perms[a->nperms++];
         p->ip = c;
+        peer_seen(a, &c);
         if (grow)
             perm_reindex(a);
         else
@@ -449,8 +469,10 @@ void turn_tick(turn_t *t, double now, double wall)
             turn_alloc_t *next = a->next;
             /* An allocation ends with its lifetime (§6) or with its
              * ephemeral credential. */
-            if (now >= a->expires || (a->cred_expiry > 0 && wall >= a->cred_expiry))
-                turn__alloc_end(t, a);
+            if (now >= a->expires)
+                turn__alloc_end(t, a, TURN_END_EXPIRED);
+            else if (a->cred_expiry > 0 && wall >= a->cred_expiry)
+                turn__alloc_end(t, a, TURN_END_CRED_EXPIRED);
             else if (now >= a->next_due)
                 alloc_sweep(t, a, now);
             a = next;
@@ -463,7 +485,7 @@ void turn_end_tuple(turn_t *t, const turn_5tuple_t *tuple)
     uint32_t h = tuple_hash(t, tuple);
     for (turn_alloc_t *a = t->buckets[h & (t->nbuckets - 1)]; a; a = a->next) {
         if (a->hash == h && turn__tuple_equal(&a->tuple, tuple)) {
-            turn__alloc_end(t, a);
+            turn__alloc_end(t, a, TURN_END_CONN_CLOSED);
             return;
         }
     }
@@ -521,7 +543,7 @@ void turn_free(turn_t *t)
         return;
     for (uint32_t i = 0; i < t->nbuckets; i++)
         while (t->buckets[i])
-            turn__alloc_end(t, t->buckets[i]);
+            turn__alloc_end(t, t->buckets[i], TURN_END_SHUTDOWN);
     while (t->ended) {
         turn_alloc_t *a = t->ended;
         t->ended = a->next;
@@ -577,4 +599,47 @@ const char *turn_alloc_user(const turn_alloc_t *a)
 const turn_alloc_counters_t *turn_alloc_counters(const turn_alloc_t *a)
 {
     return &a->c;
+}
+
+static const char *const end_names[TURN_END_COUNT] = {
+    "client", "expired", "connection_closed", "credential_expired",
+    "admin", "revoked", "quota", "shutdown",
+};
+
+const char *turn_end_reason_name(turn_end_reason_t r)
+{
+    return (unsigned)r < TURN_END_COUNT ? end_names[r] : "unknown";
+}
+
+void turn_alloc_info(const turn_alloc_t *a, turn_alloc_info_t *out)
+{
+    out->id = a->id;
+    out->started = a->started;
+    out->started_wall = a->started_wall;
+    out->ended = a->ended;
+    out->end_reason = a->end_reason;
+    out->user = a->user;
+    out->quota_user = a->quota_user;
+    out->relay = a->relay;
+    out->nrelay = a->nrelay;
+    out->peers = a->peers;
+    out->npeers = a->npeers;
+    out->peers_total = a->peers_total;
+}
+
+void turn_alloc_end(turn_t *t, turn_alloc_t *a, turn_end_reason_t why)
+{
+    turn__alloc_end(t, a, why);
+}
+
+void turn_foreach_alloc(turn_t *t, void (*fn)(void *ctx, turn_alloc_t *a), void *ctx)
+{
+    for (uint32_t i = 0; i < t->nbuckets; i++) {
+        turn_alloc_t *a = t->buckets[i];
+        while (a) {
+            turn_alloc_t *next = a->next; /* fn may end (unlink) <a> */
+            fn(ctx, a);
+            a = next;
+        }
+    }
 }

@@ -163,6 +163,8 @@ static turn_err_t alloc_decide(turn_ctx_t *c, const alloc_ask_t *ask, alloc_got_
         goto fail;
     got->lifetime = turn__lifetime(t->cfg, ask->has_lifetime, ask->lifetime);
     a->expires = c->req->now + got->lifetime;
+    a->started = c->req->now;
+    a->started_wall = c->req->wall;
     a->dont_fragment = ask->relay.dont_fragment;
     turn__alloc_insert(t, a);
     got->a = a;

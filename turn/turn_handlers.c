@@ -281,7 +281,7 @@ static void remember(turn_ctx_t *c, const uint8_t *out, size_t len)
             turn__recent_put(c->t, a, c->req->now);
     }
     if (c->deleted)
-        turn__alloc_end(c->t, a);
+        turn__alloc_end(c->t, a, TURN_END_CLIENT);
 }
 
 /* RFC 8656 §5: an Allocate needs a 5-tuple without an allocation, every

@@ -136,6 +136,12 @@ struct turn_alloc_s {
     int32_t *peer_head;         /* owned: chains by peer address; both chan_mask + 1 */
     uint32_t chan_mask;
     turn_alloc_counters_t c;
+    uint64_t id;                /* unique in the process (turn_alloc.c) */
+    double started, started_wall;
+    turn_end_reason_t end_reason;
+    cmn_addr_t peers[TURN_PEERS_MAX]; /* distinct permission IPs seen, canonical */
+    uint8_t npeers;
+    uint32_t peers_total;
     /* The response to the last request on this allocation (RFC 8489
      * §6.3.1: a retransmission is answered with the same response). */
     uint8_t last_tid[STUN_TID_LEN];
@@ -245,7 +251,7 @@ turn_alloc_t *turn__alloc_new(turn_t *t, const turn_5tuple_t *tuple, const turn_
 void turn__alloc_discard(turn_alloc_t *a);
 void turn__alloc_insert(turn_t *t, turn_alloc_t *a);
 /* End <a>: unlink, release quotas, relay_close, keep until the next tick. */
-void turn__alloc_end(turn_t *t, turn_alloc_t *a);
+void turn__alloc_end(turn_t *t, turn_alloc_t *a, turn_end_reason_t why);
 /* Permission of <ip> (any port) if live at <now>, else NULL. */
 turn_perm_t *turn__perm_find(turn_alloc_t *a, const cmn_addr_t *ip, double now);
 /* A Send to one of the server's own IPs must go to a relay port, whatever
