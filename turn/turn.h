@@ -119,6 +119,23 @@ void turn_shared_set_limits(turn_shared_t *s, uint32_t max_total, uint32_t max_p
                             uint32_t max_per_ip);
 uint32_t turn_shared_active(const turn_shared_t *s);
 
+/* Blocked users, by quota name (turn_alloc_info_t.quota_user). A blocked
+ * user's Allocate gets 403 (revoked) or 486 (over the byte quota), and at
+ * their next turn_tick the workers end the user's allocations
+ * (TURN_END_REVOKED / TURN_END_QUOTA). TURN_BLOCK_NONE lifts a block; a
+ * quota block never replaces a revocation. Takes the shared mutex
+ * (control path only). */
+typedef enum turn_block_e {
+    TURN_BLOCK_NONE = 0,
+    TURN_BLOCK_REVOKED,         /* by an operator (admin API) */
+    TURN_BLOCK_QUOTA,           /* over quota.user_bytes this period */
+} turn_block_t;
+
+void turn_shared_block_user(turn_shared_t *s, const char *quota_user, turn_block_t why);
+turn_block_t turn_shared_user_blocked(turn_shared_t *s, const char *quota_user);
+/* Changes whenever the blocked set changes (a relaxed atomic read). */
+uint64_t turn_shared_block_gen(const turn_shared_t *s);
+
 /* A worker's TURN state. <cfg>, <ops> and <shared> are borrowed and must
  * outlive the turn_t (turn_set_cfg swaps <cfg> on reload). */
 turn_t *turn_new(const turn_cfg_t *cfg, const turn_ops_t *ops, turn_shared_t *shared);

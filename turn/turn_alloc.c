@@ -456,12 +456,34 @@ static void alloc_sweep(turn_t *t, turn_alloc_t *a, double now)
     a->next_due = chan_sweep(t, a, now, perm_sweep(t, a, now, a->expires));
 }
 
+/* The blocked set changed: end the allocations of blocked users. */
+static void apply_blocks(turn_t *t)
+{
+    for (uint32_t i = 0; i < t->nbuckets; i++) {
+        turn_alloc_t *a = t->buckets[i];
+        while (a) {
+            turn_alloc_t *next = a->next;
+            turn_block_t why = turn_shared_user_blocked(t->shared, a->quota_user);
+            if (why == TURN_BLOCK_REVOKED)
+                turn__alloc_end(t, a, TURN_END_REVOKED);
+            else if (why == TURN_BLOCK_QUOTA)
+                turn__alloc_end(t, a, TURN_END_QUOTA);
+            a = next;
+        }
+    }
+}
+
 void turn_tick(turn_t *t, double now, double wall)
 {
     while (t->ended) {
         turn_alloc_t *a = t->ended;
         t->ended = a->next;
         alloc_free(a);
+    }
+    uint64_t gen = turn_shared_block_gen(t->shared);
+    if (gen != t->block_gen) {
+        t->block_gen = gen;
+        apply_blocks(t);
     }
     for (uint32_t i = 0; i < t->nbuckets; i++) {
         turn_alloc_t *a = t->buckets[i];

@@ -35,6 +35,8 @@ static const struct {
     [TURN_ERR_PEER_FAMILY] = {443, "Peer Address Family Mismatch"},
     [TURN_ERR_QUOTA_USER] = {486, "Allocation Quota Reached (per-user)"},
     [TURN_ERR_QUOTA_IP] = {486, "Allocation Quota Reached (per-client-IP)"},
+    [TURN_ERR_QUOTA_BYTES] = {486, "Allocation Quota Reached (user byte quota)"},
+    [TURN_ERR_USER_REVOKED] = {403, "Forbidden (user revoked)"},
     /* RFC 8656 §7.2 gives 508 for a server out of resources; a full server
      * is that, not a client over its quota. */
     [TURN_ERR_CAP_TOTAL] = {508, "Insufficient Capacity (server total)"},

@@ -78,6 +78,8 @@ typedef enum turn_err_e {
     TURN_ERR_PEER_FAMILY,         /* 443 */
     TURN_ERR_QUOTA_USER,          /* 486 */
     TURN_ERR_QUOTA_IP,            /* 486 */
+    TURN_ERR_QUOTA_BYTES,         /* 486: the user is over quota.user_bytes */
+    TURN_ERR_USER_REVOKED,        /* 403: the user was revoked */
     TURN_ERR_CAP_TOTAL,           /* 508 */
     TURN_ERR_CAP_PORT,            /* 508 */
     TURN_ERR_CAP_TOKEN,           /* 508 */
@@ -191,6 +193,7 @@ struct turn_s {
     uint8_t ind_tid[STUN_TID_LEN]; /* Data indication tids: random prefix + counter */
     uint64_t ind_seq;
     turn_stats_t st;            /* written by the owner thread only */
+    uint64_t block_gen;         /* turn_shared_block_gen last applied */
 };
 
 /* Relaxed atomic counter updates (one writer, readers on other threads). */

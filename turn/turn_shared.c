@@ -12,6 +12,11 @@
  * follows the number of allocations. The table has a fixed number of
  * buckets: it is touched at allocation rate, not packet rate, and a long
  * chain costs a few string compares under a lock nobody holds for long.
+ *
+ * It also holds the set of blocked users (revoked by an operator, or over
+ * their byte quota): Allocate refuses them, and each worker's turn_tick
+ * notices a change by the set's generation number (one atomic load a
+ * tick) and then applies it to the allocations it owns.
  */
 #include "turn_int.h"
 
@@ -20,7 +25,7 @@
 
 #define SHARED_BUCKETS 1024 /* power of 2 */
 
-enum { KEY_USER = 1, KEY_IP = 2 };
+enum { KEY_USER = 1, KEY_IP = 2, KEY_BLOCK = 3 }; /* KEY_BLOCK: count holds a turn_block_t */
 
 typedef struct shared_entry_s {
     struct shared_entry_s *next;
@@ -35,6 +40,7 @@ struct turn_shared_s {
     pthread_mutex_t mu;
     uint32_t max_total, max_per_user, max_per_ip; /* 0 = unlimited */
     uint32_t active;                              /* atomic reads outside the mutex */
+    uint64_t block_gen;                           /* atomic: bumped by every block change */
     shared_entry_t *buckets[SHARED_BUCKETS];
 };
 
@@ -152,7 +158,11 @@ turn_err_t turn__shared_acquire(turn_shared_t *s, const char *user, const cmn_ad
     pthread_mutex_lock(&s->mu);
     /* The client's own limits first: a client over its quota is told so
      * (486) even when the server is also full. */
-    if (s->max_per_user && entry_count(s, KEY_USER, (const uint8_t *)user, ulen) >= s->max_per_user)
+    shared_entry_t **bp = entry_slot(s, KEY_BLOCK, (const uint8_t *)user, ulen,
+                                     key_hash(KEY_BLOCK, (const uint8_t *)user, ulen));
+    if (*bp)
+        err = (*bp)->count == TURN_BLOCK_REVOKED ? TURN_ERR_USER_REVOKED : TURN_ERR_QUOTA_BYTES;
+    else if (s->max_per_user && entry_count(s, KEY_USER, (const uint8_t *)user, ulen) >= s->max_per_user)
         err = TURN_ERR_QUOTA_USER;
     else if (s->max_per_ip && entry_count(s, KEY_IP, ipk, iplen) >= s->max_per_ip)
         err = TURN_ERR_QUOTA_IP;
@@ -178,4 +188,55 @@ void turn__shared_release(turn_shared_t *s, const char *user, const cmn_addr_t *
     if (s->active > 0)
         __atomic_store_n(&s->active, s->active - 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&s->mu);
+}
+
+void turn_shared_block_user(turn_shared_t *s, const char *quota_user, turn_block_t why)
+{
+    size_t ulen = strlen(quota_user);
+    const uint8_t *key = (const uint8_t *)quota_user;
+    uint32_t h = key_hash(KEY_BLOCK, key, ulen);
+    pthread_mutex_lock(&s->mu);
+    shared_entry_t **pp = entry_slot(s, KEY_BLOCK, key, ulen, h);
+    shared_entry_t *e = *pp;
+    bool changed = false;
+    if (why == TURN_BLOCK_NONE) {
+        if (e) {
+            *pp = e->next;
+            cmn_free(e);
+            changed = true;
+        }
+    } else if (!e) {
+        e = cmn_calloc(1, sizeof(*e) + ulen);
+        e->hash = h;
+        e->kind = KEY_BLOCK;
+        e->klen = ulen;
+        memcpy(e->key, key, ulen);
+        e->count = (uint32_t)why;
+        *pp = e;
+        changed = true;
+    } else if (e->count != (uint32_t)why && e->count != TURN_BLOCK_REVOKED) {
+        /* A revocation outranks a quota block (an operator's decision is
+         * not lifted by a new period); only TURN_BLOCK_NONE lifts it. */
+        e->count = (uint32_t)why;
+        changed = true;
+    }
+    if (changed)
+        __atomic_store_n(&s->block_gen, s->block_gen + 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&s->mu);
+}
+
+turn_block_t turn_shared_user_blocked(turn_shared_t *s, const char *quota_user)
+{
+    size_t ulen = strlen(quota_user);
+    const uint8_t *key = (const uint8_t *)quota_user;
+    pthread_mutex_lock(&s->mu);
+    shared_entry_t **pp = entry_slot(s, KEY_BLOCK, key, ulen, key_hash(KEY_BLOCK, key, ulen));
+    turn_block_t why = *pp ? (turn_block_t)(*pp)->count : TURN_BLOCK_NONE;
+    pthread_mutex_unlock(&s->mu);
+    return why;
+}
+
+uint64_t turn_shared_block_gen(const turn_shared_t *s)
+{
+    return __atomic_load_n(&s->block_gen, __ATOMIC_RELAXED);
 }

@@ -390,6 +390,42 @@ static void test_foreach_alloc(void **state)
     assert_int_equal(n, 0);
 }
 
+/* Blocked users: Allocate refused with the reason, live allocations end at
+ * the next tick, a quota block never replaces a revocation. */
+static void test_blocked_users(void **state)
+{
+    fx_t *fx = *state;
+    turn_alloc_info_t info;
+    turn_alloc_t *a = fx_alloc(fx);
+    uint64_t gen = turn_shared_block_gen(fx->shared);
+    turn_shared_block_user(fx->shared, FX_USER, TURN_BLOCK_QUOTA);
+    assert_true(turn_shared_block_gen(fx->shared) != gen);
+    assert_int_equal(turn_shared_user_blocked(fx->shared, FX_USER), TURN_BLOCK_QUOTA);
+    assert_int_equal(turn_shared_user_blocked(fx->shared, "bob"), TURN_BLOCK_NONE);
+    assert_int_equal(fx->closes, 0); /* nothing happens before the tick */
+    tick(fx, 0);
+    assert_int_equal(fx->closes, 1);
+    turn_alloc_info(a, &info);
+    assert_int_equal(info.end_reason, TURN_END_QUOTA);
+    fx->tuple.client.port++;
+    fx->nonce[0] = '\0';
+    assert_int_equal(fx_allocate(fx), 486);
+    assert_string_equal(fx_reason(fx), "Allocation Quota Reached (user byte quota)");
+    turn_shared_block_user(fx->shared, FX_USER, TURN_BLOCK_REVOKED);
+    assert_int_equal(fx_allocate(fx), 403);
+    assert_string_equal(fx_reason(fx), "Forbidden (user revoked)");
+    turn_shared_block_user(fx->shared, FX_USER, TURN_BLOCK_QUOTA); /* ignored */
+    assert_int_equal(turn_shared_user_blocked(fx->shared, FX_USER), TURN_BLOCK_REVOKED);
+    turn_shared_block_user(fx->shared, FX_USER, TURN_BLOCK_NONE);
+    assert_int_equal(fx_allocate(fx), 0);
+    a = fx_alloc(fx);
+    turn_shared_block_user(fx->shared, FX_USER, TURN_BLOCK_REVOKED);
+    tick(fx, 0);
+    turn_alloc_info(a, &info);
+    assert_int_equal(info.end_reason, TURN_END_REVOKED);
+    assert_int_equal(turn_shared_active(fx->shared), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +433,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_alloc_info_and_end_reasons, fx_setup_alloc,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_foreach_alloc, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_blocked_users, fx_setup_alloc, fx_teardown),
         cmocka_unit_test_setup_teardown(test_expired_found_by_request, fx_setup_alloc, fx_teardown),
         cmocka_unit_test_setup_teardown(test_permission_expiry, fx_setup_alloc, fx_teardown),
         cmocka_unit_test_setup_teardown(test_channel_expiry_and_quarantine, fx_setup_alloc,

@@ -60,6 +60,7 @@ static void test_codes(void **state)
         {TURN_ERR_FAMILY_UNSUPPORTED, 440}, {TURN_ERR_WRONG_CREDENTIALS, 441},
         {TURN_ERR_BAD_TRANSPORT, 442},     {TURN_ERR_PEER_FAMILY, 443},
         {TURN_ERR_QUOTA_USER, 486},        {TURN_ERR_QUOTA_IP, 486},
+        {TURN_ERR_QUOTA_BYTES, 486},       {TURN_ERR_USER_REVOKED, 403},
         {TURN_ERR_CAP_TOTAL, 508},         {TURN_ERR_CAP_PORT, 508},
         {TURN_ERR_CAP_TOKEN, 508},         {TURN_ERR_CAP_PERMS, 508},
         {TURN_ERR_CAP_CHANNELS, 508},      {TURN_ERR_SERVER, 500},
@@ -74,6 +75,9 @@ static void test_limit_phrases(void **state)
     (void)state;
     assert_string_equal(reason_of(TURN_ERR_QUOTA_USER), "Allocation Quota Reached (per-user)");
     assert_string_equal(reason_of(TURN_ERR_QUOTA_IP), "Allocation Quota Reached (per-client-IP)");
+    assert_string_equal(reason_of(TURN_ERR_QUOTA_BYTES),
+                        "Allocation Quota Reached (user byte quota)");
+    assert_string_equal(reason_of(TURN_ERR_USER_REVOKED), "Forbidden (user revoked)");
     assert_string_equal(reason_of(TURN_ERR_CAP_TOTAL), "Insufficient Capacity (server total)");
     assert_string_equal(reason_of(TURN_ERR_CAP_PORT), "Insufficient Capacity (no relay port)");
     assert_string_equal(reason_of(TURN_ERR_CAP_PERMS),
