@@ -202,6 +202,10 @@ void ihd_relay_readable(ihd_worker_t *w, void *relay);
 void ihd_relay_send(ihd_worker_t *w, turn_alloc_t *a, const cmn_addr_t *peer,
                     const uint8_t *data, size_t len);
 void ihd_relay_flush(ihd_worker_t *w);
+/* The same for one datagram that must leave with DF set (DONT-FRAGMENT in a
+ * Send indication): flushes the batch and sends it at once. */
+void ihd_relay_send_df(ihd_worker_t *w, turn_alloc_t *a, const cmn_addr_t *peer,
+                       const uint8_t *data, size_t len);
 void ihd_relay_reap(ihd_worker_t *w);       /* free the graveyard */
 void ihd_reserv_expire(ihd_server_t *srv, double now);
 void ihd_reserv_free_all(ihd_server_t *srv);

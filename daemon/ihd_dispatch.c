@@ -51,7 +51,9 @@ static void count_turn_drop(ihd_worker_t *w, const char *reason)
 
 static void forward(ihd_worker_t *w, const turn_out_t *res)
 {
-    if (res->fwd_alloc)
+    if (res->fwd_alloc && res->fwd_dont_fragment)
+        ihd_relay_send_df(w, res->fwd_alloc, &res->fwd_peer, res->fwd_data, res->fwd_len);
+    else if (res->fwd_alloc)
         ihd_relay_send(w, res->fwd_alloc, &res->fwd_peer, res->fwd_data, res->fwd_len);
     else if (res->drop_reason)
         count_turn_drop(w, res->drop_reason);

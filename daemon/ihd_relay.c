@@ -39,6 +39,7 @@ typedef struct ihd_relay_s {
     int fd;                 /* -1 once closed */
     cmn_addr_t addr;        /* bound address */
     ihd_alloc_t *g;
+    bool df;                /* the socket sets DF on every datagram */
 } ihd_relay_t;
 
 struct ihd_alloc_s {
@@ -233,14 +234,16 @@ static int relay_local_ip(const ihd_worker_t *w, const turn_alloc_t *a, uint8_t 
     return 0;
 }
 
-static void set_dont_fragment(int fd, uint8_t family)
+static void set_dont_fragment(int fd, uint8_t family, bool on)
 {
     if (family == CMN_AF_INET) {
-        int v = IP_PMTUDISC_DO;
+        /* Off is the kernel default for UDP sockets: "want" (DF set, but
+         * fragment locally when the route MTU is smaller). */
+        int v = on ? IP_PMTUDISC_DO : IP_PMTUDISC_WANT;
         (void)setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof(v));
     } else {
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_DONTFRAG, &one, sizeof(one));
+        int v = on;
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_DONTFRAG, &v, sizeof(v));
     }
 }
 
@@ -292,7 +295,7 @@ static int relay_open(void *ctx, turn_alloc_t *a, const turn_relay_req_t *req,
         }
     }
     if (req->dont_fragment)
-        set_dont_fragment(fd, bound.family);
+        set_dont_fragment(fd, bound.family, true);
     ihd_alloc_t *g = glue_for(w, a);
     ihd_relay_t *r = &g->relay[bound.family == CMN_AF_INET6];
     if (r->fd >= 0) {
@@ -301,6 +304,7 @@ static int relay_open(void *ctx, turn_alloc_t *a, const turn_relay_req_t *req,
     }
     r->fd = fd;
     r->addr = bound;
+    r->df = req->dont_fragment;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = r};
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         close(fd);
@@ -383,6 +387,27 @@ void ihd_relay_send(ihd_worker_t *w, turn_alloc_t *a, const cmn_addr_t *peer,
     f->fd = r->fd;
     socklen_t sl = cmn_addr_to_sockaddr(peer, &f->addr[i]);
     f->d[i] = (ihd_dgram_t){.data = data, .len = len, .to = &f->addr[i], .tolen = sl};
+}
+
+/* A Send indication with DONT-FRAGMENT (RFC 8656 §11.2) on a relay socket
+ * without DF: send that one datagram with DF set, alone. Rare (browsers do
+ * not send it), so it may cost two setsockopt calls. */
+void ihd_relay_send_df(ihd_worker_t *w, turn_alloc_t *a, const cmn_addr_t *peer,
+                       const uint8_t *data, size_t len)
+{
+    ihd_alloc_t *g = turn_alloc_udata(a);
+    ihd_relay_t *r = g ? &g->relay[peer->family == CMN_AF_INET6] : NULL;
+    if (!r || r->fd < 0 || r->df) {
+        ihd_relay_send(w, a, peer, data, len);
+        return;
+    }
+    ihd_relay_flush(w);
+    struct sockaddr_storage ss;
+    socklen_t sl = cmn_addr_to_sockaddr(peer, &ss);
+    set_dont_fragment(r->fd, r->addr.family, true);
+    if (sendto(r->fd, data, len, 0, (struct sockaddr *)&ss, sl) < 0)
+        IHD_INC(w->c.relay_tx_errors, 1);
+    set_dont_fragment(r->fd, r->addr.family, false);
 }
 
 /* Send the prepared batch to a UDP client from the allocation's server

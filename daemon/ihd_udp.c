@@ -60,8 +60,8 @@ static socklen_t put_cmsgs(uint8_t *ctrl, const cmn_addr_t *from, uint16_t gso_s
     return (socklen_t)(len + CMSG_SPACE(sizeof(uint16_t)));
 }
 
-unsigned ihd_udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
-                      ihd_udp_stats_t *st)
+static unsigned udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
+                         ihd_udp_stats_t *st, bool gso)
 {
     struct mmsghdr m[IHD_UDP_BATCH];
     struct iovec iov[IHD_UDP_BATCH];
@@ -69,7 +69,7 @@ unsigned ihd_udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
     unsigned segs[IHD_UDP_BATCH];
     unsigned nm = 0, taken = 0;
     for (unsigned i = 0; i < n && i < IHD_UDP_BATCH;) {
-        unsigned k = w->gso_off || !w->cfg->s.turn.gso ? 1 : run_length(&d[i], n - i);
+        unsigned k = gso ? run_length(&d[i], n - i) : 1;
         for (unsigned j = 0; j < k; j++)
             iov[i + j] = (struct iovec){(void *)d[i + j].data, d[i + j].len};
         m[nm].msg_hdr = (struct msghdr){
@@ -101,19 +101,29 @@ unsigned ihd_udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
         }
         if (errno == EINTR)
             continue;
-        if (segs[sent] > 1 && (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP) &&
-            !w->gso_off) {
-            /* No GSO here: resend this run one by one, and stop using it. */
-            w->gso_off = true;
+        if (segs[sent] > 1) {
+            /* A run failed as a whole. If the kernel has no GSO here, stop
+             * using it. Either way resend the run one by one, so one
+             * datagram the kernel refuses (EMSGSIZE with DF, say) does not
+             * take the others with it. */
+            if (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP)
+                w->gso_off = true;
             unsigned first = 0;
             for (unsigned j = 0; j < sent; j++)
                 first += segs[j];
-            taken += ihd_udp_send(w, fd, d + first, segs[sent], st);
+            taken += udp_send(w, fd, d + first, segs[sent], st, false);
         } else {
             st->errors += segs[sent]; /* full buffer or an ICMP error: drop, go on */
         }
         sent++;
     }
+    return taken;
+}
+
+unsigned ihd_udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
+                      ihd_udp_stats_t *st)
+{
+    unsigned taken = udp_send(w, fd, d, n, st, !w->gso_off && w->cfg->s.turn.gso);
     st->packets += taken;
     return taken;
 }

@@ -5,11 +5,12 @@ no relaying without permission, 437, 486/508 limits, retransmissions."""
 import os
 import socket
 import struct
+import subprocess
 import time
 
 from harness import Daemon, attr, get_attr, xor_address, wait_for
 from turnclient import (TurnClient, ephemeral, error_code, ALLOCATE, A_RELAYED, A_LIFETIME,
-                        A_MAPPED, A_NONCE)
+                        A_MAPPED, A_NONCE, A_DONT_FRAG)
 
 USER, PASS, SECRET = "alice", "wonderland", "s3cret-key"
 
@@ -319,3 +320,41 @@ def test_lifetime_is_capped():
         cls, attrs, _ = c.allocate(lifetime=100000)
         assert cls == 2
         assert struct.unpack("!I", get_attr(attrs, A_LIFETIME))[0] == 900
+
+
+def test_dont_fragment():
+    """DONT-FRAGMENT (RFC 8656 §7.2, §11.2): on a Send indication, that one
+    datagram leaves with DF; on the Allocate, every datagram does. A loopback
+    address with a locked route MTU of 1280 (a route this test adds to the local
+    table and removes) makes DF visible: 1400 bytes with DF cannot leave,
+    without DF the kernel fragments them and the peer gets them whole."""
+    route = ["local", "127.77.0.1/32", "dev", "lo", "mtu", "lock", "1280", "table", "local"]
+    subprocess.run(["ip", "route", "replace"] + route, check=True)
+    try:
+        with daemon("proto-df") as d:
+            p = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            p.bind(("127.77.0.1", 0))
+            p.settimeout(1)
+            paddr = p.getsockname()
+            big = b"f" * 1400
+            c = TurnClient(d.port, USER, PASS)
+            assert c.allocate()[0] == 2
+            assert c.permit(paddr)[0] == 2
+            c.send_indication(paddr, big)
+            assert p.recvfrom(2000)[0] == big
+            errors = d.metrics().get("icehub_turn_peer_send_errors_total", 0)
+            c.send_indication(paddr, big, extra=attr(A_DONT_FRAG, b""))
+            c.send_indication(paddr, b"small, DF")
+            assert p.recvfrom(2000)[0] == b"small, DF"  # the big one never left
+            assert wait_for(lambda: d.metrics()["icehub_turn_peer_send_errors_total"] > errors)
+            c.send_indication(paddr, big)  # DF is off again for the next datagram
+            assert p.recvfrom(2000)[0] == big
+            # DONT-FRAGMENT on the Allocate: every datagram.
+            c2 = TurnClient(d.port, USER, PASS)
+            assert c2.allocate(extra=attr(A_DONT_FRAG, b""))[0] == 2
+            assert c2.permit(paddr)[0] == 2
+            c2.send_indication(paddr, big)
+            c2.send_indication(paddr, b"after")
+            assert p.recvfrom(2000)[0] == b"after"
+    finally:
+        subprocess.run(["ip", "route", "del"] + route, check=False)

@@ -155,9 +155,9 @@ class TurnClient:
             attr(A_PEER, xor_addr_value(peer[0], peer[1], tid))
         return self.transact(CHANNEL_BIND, body, tid=tid)
 
-    def send_indication(self, peer, data):
+    def send_indication(self, peer, data, extra=b""):
         tid = os.urandom(12)
-        body = attr(A_PEER, xor_addr_value(peer[0], peer[1], tid)) + attr(A_DATA, data)
+        body = attr(A_PEER, xor_addr_value(peer[0], peer[1], tid)) + attr(A_DATA, data) + extra
         hdr = struct.pack("!HHI", msg_type(SEND, 1), len(body), MAGIC) + tid
         self.send_raw(hdr + body)
 
