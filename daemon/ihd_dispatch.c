@@ -100,7 +100,9 @@ static size_t dispatch_stun(ihd_worker_t *w, const ihd_pkt_t *p, uint8_t *out, s
     stun_derr_t why = STUN_DERR_NONE;
     if (stun_msg_decode(&m, p->data, p->len, &why) < 0) {
         IHD_INC(w->c.invalid[why], 1);
-        return 0;
+        /* A request with a sound header but malformed attributes gets 400;
+         * anything else is dropped. */
+        return stun_bad_request(p->data, p->len, why, out, cap);
     }
     if (m.cls == STUN_CLASS_SUCCESS || m.cls == STUN_CLASS_ERROR) {
         IHD_INC(w->c.invalid[IHD_DROP_UNEXPECTED_CLASS], 1);

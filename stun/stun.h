@@ -173,6 +173,17 @@ typedef struct stun_msg_s {
  * contents of *m are unspecified. */
 int stun_msg_decode(stun_msg_t *m, const uint8_t *src, size_t len, stun_derr_t *why);
 
+/* stun_bad_request: the answer to a message stun_msg_decode refused for
+ * <why>. When the header was sound (a request with the magic cookie whose
+ * attributes are malformed: truncated, too many, misplaced after
+ * MESSAGE-INTEGRITY/FINGERPRINT, or a fixed-size attribute of the wrong
+ * length), writes a 400 Bad Request error response with the request's
+ * method and transaction id into <out> (cap >= 64) and returns its length
+ * (RFC 8489 §6.3.1.1). Otherwise (not a request, no cookie, a broken
+ * header, a wrong FINGERPRINT: maybe not STUN at all) returns 0: drop it.
+ * The response carries no MESSAGE-INTEGRITY: nothing was authenticated. */
+size_t stun_bad_request(const uint8_t *src, size_t len, stun_derr_t why, uint8_t *out, size_t cap);
+
 /* stun_is_stun: a cheap first check of a datagram: at least 20 bytes, top
  * two bits zero and the magic cookie present. For demultiplexing. */
 bool stun_is_stun(const uint8_t *src, size_t len);

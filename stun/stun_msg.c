@@ -247,3 +247,25 @@ const stun_attr_t *stun_msg_find(const stun_msg_t *m, uint16_t type)
             return &m->attrs[i];
     return NULL;
 }
+
+size_t stun_bad_request(const uint8_t *src, size_t len, stun_derr_t why, uint8_t *out, size_t cap)
+{
+    switch (why) {
+    case STUN_DERR_ATTR_TRUNCATED:
+    case STUN_DERR_ATTR_AFTER_INTEGRITY:
+    case STUN_DERR_ATTR_AFTER_FINGERPRINT:
+    case STUN_DERR_TOO_MANY_ATTRS:
+    case STUN_DERR_BAD_ATTR_LENGTH:
+        break;
+    default:
+        return 0;
+    }
+    stun_msg_t m;
+    if (decode_header(&m, src, len) != STUN_DERR_NONE || m.classic ||
+        m.cls != STUN_CLASS_REQUEST)
+        return 0;
+    stun_enc_t e;
+    stun_enc_init(&e, out, cap, stun_type(m.method, STUN_CLASS_ERROR), m.tid);
+    stun_enc_error(&e, 400, "Bad Request (malformed attribute)");
+    return e.err ? 0 : e.len;
+}

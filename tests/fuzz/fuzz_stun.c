@@ -198,8 +198,16 @@ static void fuzz_message(const uint8_t *data, size_t size)
     CHECK(stun_derr_name(why) != NULL);
     if (stun_is_stun(data, size) && rc == 0)
         CHECK(!m.classic);
-    if (rc != 0)
+    if (rc != 0) {
+        /* The 400 answer to a malformed request is itself a sound message. */
+        uint8_t out[128];
+        size_t n = stun_bad_request(data, size, why, out, sizeof(out));
+        if (n) {
+            stun_msg_t r;
+            CHECK(stun_msg_decode(&r, out, n, NULL) == 0 && r.cls == STUN_CLASS_ERROR);
+        }
         return;
+    }
     CHECK(m.raw_len == size && m.nattrs <= STUN_MAX_ATTRS && m.nunknown <= STUN_MAX_UNKNOWN);
 
     for (uint16_t i = 0; i < m.nattrs; i++) {

@@ -358,3 +358,18 @@ def test_dont_fragment():
             assert p.recvfrom(2000)[0] == b"after"
     finally:
         subprocess.run(["ip", "route", "del"] + route, check=False)
+
+
+def test_malformed_attribute_gets_400():
+    """A request whose header is sound but whose attribute is malformed (a 3-byte
+    LIFETIME) gets 400 Bad Request (RFC 8489 §6.3.1.1) and is counted; an
+    indication with the same fault is dropped silently."""
+    with daemon("proto-400") as d:
+        c = TurnClient(d.port, USER, PASS)
+        cls, attrs, _ = c.allocate(extra=attr(A_LIFETIME, b"\0\0\x01"))
+        assert cls == 3 and error_code(attrs)[0] == 400, error_code(attrs)
+        assert "malformed" in error_code(attrs)[1]
+        m = d.metrics()
+        assert m['icehub_invalid_packets_total{reason="bad_attr_length"}'] >= 1
+        # The client can go on with a good request.
+        assert c.allocate()[0] == 2

@@ -513,6 +513,44 @@ static void test_every_prefix_and_length_rejected(void **state)
     }
 }
 
+/* A request with a sound header and a malformed attribute gets 400 with
+ * its method and transaction id; other failures get nothing. */
+static void test_bad_request_answer(void **state)
+{
+    (void)state;
+    raw_t *r = malloc(sizeof(*r));
+    uint8_t out[128];
+    stun_msg_t m;
+    stun_derr_t why;
+    raw_init(r, stun_type(STUN_METHOD_ALLOCATE, STUN_CLASS_REQUEST), true);
+    memset(r->b + 8, 0xab, STUN_TID_LEN);
+    raw_attr(r, STUN_ATTR_LIFETIME, 3, 0);
+    assert_int_equal(stun_msg_decode(&m, r->b, r->len, &why), CMN_EPROTO);
+    assert_int_equal(why, STUN_DERR_BAD_ATTR_LENGTH);
+    size_t n = stun_bad_request(r->b, r->len, why, out, sizeof(out));
+    assert_true(n > STUN_HEADER_LEN);
+    assert_int_equal(stun_msg_decode(&m, out, n, &why), 0);
+    assert_int_equal(m.method, STUN_METHOD_ALLOCATE);
+    assert_int_equal(m.cls, STUN_CLASS_ERROR);
+    assert_memory_equal(m.tid, r->b + 8, STUN_TID_LEN);
+    int code;
+    const char *reason;
+    size_t rlen;
+    assert_int_equal(stun_attr_get_error(stun_msg_find(&m, STUN_ATTR_ERROR_CODE), &code,
+                                         &reason, &rlen), 0);
+    assert_int_equal(code, 400);
+    /* An indication, a bad header, a wrong fingerprint: no answer. */
+    raw_init(r, stun_type(STUN_METHOD_SEND, STUN_CLASS_INDICATION), true);
+    raw_attr(r, STUN_ATTR_LIFETIME, 3, 0);
+    assert_int_equal(stun_bad_request(r->b, r->len, STUN_DERR_BAD_ATTR_LENGTH, out, sizeof(out)),
+                     0);
+    raw_init(r, stun_type(STUN_METHOD_ALLOCATE, STUN_CLASS_REQUEST), true);
+    assert_int_equal(stun_bad_request(r->b, r->len, STUN_DERR_BAD_FINGERPRINT, out, sizeof(out)),
+                     0);
+    assert_int_equal(stun_bad_request(r->b, 10, STUN_DERR_BAD_ATTR_LENGTH, out, sizeof(out)), 0);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -528,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_derr_attr_after_fingerprint),
         cmocka_unit_test(test_derr_too_many_attrs),
         cmocka_unit_test(test_derr_bad_attr_length),
+        cmocka_unit_test(test_bad_request_answer),
         cmocka_unit_test(test_derr_bad_fingerprint),
         cmocka_unit_test(test_derr_names),
         cmocka_unit_test(test_unknown_attributes),
