@@ -94,7 +94,7 @@ static const cmn_cfg_def_t schema[] = {
      .def = "600", .min = 1, .max = 86400, .reloadable = true,
      .doc = "Seconds a NONCE stays valid; an older one gets 438 Stale Nonce."},
     {.name = "turn.unauth_rate", .type = CMN_CFG_INT, .offset = F(turn.unauth_rate),
-     .def = "20", .min = 1, .max = 1000000, .reloadable = true,
+     .def = "100", .min = 1, .max = 1000000, .reloadable = true,
      .doc = "401 answers per second to one source IP address (burst twice that); more are dropped."},
     {.name = "turn.gso", .type = CMN_CFG_BOOL, .offset = F(turn.gso),
      .def = "true", .reloadable = true,

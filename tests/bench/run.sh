@@ -523,9 +523,10 @@ long-term credentials, realm "bench") and allow loopback peers; coturn runs
 with \`--allow-loopback-peers --no-cli --no-tls --no-dtls --lt-cred-mech\`.
 coturn 4.6.1 has no \`--rfc5766-channel-numbers\` option and accepts
 uclient's 0x4000-0x7FFF channels as is. icehubd runs with
-\`--turn.unauth_rate=100000\`: its default of 20 401-answers/s per source IP
-made uclient's 100 sessions, all from 127.0.0.1, wait 500 ms for a
-retransmission every few sessions.
+\`--turn.unauth_rate=100000\` (the default, 100 401-answers/s per source IP
+with bursts of 200, is near what uclient's 100 sessions ask at once, all
+from 127.0.0.1; 20, the default of earlier versions, made them wait 500 ms
+for a retransmission every few sessions).
 
 This VM is slow at system calls (the raw forwarder below costs about 5 µs
 per packet where the issue's reference machine measured 2), and other

@@ -182,7 +182,7 @@ static void check_defaults(const cmn_settings_t *s)
     assert_int_equal(s->turn.max_permissions, 64);
     assert_int_equal(s->turn.max_channels, 64);
     assert_int_equal(s->turn.nonce_lifetime, 600);
-    assert_int_equal(s->turn.unauth_rate, 20);
+    assert_int_equal(s->turn.unauth_rate, 100);
     assert_true(s->turn.gso);
     assert_true(s->http.enabled);
     assert_int_equal(s->http.listen.n, 1);
