@@ -54,8 +54,8 @@ const char *ihd_turn_drop_name(unsigned i);
 #define IHD_TURN_DROP_NAMES                                                           \
     "no_allocation", "no_channel", "no_permission", "bad_send", "peer_family",        \
         "unknown_attribute", "unexpected_class", "unexpected_indication",             \
-        "unauth_rate_limited", "encode_failed", "other"
-#define IHD_TURN_DROP_COUNT 11
+        "unauth_rate_limited", "encode_failed", "quota", "other"
+#define IHD_TURN_DROP_COUNT 12
 
 /* Why a stream connection was closed (ihd_tcp.c). */
 enum { IHD_CLOSE_ERROR = 0, IHD_CLOSE_PEER, IHD_CLOSE_SLOW };
@@ -107,6 +107,7 @@ typedef struct ihd_cfg_s {
     turn_user_t *users;         /* owned: split "name:password" */
     cmn_addr_t *own_addrs;      /* owned: listen, relay and interface addresses */
     cmn_addr_t *ext_pub, *ext_priv; /* owned: turn.external_ip split */
+    turn_quota_rule_t *quota_rules; /* owned, patterns too: quota.users split */
 } ihd_cfg_t;
 
 typedef struct ihd_server_s ihd_server_t;
@@ -304,6 +305,12 @@ void ihd_http_resp_error(ihd_http_resp_t *r, unsigned status, const char *code,
 int ihd_api_handle(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *resp);
 /* ihd_metrics.c: render Prometheus text into a malloc'd buffer. */
 char *ihd_metrics_render(ihd_server_t *srv, size_t *len);
+
+/* ihd_cost.c: what relaying <to_peer_bytes> (ingress: client to peer) and
+ * <to_client_bytes> (egress: peer to client) costs at the prices of <s>
+ * (cost.ingress_per_gb, cost.egress_per_gb per 10^9 bytes of UDP payload),
+ * in s->cost.currency. Pure; callable from any thread. */
+double ihd_cost(const cmn_settings_t *s, uint64_t to_peer_bytes, uint64_t to_client_bytes);
 
 double ihd_now(void);           /* CLOCK_MONOTONIC seconds */
 double ihd_wallclock(void);     /* CLOCK_REALTIME seconds */
