@@ -75,6 +75,15 @@ typedef struct cmn_settings_s {
     /* ---- quota, cost ---- */
 
     /* ---- ledger, metrics ---- */
+    struct {
+        char *path;                 /* ledger.path: JSON-lines usage ledger, "" = none */
+        int interval;               /* ledger.interval: seconds between interim records */
+        int max_bytes;              /* ledger.max_bytes: rotate at this size, 0 = never */
+        bool rotate_daily;          /* ledger.rotate_daily: rotate at UTC midnight */
+    } ledger;
+    struct {
+        int top_users;              /* metrics.top_users: per-user series (+ "other") */
+    } metrics;
 
     /* ---- admin ---- */
 

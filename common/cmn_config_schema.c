@@ -117,6 +117,21 @@ static const cmn_cfg_def_t schema[] = {
     /* ---- quota.*, cost.*: bandwidth quotas and prices ---- */
 
     /* ---- ledger.*, metrics.*: usage ledger and metrics options ---- */
+    {.name = "ledger.path", .type = CMN_CFG_STRING, .offset = F(ledger.path),
+     .def = "", .min = 0, .max = 4000,
+     .doc = "Append-only JSON-lines usage ledger (one record per allocation end); empty = off."},
+    {.name = "ledger.interval", .type = CMN_CFG_INT, .offset = F(ledger.interval),
+     .def = "60", .min = 1, .max = 86400, .reloadable = true,
+     .doc = "Seconds between interim ledger records of a long allocation."},
+    {.name = "ledger.max_bytes", .type = CMN_CFG_INT, .offset = F(ledger.max_bytes),
+     .def = "0", .min = 0, .max = 2147483647, .reloadable = true,
+     .doc = "Rotate the ledger file when it would grow past this many bytes; 0 = never."},
+    {.name = "ledger.rotate_daily", .type = CMN_CFG_BOOL, .offset = F(ledger.rotate_daily),
+     .def = "false", .reloadable = true,
+     .doc = "Rotate the ledger file at the first record after UTC midnight."},
+    {.name = "metrics.top_users", .type = CMN_CFG_INT, .offset = F(metrics.top_users),
+     .def = "10", .min = 0, .max = 1000, .reloadable = true,
+     .doc = "Users with their own per-user series on /metrics (the rest sum as \"other\")."},
 
     /* ---- admin.*: the admin API ---- */
 

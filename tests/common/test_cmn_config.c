@@ -190,6 +190,12 @@ static void check_defaults(const cmn_settings_t *s)
     assert_string_equal(s->tls.cert, "");
     assert_string_equal(s->tls.key, "");
     assert_int_equal(s->log.level, CMN_LOG_INFO);
+    /* ledger.*, metrics.* */
+    assert_string_equal(s->ledger.path, "");
+    assert_int_equal(s->ledger.interval, 60);
+    assert_int_equal(s->ledger.max_bytes, 0);
+    assert_false(s->ledger.rotate_daily);
+    assert_int_equal(s->metrics.top_users, 10);
 }
 
 static void test_defaults(void **state)
@@ -218,7 +224,7 @@ static void test_schema_table(void **state)
     const cmn_cfg_def_t *d = cmn_config_schema(&n);
     /* Every setting needs docs and a sample entry (checked below by the drift
      * tests); the count only guards against a schema that lost rows. */
-    assert_true(n >= 29);
+    assert_true(n >= 34);
     for (size_t i = 0; i < n; i++) {
         const char *dot = strchr(d[i].name, '.');
         assert_non_null(dot);
