@@ -301,6 +301,12 @@ int ihd_api_handle(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t
 /* ihd_metrics.c: render Prometheus text into a malloc'd buffer. */
 char *ihd_metrics_render(ihd_server_t *srv, size_t *len);
 
+/* ihd_cost.c: what relaying <to_peer_bytes> (ingress: client to peer) and
+ * <to_client_bytes> (egress: peer to client) costs at the prices of <s>
+ * (cost.ingress_per_gb, cost.egress_per_gb per 10^9 bytes of UDP payload),
+ * in s->cost.currency. Pure; callable from any thread. */
+double ihd_cost(const cmn_settings_t *s, uint64_t to_peer_bytes, uint64_t to_client_bytes);
+
 double ihd_now(void);           /* CLOCK_MONOTONIC seconds */
 double ihd_wallclock(void);     /* CLOCK_REALTIME seconds */
 
