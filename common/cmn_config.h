@@ -94,7 +94,7 @@ typedef struct cmn_settings_s {
     struct {
         char *path;                 /* ledger.path: JSON-lines usage ledger, "" = none */
         int interval;               /* ledger.interval: seconds between interim records */
-        int max_bytes;              /* ledger.max_bytes: rotate at this size, 0 = never */
+        uint64_t max_bytes;         /* ledger.max_bytes: rotate at this size, 0 = never */
         bool rotate_daily;          /* ledger.rotate_daily: rotate at UTC midnight */
     } ledger;
     struct {

@@ -193,7 +193,7 @@ static void check_defaults(const cmn_settings_t *s)
     /* ledger.*, metrics.* */
     assert_string_equal(s->ledger.path, "");
     assert_int_equal(s->ledger.interval, 60);
-    assert_int_equal(s->ledger.max_bytes, 0);
+    assert_true(s->ledger.max_bytes == 0);
     assert_false(s->ledger.rotate_daily);
     assert_int_equal(s->metrics.top_users, 10);
 }
