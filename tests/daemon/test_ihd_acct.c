@@ -107,8 +107,8 @@ static void test_record_roundtrip(void **state)
     r.seq = 0;
     size_t first = len;
     ihd_rec_encode(&r, &buf, &len, &cap);
-    assert_null(strstr(buf + first, "end_reason"));
-    assert_non_null(strstr(buf + first, "\"type\":\"interim\""));
+    assert_null(memmem(buf + first, len - first, "end_reason", sizeof("end_reason") - 1));
+    assert_non_null(memmem(buf + first, len - first, "\"type\":\"interim\"", sizeof("\"type\":\"interim\"") - 1));
 
     json_error_t je;
     json_t *j = json_loadb(buf, first - 1, 0, &je);
@@ -140,8 +140,8 @@ static void test_record_odd_names(void **state)
     assert_null(memchr(buf, '\n', len - 1));
     for (size_t i = 0; i < len; i++)
         assert_true((unsigned char)buf[i] < 0x80); /* escaped: pure ASCII */
-    assert_non_null(strstr(buf, "\"user\":\"bad??utf8\\\"\\n\""));
-    assert_non_null(strstr(buf, "\"quota_user\":\"caf\\u00E9\""));
+    assert_non_null(memmem(buf, len, "\"user\":\"bad??utf8\\\"\\n\"", sizeof("\"user\":\"bad??utf8\\\"\\n\"") - 1));
+    assert_non_null(memmem(buf, len, "\"quota_user\":\"caf\\u00E9\"", sizeof("\"quota_user\":\"caf\\u00E9\"") - 1));
     cmn_free(buf);
 }
 
@@ -211,7 +211,7 @@ static void test_reader_torn_and_bad(void **state)
     assert_true(c.n == 1 && st.bad == 2 && st.torn == 0 && c.warnings == 2);
 
     /* Negative counts are refused. */
-    char *neg = cmn_strdup(buf);
+    char *neg = cmn_strndup(buf, len);
     char *p = strstr(neg, "\"to_peer_bytes\":1000");
     memcpy(p, "\"to_peer_bytes\":-100", 20);
     neg[line - 1] = '\0';

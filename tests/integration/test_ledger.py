@@ -263,6 +263,7 @@ def test_kill9_loses_at_most_an_interval_then_rebuild():
         # that had arrived two seconds (one interval plus a tick) before the
         # kill.
         before = max([b for (t, b) in peer.log if t <= t_kill - 2.0] or [0])
+        print(f"      kill -9: peer got {sent}, ledger {got}, 2 s before kill {before}")
         assert got >= before > 0, (got, before, sent)
         rc, out, err = usage_cli(path, "--json")
         assert rc == 0 and json.loads(out)["total"]["to_peer_bytes"] == got, err
