@@ -16,6 +16,9 @@
 #include "daemon/ihd_acct.c"
 #include "daemon/ihd_utab.c"
 
+/* Records are not NUL-terminated strings. */
+#define HAS(buf, len, lit) memmem((buf), (len), (lit), sizeof(lit) - 1)
+
 static double t_of(const char *s)
 {
     double t;
@@ -107,8 +110,8 @@ static void test_record_roundtrip(void **state)
     r.seq = 0;
     size_t first = len;
     ihd_rec_encode(&r, &buf, &len, &cap);
-    assert_null(memmem(buf + first, len - first, "end_reason", sizeof("end_reason") - 1));
-    assert_non_null(memmem(buf + first, len - first, "\"type\":\"interim\"", sizeof("\"type\":\"interim\"") - 1));
+    assert_null(HAS(buf + first, len - first, "end_reason"));
+    assert_non_null(HAS(buf + first, len - first, "\"type\":\"interim\""));
 
     json_error_t je;
     json_t *j = json_loadb(buf, first - 1, 0, &je);
@@ -140,8 +143,8 @@ static void test_record_odd_names(void **state)
     assert_null(memchr(buf, '\n', len - 1));
     for (size_t i = 0; i < len; i++)
         assert_true((unsigned char)buf[i] < 0x80); /* escaped: pure ASCII */
-    assert_non_null(memmem(buf, len, "\"user\":\"bad??utf8\\\"\\n\"", sizeof("\"user\":\"bad??utf8\\\"\\n\"") - 1));
-    assert_non_null(memmem(buf, len, "\"quota_user\":\"caf\\u00E9\"", sizeof("\"quota_user\":\"caf\\u00E9\"") - 1));
+    assert_non_null(HAS(buf, len, "\"user\":\"bad??utf8\\\"\\n\""));
+    assert_non_null(HAS(buf, len, "\"quota_user\":\"caf\\u00E9\""));
     cmn_free(buf);
 }
 
