@@ -336,14 +336,14 @@ def test_user_byte_quota_486_and_restart():
             a.send_indication(peer.addr, b"q" * 1000)  # 30000 > 20000
             time.sleep(0.002)
         # Within a tick or two the user is blocked: a new Allocate gets 486.
-        a2 = TurnClient(d.port, "alice", "pw-a")
+        tries = []
 
-        def refused():
-            cls, attrs, _ = a2.allocate()
-            return cls == 3 and error_code(attrs)[0] == 486
+        def refused():  # a fresh client each time: an earlier try may have succeeded
+            c = TurnClient(d.port, "alice", "pw-a")
+            tries.append(c)
+            return error_code(c.allocate()[1])[0] == 486
         wait_for(refused, timeout=5, interval=0.3)
-        cls, attrs, _ = a2.allocate()
-        code, reason = error_code(attrs)
+        code, reason = error_code(tries[-1].allocate()[1])
         assert code == 486 and "quota" in reason.lower(), reason
         b = TurnClient(d.port, "bob", "pw-b")
         assert b.allocate()[0] == 2  # others are not affected
@@ -359,7 +359,59 @@ def test_user_byte_quota_486_and_restart():
         b2 = TurnClient(d2.port, "bob", "pw-b")
         assert b2.allocate()[0] == 2
         d2.stop()
-        for c in (a, a2, a3, b, b2):
+        for c in [a, a3, b, b2] + tries:
+            c.close()
+    finally:
+        peer.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_user_byte_quota_throttle():
+    """quota.over_action = throttle: past quota.user_bytes the user's live
+    allocation stays but runs at quota.floor_bps (the excess is dropped and
+    counted, and not billed: the ledger holds exactly what the peer got);
+    a new Allocate still gets 486."""
+    tmp = tempfile.mkdtemp(prefix="icehub-ledger-")
+    path = os.path.join(tmp, "usage.jsonl")
+    peer = Peer()
+    try:
+        d = ledger_daemon("ledger-throttle", path, [
+            "--quota.user_bytes=20000", "--quota.over_action=throttle",
+            "--quota.floor_bps=80k"]).start()
+        a = TurnClient(d.port, "alice", "pw-a")
+        assert a.allocate()[0] == 2
+        assert a.permit(peer.addr)[0] == 2
+        for _ in range(30):
+            a.send_indication(peer.addr, b"t" * 1000)
+            time.sleep(0.002)
+        tries = []
+
+        def refused():  # a fresh client each time: an earlier try may have succeeded
+            c = TurnClient(d.port, "alice", "pw-a")
+            tries.append(c)
+            return error_code(c.allocate()[1])[0] == 486
+        wait_for(refused, timeout=5, interval=0.3)
+        # 300 kB offered in 2 s against a 10 kB/s floor.
+        before = peer.received
+        t0 = time.time()
+        for _ in range(300):
+            a.send_indication(peer.addr, b"t" * 1000)
+            time.sleep(0.0066)
+        time.sleep(0.3)
+        passed = peer.received - before
+        secs = time.time() - t0
+        assert passed < 150000, (passed, secs)   # floor rate plus a burst, far below 300 kB
+        assert a.refresh(600)[0] == 2            # still alive
+        time.sleep(1.2)
+        m = d.metrics()
+        dropped = sum(v for k, v in m.items()
+                      if k.startswith("icehub_turn_quota_dropped_bytes_total"))
+        assert dropped >= 300000 - passed - 1000, (dropped, passed)
+        assert d.stop()[0] == 0
+        recs = read_records(path)
+        assert totals(recs)["to_peer_bytes"] == peer.received
+        assert {r["end_reason"] for r in recs if r["type"] == "final"} == {"shutdown"}
+        for c in [a] + tries:
             c.close()
     finally:
         peer.close()
