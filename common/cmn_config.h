@@ -77,6 +77,10 @@ typedef struct cmn_settings_s {
     /* ---- ledger, metrics ---- */
 
     /* ---- admin ---- */
+    struct {
+        bool enabled;               /* admin.enabled: the admin API and /dashboard */
+        char *token;                /* admin.token: bearer token, "" = none (loopback only) */
+    } admin;
 
     /* ---- signal ---- */
 
