@@ -120,7 +120,7 @@ static const cmn_cfg_def_t schema[] = {
 
     /* ---- admin.*: the admin API ---- */
     {.name = "admin.enabled", .type = CMN_CFG_BOOL, .offset = F(admin.enabled),
-     .def = "false",
+     .def = "false", .reloadable = true,
      .doc = "Serve the admin API (/api/*) and the dashboard on http.listen."},
     {.name = "admin.token", .type = CMN_CFG_STRING, .offset = F(admin.token),
      .def = "", .min = 0, .max = 256, .reloadable = true, .secret = true,

@@ -150,7 +150,6 @@ static void warn_restart_needed(const cmn_settings_t *o, const cmn_settings_t *n
         {o->turn.threads != n->turn.threads, "turn.threads"},
         {o->http.enabled != n->http.enabled, "http.enabled"},
         {!addrlist_equal(&o->http.listen, &n->http.listen), "http.listen"},
-        {o->admin.enabled != n->admin.enabled, "admin.enabled"},
         {!str_eq(o->tls.cert, n->tls.cert) || !str_eq(o->tls.key, n->tls.key), "tls.cert/tls.key"},
     };
     for (size_t i = 0; i < CMN_ARRAY_LEN(checks); i++)
@@ -171,6 +170,7 @@ static void reload(ihd_server_t *srv, const ihd_args_t *a)
         return;
     }
     warn_restart_needed(&old->s, &cfg->s);
+    ihd_admin_configure(srv->admin, &cfg->s);
     cmn_log_set_level(cfg->s.log.level);
     turn_shared_set_limits(srv->turn_shared, (uint32_t)cfg->s.turn.max_allocations,
                            (uint32_t)cfg->s.turn.max_allocations_per_user,
@@ -314,7 +314,10 @@ int main(int argc, char **argv)
                                       (uint32_t)cfg->s.turn.max_allocations_per_user,
                                       (uint32_t)cfg->s.turn.max_allocations_per_ip);
     pthread_mutex_init(&srv.reserv_lock, NULL);
+    srv.admin = ihd_admin_new();
+    ihd_admin_configure(srv.admin, &cfg->s);
     rc = serve(&srv, &a);
+    ihd_admin_free(srv.admin);
     ihd_reserv_free_all(&srv);
     pthread_mutex_destroy(&srv.reserv_lock);
     turn_shared_free(srv.turn_shared);
