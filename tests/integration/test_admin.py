@@ -105,7 +105,8 @@ def test_auth_list_rates_and_delete():
         assert a[0]["to_client_bytes"] == 30000
         # The rate covers the second before the snapshot: 20 kB just went by.
         push(c, p, n=40)
-        a = wait_allocs(d, lambda a: a[0]["to_peer_bps"] > 0 and a[0]["to_client_bps"] > 0)
+        a = wait_allocs(d, lambda a: a[0]["to_peer_bytes"] >= 50000 and
+                        a[0]["to_peer_bps"] > 0 and a[0]["to_client_bps"] > 0)
         assert a[0]["to_peer_bps"] > 0 and a[0]["to_client_bps"] > 0, a
         assert a[0]["to_peer_bps"] <= 8 * 50000 / 0.05, a
         st, one, _ = api(d, "GET", f"/api/allocations/{e['id']}")
