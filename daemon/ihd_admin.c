@@ -198,9 +198,11 @@ static void snap_collect(void *ctx, turn_alloc_t *a)
     e->client = tu->client;
     e->server = tu->server;
     e->nrelay = CMN_MIN(info.nrelay, CMN_ARRAY_LEN(e->relay));
-    memcpy(e->relay, info.relay, e->nrelay * sizeof(e->relay[0]));
+    if (e->nrelay)
+        memcpy(e->relay, info.relay, e->nrelay * sizeof(e->relay[0]));
     e->npeers = CMN_MIN(info.npeers, CMN_ARRAY_LEN(e->peers));
-    memcpy(e->peers, info.peers, e->npeers * sizeof(e->peers[0]));
+    if (e->npeers)
+        memcpy(e->peers, info.peers, e->npeers * sizeof(e->peers[0]));
     e->peers_total = info.peers_total;
     e->started_wall = info.started_wall;
     e->started = info.started;
@@ -232,7 +234,8 @@ static void snapshot(ihd_worker_t *w, admin_slot_t *slot, double now)
     snap_build_t b = {.s = s, .worker = w->id};
     s->taken = now;
     turn_foreach_alloc(w->turn, snap_collect, &b);
-    qsort(s->v, s->n, sizeof(*s->v), by_id);
+    if (s->n)
+        qsort(s->v, s->n, sizeof(*s->v), by_id);
     /* Only this thread replaces slot->snap, so it reads it without the lock. */
     const admin_snap_t *prev = slot->snap;
     for (size_t i = 0; i < s->n; i++) {
@@ -451,6 +454,7 @@ char **ihd_admin_revoked(ihd_server_t *srv, size_t *n)
     for (size_t i = 0; i < ad->nrevoked; i++)
         v[i] = cmn_strdup(ad->revoked[i]);
     pthread_mutex_unlock(&ad->mu);
-    qsort(v, *n, sizeof(*v), by_name);
+    if (*n)
+        qsort(v, *n, sizeof(*v), by_name);
     return v;
 }

@@ -379,7 +379,8 @@ static size_t users_live(const ihd_admin_list_t *l, user_agg_t **out)
         v[i].to_peer_bytes = l->v[i].c.to_peer_bytes;
         v[i].to_client_bytes = l->v[i].c.to_client_bytes;
     }
-    qsort(v, l->n, sizeof(*v), by_name_ptr);
+    if (l->n)
+        qsort(v, l->n, sizeof(*v), by_name_ptr);
     size_t n = 0;
     for (size_t i = 0; i < l->n; i++) {
         if (n && !strcmp(v[n - 1].name, v[i].name)) {
@@ -393,7 +394,8 @@ static size_t users_live(const ihd_admin_list_t *l, user_agg_t **out)
             v[n++] = v[i];
         }
     }
-    qsort(v, n, sizeof(*v), by_busy);
+    if (n)
+        qsort(v, n, sizeof(*v), by_busy);
     *out = v;
     return n;
 }

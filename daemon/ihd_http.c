@@ -181,7 +181,8 @@ static void http_body_append(http_pss_t *pss, const void *in, size_t len)
     uint8_t *nb = cmn_malloc(pss->req_len + len + 1);
     if (pss->req_len)
         memcpy(nb, pss->req_body, pss->req_len);
-    memcpy(nb + pss->req_len, in, len);
+    if (len) /* an empty POST body comes as (NULL, 0) */
+        memcpy(nb + pss->req_len, in, len);
     nb[pss->req_len + len] = 0;
     cmn_free(pss->req_body);
     pss->req_body = nb;
