@@ -325,6 +325,16 @@ static int file_scalar(load_t *l, const cmn_cfg_def_t *d, const config_setting_t
         v->i = (int)config_setting_get_int64(cs);
         return 0;
     }
+    /* Sizes and prices may be bare numbers (64000, 0.085) or strings
+     * ("64k"). */
+    bool num = type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64 || type == CONFIG_TYPE_FLOAT;
+    if ((d->type == CMN_CFG_SIZE || d->type == CMN_CFG_DOUBLE) && num) {
+        bool fl = type == CONFIG_TYPE_FLOAT;
+        if (cmn__cfg_num_from_file(d, fl ? 0 : config_setting_get_int64(cs),
+                                   fl ? config_setting_get_float(cs) : 0, fl, v) < 0)
+            return value_error(l, label, d, NULL, describe(cs, found, sizeof(found)));
+        return 0;
+    }
     if (type != CONFIG_TYPE_STRING)
         return value_error(l, label, d, NULL, describe(cs, found, sizeof(found)));
     const char *text = config_setting_get_string(cs), *why;

@@ -73,8 +73,33 @@ typedef struct cmn_settings_s {
         cmn_log_level_t level;      /* log.level */
     } log;
     /* ---- quota, cost ---- */
+    struct {
+        uint64_t allocation_bps;    /* quota.allocation_bps: bits/s of UDP payload, each
+                                     * direction, per allocation; 0 = unlimited */
+        uint64_t allocation_burst;  /* quota.allocation_burst: bytes; 0 = automatic */
+        cmn_strlist_t users;        /* quota.users: "PATTERN=RATE" (validated) */
+        uint64_t total_bps;         /* quota.total_bps: server capacity; 0 = unlimited */
+        uint64_t user_bytes;        /* quota.user_bytes: per user per period; 0 = unlimited */
+        int period;                 /* quota.period: CMN_QUOTA_PERIOD_* */
+        int over_action;            /* quota.over_action: CMN_QUOTA_OVER_* */
+        uint64_t floor_bps;         /* quota.floor_bps: throttled rate, bits/s */
+    } quota;
+    struct {
+        double egress_per_gb;       /* cost.egress_per_gb: per 10^9 bytes to clients */
+        double ingress_per_gb;      /* cost.ingress_per_gb: per 10^9 bytes to peers */
+        char *currency;             /* cost.currency */
+    } cost;
 
     /* ---- ledger, metrics ---- */
+    struct {
+        char *path;                 /* ledger.path: JSON-lines usage ledger, "" = none */
+        int interval;               /* ledger.interval: seconds between interim records */
+        uint64_t max_bytes;         /* ledger.max_bytes: rotate at this size, 0 = never */
+        bool rotate_daily;          /* ledger.rotate_daily: rotate at UTC midnight */
+    } ledger;
+    struct {
+        int top_users;              /* metrics.top_users: per-user series (+ "other") */
+    } metrics;
 
     /* ---- admin ---- */
     struct {
@@ -85,6 +110,11 @@ typedef struct cmn_settings_s {
     /* ---- signal ---- */
 
 } cmn_settings_t;
+
+/* quota.period and quota.over_action (CMN_CFG_ENUM: the index of the word
+ * in the schema's choices). */
+enum { CMN_QUOTA_PERIOD_DAY = 0, CMN_QUOTA_PERIOD_MONTH = 1 };
+enum { CMN_QUOTA_OVER_THROTTLE = 0, CMN_QUOTA_OVER_STOP = 1 };
 
 /* Setting types in the schema. */
 typedef enum cmn_cfg_type_e {
@@ -100,6 +130,11 @@ typedef enum cmn_cfg_type_e {
     CMN_CFG_LOGLEVEL,
     CMN_CFG_USERLIST,   /* "name:password" list */
     CMN_CFG_EXTIPLIST,  /* "PUBLIC" or "PUBLIC/PRIVATE" IP list, stored as cmn_strlist_t */
+    CMN_CFG_SIZE,       /* uint64_t: a whole number with an optional k/M/G/T (10^3..)
+                         * or Ki/Mi/Gi/Ti (2^10..) suffix; min/max bounds */
+    CMN_CFG_DOUBLE,     /* double: a decimal number; min/max bounds */
+    CMN_CFG_ENUM,       /* int: the index of one word of <choices> */
+    CMN_CFG_RATEMAP,    /* "PATTERN=SIZE" list, stored as cmn_strlist_t */
 } cmn_cfg_type_t;
 
 typedef struct cmn_cfg_def_s {
@@ -111,6 +146,7 @@ typedef struct cmn_cfg_def_s {
     bool reloadable;        /* takes effect on SIGHUP without a restart */
     const char *doc;        /* one-line description for docs and --help */
     bool secret;            /* printed as "***" (USERLIST: the passwords) */
+    const char *choices;    /* CMN_CFG_ENUM: the words, '|'-separated ("day|month") */
 } cmn_cfg_def_t;
 
 /* The schema, in documentation order. */
@@ -138,6 +174,16 @@ void cmn_config_dispose(cmn_settings_t *s);
 /* Write the effective settings as libconfig text (for --print-config).
  * Secrets and user passwords are written as "***". */
 void cmn_config_print(const cmn_settings_t *s, FILE *f);
+
+/* Parse a CMN_CFG_SIZE text ("10M", "64Ki", "1.5G", "1000"): decimal
+ * digits with an optional fraction, then an optional suffix k, M, G, T
+ * (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024); the result must be
+ * a whole number that fits in 64 bits. Returns 0 or CMN_EINVAL. */
+int cmn_config_parse_size(const char *text, uint64_t *out);
+
+/* Split a CMN_CFG_RATEMAP element "PATTERN=SIZE" at its last '=': writes
+ * the pattern's length and the size. Returns 0 or CMN_EINVAL. */
+int cmn_config_parse_ratemap(const char *elem, size_t *pattern_len, uint64_t *out);
 
 /* "ICEHUB_TURN_RELAY_PORTS" for "turn.relay_ports". Returns <buf>. */
 char *cmn_config_env_name(const char *name, char *buf, size_t len);

@@ -115,8 +115,57 @@ static const cmn_cfg_def_t schema[] = {
      .def = "info", .reloadable = true,
      .doc = "Least severe level logged: error, warn, info or debug."},
     /* ---- quota.*, cost.*: bandwidth quotas and prices ---- */
+    {.name = "quota.allocation_bps", .type = CMN_CFG_SIZE, .offset = F(quota.allocation_bps),
+     .def = "0", .min = 0, .max = 1000000000000L, .reloadable = true,
+     .doc = "Bits per second of UDP payload one allocation may relay in each direction; 0 = unlimited."},
+    {.name = "quota.allocation_burst", .type = CMN_CFG_SIZE,
+     .offset = F(quota.allocation_burst),
+     .def = "0", .min = 0, .max = 1099511627776L, .reloadable = true,
+     .doc = "Bytes an allocation may send at once above its rate; 0 = one second of rate, at least 64 KiB."},
+    {.name = "quota.users", .type = CMN_CFG_RATEMAP, .offset = F(quota.users),
+     .def = "", .reloadable = true,
+     .doc = "Per-user rates \"PATTERN=RATE\" replacing quota.allocation_bps (exact name or glob)."},
+    {.name = "quota.total_bps", .type = CMN_CFG_SIZE, .offset = F(quota.total_bps),
+     .def = "0", .min = 0, .max = 10000000000000L, .reloadable = true,
+     .doc = "Bits per second the whole server relays (each direction), split evenly over the workers; 0 = unlimited."},
+    {.name = "quota.user_bytes", .type = CMN_CFG_SIZE, .offset = F(quota.user_bytes),
+     .def = "0", .min = 0, .max = 9000000000000000000L, .reloadable = true,
+     .doc = "Bytes one user may relay per quota.period (both directions); 0 = unlimited."},
+    {.name = "quota.period", .type = CMN_CFG_ENUM, .offset = F(quota.period),
+     .def = "month", .choices = "day|month",
+     .doc = "Period of quota.user_bytes and of usage: a UTC day or calendar month."},
+    {.name = "quota.over_action", .type = CMN_CFG_ENUM, .offset = F(quota.over_action),
+     .def = "stop", .choices = "throttle|stop", .reloadable = true,
+     .doc = "What happens to a user's allocations past quota.user_bytes: throttle or stop."},
+    {.name = "quota.floor_bps", .type = CMN_CFG_SIZE, .offset = F(quota.floor_bps),
+     .def = "64k", .min = 1000, .max = 1000000000000L, .reloadable = true,
+     .doc = "Bits per second an over-quota user's allocations keep with over_action throttle."},
+    {.name = "cost.egress_per_gb", .type = CMN_CFG_DOUBLE, .offset = F(cost.egress_per_gb),
+     .def = "0", .min = 0, .max = 1000000, .reloadable = true,
+     .doc = "Price of 10^9 bytes relayed to clients (egress), in cost.currency."},
+    {.name = "cost.ingress_per_gb", .type = CMN_CFG_DOUBLE, .offset = F(cost.ingress_per_gb),
+     .def = "0", .min = 0, .max = 1000000, .reloadable = true,
+     .doc = "Price of 10^9 bytes relayed from clients to peers (ingress), in cost.currency."},
+    {.name = "cost.currency", .type = CMN_CFG_STRING, .offset = F(cost.currency),
+     .def = "USD", .min = 1, .max = 16, .reloadable = true,
+     .doc = "Currency code of the prices (a label on icehub_turn_cost_total)."},
 
     /* ---- ledger.*, metrics.*: usage ledger and metrics options ---- */
+    {.name = "ledger.path", .type = CMN_CFG_STRING, .offset = F(ledger.path),
+     .def = "", .min = 0, .max = 4000,
+     .doc = "Append-only JSON-lines usage ledger (one record per allocation end); empty = off."},
+    {.name = "ledger.interval", .type = CMN_CFG_INT, .offset = F(ledger.interval),
+     .def = "60", .min = 1, .max = 86400, .reloadable = true,
+     .doc = "Seconds between interim ledger records of a long allocation."},
+    {.name = "ledger.max_bytes", .type = CMN_CFG_SIZE, .offset = F(ledger.max_bytes),
+     .def = "0", .min = 0, .max = 1099511627776L, .reloadable = true,
+     .doc = "Rotate the ledger file when it would grow past this many bytes; 0 = never."},
+    {.name = "ledger.rotate_daily", .type = CMN_CFG_BOOL, .offset = F(ledger.rotate_daily),
+     .def = "false", .reloadable = true,
+     .doc = "Rotate the ledger file at the first record after UTC midnight."},
+    {.name = "metrics.top_users", .type = CMN_CFG_INT, .offset = F(metrics.top_users),
+     .def = "10", .min = 0, .max = 1000, .reloadable = true,
+     .doc = "Users with their own per-user series on /metrics (the rest sum as \"other\")."},
 
     /* ---- admin.*: the admin API ---- */
     {.name = "admin.enabled", .type = CMN_CFG_BOOL, .offset = F(admin.enabled),
@@ -144,7 +193,7 @@ const cmn_cfg_def_t *cmn_config_schema(size_t *n)
 bool cmn__cfg_is_list(cmn_cfg_type_t t)
 {
     return t == CMN_CFG_STRLIST || t == CMN_CFG_ADDRLIST || t == CMN_CFG_CIDRLIST ||
-           t == CMN_CFG_USERLIST || t == CMN_CFG_EXTIPLIST;
+           t == CMN_CFG_USERLIST || t == CMN_CFG_EXTIPLIST || t == CMN_CFG_RATEMAP;
 }
 
 const char *cmn__cfg_expect(const cmn_cfg_def_t *d, char *buf, size_t len)
@@ -166,6 +215,10 @@ const char *cmn__cfg_expect(const cmn_cfg_def_t *d, char *buf, size_t len)
     case CMN_CFG_LOGLEVEL: s = "one of error, warn, info, debug"; break;
     case CMN_CFG_USERLIST: s = "\"NAME:PASSWORD\" with a non-empty NAME and PASSWORD"; break;
     case CMN_CFG_EXTIPLIST: s = "\"PUBLIC-IP\" or \"PUBLIC-IP/PRIVATE-IP\""; break;
+    case CMN_CFG_SIZE:
+    case CMN_CFG_DOUBLE:
+    case CMN_CFG_ENUM:
+    case CMN_CFG_RATEMAP: return cmn__cfg_num_expect(d, buf, len);
     }
     snprintf(buf, len, "%s", s);
     return buf;
@@ -293,6 +346,9 @@ int cmn__cfg_parse_scalar(const cmn_cfg_def_t *d, const char *text, cmn__cfg_val
     case CMN_CFG_IP: return parse_ip(text, &v->ip, why);
     case CMN_CFG_PORTRANGE: return parse_range(text, v->range, why);
     case CMN_CFG_LOGLEVEL: return cmn_log_level_parse(text, &v->level) < 0 ? CMN_EINVAL : 0;
+    case CMN_CFG_SIZE:
+    case CMN_CFG_DOUBLE:
+    case CMN_CFG_ENUM: return cmn__cfg_parse_num(d, text, v, why);
     default: return CMN_EINVAL; /* a list: the caller goes element by element */
     }
 }
@@ -381,6 +437,7 @@ int cmn__cfg_list_add(const cmn_cfg_def_t *d, cmn__cfg_val_t *v, const char *ele
     case CMN_CFG_ADDRLIST: return add_addr(&v->al, elem, why);
     case CMN_CFG_CIDRLIST: return cmn_cidrset_add_text(&v->cs, elem);
     case CMN_CFG_EXTIPLIST: return add_extip(&v->sl, elem, why);
+    case CMN_CFG_RATEMAP: return cmn__cfg_add_ratemap(&v->sl, elem, why);
     default: return CMN_EINVAL;
     }
 }
@@ -391,7 +448,10 @@ static size_t type_size(cmn_cfg_type_t t)
 {
     switch (t) {
     case CMN_CFG_BOOL: return sizeof(bool);
-    case CMN_CFG_INT: return sizeof(int);
+    case CMN_CFG_INT:
+    case CMN_CFG_ENUM: return sizeof(int);
+    case CMN_CFG_SIZE: return sizeof(uint64_t);
+    case CMN_CFG_DOUBLE: return sizeof(double);
     case CMN_CFG_STRING:
     case CMN_CFG_PATH: return sizeof(char *);
     case CMN_CFG_IP: return sizeof(cmn_addr_t);
@@ -399,7 +459,8 @@ static size_t type_size(cmn_cfg_type_t t)
     case CMN_CFG_LOGLEVEL: return sizeof(cmn_log_level_t);
     case CMN_CFG_STRLIST:
     case CMN_CFG_USERLIST:
-    case CMN_CFG_EXTIPLIST: return sizeof(cmn_strlist_t);
+    case CMN_CFG_EXTIPLIST:
+    case CMN_CFG_RATEMAP: return sizeof(cmn_strlist_t);
     case CMN_CFG_ADDRLIST: return sizeof(cmn_addrlist_t);
     case CMN_CFG_CIDRLIST: return sizeof(cmn_cidrset_t);
     }
@@ -412,7 +473,8 @@ static void free_value(cmn_cfg_type_t t, void *p)
 {
     if (t == CMN_CFG_STRING || t == CMN_CFG_PATH) {
         cmn_free(*(char **)p);
-    } else if (t == CMN_CFG_STRLIST || t == CMN_CFG_USERLIST || t == CMN_CFG_EXTIPLIST) {
+    } else if (t == CMN_CFG_STRLIST || t == CMN_CFG_USERLIST || t == CMN_CFG_EXTIPLIST ||
+               t == CMN_CFG_RATEMAP) {
         cmn_strlist_t *l = p;
         for (size_t i = 0; i < l->n; i++) {
             /* Lists hold passwords and shared secrets: wipe before freeing. */
@@ -574,6 +636,9 @@ static void print_value(FILE *f, const cmn_cfg_def_t *d, const void *p)
     case CMN_CFG_LOGLEVEL:
         print_string(f, cmn_log_level_name(*(const cmn_log_level_t *)p));
         return;
+    case CMN_CFG_SIZE:
+    case CMN_CFG_DOUBLE:
+    case CMN_CFG_ENUM: cmn__cfg_num_print(f, d, p); return;
     default: break;
     }
     size_t n = list_len(d, p);

@@ -36,6 +36,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: icehubd [options] [--section.key=value ...]\n"
+            "       icehubd usage LEDGER... [--since T] [--until T] [--by user|realm|day]\n"
             "\n"
             "icehub: STUN/TURN server and WebRTC signaling hub.\n"
             "\n"
@@ -151,6 +152,7 @@ static void warn_restart_needed(const cmn_settings_t *o, const cmn_settings_t *n
         {o->http.enabled != n->http.enabled, "http.enabled"},
         {!addrlist_equal(&o->http.listen, &n->http.listen), "http.listen"},
         {!str_eq(o->tls.cert, n->tls.cert) || !str_eq(o->tls.key, n->tls.key), "tls.cert/tls.key"},
+        {!str_eq(o->ledger.path, n->ledger.path), "ledger.path"},
     };
     for (size_t i = 0; i < CMN_ARRAY_LEN(checks); i++)
         if (checks[i].changed)
@@ -212,6 +214,11 @@ static int start_services(ihd_server_t *srv)
         cmn_err("tls", "%s", err);
         return EXIT_CONFIG;
     }
+    /* Usage and the ledger before the workers, so no byte goes unaccounted. */
+    if (ihd_usage_start(srv, err, sizeof(err)) < 0) {
+        cmn_err("ledger", "%s", err);
+        return EXIT_CONFIG;
+    }
     if (cfg->s.turn.enabled) {
         unsigned n = worker_count(&cfg->s);
         if (ihd_workers_start(srv, n) < 0)
@@ -251,6 +258,7 @@ static int serve(ihd_server_t *srv, const ihd_args_t *a)
             if (sig == SIGHUP) {
                 cmn_info("main", "SIGHUP: reloading the configuration");
                 reload(srv, a);
+                ihd_usage_reload(srv); /* and reopen the ledger (logrotate) */
                 continue;
             }
             cmn_info("main", "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -260,7 +268,8 @@ static int serve(ihd_server_t *srv, const ihd_args_t *a)
     atomic_store(&srv->draining, 1);
     ihd_http_stop(srv);
     if (srv->nworkers)
-        ihd_workers_stop(srv);
+        ihd_workers_stop(srv); /* ends the allocations: final ledger records */
+    ihd_usage_stop(srv);       /* writes and syncs the ledger */
     ihd_tls_ctx_free(srv->ssl_ctx);
     if (rc == 0)
         cmn_info("main", "stopped");
@@ -269,6 +278,8 @@ static int serve(ihd_server_t *srv, const ihd_args_t *a)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "usage"))
+        return ihd_usage_cli(argc - 1, argv + 1);
     ihd_args_t a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc) {

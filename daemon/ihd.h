@@ -174,6 +174,7 @@ struct ihd_server_s {
     pthread_mutex_t reserv_lock; /* guards the EVEN-PORT reservations */
     ihd_reserv_t *reservs;      /* reserved relay sockets, any worker may take one */
     struct ihd_admin_s *admin;  /* owned: admin API state (ihd_admin.c) */
+    struct ihd_usage_s *usage;  /* owned: usage table and ledger (ihd_usage.c), or NULL */
 };
 
 /* ihd_worker.c */
@@ -365,6 +366,55 @@ char **ihd_admin_revoked(ihd_server_t *srv, size_t *n);
 
 /* ihd_metrics.c: render Prometheus text into a malloc'd buffer. */
 char *ihd_metrics_render(ihd_server_t *srv, size_t *len);
+
+/* ihd_cost.c: what relaying <to_peer_bytes> (ingress: client to peer) and
+ * <to_client_bytes> (egress: peer to client) costs at the prices of <s>
+ * (cost.ingress_per_gb, cost.egress_per_gb per 10^9 bytes of UDP payload),
+ * in s->cost.currency. Pure; callable from any thread. */
+double ihd_cost(const cmn_settings_t *s, uint64_t to_peer_bytes, uint64_t to_client_bytes);
+
+/* ---- Usage accounting and the ledger (ihd_usage.c, ihd_ledger.c) ---- */
+
+/* Accounting state of one allocation, kept in its glue (ihd_alloc_t in
+ * ihd_relay.c). Owner worker thread only. */
+typedef struct ihd_acct_s {
+    bool seen;                          /* counted in the usage table */
+    turn_alloc_counters_t usage_rep;    /* already added to the usage table */
+    turn_alloc_counters_t ledger_rep;   /* already in ledger records */
+    double ledger_last;                 /* wall time the previous record ended */
+    double next_interim;                /* monotonic time of the next interim record */
+    uint32_t seq;                       /* ledger records of this allocation so far */
+} ihd_acct_t;
+
+/* The accounting of the allocation <a> (NULL if it has no glue). */
+ihd_acct_t *ihd_relay_acct(turn_alloc_t *a);
+
+/* Start accounting: rebuild the current period from ledger.path (if set),
+ * open the ledger and its writer thread. Call before the workers start.
+ * Returns 0, or CMN_EIO with a message in <err> (a bad ledger.path). */
+int ihd_usage_start(ihd_server_t *srv, char *err, size_t errlen);
+/* After the workers stopped (their final records are queued): write and
+ * sync the ledger, stop its thread, free everything. */
+void ihd_usage_stop(ihd_server_t *srv);
+/* SIGHUP: reopen the ledger file, take the new rotation settings. */
+void ihd_usage_reload(ihd_server_t *srv);
+/* Worker tick (about once a second): feed every live allocation's new
+ * bytes to the usage table (one mutex acquisition), write interim ledger
+ * records that are due, enforce quota.user_bytes, roll the period over. */
+void ihd_usage_tick(ihd_worker_t *w, double now, double wall);
+/* relay_close: the final delta, the final ledger record and the
+ * allocation histograms of <a> (ended, still readable). */
+void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a, ihd_acct_t *acct);
+/* GET /api/usage: the current period's usage per user and realm as JSON
+ * (docs/ledger.md); malloc'd (cmn_free), length in *len. */
+char *ihd_usage_json(ihd_server_t *srv, size_t *len);
+/* Append the usage and ledger metrics (top users, histograms, ledger
+ * health) to a /metrics page being rendered (a cmn_prom_t *). */
+struct cmn_prom_s;
+void ihd_usage_metrics(ihd_server_t *srv, struct cmn_prom_s *p);
+/* ihd_usage_cli.c: `icehubd usage LEDGER... [options]`; returns the exit
+ * status (0, 1 for unreadable or damaged files, 2 for usage errors). */
+int ihd_usage_cli(int argc, char **argv);
 
 double ihd_now(void);           /* CLOCK_MONOTONIC seconds */
 double ihd_wallclock(void);     /* CLOCK_REALTIME seconds */

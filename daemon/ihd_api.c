@@ -35,10 +35,6 @@
 #define API_NAME_MAX 255        /* longest user name in a path */
 #define API_TOP_USERS 10
 
-/* The usage table (ihd_usage.c) may not be linked into every build. */
-#pragma weak ihd_usage_json
-char *ihd_usage_json(ihd_server_t *srv, size_t *len);
-
 /* ---- Responses -------------------------------------------------------- */
 
 static void resp_json(ihd_http_resp_t *r, unsigned status, json_t *j)
@@ -314,11 +310,9 @@ static void route_revoked(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http
     resp_json(r, 200, j);
 }
 
-/* The usage table's JSON, or NULL when this build or run has none. */
+/* The usage table's JSON (ihd_usage.c), parsed; NULL if it cannot be. */
 static json_t *usage_json(ihd_server_t *srv)
 {
-    if (!ihd_usage_json)
-        return NULL;
     size_t len = 0;
     char *text = ihd_usage_json(srv, &len);
     if (!text)
