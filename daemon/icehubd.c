@@ -159,6 +159,12 @@ static void warn_restart_needed(const cmn_settings_t *o, const cmn_settings_t *n
             cmn_warn("config", "%s changed; it takes effect after a restart", checks[i].name);
 }
 
+/* The snapshot the last reload replaced. The HTTP thread reads the current
+ * snapshot (/metrics: realm, prices) without announcing it, so a replaced
+ * snapshot is freed only at the next reload, not as soon as the workers
+ * have moved on. */
+static ihd_cfg_t *retired;
+
 /* Publish a new snapshot, then free the old one once every worker has
  * moved to the new one (workers refresh at least every 250 ms; the poke
  * makes it immediate). */
@@ -185,7 +191,8 @@ static void reload(ihd_server_t *srv, const ihd_args_t *a)
             if (__atomic_load_n(&srv->workers[i].seen_gen, __ATOMIC_ACQUIRE) < cfg->gen)
                 all = false;
         if (all) {
-            free_cfg(old);
+            free_cfg(retired);
+            retired = old;
             old = NULL;
             break;
         }
@@ -333,6 +340,7 @@ int main(int argc, char **argv)
     pthread_mutex_destroy(&srv.reserv_lock);
     turn_shared_free(srv.turn_shared);
     free_cfg(atomic_load(&srv.cfg));
+    free_cfg(retired);
     cmn_free(a.flags);
     return rc;
 }

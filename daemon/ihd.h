@@ -54,8 +54,8 @@ const char *ihd_turn_drop_name(unsigned i);
 #define IHD_TURN_DROP_NAMES                                                           \
     "no_allocation", "no_channel", "no_permission", "bad_send", "peer_family",        \
         "unknown_attribute", "unexpected_class", "unexpected_indication",             \
-        "unauth_rate_limited", "encode_failed", "other"
-#define IHD_TURN_DROP_COUNT 11
+        "unauth_rate_limited", "encode_failed", "quota", "other"
+#define IHD_TURN_DROP_COUNT 12
 
 /* Why a stream connection was closed (ihd_tcp.c). */
 enum { IHD_CLOSE_ERROR = 0, IHD_CLOSE_PEER, IHD_CLOSE_SLOW };
@@ -107,6 +107,7 @@ typedef struct ihd_cfg_s {
     turn_user_t *users;         /* owned: split "name:password" */
     cmn_addr_t *own_addrs;      /* owned: listen, relay and interface addresses */
     cmn_addr_t *ext_pub, *ext_priv; /* owned: turn.external_ip split */
+    turn_quota_rule_t *quota_rules; /* owned, patterns too: quota.users split */
 } ihd_cfg_t;
 
 typedef struct ihd_server_s ihd_server_t;

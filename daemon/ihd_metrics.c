@@ -29,23 +29,100 @@ static void counter(cmn_prom_t *p, const char *name, const char *help, uint64_t 
     cmn_prom_sample_u64(p, name, v, CMN_PROM_END);
 }
 
-static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t *c)
+/* Every worker's turn_stats_t, summed (all fields are uint64_t). */
+static void turn_sum(ihd_server_t *srv, turn_stats_t *sum)
 {
-    turn_stats_t t, sum;
-    memset(&sum, 0, sizeof(sum));
+    _Static_assert(sizeof(turn_stats_t) % sizeof(uint64_t) == 0, "turn_stats_t: u64 only");
+    turn_stats_t t;
+    uint64_t *s = (uint64_t *)sum;
+    const uint64_t *v = (const uint64_t *)&t;
+    memset(sum, 0, sizeof(*sum));
     for (unsigned i = 0; i < srv->nworkers; i++) {
         if (!srv->workers[i].turn)
             continue;
         turn_get_stats(srv->workers[i].turn, &t);
-        sum.allocations_active += t.allocations_active;
-        sum.allocations_created += t.allocations_created;
-        sum.allocations_failed += t.allocations_failed;
-        sum.permissions_active += t.permissions_active;
-        sum.channels_active += t.channels_active;
-        sum.auth_failures += t.auth_failures;
-        sum.stale_nonces += t.stale_nonces;
-        sum.peer_denied += t.peer_denied;
+        for (size_t k = 0; k < sizeof(t) / sizeof(uint64_t); k++)
+            s[k] += v[k];
     }
+}
+
+static const char *const tr_names[TURN_TR_COUNT] = {"udp", "tcp", "tls"};
+
+/* Relayed traffic (live), quota drops and cost. */
+static void relay_metrics(cmn_prom_t *p, const cmn_settings_t *s, const turn_stats_t *st)
+{
+    const char *realm = s->turn.realm;
+    cmn_prom_family(p, "icehub_turn_relayed_bytes_total", "counter",
+                    "UDP payload bytes relayed, by direction (to_peer: client to peer, "
+                    "to_client: peer to client) and client transport; counted per datagram.");
+    for (int d = 0; d < TURN_DIR_COUNT; d++)
+        for (int tr = 0; tr < TURN_TR_COUNT; tr++)
+            cmn_prom_sample_u64(p, "icehub_turn_relayed_bytes_total", st->relayed_bytes[d][tr],
+                                "direction", turn_dir_name((turn_dir_t)d), "transport",
+                                tr_names[tr], "realm", realm, CMN_PROM_END);
+    cmn_prom_family(p, "icehub_turn_relayed_packets_total", "counter",
+                    "Datagrams relayed, by direction and client transport.");
+    for (int d = 0; d < TURN_DIR_COUNT; d++)
+        for (int tr = 0; tr < TURN_TR_COUNT; tr++)
+            cmn_prom_sample_u64(p, "icehub_turn_relayed_packets_total",
+                                st->relayed_packets[d][tr], "direction",
+                                turn_dir_name((turn_dir_t)d), "transport", tr_names[tr], "realm",
+                                realm, CMN_PROM_END);
+    cmn_prom_family(p, "icehub_turn_quota_dropped_bytes_total", "counter",
+                    "UDP payload bytes dropped by bandwidth quotas, by the limit that was hit.");
+    for (int k = 0; k < TURN_QDROP_COUNT; k++)
+        cmn_prom_sample_u64(p, "icehub_turn_quota_dropped_bytes_total",
+                            st->quota_dropped_bytes[k], "kind", turn_qdrop_name((turn_qdrop_t)k),
+                            CMN_PROM_END);
+    cmn_prom_family(p, "icehub_turn_quota_dropped_packets_total", "counter",
+                    "Datagrams dropped by bandwidth quotas, by the limit that was hit.");
+    for (int k = 0; k < TURN_QDROP_COUNT; k++)
+        cmn_prom_sample_u64(p, "icehub_turn_quota_dropped_packets_total",
+                            st->quota_dropped_packets[k], "kind",
+                            turn_qdrop_name((turn_qdrop_t)k), CMN_PROM_END);
+    uint64_t dir[TURN_DIR_COUNT] = {0, 0};
+    for (int d = 0; d < TURN_DIR_COUNT; d++)
+        for (int tr = 0; tr < TURN_TR_COUNT; tr++)
+            dir[d] += st->relayed_bytes[d][tr];
+    cmn_prom_family(p, "icehub_turn_cost_total", "counter",
+                    "Cost of the relayed bytes since start at the configured prices "
+                    "(to_client = egress, to_peer = ingress).");
+    cmn_prom_sample(p, "icehub_turn_cost_total", ihd_cost(s, 0, dir[TURN_DIR_TO_CLIENT]), "realm",
+                    realm, "currency", s->cost.currency, "direction", "to_client", CMN_PROM_END);
+    cmn_prom_sample(p, "icehub_turn_cost_total", ihd_cost(s, dir[TURN_DIR_TO_PEER], 0), "realm",
+                    realm, "currency", s->cost.currency, "direction", "to_peer", CMN_PROM_END);
+}
+
+/* TURN requests by method and class (the family Binding starts). */
+static void turn_request_samples(cmn_prom_t *p, const turn_stats_t *st)
+{
+    for (int k = 0; k < TURN_REQ_KINDS; k++)
+        for (int e = 0; e < 2; e++)
+            cmn_prom_sample_u64(p, "icehub_stun_requests_total", st->requests[k][e], "method",
+                                turn_req_kind_name((turn_req_kind_t)k), "class",
+                                e ? "error" : "success", CMN_PROM_END);
+}
+
+static void alloc_error_metrics(cmn_prom_t *p, const turn_stats_t *st)
+{
+    cmn_prom_family(p, "icehub_turn_allocate_errors_total", "counter",
+                    "Allocate error responses, by ERROR-CODE and the rule or limit behind it.");
+    for (unsigned i = 0; i < TURN_ALLOC_ERR_SLOTS; i++) {
+        int code;
+        const char *label;
+        char cbuf[8];
+        if (!turn_alloc_err_info(i, &code, &label))
+            continue;
+        snprintf(cbuf, sizeof(cbuf), "%d", code);
+        cmn_prom_sample_u64(p, "icehub_turn_allocate_errors_total", st->alloc_errors[i], "code",
+                            cbuf, "reason", label, CMN_PROM_END);
+    }
+}
+
+static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t *c,
+                         const turn_stats_t *stp)
+{
+    turn_stats_t sum = *stp;
     gauge(p, "icehub_turn_allocations_active", "TURN allocations alive now.",
           sum.allocations_active);
     cmn_prom_family(p, "icehub_turn_allocations_total", "counter",
@@ -73,8 +150,10 @@ static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t 
     counter(p, "icehub_turn_peer_packets_total", "Datagrams from peers on relay sockets.",
             c->relay_rx_packets);
     counter(p, "icehub_turn_peer_dropped_total",
-            "Datagrams from peers dropped (no permission, allocation ended, too big).",
+            "Datagrams from peers dropped (no permission, allocation ended, too big, quota).",
             c->relay_rx_dropped);
+    alloc_error_metrics(p, &sum);
+    relay_metrics(p, &atomic_load(&srv->cfg)->s, &sum);
     counter(p, "icehub_udp_gso_sends_total",
             "UDP GSO sends: runs of same-size datagrams to one destination sent at once.",
             c->gso_sends);
@@ -87,7 +166,9 @@ static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t 
 char *ihd_metrics_render(ihd_server_t *srv, size_t *len)
 {
     ihd_counters_t c;
+    turn_stats_t st;
     ihd__sum_counters(srv, &c);
+    turn_sum(srv, &st);
     cmn_prom_t p;
     cmn_prom_init(&p);
 
@@ -115,6 +196,7 @@ char *ihd_metrics_render(ihd_server_t *srv, size_t *len)
                         "class", "success", CMN_PROM_END);
     cmn_prom_sample_u64(&p, "icehub_stun_requests_total", c.binding_error, "method", "binding",
                         "class", "error", CMN_PROM_END);
+    turn_request_samples(&p, &st);
 
     cmn_prom_family(&p, "icehub_invalid_packets_total", "counter",
                     "Packets and frames dropped without a reply, by reason.");
@@ -140,7 +222,7 @@ char *ihd_metrics_render(ihd_server_t *srv, size_t *len)
                         "limit", CMN_PROM_END);
     cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tls_handshake_failed,
                         "reason", "tls_handshake", CMN_PROM_END);
-    turn_metrics(&p, srv, &c);
+    turn_metrics(&p, srv, &c, &st);
     ihd_usage_metrics(srv, &p);
     return cmn_prom_take(&p, len);
 }

@@ -4,12 +4,15 @@
  * state machine reads: static users split into name and password, the
  * server's own addresses (listen and relay addresses, external addresses and
  * every local interface address, all denied as peers), the external address
- * map, limits and lifetimes. Built once per configuration snapshot.
+ * map, limits and lifetimes, and the bandwidth quotas (quota.users split
+ * into rules, quota.total_bps with the number of workers that share it).
+ * Built once per configuration snapshot.
  */
 #include "ihd.h"
 
 #include <ifaddrs.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 static void add_own(cmn_addr_t **v, size_t *n, size_t *cap, const cmn_addr_t *a)
 {
@@ -95,6 +98,47 @@ static void static_users(ihd_cfg_t *cfg)
     cfg->turn.nusers = u->n;
 }
 
+/* quota.users "PATTERN=RATE" (validated by the loader) into rules. */
+static void quota_rules(ihd_cfg_t *cfg)
+{
+    const cmn_strlist_t *u = &cfg->s.quota.users;
+    cfg->quota_rules = cmn_calloc(u->n ? u->n : 1, sizeof(turn_quota_rule_t));
+    for (size_t i = 0; i < u->n; i++) {
+        size_t plen = 0;
+        uint64_t bps = 0;
+        (void)cmn_config_parse_ratemap(u->v[i], &plen, &bps);
+        char *pat = cmn_strndup(u->v[i], plen);
+        cfg->quota_rules[i].pattern = pat;
+        cfg->quota_rules[i].glob = strpbrk(pat, "*?[") != NULL;
+        cfg->quota_rules[i].bps = bps;
+    }
+    cfg->turn.quota_rules = cfg->quota_rules;
+    cfg->turn.nquota_rules = u->n;
+}
+
+/* The workers quota.total_bps is split over: as many as icehubd starts
+ * (turn.threads, 0 = one per CPU; not reloadable, so fixed per process). */
+static uint32_t total_shares(const cmn_settings_t *s)
+{
+    long n = s->turn.threads;
+    if (n <= 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    return (uint32_t)CMN_MAX(1, CMN_MIN(n, IHD_MAX_WORKERS));
+}
+
+static void quotas(ihd_cfg_t *cfg)
+{
+    const cmn_settings_t *s = &cfg->s;
+    turn_cfg_t *t = &cfg->turn;
+    t->alloc_bps = s->quota.allocation_bps;
+    t->alloc_burst = s->quota.allocation_burst;
+    t->total_bps = s->quota.total_bps;
+    t->total_shares = total_shares(s);
+    t->over_throttle = s->quota.over_action == CMN_QUOTA_OVER_THROTTLE;
+    t->floor_bps = s->quota.floor_bps;
+    quota_rules(cfg);
+}
+
 int ihd_turncfg_build(ihd_cfg_t *cfg, const uint8_t nonce_key[32], char *err, size_t errlen)
 {
     const cmn_settings_t *s = &cfg->s;
@@ -118,6 +162,7 @@ int ihd_turncfg_build(ihd_cfg_t *cfg, const uint8_t nonce_key[32], char *err, si
     t->relay_port_min = s->turn.relay_port_min;
     t->relay_port_max = s->turn.relay_port_max;
     static_users(cfg);
+    quotas(cfg);
     if (external_map(cfg, err, errlen) < 0)
         return CMN_EINVAL;
     own_addresses(cfg);
@@ -133,6 +178,10 @@ void ihd_turncfg_dispose(ihd_cfg_t *cfg)
         cmn_free(cfg->users[i].password);
     }
     cmn_free(cfg->users);
+    for (size_t i = 0; cfg->quota_rules && i < cfg->turn.nquota_rules; i++)
+        cmn_free((char *)cfg->quota_rules[i].pattern);
+    cmn_free(cfg->quota_rules);
+    cfg->quota_rules = NULL;
     cmn_free(cfg->own_addrs);
     cmn_free(cfg->ext_pub);
     cmn_free(cfg->ext_priv);

@@ -48,6 +48,13 @@ typedef struct turn_user_s {
     char *password;         /* owned */
 } turn_user_t;
 
+/* A per-user rate (quota.users "PATTERN=RATE"). */
+typedef struct turn_quota_rule_s {
+    const char *pattern;    /* borrowed; an exact quota user, or a glob when <glob> */
+    bool glob;              /* the pattern has *, ? or [ (fnmatch(3)) */
+    uint64_t bps;           /* bits/s of UDP payload, each direction; 0 = unlimited */
+} turn_quota_rule_t;
+
 typedef struct turn_cfg_s {
     const char *realm;                  /* borrowed */
     const char *software;               /* borrowed; "" or NULL = no SOFTWARE */
@@ -78,6 +85,17 @@ typedef struct turn_cfg_s {
     uint16_t relay_port_max;            /* own_addrs is allowed only there (0 = never) */
     uint32_t unauth_rate;               /* 401 answers per second per source IP; burst = 2x;
                                          * 0 = unlimited */
+    /* Bandwidth quotas (turn_quota.c): token buckets of UDP payload bytes,
+     * rates in bits per second. */
+    uint64_t alloc_bps;                 /* per allocation and direction; 0 = unlimited */
+    uint64_t alloc_burst;               /* bytes; 0 = 1 s of the rate, at least 64 KiB */
+    const turn_quota_rule_t *quota_rules; /* borrowed: per-user rates; exact names win,
+                                         * then the first matching glob */
+    size_t nquota_rules;
+    uint64_t total_bps;                 /* whole server, each direction; 0 = unlimited */
+    uint32_t total_shares;              /* turn_t's sharing total_bps evenly (0 = 1) */
+    bool over_throttle;                 /* over-quota users: throttle (true) or stop */
+    uint64_t floor_bps;                 /* the throttled rate */
 } turn_cfg_t;
 
 /* ---- Side effects ----------------------------------------------------- */
@@ -188,7 +206,9 @@ void turn_channel_data(turn_t *t, const turn_5tuple_t *tuple, uint16_t channel,
  * attribute of a Data indication; the padding is written as zeros after
  * the payload, so <buf> needs 3 spare bytes at the end). Returns 0, or
  * CMN_ENOENT when the packet must be dropped (no permission: RFC 8656 §9;
- * or <a> has ended), or CMN_ERANGE when <len> can't fit in one message. */
+ * or <a> has ended), CMN_ELIMIT when a bandwidth quota drops it (counted
+ * in turn_stats_t by kind), or CMN_ERANGE when <len> can't fit in one
+ * message. */
 int turn_peer_data(turn_t *t, turn_alloc_t *a, const cmn_addr_t *peer, uint8_t *buf,
                    size_t len, double now, const uint8_t **msg, size_t *msg_len);
 
@@ -271,6 +291,43 @@ void turn_end_tuple(turn_t *t, const turn_5tuple_t *tuple);
 
 /* ---- Introspection (counters are per worker, read by any thread) ---- */
 
+/* Relay directions: client to peer (Send, ChannelData) and peer to client. */
+typedef enum turn_dir_e {
+    TURN_DIR_TO_PEER = 0,
+    TURN_DIR_TO_CLIENT = 1,
+    TURN_DIR_COUNT
+} turn_dir_t;
+
+/* Which bandwidth limit dropped a datagram. */
+typedef enum turn_qdrop_e {
+    TURN_QDROP_ALLOCATION = 0,  /* the allocation's own rate (quota.allocation_bps/users) */
+    TURN_QDROP_TOTAL,           /* the worker's share of quota.total_bps */
+    TURN_QDROP_USER_THROTTLE,   /* an over-quota user held at quota.floor_bps */
+    TURN_QDROP_COUNT
+} turn_qdrop_t;
+
+/* Request methods counted by class. */
+typedef enum turn_req_kind_e {
+    TURN_REQ_ALLOCATE = 0,
+    TURN_REQ_REFRESH,
+    TURN_REQ_CREATE_PERMISSION,
+    TURN_REQ_CHANNEL_BIND,
+    TURN_REQ_KINDS
+} turn_req_kind_t;
+
+#define TURN_TR_COUNT 3             /* turn_transport_t values */
+#define TURN_ALLOC_ERR_SLOTS 32     /* room for every Allocate error kind */
+
+/* "to_peer", "to_client"; "allocation", "total", "user_throttle";
+ * "allocate", "refresh", "create_permission", "channel_bind". */
+const char *turn_dir_name(turn_dir_t d);
+const char *turn_qdrop_name(turn_qdrop_t k);
+const char *turn_req_kind_name(turn_req_kind_t k);
+/* Allocate error slot <i> (turn_stats_t.alloc_errors): its ERROR-CODE and
+ * a short snake_case label ("quota_user", "unauthenticated", ...).
+ * Returns false for an unused slot. */
+bool turn_alloc_err_info(unsigned i, int *code, const char **label);
+
 typedef struct turn_stats_s {
     uint64_t allocations_active;
     uint64_t allocations_created;
@@ -280,6 +337,16 @@ typedef struct turn_stats_s {
     uint64_t auth_failures;           /* 401s sent after a credential was offered */
     uint64_t stale_nonces;            /* 438s */
     uint64_t peer_denied;             /* 403s for peer policy */
+    /* Relayed UDP payload, live (counted per datagram, not at allocation
+     * end), by direction and the client's transport. */
+    uint64_t relayed_bytes[TURN_DIR_COUNT][TURN_TR_COUNT];
+    uint64_t relayed_packets[TURN_DIR_COUNT][TURN_TR_COUNT];
+    uint64_t quota_dropped_bytes[TURN_QDROP_COUNT];   /* UDP payload bytes */
+    uint64_t quota_dropped_packets[TURN_QDROP_COUNT];
+    uint64_t requests[TURN_REQ_KINDS][2];   /* [kind][0: success, 1: error response] */
+    uint64_t alloc_errors[TURN_ALLOC_ERR_SLOTS]; /* Allocate errors by kind (see
+                                              * turn_alloc_err_info); sums to
+                                              * allocations_failed */
 } turn_stats_t;
 
 void turn_get_stats(const turn_t *t, turn_stats_t *out);

@@ -456,7 +456,9 @@ static void alloc_sweep(turn_t *t, turn_alloc_t *a, double now)
     a->next_due = chan_sweep(t, a, now, perm_sweep(t, a, now, a->expires));
 }
 
-/* The blocked set changed: end the allocations of blocked users. */
+/* The blocked set changed: end the allocations of blocked users, or
+ * (quota.over_action = throttle) hold over-quota users at the floor rate
+ * and release those whose block was lifted. */
 static void apply_blocks(turn_t *t)
 {
     for (uint32_t i = 0; i < t->nbuckets; i++) {
@@ -466,8 +468,10 @@ static void apply_blocks(turn_t *t)
             turn_block_t why = turn_shared_user_blocked(t->shared, a->quota_user);
             if (why == TURN_BLOCK_REVOKED)
                 turn__alloc_end(t, a, TURN_END_REVOKED);
-            else if (why == TURN_BLOCK_QUOTA)
+            else if (why == TURN_BLOCK_QUOTA && !t->cfg->over_throttle)
                 turn__alloc_end(t, a, TURN_END_QUOTA);
+            else
+                turn__quota_throttle(t, a, why == TURN_BLOCK_QUOTA);
             a = next;
         }
     }
@@ -556,6 +560,7 @@ turn_t *turn_new(const turn_cfg_t *cfg, const turn_ops_t *ops, turn_shared_t *sh
     (void)cmn_random(&t->seed, sizeof(t->seed));
     (void)cmn_random(t->ind_tid, sizeof(t->ind_tid));
     turn__auth_reload(t);
+    turn__quota_init(t);
     return t;
 }
 
@@ -580,6 +585,9 @@ void turn_set_cfg(turn_t *t, const turn_cfg_t *cfg)
 {
     t->cfg = cfg;
     turn__auth_reload(t);
+    turn__quota_reload(t);
+    /* quota.over_action may have changed: re-apply the blocks. */
+    t->block_gen = turn_shared_block_gen(t->shared) - 1;
 }
 
 void turn_get_stats(const turn_t *t, turn_stats_t *out)
@@ -594,6 +602,17 @@ void turn_get_stats(const turn_t *t, turn_stats_t *out)
     TURN_STAT_READ(stale_nonces);
     TURN_STAT_READ(peer_denied);
 #undef TURN_STAT_READ
+#define TURN_STAT_READ_N(f)                                                   \
+    for (size_t i_ = 0; i_ < sizeof(out->f) / sizeof(uint64_t); i_++)         \
+        ((uint64_t *)out->f)[i_] = __atomic_load_n(&((const uint64_t *)t->st.f)[i_], \
+                                                   __ATOMIC_RELAXED)
+    TURN_STAT_READ_N(relayed_bytes);
+    TURN_STAT_READ_N(relayed_packets);
+    TURN_STAT_READ_N(quota_dropped_bytes);
+    TURN_STAT_READ_N(quota_dropped_packets);
+    TURN_STAT_READ_N(requests);
+    TURN_STAT_READ_N(alloc_errors);
+#undef TURN_STAT_READ_N
 }
 
 /* ---- Accessors --------------------------------------------------------- */

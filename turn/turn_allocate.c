@@ -165,6 +165,7 @@ static turn_err_t alloc_decide(turn_ctx_t *c, const alloc_ask_t *ask, alloc_got_
     a->expires = c->req->now + got->lifetime;
     a->started = c->req->now;
     a->started_wall = c->req->wall;
+    turn__quota_setup(t, a, c->req->now);
     a->dont_fragment = ask->relay.dont_fragment;
     turn__alloc_insert(t, a);
     got->a = a;

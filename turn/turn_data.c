@@ -13,8 +13,11 @@
  * (§9, §12). Drops are silent (the RFC's "discard") and named in
  * turn_out_t.drop_reason for the counters.
  *
- * Payload byte counters (per allocation) count the UDP payload relayed,
- * not the TURN framing.
+ * Payload byte counters (per allocation, and the worker's live counters
+ * by direction and transport) count the UDP payload relayed, not the TURN
+ * framing. Bandwidth quotas (turn_quota.c) are checked last, right before
+ * the datagram is handed back to be sent: a datagram over a limit costs
+ * no send work.
  *
  * Left out: ICMP errors from peers (the ICMP attribute of RFC 8656 §11.5:
  * the glue does not read the error queue), and FINGERPRINT on Data
@@ -63,6 +66,10 @@ void turn__handle_send(turn_t *t, const turn_req_t *req, turn_out_t *res)
         res->drop_reason = "no_permission";
         return;
     }
+    if (!turn__quota_pass(t, a, TURN_DIR_TO_PEER, da->len, req->now)) {
+        res->drop_reason = "quota";
+        return;
+    }
     res->fwd_alloc = a;
     res->fwd_peer = peer;
     res->fwd_data = da->val;
@@ -88,6 +95,10 @@ void turn_channel_data(turn_t *t, const turn_5tuple_t *tuple, uint16_t channel,
     }
     if (!turn__perm_find(a, &ch->cpeer, now)) {
         res->drop_reason = "no_permission";
+        return;
+    }
+    if (!turn__quota_pass(t, a, TURN_DIR_TO_PEER, len, now)) {
+        res->drop_reason = "quota";
         return;
     }
     res->fwd_alloc = a;
@@ -167,6 +178,11 @@ int turn_peer_data(turn_t *t, turn_alloc_t *a, const cmn_addr_t *peer, uint8_t *
         if (rc != 0)
             return rc;
     }
+    /* Quotas after the framing (a few stores into the headroom, and the
+     * only step that can still refuse the datagram) and before the caller
+     * does any send work. */
+    if (!turn__quota_pass(t, a, TURN_DIR_TO_CLIENT, len, now))
+        return CMN_ELIMIT;
     a->c.to_client_bytes += len;
     a->c.to_client_packets++;
     return 0;

@@ -49,6 +49,48 @@ static const struct {
     [TURN_ERR_SERVER] = {500, "Server Error"},
 };
 
+_Static_assert(TURN_ERR_COUNT <= TURN_ALLOC_ERR_SLOTS, "turn_stats_t.alloc_errors too small");
+
+/* Labels for metrics: which rule an Allocate error stands for. */
+static const char *const err_labels[TURN_ERR_COUNT] = {
+    [TURN_OK] = NULL,
+    [TURN_ERR_BAD_REQUEST] = "bad_request",
+    [TURN_ERR_BAD_TRANSPORT_ATTR] = "bad_requested_transport",
+    [TURN_ERR_BAD_ATTR_COMBO] = "conflicting_attributes",
+    [TURN_ERR_BAD_PWALG] = "bad_password_algorithm",
+    [TURN_ERR_BAD_CHANNEL] = "bad_channel",
+    [TURN_ERR_CHANNEL_IN_USE] = "channel_in_use",
+    [TURN_ERR_PEER_IN_USE] = "peer_in_use",
+    [TURN_ERR_UNAUTHENTICATED] = "unauthenticated",
+    [TURN_ERR_FORBIDDEN_PEER] = "forbidden_peer",
+    [TURN_ERR_UNKNOWN_ATTR] = "unknown_attribute",
+    [TURN_ERR_ALLOC_MISMATCH] = "allocation_mismatch",
+    [TURN_ERR_STALE_NONCE] = "stale_nonce",
+    [TURN_ERR_FAMILY_UNSUPPORTED] = "family_unsupported",
+    [TURN_ERR_WRONG_CREDENTIALS] = "wrong_credentials",
+    [TURN_ERR_BAD_TRANSPORT] = "unsupported_transport",
+    [TURN_ERR_PEER_FAMILY] = "peer_family",
+    [TURN_ERR_QUOTA_USER] = "quota_user_allocations",
+    [TURN_ERR_QUOTA_IP] = "quota_ip_allocations",
+    [TURN_ERR_QUOTA_BYTES] = "quota_user_bytes",
+    [TURN_ERR_USER_REVOKED] = "user_revoked",
+    [TURN_ERR_CAP_TOTAL] = "capacity_total",
+    [TURN_ERR_CAP_PORT] = "capacity_port",
+    [TURN_ERR_CAP_TOKEN] = "capacity_token",
+    [TURN_ERR_CAP_PERMS] = "capacity_permissions",
+    [TURN_ERR_CAP_CHANNELS] = "capacity_channels",
+    [TURN_ERR_SERVER] = "server_error",
+};
+
+bool turn_alloc_err_info(unsigned i, int *code, const char **label)
+{
+    if (i >= TURN_ERR_COUNT || !err_labels[i])
+        return false;
+    *code = err_table[i].code;
+    *label = err_labels[i];
+    return true;
+}
+
 void turn__err_code(turn_err_t e, int *code, const char **reason)
 {
     if ((unsigned)e >= TURN_ERR_COUNT || e == TURN_OK)

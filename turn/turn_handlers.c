@@ -298,6 +298,24 @@ static turn_err_t tuple_rules(const turn_ctx_t *c)
     return TURN_OK;
 }
 
+/* Count an answered request by method and class, and a failed Allocate
+ * by its error. */
+static void count_answer(turn_ctx_t *c)
+{
+    uint16_t m = c->req->msg->method;
+    turn_req_kind_t k = m == STUN_METHOD_ALLOCATE            ? TURN_REQ_ALLOCATE
+                        : m == STUN_METHOD_REFRESH           ? TURN_REQ_REFRESH
+                        : m == STUN_METHOD_CREATE_PERMISSION ? TURN_REQ_CREATE_PERMISSION
+                                                             : TURN_REQ_CHANNEL_BIND;
+    TURN_STAT_ADD(c->t, requests[k][c->err != TURN_OK], 1);
+}
+
+static void count_alloc_failed(turn_ctx_t *c)
+{
+    TURN_STAT_ADD(c->t, allocations_failed, 1);
+    TURN_STAT_ADD(c->t, alloc_errors[(unsigned)c->err % TURN_ALLOC_ERR_SLOTS], 1);
+}
+
 static size_t auth_failed(turn_ctx_t *c, const turn_auth_t *au, uint8_t *out, size_t cap,
                           turn_out_t *res)
 {
@@ -314,7 +332,8 @@ static size_t auth_failed(turn_ctx_t *c, const turn_auth_t *au, uint8_t *out, si
     /* The first 401 of every allocation and 438s are the normal flow. */
     if (c->req->msg->method == STUN_METHOD_ALLOCATE && c->err != TURN_ERR_STALE_NONCE &&
         (c->err != TURN_ERR_UNAUTHENTICATED || au->offered))
-        TURN_STAT_ADD(c->t, allocations_failed, 1);
+        count_alloc_failed(c);
+    count_answer(c);
     return turn__rsp_error(c, out, cap);
 }
 
@@ -341,7 +360,8 @@ static size_t handle_request(turn_ctx_t *c, uint8_t *out, size_t cap, turn_out_t
         }
     }
     if (c->err != TURN_OK && m->method == STUN_METHOD_ALLOCATE)
-        TURN_STAT_ADD(c->t, allocations_failed, 1);
+        count_alloc_failed(c);
+    count_answer(c);
     size_t len = c->err == TURN_OK ? turn__rsp_finish(c) : turn__rsp_error(c, out, cap);
     if (len == 0)
         res->drop_reason = "encode_failed";

@@ -113,6 +113,14 @@ typedef struct turn_chan_s {
     bool counted;           /* included in stats.channels_active */
 } turn_chan_t;
 
+/* A token bucket of UDP payload bytes (turn_quota.c). */
+typedef struct turn_bucket_s {
+    double tokens;              /* bytes available at <last> */
+    double last;                /* monotonic seconds of the last refill */
+    double rate;                /* bytes per second; 0 = unlimited */
+    double burst;               /* bytes: the most tokens it holds */
+} turn_bucket_t;
+
 struct turn_alloc_s {
     turn_alloc_t *next;         /* hash chain, or the list of ended allocations */
     turn_t *turn;               /* owner */
@@ -138,6 +146,9 @@ struct turn_alloc_s {
     int32_t *peer_head;         /* owned: chains by peer address; both chan_mask + 1 */
     uint32_t chan_mask;
     turn_alloc_counters_t c;
+    turn_bucket_t q[TURN_DIR_COUNT]; /* per-direction rate (turn_quota.c) */
+    uint64_t q_bps;             /* the rate resolved for quota_user; 0 = unlimited */
+    bool throttled;             /* held at cfg->floor_bps (user over its byte quota) */
     uint64_t id;                /* unique in the process (turn_alloc.c) */
     double started, started_wall;
     turn_end_reason_t end_reason;
@@ -194,6 +205,7 @@ struct turn_s {
     uint64_t ind_seq;
     turn_stats_t st;            /* written by the owner thread only */
     uint64_t block_gen;         /* turn_shared_block_gen last applied */
+    turn_bucket_t total[TURN_DIR_COUNT]; /* this worker's share of cfg->total_bps */
 };
 
 /* Relaxed atomic counter updates (one writer, readers on other threads). */
@@ -203,6 +215,58 @@ struct turn_s {
 #define TURN_STAT_SUB(t, field, n)                                                     \
     __atomic_store_n(&(t)->st.field, __atomic_load_n(&(t)->st.field, __ATOMIC_RELAXED) - \
                                          (uint64_t)(n), __ATOMIC_RELAXED)
+
+/* ---- Quotas (turn_quota.c) ------------------------------------------------ */
+
+/* Resolve <a>'s rate (quota.users, else alloc_bps; the floor when
+ * throttled) and fill its buckets as of <now>. */
+void turn__quota_setup(turn_t *t, turn_alloc_t *a, double now);
+/* Re-read rates from t->cfg (turn_set_cfg): the worker's share of
+ * total_bps and every allocation's rate. Tokens are kept (capped). */
+void turn__quota_reload(turn_t *t);
+/* The worker's buckets at turn_new. */
+void turn__quota_init(turn_t *t);
+/* Throttle <a> to the floor rate, or lift it. */
+void turn__quota_throttle(turn_t *t, turn_alloc_t *a, bool on);
+/* The data path: may <len> payload bytes of <a> go in direction <d> at
+ * <now>? Takes the tokens and counts the relayed bytes, or counts the drop
+ * by kind. Inline: it runs for every relayed datagram. */
+static inline bool turn__bucket_fill(turn_bucket_t *b, double now)
+{
+    if (b->rate == 0)
+        return true;
+    if (now > b->last) {
+        b->tokens += (now - b->last) * b->rate;
+        if (b->tokens > b->burst)
+            b->tokens = b->burst;
+        b->last = now;
+    }
+    return false;
+}
+
+static inline bool turn__quota_pass(turn_t *t, turn_alloc_t *a, turn_dir_t d, size_t len,
+                                    double now)
+{
+    turn_bucket_t *ab = &a->q[d], *tb = &t->total[d];
+    bool a_free = turn__bucket_fill(ab, now), t_free = turn__bucket_fill(tb, now);
+    int kind = -1;
+    if (!a_free && ab->tokens < (double)len)
+        kind = a->throttled ? TURN_QDROP_USER_THROTTLE : TURN_QDROP_ALLOCATION;
+    else if (!t_free && tb->tokens < (double)len)
+        kind = TURN_QDROP_TOTAL;
+    if (kind >= 0) {
+        TURN_STAT_ADD(t, quota_dropped_bytes[kind], len);
+        TURN_STAT_ADD(t, quota_dropped_packets[kind], 1);
+        return false;
+    }
+    if (!a_free)
+        ab->tokens -= (double)len;
+    if (!t_free)
+        tb->tokens -= (double)len;
+    TURN_STAT_ADD(t, relayed_bytes[d][a->tuple.transport], len);
+    TURN_STAT_ADD(t, relayed_packets[d][a->tuple.transport], 1);
+    return true;
+}
 
 /* ---- Authentication (turn_auth.c) -------------------------------------- */
 
