@@ -55,6 +55,7 @@ class Traffic(threading.Thread):
 def test_dashboard_live_charts():
     d = Daemon("dashboard", args=["--turn.users=alice:wonderland,bob:builder",
                                   "--turn.allowed_peers=127.0.0.0/8", "--admin.enabled=true",
+                                  "--cost.egress_per_gb=90", "--cost.currency=USD",
                                   f"--admin.token={TOKEN}"])
     with d:
         flows = [Traffic(d.port, "alice", "wonderland", 1000),
@@ -89,6 +90,9 @@ def test_dashboard_live_charts():
         users = [u["label"] for u in res["topUsers"]]
         assert users[:2] == ["alice", "bob"], res["topUsers"]
         assert res["status"].startswith("live"), res["status"]
+        # Throughput from /metrics' relayed-bytes counters; cost from /api/summary.
+        assert res["source"] == "metrics", res["source"]
+        assert res["lastCost"] is not None and res["lastCost"] > 0, res["lastCost"]
         # Nothing but icehubd was asked for anything.
         origin = f"http://127.0.0.1:{d.http_port}/"
         assert res["requests"] and all(u.startswith(origin) for u in res["requests"]), \
