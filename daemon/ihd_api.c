@@ -254,6 +254,30 @@ static void one_allocation(ihd_server_t *srv, const ihd_http_req_t *req, const c
     ihd_admin_list_dispose(&l);
 }
 
+static json_t *usage_json(ihd_server_t *srv);
+
+/* Whether <user> is over quota.user_bytes this period, by the usage table.
+ * A revocation outranks a quota block in turn_shared, so lifting one must
+ * put the other back: the usage table reports each crossing only once. */
+static bool over_byte_quota(ihd_server_t *srv, const char *user)
+{
+    json_t *u = usage_json(srv);
+    if (!u)
+        return false;
+    json_int_t limit = json_integer_value(json_object_get(u, "user_bytes_limit"));
+    json_t *users = json_object_get(u, "users"), *row;
+    size_t i;
+    bool over = false;
+    json_array_foreach(users, i, row) {
+        if (limit > 0 && !strcmp(json_string_value(json_object_get(row, "user")) ?: "", user))
+            over = json_integer_value(json_object_get(row, "to_peer_bytes")) +
+                       json_integer_value(json_object_get(row, "to_client_bytes")) >=
+                   limit;
+    }
+    json_decref(u);
+    return over;
+}
+
 static void user_revoke(ihd_server_t *srv, const ihd_http_req_t *req, const char *name,
                         size_t nlen, ihd_http_resp_t *r)
 {
@@ -277,6 +301,12 @@ static void user_revoke(ihd_server_t *srv, const ihd_http_req_t *req, const char
     if (rc == 0)
         cmn_info("admin", "user \"%s\" %s through the admin API", user,
                  revoke ? "revoked" : "un-revoked");
+    bool quota = false;
+    if (!revoke && over_byte_quota(srv, user)) {
+        turn_shared_block_user(srv->turn_shared, user, TURN_BLOCK_QUOTA);
+        cmn_info("admin", "user \"%s\" stays blocked: over quota.user_bytes", user);
+        quota = true;
+    }
     /* The workers end the user's allocations at their next tick (within a
      * second); these are the ones the latest snapshots list. */
     ihd_admin_list_t l;
@@ -290,6 +320,9 @@ static void user_revoke(ihd_server_t *srv, const ihd_http_req_t *req, const char
     json_object_set_new(j, "user", json_string(user));
     json_object_set_new(j, "revoked", json_boolean(revoke));
     json_object_set_new(j, "changed", json_boolean(rc == 0));
+    json_object_set_new(j, "blocked", revoke  ? json_string("revoked")
+                                      : quota ? json_string("quota")
+                                              : json_null());
     json_object_set_new(j, "live_allocations", json_integer(live));
     resp_json(r, 200, j);
 }

@@ -240,3 +240,26 @@ def test_loopback_without_token_and_refusal():
                         f"--admin.token={TOKEN}", "--check-config"],
                        capture_output=True, text=True, timeout=10, env=env)
     assert r.returncode == 0, r.stderr
+
+
+def test_unrevoke_keeps_byte_quota_block():
+    # A user over quota.user_bytes who is revoked and then un-revoked stays
+    # blocked by the quota (486), not free until the period ends.
+    with daemon("admin-quota", ["--quota.user_bytes=20000", "--quota.over_action=stop"]) as d:
+        c, p = relay_session(d)
+        push(c, p, n=25)  # 25 kB to the peer and 25 kB back
+        deadline = time.time() + 4
+        while time.time() < deadline:
+            u = api(d, "GET", "/api/usage")[1]["users"]
+            if u and u[0]["blocked"] == "quota":
+                break
+            time.sleep(0.1)
+        assert u[0]["blocked"] == "quota", u
+        assert api(d, "POST", f"/api/users/{USER}/revoke")[0] == 200
+        assert api(d, "GET", "/api/usage")[1]["users"][0]["blocked"] == "revoked"
+        st, j, _ = api(d, "DELETE", f"/api/users/{USER}/revoke")
+        assert st == 200 and j["blocked"] == "quota", j
+        cls, attrs, _ = TurnClient(d.port, USER, PASS).allocate()
+        assert cls == 3 and error_code(attrs)[0] == 486, error_code(attrs)
+        # Someone under the quota is unaffected.
+        assert TurnClient(d.port, "bob", "builder").allocate()[0] == 2
