@@ -494,6 +494,14 @@ static int validate_admin(load_t *l)
     if (tlen && tlen < 16)
         return failf(l, "%s: expected at least 16 characters, found %zu",
                      label_of(l, "admin.token"), tlen);
+    for (size_t i = 0; s->http.enabled && i < s->metrics.listen.n; i++) {
+        char buf[CMN_ADDR_STRLEN];
+        for (size_t k = 0; k < s->http.listen.n; k++)
+            if (cmn_addr_equal(&s->metrics.listen.v[i], &s->http.listen.v[k]))
+                return failf(l, "%s: expected addresses that are not in http.listen, found %s",
+                             label_of(l, "metrics.listen"),
+                             cmn_addr_format(&s->metrics.listen.v[i], buf, sizeof(buf), true));
+    }
     if (!s->admin.enabled || !s->http.enabled || tlen)
         return 0;
     for (size_t i = 0; i < s->http.listen.n; i++) {

@@ -99,6 +99,7 @@ typedef struct cmn_settings_s {
     } ledger;
     struct {
         int top_users;              /* metrics.top_users: per-user series (+ "other") */
+        cmn_addrlist_t listen;      /* metrics.listen: extra /metrics-only listeners */
     } metrics;
 
     /* ---- admin ---- */

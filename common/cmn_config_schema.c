@@ -166,6 +166,9 @@ static const cmn_cfg_def_t schema[] = {
     {.name = "metrics.top_users", .type = CMN_CFG_INT, .offset = F(metrics.top_users),
      .def = "10", .min = 0, .max = 1000, .reloadable = true,
      .doc = "Users with their own per-user series on /metrics (the rest sum as \"other\")."},
+    {.name = "metrics.listen", .type = CMN_CFG_ADDRLIST, .offset = F(metrics.listen),
+     .def = "",
+     .doc = "Extra addresses serving only /metrics, /livez and /readyz (no API, no pages)."},
 
     /* ---- admin.*: the admin API ---- */
     {.name = "admin.enabled", .type = CMN_CFG_BOOL, .offset = F(admin.enabled),

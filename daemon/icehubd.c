@@ -153,6 +153,7 @@ static void warn_restart_needed(const cmn_settings_t *o, const cmn_settings_t *n
         {!addrlist_equal(&o->http.listen, &n->http.listen), "http.listen"},
         {!str_eq(o->tls.cert, n->tls.cert) || !str_eq(o->tls.key, n->tls.key), "tls.cert/tls.key"},
         {!str_eq(o->ledger.path, n->ledger.path), "ledger.path"},
+        {!addrlist_equal(&o->metrics.listen, &n->metrics.listen), "metrics.listen"},
     };
     for (size_t i = 0; i < CMN_ARRAY_LEN(checks); i++)
         if (checks[i].changed)
@@ -236,7 +237,8 @@ static int start_services(ihd_server_t *srv)
             cmn_warn("turn", "no turn.users and no turn.secrets: every Allocate gets 401, "
                              "so only STUN Binding is useful");
     }
-    if (cfg->s.http.enabled && ihd_http_start(srv, err, sizeof(err)) < 0) {
+    if ((cfg->s.http.enabled || cfg->s.metrics.listen.n) &&
+        ihd_http_start(srv, err, sizeof(err)) < 0) {
         cmn_err("http", "%s", err);
         return 1;
     }

@@ -801,6 +801,14 @@ static void test_admin_token_required(void **state)
     assert_int_equal(load(&s, NULL, NULL, off, err), 0);
     cmn_config_dispose(&s);
     flag_fails("admin.token=short", "--admin.token: expected at least 16 characters, found 5");
+    /* metrics.listen: extra listeners, never one of http.listen's. */
+    const char *ml[] = {"metrics.listen=127.0.0.1:9464,[::1]:9464", NULL};
+    assert_int_equal(load(&s, NULL, NULL, ml, err), 0);
+    assert_int_equal(s.metrics.listen.n, 2);
+    cmn_config_dispose(&s);
+    flag_fails("metrics.listen=0.0.0.0:8080",
+               "--metrics.listen: expected addresses that are not in http.listen, found "
+               "0.0.0.0:8080");
 }
 
 static void test_never_half_configured(void **state)

@@ -263,3 +263,25 @@ def test_unrevoke_keeps_byte_quota_block():
         assert cls == 3 and error_code(attrs)[0] == 486, error_code(attrs)
         # Someone under the quota is unaffected.
         assert TurnClient(d.port, "bob", "builder").allocate()[0] == 2
+
+
+def test_metrics_listen_serves_metrics_only():
+    mport = free_port(udp_and_tcp=False)
+    with daemon("admin-metrics-listen", [f"--metrics.listen=127.0.0.1:{mport}"]) as d:
+        class M:  # the same helpers, pointed at the metrics listener
+            http_port = mport
+        st, body = Daemon.http_get(M, "/metrics")
+        assert st == 200 and "icehub_turn_relayed_bytes_total" in body
+        assert Daemon.http_get(M, "/livez")[0] == 200
+        for path in ("/api/allocations", "/dashboard", "/", "/api/usage"):
+            st, j, _ = api(M, "GET", path)
+            assert st == 404, (path, st, j)
+        assert api(d, "GET", "/api/allocations")[0] == 200  # http.listen is unchanged
+    # Without the HTTP service, the metrics listener still runs.
+    d = Daemon("admin-metrics-only", args=[f"--metrics.listen=127.0.0.1:{mport}",
+                                           "--http.enabled=false"])
+    with d:
+        class M2:
+            http_port = mport
+        assert Daemon.http_get(M2, "/metrics")[0] == 200
+        assert api(M2, "GET", "/api/allocations")[0] == 404
