@@ -14,7 +14,12 @@
 #   BENCH_UCLIENT_Z turnutils_uclient -z, ms between a session's messages (default 4)
 #   BENCH_UCLIENT_LOADS  SIZE:channel|send list (default all four)
 #   BENCH_RATE      turn_flood fixed-rate load, messages/s (default 25000)
-#   BENCH_ONLY      space-separated subset of: binding uclient flood (default all)
+#   BENCH_ONLY      space-separated subset of: binding uclient flood quota
+#                   (default all). BENCH_ONLY=quota alone rewrites only the
+#                   quota section of docs/benchmarks.md and keeps the rest.
+#   BENCH_QUOTA_BASE  an icehubd binary built without the live relay counters
+#                   (main before issue 4), added as a third server to the
+#                   quota comparison when set
 #   BENCH_QUIET     wait up to this many seconds for other processes to go
 #                   idle before each measurement (default 30), and
 #   BENCH_QUIET_TOTAL  at most this many in all (default 120)
@@ -37,14 +42,14 @@ REPEAT=${BENCH_REPEAT:-3}
 UZ=${BENCH_UCLIENT_Z:-4}
 UC_LOADS=${BENCH_UCLIENT_LOADS:-100:channel 100:send 1000:channel 1000:send}
 RATE=${BENCH_RATE:-25000}
-ONLY=${BENCH_ONLY:-binding uclient flood}
+ONLY=${BENCH_ONLY:-binding uclient flood quota}
 QUIET=${BENCH_QUIET:-30}
 QUIET_TOTAL=${BENCH_QUIET_TOTAL:-120}
 HZ=$(getconf CLK_TCK)
 OUT=docs/benchmarks.md
 LOG=$A/bench.log
 T_BIND=$(mktemp) T_UC=$(mktemp) T_FL=$(mktemp) T_FIX=$(mktemp) T_SUM=$(mktemp) T_QW=$(mktemp)
-T_CRASH=$(mktemp) T_SPREAD=$(mktemp) T_RETRY=$(mktemp)
+T_CRASH=$(mktemp) T_SPREAD=$(mktemp) T_RETRY=$(mktemp) T_QUOTA=$(mktemp)
 echo 0 >"$T_QW"
 echo "${BENCH_RETRIES:-8}" >"$T_RETRY"
 : >"$LOG"
@@ -54,7 +59,8 @@ PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -f "$T_BIND" "$T_UC" "$T_FL" "$T_FIX" "$T_SUM" "$T_QW" "$T_CRASH" "$T_SPREAD" "$T_RETRY"
+    rm -f "$T_BIND" "$T_UC" "$T_FL" "$T_FIX" "$T_SUM" "$T_QW" "$T_CRASH" "$T_SPREAD" "$T_RETRY" \
+        "$T_QUOTA"
 }
 trap cleanup EXIT
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
@@ -109,12 +115,16 @@ wait_quiet() {
 icehubd_version() { ./bin/icehubd --version | cut -d' ' -f2; }
 coturn_version() { turnserver --version 2>&1 | head -1; }
 
-# start_icehubd PORT HTTP_PORT: one worker thread, pinned to CPU 0. Sets SRV.
+# start_icehubd PORT HTTP_PORT [FLAGS...]: one worker thread, pinned to CPU 0
+# (the binary: $IHD_BIN, default bin/icehubd). Sets SRV.
 start_icehubd() {
-    taskset -c 0 ./bin/icehubd --turn.listen=127.0.0.1:$1 --http.listen=127.0.0.1:$2 \
+    local port=$1 hport=$2
+    shift 2
+    taskset -c 0 "${IHD_BIN:-./bin/icehubd}" --turn.listen=127.0.0.1:$port \
+        --http.listen=127.0.0.1:$hport \
         --turn.users=alice:wonderland --turn.realm=bench --turn.allowed_peers=127.0.0.0/8 \
         --turn.threads=1 --log.level=warn --turn.max_allocations_per_ip=100000 \
-        --turn.max_allocations_per_user=100000 --turn.unauth_rate=100000 \
+        --turn.max_allocations_per_user=100000 --turn.unauth_rate=100000 "$@" \
         >>"$A/bench-icehubd.log" 2>&1 &
     SRV=$!
     PIDS+=($SRV)
@@ -483,6 +493,119 @@ if wants flood; then
     done
 fi
 
+# ---- Quotas and live metrics: on vs off ------------------------------------------
+
+# The same icehubd binary twice: "off" with no quota settings (no bucket
+# ever limits, but the live counters run: they cannot be turned off), "on"
+# with per-allocation and server-wide rates far above the load (every
+# datagram goes through both buckets and is never dropped), and, with
+# BENCH_QUOTA_BASE, a build from before the live counters and quotas.
+QUOTA_ON="--quota.allocation_bps=100G --quota.total_bps=1T"
+if wants quota; then
+    qo_port=$(free_port); qo_h=$(free_port)
+    start_icehubd "$qo_port" "$qo_h"
+    Q_OFF=$SRV
+    qn_port=$(free_port); qn_h=$(free_port)
+    # shellcheck disable=SC2086
+    start_icehubd "$qn_port" "$qn_h" $QUOTA_ON
+    Q_ON=$SRV
+    Q_SERVERS="off on"
+    if [[ -n ${BENCH_QUOTA_BASE:-} ]]; then
+        qb_port=$(free_port); qb_h=$(free_port)
+        IHD_BIN=$BENCH_QUOTA_BASE start_icehubd "$qb_port" "$qb_h"
+        Q_BASE=$SRV
+        Q_SERVERS="base off on"
+    fi
+    for load in "c2p channel" "p2c channel" "c2p send" "echo channel"; do
+        read -r qdir qkind <<<"$load"
+        qlabel="quota-$qdir-$qkind"
+        qargs="--dir $qdir --allocs 16 --size 100"
+        [[ $qdir == echo ]] && qargs+=" --rate $RATE --window 4096"
+        for ((rep = 1; rep <= REPEAT; rep++)); do
+            for srv in $Q_SERVERS; do
+                case $srv in
+                off) qp=$Q_OFF qport=$qo_port ;;
+                on) qp=$Q_ON qport=$qn_port ;;
+                base) qp=$Q_BASE qport=$qb_port ;;
+                esac
+                # shellcheck disable=SC2086
+                RES[$qlabel,$srv,$rep]=$(flood_run "icehubd-quota-$srv" "$qp" "$qport" \
+                    $(kind_args "$qkind") $qargs)
+            done
+        done
+        read -r off_r off_u rest <<<"$(summarize "$qlabel" off)"
+        for srv in $Q_SERVERS; do
+            read -r r u rc uc l ub ob sp <<<"$(summarize "$qlabel" "$srv")"
+            case $srv in
+            off) name="quotas off, live counters on" ;;
+            on) name="quotas on (rates never reached), live counters on" ;;
+            base) name="before issue 4 (no live counters, no quotas)" ;;
+            esac
+            name+=$(mark "$ob")
+            case $qdir in echo) dl="echo, $((2 * RATE / 1000))k/s" ;; c2p) dl="client → peer" ;; *) dl="peer → client" ;; esac
+            echo "| $dl | $(kind_label "$qkind") | $name | $r ($(spaced "$rc")) | $(printf %.2f "$u") ($(spaced "$uc")) | $l% | $ub% | $(fmt_ratio "$u" "$off_u") |" >>"$T_QUOTA"
+        done
+    done
+    stop_server "$Q_OFF" icehubd
+    stop_server "$Q_ON" icehubd
+    [[ -n ${Q_BASE:-} ]] && stop_server "$Q_BASE" icehubd
+fi
+
+report_quota() {
+    local base_note=""
+    [[ -n ${BENCH_QUOTA_BASE:-} ]] && base_note="
+- *before issue 4*: a build of main before the live counters and quotas
+  (\`BENCH_QUOTA_BASE\`): what the live counters themselves cost."
+    cat <<REPORT_END
+<!-- quota-bench: written by tests/bench/run.sh (BENCH_ONLY=quota rewrites only this section) -->
+
+## Quotas and live metrics: on vs off
+
+The cost on the fast path of the bandwidth quotas (two token buckets per
+datagram: the allocation's and the worker's share of the server's capacity)
+and of the live relay counters (bytes and packets by direction and
+transport, counted per datagram). Each server is pinned to CPU 0 with one
+worker thread and measured in turn under turn_flood loads like those of (b)
+and (c) (16 allocations, 100-byte payloads):
+
+- *quotas off*: no quota settings (the default): the buckets are unlimited
+  and return at once; the live counters still run (they are always on);
+- *quotas on*: \`$QUOTA_ON\`: every datagram refills and takes from
+  both buckets, and none is ever dropped (the rates are far above the load).$base_note
+
+Each load ran $REPEAT times for $FSECS s, the servers interleaved; cells give
+the mean and each run. The last column is CPU per packet relative to
+"quotas off" (target: quotas and metrics add under 10%).
+
+| load | framing | server | relayed packets/s | server CPU µs per relayed packet | loss | core busy | CPU vs quotas off |
+|---|---|---|---|---|---|---|---|
+REPORT_END
+    cat "$T_QUOTA"
+    echo
+    echo "Command: \`BENCH_ONLY=quota${BENCH_QUOTA_BASE:+ BENCH_QUOTA_BASE=...} BENCH_SECONDS=$SECS BENCH_REPEAT=$REPEAT tests/bench/run.sh\` ($(date -u +%Y-%m-%dT%H:%M:%SZ))."
+    echo "<!-- /quota-bench -->"
+}
+
+# BENCH_ONLY=quota: splice the quota section into the existing report.
+if [[ $ONLY == quota ]]; then
+    T_NEW=$(mktemp)
+    report_quota >"$T_NEW"
+    python3 - "$OUT" "$T_NEW" <<'SPLICE_END'
+import re, sys
+out, new = sys.argv[1], open(sys.argv[2]).read().rstrip("\n") + "\n"
+try:
+    old = open(out).read()
+except FileNotFoundError:
+    old = "# Benchmarks\n"
+pat = re.compile(r"\n*<!-- quota-bench.*?<!-- /quota-bench -->\n?", re.S)
+body = pat.sub("\n", old).rstrip("\n") + "\n\n" + new
+open(out, "w").write(body)
+SPLICE_END
+    rm -f "$T_NEW"
+    echo "wrote the quota section of $OUT"
+    exit 0
+fi
+
 # ---- The report ---------------------------------------------------------------
 
 # verdict VALUE LIMIT le|ge: "met" or "missed", with the margin.
@@ -700,6 +823,7 @@ report_targets() {
     if [[ -s $T_UC ]]; then report_uclient; fi
     if [[ -s $T_FL ]]; then report_flood; fi
     if [[ -s $T_SUM ]]; then report_targets; fi
+    if [[ -s $T_QUOTA ]]; then echo; report_quota; fi
     if [[ -s $T_CRASH ]]; then
         echo
         echo "### Server crashes"
