@@ -38,11 +38,10 @@ const char *ihd_period_name(ihd_period_t k)
 
 char *ihd_time_format(double t, char *buf, size_t len)
 {
-    double fl = floor(t);
-    time_t s = (time_t)fl;
-    int ms = (int)((t - fl) * 1000.0);
-    if (ms > 999)
-        ms = 999;
+    /* Round to the millisecond (0.123 is 0.12299999... in binary). */
+    double msd = floor(t * 1000.0 + 0.5);
+    time_t s = (time_t)floor(msd / 1000.0);
+    int ms = (int)(msd - (double)s * 1000.0);
     struct tm tm;
     gmtime_r(&s, &tm);
     snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
@@ -84,8 +83,7 @@ int ihd_time_parse(const char *s, double *out)
     if (!s || !*s)
         return CMN_EINVAL;
     /* Unix seconds: digits only (with an optional fraction). */
-    if (strspn(s, "0123456789.") == strlen(s) && strchr("0123456789", s[0]) &&
-        strlen(s) != 10 /* never a date */) {
+    if (strspn(s, "0123456789.") == strlen(s) && s[0] >= '0' && s[0] <= '9') {
         char *end;
         errno = 0;
         double v = strtod(s, &end);

@@ -197,6 +197,12 @@ typedef struct usage_worker_s {
     unsigned nlines;
 } __attribute__((aligned(64))) usage_worker_t;
 
+/* A list of owned names. */
+typedef struct ihd_names_s {
+    char **v;
+    size_t n, cap;
+} ihd_names_t;
+
 struct ihd_usage_s {
     ihd_server_t *srv;
     pthread_mutex_t mu;         /* guards the table and the period */
@@ -206,6 +212,8 @@ struct ihd_usage_s {
     int period_kind;            /* CMN_QUOTA_PERIOD_* of the table */
     double pstart, pend;        /* [start, end) Unix seconds */
     uint64_t limit;             /* quota.user_bytes the blocks were decided with */
+    ihd_names_t qblocked;       /* users we blocked this period (TURN_BLOCK_QUOTA) */
+    uint64_t block_gen;         /* turn_shared_block_gen when qblocked was last checked */
     ihd_ledger_t *ledger;       /* NULL without ledger.path */
     usage_worker_t wk[IHD_MAX_WORKERS];
 };

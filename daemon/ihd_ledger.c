@@ -107,7 +107,7 @@ static void cut_torn_tail(ihd_ledger_t *l)
 
 static int open_file(ihd_ledger_t *l)
 {
-    int fd = open(l->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = open(l->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640); /* read: cut_torn_tail */
     if (fd < 0)
         return -errno;
     l->fd = fd;

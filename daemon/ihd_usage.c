@@ -34,10 +34,7 @@ const double ihd__bytes_le[NBYTES] = {1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1
 
 /* Users whose block changes, collected under the mutex and applied after
  * it is released (turn_shared takes its own mutex). */
-typedef struct name_list_s {
-    char **v;
-    size_t n, cap;
-} name_list_t;
+typedef ihd_names_t name_list_t;
 
 static void names_add(name_list_t *l, const char *s)
 {
@@ -48,31 +45,43 @@ static void names_add(name_list_t *l, const char *s)
     l->v[l->n++] = cmn_strdup(s);
 }
 
-static void names_apply(ihd_server_t *srv, name_list_t *l, turn_block_t why)
+static void names_clear(name_list_t *l)
 {
-    for (size_t i = 0; i < l->n; i++) {
-        if (why == TURN_BLOCK_QUOTA) {
-            turn_shared_block_user(srv->turn_shared, l->v[i], TURN_BLOCK_QUOTA);
-            cmn_info("usage", "user \"%s\" reached quota.user_bytes for this period", l->v[i]);
-        } else if (turn_shared_user_blocked(srv->turn_shared, l->v[i]) == TURN_BLOCK_QUOTA) {
-            /* Only our own block is lifted; a revocation stays. */
-            turn_shared_block_user(srv->turn_shared, l->v[i], TURN_BLOCK_NONE);
-        }
+    for (size_t i = 0; i < l->n; i++)
         cmn_free(l->v[i]);
-    }
     cmn_free(l->v);
     memset(l, 0, sizeof(*l));
+}
+
+static void names_copy(name_list_t *dst, const name_list_t *src)
+{
+    for (size_t i = 0; i < src->n; i++)
+        names_add(dst, src->v[i]);
+}
+
+/* Block (TURN_BLOCK_QUOTA), lift (TURN_BLOCK_NONE: only our own quota
+ * blocks, never a revocation) or re-check (<verify>: put back a quota block
+ * someone lifted, e.g. an operator's un-revoke of a user still over quota)
+ * the users of <l>, then free it. */
+static void names_apply(ihd_server_t *srv, name_list_t *l, turn_block_t why, bool verify)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        turn_block_t now = turn_shared_user_blocked(srv->turn_shared, l->v[i]);
+        if (why == TURN_BLOCK_QUOTA && (!verify || now == TURN_BLOCK_NONE)) {
+            turn_shared_block_user(srv->turn_shared, l->v[i], TURN_BLOCK_QUOTA);
+            if (!verify)
+                cmn_info("usage", "user \"%s\" reached quota.user_bytes for this period",
+                         l->v[i]);
+        } else if (why == TURN_BLOCK_NONE && now == TURN_BLOCK_QUOTA) {
+            turn_shared_block_user(srv->turn_shared, l->v[i], TURN_BLOCK_NONE);
+        }
+    }
+    names_clear(l);
 }
 
 static ihd_period_t period_of(int kind)
 {
     return kind == CMN_QUOTA_PERIOD_DAY ? IHD_PERIOD_DAY : IHD_PERIOD_MONTH;
-}
-
-static void collect_blocked(void *ctx, ihd_urow_t *r)
-{
-    if (r->quota_blocked)
-        names_add(ctx, r->name);
 }
 
 /* Under the mutex: start a new period if <wall> left the current one or
@@ -81,9 +90,8 @@ static void roll_period(ihd_usage_t *u, const cmn_settings_t *s, double wall, na
 {
     if (wall >= u->pstart && wall < u->pend && s->quota.period == u->period_kind)
         return;
-    ihd_utab_foreach(&u->users, collect_blocked, lift);
-    if (u->users.other && u->users.other->quota_blocked)
-        names_add(lift, "other");
+    names_copy(lift, &u->qblocked);
+    names_clear(&u->qblocked);
     if (u->pend > 0)
         cmn_info("usage", "new %s period: usage restarts (%llu users last period)",
                  ihd_period_name(period_of(s->quota.period)),
@@ -127,12 +135,13 @@ static void apply_one(ihd_usage_t *u, const char *user, const char *realm,
         ihd_urow_bytes(r) >= u->limit) {
         r->quota_blocked = true;
         names_add(block, r->name);
+        names_add(&u->qblocked, r->name);
     }
 }
 
 typedef struct relimit_ctx_s {
     uint64_t limit;
-    name_list_t *block, *lift;
+    name_list_t *block, *lift, *blocked;
 } relimit_ctx_t;
 
 static void relimit_one(void *ctx, ihd_urow_t *r)
@@ -143,6 +152,8 @@ static void relimit_one(void *ctx, ihd_urow_t *r)
         names_add(c->block, r->name);
     else if (!over && r->quota_blocked)
         names_add(c->lift, r->name);
+    if (over)
+        names_add(c->blocked, r->name);
     r->quota_blocked = over;
 }
 
@@ -152,7 +163,8 @@ static void relimit(ihd_usage_t *u, uint64_t limit, name_list_t *block, name_lis
     if (limit == u->limit)
         return;
     u->limit = limit;
-    relimit_ctx_t c = {limit, block, lift};
+    names_clear(&u->qblocked);
+    relimit_ctx_t c = {limit, block, lift, &u->qblocked};
     ihd_utab_foreach(&u->users, relimit_one, &c);
 }
 
@@ -166,15 +178,23 @@ void ihd__usage_fold(ihd_usage_t *u, const char *user, const char *realm,
 void ihd__usage_apply(ihd_usage_t *u, const cmn_settings_t *s, const usage_delta_t *d,
                         size_t n, double wall)
 {
-    name_list_t block = {0}, lift = {0};
+    name_list_t block = {0}, lift = {0}, verify = {0};
+    uint64_t gen = turn_shared_block_gen(u->srv->turn_shared);
     pthread_mutex_lock(&u->mu);
     roll_period(u, s, wall, &lift);
     relimit(u, s->quota.user_bytes, &block, &lift);
     for (size_t i = 0; i < n; i++)
         apply_one(u, d[i].user, s->turn.realm, &d[i].d, d[i].started, &block);
+    /* The blocked set changed (a revoke or an un-revoke, or our own blocks):
+     * make sure our quota blocks are all still in place. */
+    if (gen != u->block_gen) {
+        u->block_gen = gen;
+        names_copy(&verify, &u->qblocked);
+    }
     pthread_mutex_unlock(&u->mu);
-    names_apply(u->srv, &lift, TURN_BLOCK_NONE);
-    names_apply(u->srv, &block, TURN_BLOCK_QUOTA);
+    names_apply(u->srv, &lift, TURN_BLOCK_NONE, false);
+    names_apply(u->srv, &block, TURN_BLOCK_QUOTA, false);
+    names_apply(u->srv, &verify, TURN_BLOCK_QUOTA, true);
 }
 
 static turn_alloc_counters_t counters_sub(const turn_alloc_counters_t *a,

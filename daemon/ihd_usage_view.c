@@ -169,6 +169,9 @@ void ihd_usage_stop(ihd_server_t *srv)
     }
     ihd_utab_dispose(&u->users);
     ihd_utab_dispose(&u->realms);
+    for (size_t i = 0; i < u->qblocked.n; i++)
+        cmn_free(u->qblocked.v[i]);
+    cmn_free(u->qblocked.v);
     pthread_mutex_destroy(&u->mu);
     cmn_free(u);
 }
