@@ -99,9 +99,14 @@ typedef struct cmn_settings_s {
     } ledger;
     struct {
         int top_users;              /* metrics.top_users: per-user series (+ "other") */
+        cmn_addrlist_t listen;      /* metrics.listen: extra /metrics-only listeners */
     } metrics;
 
     /* ---- admin ---- */
+    struct {
+        bool enabled;               /* admin.enabled: the admin API and /dashboard */
+        char *token;                /* admin.token: bearer token, "" = none (loopback only) */
+    } admin;
 
     /* ---- signal ---- */
 

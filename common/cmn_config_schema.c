@@ -166,8 +166,17 @@ static const cmn_cfg_def_t schema[] = {
     {.name = "metrics.top_users", .type = CMN_CFG_INT, .offset = F(metrics.top_users),
      .def = "10", .min = 0, .max = 1000, .reloadable = true,
      .doc = "Users with their own per-user series on /metrics (the rest sum as \"other\")."},
+    {.name = "metrics.listen", .type = CMN_CFG_ADDRLIST, .offset = F(metrics.listen),
+     .def = "",
+     .doc = "Extra addresses serving only /metrics, /livez and /readyz (no API, no pages)."},
 
     /* ---- admin.*: the admin API ---- */
+    {.name = "admin.enabled", .type = CMN_CFG_BOOL, .offset = F(admin.enabled),
+     .def = "false", .reloadable = true,
+     .doc = "Serve the admin API (/api/*) and the dashboard on http.listen."},
+    {.name = "admin.token", .type = CMN_CFG_STRING, .offset = F(admin.token),
+     .def = "", .min = 0, .max = 256, .reloadable = true, .secret = true,
+     .doc = "Bearer token the admin API requires; empty is allowed only on loopback listeners."},
 
     /* ---- signal.*: the signaling hub ---- */
 
@@ -612,7 +621,11 @@ static void print_value(FILE *f, const cmn_cfg_def_t *d, const void *p)
     case CMN_CFG_BOOL: fputs(*(const bool *)p ? "true" : "false", f); return;
     case CMN_CFG_INT: fprintf(f, "%d", *(const int *)p); return;
     case CMN_CFG_STRING:
-    case CMN_CFG_PATH: print_string(f, *(char *const *)p); return;
+    case CMN_CFG_PATH: {
+        const char *v = *(char *const *)p;
+        print_string(f, d->secret && v[0] ? "***" : v);
+        return;
+    }
     case CMN_CFG_IP: {
         const cmn_addr_t *a = p;
         print_string(f, a->family ? cmn_addr_format(a, buf, sizeof(buf), false) : "");

@@ -153,6 +153,7 @@ static void warn_restart_needed(const cmn_settings_t *o, const cmn_settings_t *n
         {!addrlist_equal(&o->http.listen, &n->http.listen), "http.listen"},
         {!str_eq(o->tls.cert, n->tls.cert) || !str_eq(o->tls.key, n->tls.key), "tls.cert/tls.key"},
         {!str_eq(o->ledger.path, n->ledger.path), "ledger.path"},
+        {!addrlist_equal(&o->metrics.listen, &n->metrics.listen), "metrics.listen"},
     };
     for (size_t i = 0; i < CMN_ARRAY_LEN(checks); i++)
         if (checks[i].changed)
@@ -178,6 +179,7 @@ static void reload(ihd_server_t *srv, const ihd_args_t *a)
         return;
     }
     warn_restart_needed(&old->s, &cfg->s);
+    ihd_admin_configure(srv->admin, &cfg->s);
     cmn_log_set_level(cfg->s.log.level);
     turn_shared_set_limits(srv->turn_shared, (uint32_t)cfg->s.turn.max_allocations,
                            (uint32_t)cfg->s.turn.max_allocations_per_user,
@@ -235,7 +237,8 @@ static int start_services(ihd_server_t *srv)
             cmn_warn("turn", "no turn.users and no turn.secrets: every Allocate gets 401, "
                              "so only STUN Binding is useful");
     }
-    if (cfg->s.http.enabled && ihd_http_start(srv, err, sizeof(err)) < 0) {
+    if ((cfg->s.http.enabled || cfg->s.metrics.listen.n) &&
+        ihd_http_start(srv, err, sizeof(err)) < 0) {
         cmn_err("http", "%s", err);
         return 1;
     }
@@ -331,7 +334,10 @@ int main(int argc, char **argv)
                                       (uint32_t)cfg->s.turn.max_allocations_per_user,
                                       (uint32_t)cfg->s.turn.max_allocations_per_ip);
     pthread_mutex_init(&srv.reserv_lock, NULL);
+    srv.admin = ihd_admin_new();
+    ihd_admin_configure(srv.admin, &cfg->s);
     rc = serve(&srv, &a);
+    ihd_admin_free(srv.admin);
     ihd_reserv_free_all(&srv);
     pthread_mutex_destroy(&srv.reserv_lock);
     turn_shared_free(srv.turn_shared);

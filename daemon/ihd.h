@@ -174,6 +174,7 @@ struct ihd_server_s {
     uint8_t nonce_key[32];      /* random per process; kept across reloads */
     pthread_mutex_t reserv_lock; /* guards the EVEN-PORT reservations */
     ihd_reserv_t *reservs;      /* reserved relay sockets, any worker may take one */
+    struct ihd_admin_s *admin;  /* owned: admin API state (ihd_admin.c) */
     struct ihd_usage_s *usage;  /* owned: usage table and ledger (ihd_usage.c), or NULL */
 };
 
@@ -300,6 +301,70 @@ void ihd_http_resp_error(ihd_http_resp_t *r, unsigned status, const char *code,
  * data. Runs on the HTTP thread. Returns 0 when it answered <req> (in
  * <resp>), CMN_ENOENT when the path is not one of its own. */
 int ihd_api_handle(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *resp);
+
+/* ihd_admin.c: the workers' side of the admin API. Each worker publishes a
+ * snapshot of its live allocations once a second (ihd_admin_tick, from its
+ * tick) and runs posted commands when poked (ihd_admin_wake, from its
+ * eventfd handler); the HTTP thread reads and posts. No lock is taken on
+ * the packet path. */
+typedef struct ihd_admin_s ihd_admin_t;
+
+typedef struct ihd_admin_alloc_s {
+    uint64_t id;                /* turn_alloc_info_t.id */
+    unsigned worker;
+    size_t user_off;            /* ihd_admin_str: the authenticated username */
+    size_t quota_user_off;      /* ihd_admin_str: the name quotas and revocations use */
+    uint8_t transport;          /* turn_transport_t of the client */
+    cmn_addr_t client;          /* the client as this server sees it */
+    cmn_addr_t server;          /* our address the client sent to */
+    cmn_addr_t relay[2];
+    size_t nrelay;
+    cmn_addr_t peers[TURN_PEERS_MAX]; /* distinct permission IPs */
+    size_t npeers;
+    uint32_t peers_total;
+    double started;             /* monotonic seconds */
+    double started_wall;        /* realtime seconds */
+    turn_alloc_counters_t c;    /* at the snapshot */
+    double to_peer_bps, to_client_bps; /* UDP payload bits/s since the previous snapshot */
+} ihd_admin_alloc_t;
+
+/* All workers' snapshots, merged and sorted by id (owned by the caller). */
+typedef struct ihd_admin_list_s {
+    ihd_admin_alloc_t *v;
+    size_t n;
+    char *pool;                 /* the strings */
+    size_t pool_len;
+    double age;                 /* seconds since the oldest snapshot was taken */
+} ihd_admin_list_t;
+
+ihd_admin_t *ihd_admin_new(void);
+void ihd_admin_free(ihd_admin_t *ad);
+/* Take admin.enabled, admin.token (kept as a hash) and turn.realm from <s>:
+ * at start and on every reload, before the snapshot is published. */
+void ihd_admin_configure(ihd_admin_t *ad, const cmn_settings_t *s);
+bool ihd_admin_enabled(ihd_server_t *srv);
+/* <authorization> (the header, "" if none) carries "Bearer TOKEN" with the
+ * configured token (constant-time), or no token is configured. */
+bool ihd_admin_auth(ihd_server_t *srv, const char *authorization);
+void ihd_admin_realm(ihd_server_t *srv, char *buf, size_t len);
+/* Worker thread: publish the snapshot (once a second) / run commands. */
+void ihd_admin_tick(ihd_worker_t *w, double now);
+void ihd_admin_wake(ihd_worker_t *w);
+/* HTTP thread. */
+int ihd_admin_list(ihd_server_t *srv, ihd_admin_list_t *out);
+const char *ihd_admin_str(const ihd_admin_list_t *l, size_t off);
+void ihd_admin_list_dispose(ihd_admin_list_t *l);
+/* End allocation <id> (TURN_END_ADMIN) on whichever worker holds it; waits
+ * up to 2 s for the workers. Returns 0, CMN_ENOENT (no such live
+ * allocation) or CMN_EAGAIN (a worker did not answer in time). */
+int ihd_admin_end_alloc(ihd_server_t *srv, uint64_t id);
+/* Revoke (turn_shared_block_user REVOKED) or un-revoke <quota_user>.
+ * Returns 0; CMN_EEXIST if it was already revoked; CMN_ENOENT when
+ * un-revoking a user that was not revoked. */
+int ihd_admin_revoke(ihd_server_t *srv, const char *quota_user, bool revoke);
+/* The revoked names, sorted; an owned NULL-terminated array of owned strings. */
+char **ihd_admin_revoked(ihd_server_t *srv, size_t *n);
+
 /* ihd_metrics.c: render Prometheus text into a malloc'd buffer. */
 char *ihd_metrics_render(ihd_server_t *srv, size_t *len);
 

@@ -241,6 +241,7 @@ static void *worker_main(void *arg)
             case IHD_EV_WAKE: {
                 uint64_t v;
                 (void)!read(w->wakefd, &v, sizeof(v));
+                ihd_admin_wake(w);
                 break;
             }
             case IHD_EV_UDP:
@@ -263,6 +264,7 @@ static void *worker_main(void *arg)
             ihd_usage_tick(w, now, ihd_wallclock());
             if (w->turn)
                 turn_tick(w->turn, now, ihd_wallclock());
+            ihd_admin_tick(w, now);
             if (w->id == 0)
                 ihd_reserv_expire(w->srv, now);
             next_tick = now + 1.0;
