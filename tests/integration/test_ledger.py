@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 
 from harness import BIN, Daemon, free_port, wait_for
 from turnclient import TurnClient, error_code
@@ -23,9 +24,21 @@ from turnclient import TurnClient, error_code
 USERS = "--turn.users=alice:pw-a,bob:pw-b,carol:pw-c"
 
 
+TOKEN = "ledger-test-token-0123456789"
+
+
 def ledger_daemon(name, path, extra=()):
     return Daemon(name, args=[USERS, "--turn.allowed_peers=127.0.0.0/8",
-                              f"--ledger.path={path}", "--ledger.interval=1"] + list(extra))
+                              f"--ledger.path={path}", "--ledger.interval=1",
+                              "--admin.enabled=true", f"--admin.token={TOKEN}"] + list(extra))
+
+
+def api_usage(d):
+    req = urllib.request.Request(f"http://127.0.0.1:{d.http_port}/api/usage",
+                                 headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status == 200
+        return json.loads(r.read())
 
 
 def read_records(*paths):
@@ -148,6 +161,14 @@ def test_ledger_totals_exact_and_cli():
         assert m["icehub_ledger_records_written_total"] >= 4
         assert m["icehub_ledger_write_errors_total"] == 0
         assert m["icehub_usage_users"] == 2
+        u = api_usage(d)
+        assert u["totals"]["to_peer_bytes"] == sent and u["totals"]["to_client_bytes"] == got
+        assert u["totals"]["allocations"] == 3 and u["period"]["kind"] == "month"
+        assert u["period"]["start"].endswith("-01T00:00:00.000Z")
+        users = {r["user"]: r for r in u["users"]}
+        assert set(users) == {"alice", "bob"} and users["alice"]["allocations"] == 2
+        assert users["bob"]["blocked"] is None and users["bob"]["realm"] == "icehub"
+        assert u["realms"][0]["realm"] == "icehub" and u["users_total"] == 2
         status, body = d.http_get("/metrics")
         prom = subprocess.run(["promtool", "check", "metrics"], input=body,
                               capture_output=True, text=True)
@@ -345,6 +366,8 @@ def test_user_byte_quota_486_and_restart():
         wait_for(refused, timeout=5, interval=0.3)
         code, reason = error_code(tries[-1].allocate()[1])
         assert code == 486 and "quota" in reason.lower(), reason
+        users = {r["user"]: r for r in api_usage(d)["users"]}
+        assert users["alice"]["blocked"] == "quota", users
         b = TurnClient(d.port, "bob", "pw-b")
         assert b.allocate()[0] == 2  # others are not affected
         # The existing allocation ended (quota.over_action stop).
