@@ -189,6 +189,51 @@ static void test_rotate_by_size(void **state)
     assert_int_equal(lines, 35);
 }
 
+static void test_rotate_daily(void **state)
+{
+    (void)state;
+    char path[300], err[256], l[128];
+    snprintf(path, sizeof(path), "%s/d.jsonl", dir);
+    ihd_ledger_t *lg;
+    assert_int_equal(ihd_ledger_open(path, 0, true, &lg, err, sizeof(err)), 0);
+    line(l, sizeof(l), 1);
+    ihd_ledger_append(lg, l, strlen(l), 1);
+    ihd_ledger_stats_t st;
+    for (int i = 0; i < 200 && (ihd_ledger_stats(lg, &st), st.records < 1); i++)
+        usleep(10000);
+    assert_int_equal(st.records, 1);
+    /* As if the file had been started yesterday: the next write rotates.
+     * (The writer is idle and reads <day> only while writing; the mutex of
+     * the next append orders this store before that read.) */
+    lg->day -= 1;
+    line(l, sizeof(l), 2);
+    ihd_ledger_append(lg, l, strlen(l), 1);
+    ihd_ledger_close(lg);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int rotated = 0;
+    char p[600];
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "d.jsonl.", 8))
+            continue;
+        assert_int_equal(strlen(e->d_name), 8 + 15); /* d.jsonl.YYYYmmddTHHMMSS */
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        size_t len;
+        char *txt = slurp(p, &len);
+        assert_non_null(strstr(txt, "\"n\":1001,"));
+        assert_null(strstr(txt, "\"n\":1002,"));
+        cmn_free(txt);
+        rotated++;
+    }
+    closedir(d);
+    assert_int_equal(rotated, 1);
+    size_t len;
+    char *txt = slurp(path, &len);
+    assert_non_null(strstr(txt, "\"n\":1002,"));
+    assert_null(strstr(txt, "\"n\":1001,"));
+    cmn_free(txt);
+}
+
 static void test_reopen(void **state)
 {
     (void)state;
@@ -265,6 +310,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stats_and_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotate_by_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotate_daily, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_bound, setup, teardown),

@@ -3,9 +3,10 @@ real traffic: ledger byte totals equal what the clients sent and the peers
 received (and the other way) exactly, for our independent Python TURN
 client and for coturn's turnutils_uclient; kill -9 leaves a ledger that
 parses and holds all but about the last interval; SIGTERM writes final
-records ("shutdown"); rotation by size and SIGHUP reopen; quota.user_bytes
-gives 486 and ends the user's allocations, also after a restart (rebuilt
-from the ledger); `icehubd usage` on the files; per-user metrics."""
+records ("shutdown"); rotation by size and SIGHUP reopen; a full disk
+(records kept and retried); quota.user_bytes gives 486 and ends (stop) or
+throttles the user's allocations, also after a restart (rebuilt from the
+ledger); `icehubd usage` on the files; /api/usage; per-user metrics."""
 import json
 import os
 import re
@@ -438,6 +439,55 @@ def test_user_byte_quota_throttle():
             c.close()
     finally:
         peer.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_disk_full_keeps_and_retries():
+    """A full disk: writes fail and are counted, records wait in memory
+    (no torn line is left), and once there is room again everything is
+    written: the ledger still adds up to the byte. Uses a 64 KiB tmpfs
+    (the suite runs as root)."""
+    tmp = tempfile.mkdtemp(prefix="icehub-ledger-")
+    disk = os.path.join(tmp, "disk")
+    os.mkdir(disk)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", disk], check=True)
+    path = os.path.join(disk, "usage.jsonl")
+    peer = Peer()
+    d = ledger_daemon("ledger-diskfull", path)
+    try:
+        d.start()
+        fd = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"\0" * 512) > 0:
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        sent = 0
+        clients = []
+        for i in range(3):
+            c = TurnClient(d.port, "carol", "pw-c")
+            assert c.allocate()[0] == 2
+            s, _ = traffic(c, peer, 20, 300, use_channel=False)
+            sent += s
+            clients.append(c)
+        wait_for(lambda: d.metrics()["icehub_ledger_write_errors_total"] > 0, timeout=5)
+        m = d.metrics()
+        assert m["icehub_ledger_queue_bytes"] > 0
+        assert m["icehub_ledger_records_dropped_total"] == 0
+        assert "No space left on device" in d.log()
+        os.unlink(os.path.join(disk, "filler"))
+        wait_for(lambda: d.metrics()["icehub_ledger_queue_bytes"] == 0, timeout=5)
+        assert d.stop()[0] == 0
+        for c in clients:
+            c.close()
+        recs = read_records(path)  # every line whole
+        assert totals(recs)["to_peer_bytes"] == sent == peer.received
+        assert len([r for r in recs if r["type"] == "final"]) == 3
+    finally:
+        d.stop()
+        peer.close()
+        subprocess.run(["umount", disk])
         shutil.rmtree(tmp, ignore_errors=True)
 
 
