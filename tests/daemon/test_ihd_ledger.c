@@ -3,8 +3,8 @@
  * test_ihd_ledger.c: daemon/ihd_ledger.c, the ledger writer thread, on real
  * files in a temporary directory: every queued line arrives once and in
  * order, close flushes, a torn last line left by a crash is cut at open,
- * rotation by size keeps whole lines and every file within max_bytes,
- * reopen (logrotate) starts a new file at the path, a bad path fails with a
+ * rotation by size keeps whole lines and every file within max_bytes, daily
+ * rotation renames a file started on an earlier day, reopen (logrotate) starts a new file at the path, a bad path fails with a
  * clear message, and the queue is bounded (drops are counted).
  */
 #include <setjmp.h>
