@@ -4,8 +4,9 @@
  * files in a temporary directory: every queued line arrives once and in
  * order, close flushes, a torn last line left by a crash is cut at open,
  * rotation by size keeps whole lines and every file within max_bytes, daily
- * rotation renames a file started on an earlier day, reopen (logrotate) starts a new file at the path, a bad path fails with a
- * clear message, and the queue is bounded (drops are counted).
+ * rotation renames a file started on an earlier day, reopen (logrotate)
+ * starts a new file at the path, a bad path fails with a clear message, and
+ * the queue is bounded (drops are counted).
  */
 #include <setjmp.h>
 #include <stdarg.h>
