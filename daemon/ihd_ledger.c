@@ -218,7 +218,8 @@ static size_t count_lines(const char *buf, size_t n)
 
 /* Write a batch, rotating as the settings ask. Returns the bytes written
  * (all of <n>, or less when a write failed). */
-static size_t write_batch(ihd_ledger_t *l, const char *buf, size_t n, uint64_t max_bytes, bool daily)
+static size_t write_batch(ihd_ledger_t *l, const char *buf, size_t n, uint64_t max_bytes,
+                          bool daily)
 {
     size_t off = 0;
     while (off < n) {
