@@ -276,6 +276,17 @@ static void test_bad_path(void **state)
                              "appending: No such file or directory");
     assert_int_equal(ihd_ledger_open(dir, 0, false, &lg, err, sizeof(err)), CMN_EIO);
     assert_non_null(strstr(err, "Is a directory"));
+    /* The same checks without opening (--check-config): nothing is created. */
+    char path[300];
+    snprintf(path, sizeof(path), "%s/new.jsonl", dir);
+    assert_int_equal(ihd_ledger_check(path, 100, true, err, sizeof(err)), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(ihd_ledger_check("/nonexistent-dir/x.jsonl", 0, false, err, sizeof(err)),
+                     CMN_EIO);
+    assert_string_equal(err, "ledger.path: cannot open \"/nonexistent-dir/x.jsonl\" for "
+                             "appending: No such file or directory");
+    assert_int_equal(ihd_ledger_check(dir, 0, false, err, sizeof(err)), CMN_EIO);
+    assert_non_null(strstr(err, "Is a directory"));
 }
 
 static void test_queue_bound(void **state)

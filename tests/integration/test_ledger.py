@@ -497,6 +497,17 @@ def test_bad_ledger_path_fails_at_start():
     rc = d.proc.wait(timeout=10)
     assert rc == 2
     assert 'ledger.path: cannot open "/nonexistent-dir/usage.jsonl" for appending' in d.log()
+    # --check-config finds it too, without creating anything.
+    r = subprocess.run([BIN, "--check-config", "--ledger.path=/nonexistent-dir/usage.jsonl"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "No such file or directory" in r.stderr, r.stderr
+    tmp = tempfile.mkdtemp(prefix="icehub-ledger-")
+    try:
+        r = subprocess.run([BIN, "--check-config", f"--ledger.path={tmp}/new.jsonl"],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0 and not os.listdir(tmp), r.stderr
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_usage_cli_errors_and_torn_lines():
