@@ -63,6 +63,22 @@ static void method_not_allowed(ihd_http_resp_t *r, const char *allow)
     r->extra_header_value = allow;
 }
 
+/* A JSON string of <s>; jansson refuses text that is not UTF-8 (a client
+ * may send any bytes as USERNAME), so those bytes become '?'. */
+static json_t *jstr(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    char *c = cmn_strdup(s);
+    for (char *p = c; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    j = json_string(c);
+    cmn_free(c);
+    return j;
+}
+
 static json_t *addr_json(const cmn_addr_t *a, bool port)
 {
     char buf[CMN_ADDR_STRLEN];
@@ -94,9 +110,9 @@ static json_t *alloc_json(const ihd_admin_list_t *l, const ihd_admin_alloc_t *e,
         json_array_append_new(peers, addr_json(&e->peers[i], false));
     json_t *j = json_object();
     json_object_set_new(j, "id", json_integer((json_int_t)e->id));
-    json_object_set_new(j, "user", json_string(ihd_admin_str(l, e->user_off)));
-    json_object_set_new(j, "quota_user", json_string(ihd_admin_str(l, e->quota_user_off)));
-    json_object_set_new(j, "realm", json_string(realm));
+    json_object_set_new(j, "user", jstr(ihd_admin_str(l, e->user_off)));
+    json_object_set_new(j, "quota_user", jstr(ihd_admin_str(l, e->quota_user_off)));
+    json_object_set_new(j, "realm", jstr(realm));
     json_object_set_new(j, "transport", json_string(transport_name(e->transport)));
     json_object_set_new(j, "client", addr_json(&e->client, true));
     json_object_set_new(j, "server", addr_json(&e->server, true));
@@ -317,7 +333,7 @@ static void user_revoke(ihd_server_t *srv, const ihd_http_req_t *req, const char
             live++;
     ihd_admin_list_dispose(&l);
     json_t *j = json_object();
-    json_object_set_new(j, "user", json_string(user));
+    json_object_set_new(j, "user", jstr(user));
     json_object_set_new(j, "revoked", json_boolean(revoke));
     json_object_set_new(j, "changed", json_boolean(rc == 0));
     json_object_set_new(j, "blocked", revoke  ? json_string("revoked")
@@ -334,7 +350,7 @@ static void route_revoked(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http
     char **v = ihd_admin_revoked(srv, &n);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(arr, json_string(v[i]));
+        json_array_append_new(arr, jstr(v[i]));
         cmn_free(v[i]);
     }
     cmn_free(v);
@@ -488,7 +504,7 @@ static void route_summary(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http
     json_t *top = json_array();
     for (size_t i = 0; i < nu && i < API_TOP_USERS; i++) {
         json_t *u = json_object();
-        json_object_set_new(u, "user", json_string(users[i].name));
+        json_object_set_new(u, "user", jstr(users[i].name));
         json_object_set_new(u, "allocations", json_integer(users[i].allocations));
         json_object_set_new(u, "to_peer_bps", json_integer((json_int_t)llround(users[i].to_peer_bps)));
         json_object_set_new(u, "to_client_bps",

@@ -37,6 +37,10 @@ typedef struct http_pss_s {
     uint8_t *req_body;       /* owned; collected POST/PUT body */
     size_t req_len;
     bool too_big;            /* the body passed IHD_HTTP_BODY_MAX */
+    bool chunked;            /* a chunked body: lws does not decode those, 411 */
+    bool long_path;          /* the path did not fit in <path>: 414 */
+    bool answered;           /* this request was dispatched (lws may still report
+                              * the completion of an empty body afterwards) */
     uint8_t *body;           /* owned; LWS_PRE bytes of headroom first */
     size_t len;
 } http_pss_t;
@@ -146,9 +150,17 @@ static int http_dispatch(struct lws *wsi, http_pss_t *pss, ihd_server_t *srv, co
         memset(&req.remote, 0, sizeof(req.remote));
     ihd_http_resp_t resp;
     memset(&resp, 0, sizeof(resp));
+    pss->answered = true;
     int rc = CMN_ENOENT;
     if (pss->too_big) {
         ihd_http_resp_error(&resp, 413, "too-large", "request body too large");
+        rc = 0;
+    } else if (pss->long_path) {
+        ihd_http_resp_error(&resp, 414, "uri-too-long", "request path too long");
+        rc = 0;
+    } else if (pss->chunked) {
+        ihd_http_resp_error(&resp, 411, "length-required",
+                            "send the body with Content-Length, not chunked");
         rc = 0;
     }
     if (rc == CMN_ENOENT)
@@ -205,6 +217,8 @@ static void http_pss_free(http_pss_t *pss)
     pss->req_body = NULL;
     pss->req_len = 0;
     pss->too_big = false;
+    pss->chunked = false;
+    pss->long_path = false;
 }
 
 static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -212,13 +226,29 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
 {
     http_pss_t *pss = user;
     ihd_http_t *h = lws_context_user(lws_get_context(wsi));
+    /* lws answers some bad requests itself (403 for a malformed %-escape)
+     * before the connection is bound to our protocol: no per-request state
+     * then, and nothing for us to do. */
+    if (!pss)
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         http_pss_free(pss);
+        pss->answered = false;
         pss->method = http_method(wsi);
         if (pss->method == IHD_HTTP_POST || pss->method == IHD_HTTP_PUT) {
-            /* Answer once the body is in (LWS_CALLBACK_HTTP_BODY_COMPLETION). */
+            /* Answer once the body is in (LWS_CALLBACK_HTTP_BODY_COMPLETION);
+             * without a Content-Length (or with 0) there is none to wait for,
+             * and lws would not report one. */
+            pss->long_path = strlen((const char *)in) >= sizeof(pss->path);
             snprintf(pss->path, sizeof(pss->path), "%s", (const char *)in);
+            char cl[24] = "";
+            if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+                lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+            if (cl[0] == '\0' || strspn(cl, "0") == strlen(cl)) {
+                pss->chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+                return http_dispatch(wsi, pss, h->srv, pss->path);
+            }
             return 0;
         }
         if (pss->method == IHD_HTTP_OTHER) {
@@ -230,6 +260,8 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         http_body_append(pss, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (pss->answered)
+            return 0;
         return http_dispatch(wsi, pss, h->srv, pss->path);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!pss->body)

@@ -285,3 +285,56 @@ def test_metrics_listen_serves_metrics_only():
             http_port = mport
         assert Daemon.http_get(M2, "/metrics")[0] == 200
         assert api(M2, "GET", "/api/allocations")[0] == 404
+
+
+def raw_http(d, data, timeout=3.0):
+    """Send raw bytes to http.listen; returns what came back until close or timeout."""
+    s = socket.create_connection(("127.0.0.1", d.http_port), timeout=timeout)
+    s.sendall(data)
+    out = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+            if b"\r\n\r\n" in out and (out.rstrip().endswith(b"}") or b"</html>" in out):
+                break
+    except socket.timeout:
+        pass
+    s.close()
+    return out
+
+
+def test_malformed_requests_never_crash():
+    with daemon("admin-malformed") as d:
+        auth = f"Authorization: Bearer {TOKEN}\r\n".encode()
+        # A %-escape lws refuses itself (it answers before our handler runs).
+        out = raw_http(d, b"GET /api/allocations?user=%ZZ HTTP/1.1\r\nHost: x\r\n" + auth +
+                       b"\r\n")
+        assert out.startswith((b"HTTP/1.1 4", b"HTTP/1.0 4")), out[:100]
+        # POST without Content-Length: answered at once, no body to wait for.
+        out = raw_http(d, b"POST /api/users/erin/revoke HTTP/1.1\r\nHost: x\r\n" + auth +
+                       b"\r\n")
+        assert out.startswith(b"HTTP/1.1 200") and b'"user":"erin"' in out, out
+        # A chunked body (lws does not decode those): 411, nothing done.
+        out = raw_http(d, b"POST /api/users/frank/revoke HTTP/1.1\r\nHost: x\r\n" + auth +
+                       b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 411") and b"length-required" in out, out
+        # Too large a body: 413, nothing done.
+        big = b"x" * 70000
+        out = raw_http(d, b"POST /api/users/gina/revoke HTTP/1.1\r\nHost: x\r\n" + auth +
+                       b"Content-Length: %d\r\n\r\n" % len(big) + big)
+        assert out.startswith(b"HTTP/1.1 413"), out[:200]
+        # Names: not UTF-8 is shown with '?', too long is 400.
+        st, j, _ = api(d, "POST", "/api/users/%FFx/revoke")
+        assert st == 200 and j["user"] == "?x", j
+        assert api(d, "DELETE", "/api/users/" + "n" * 300 + "/revoke")[0] == 400
+        assert api(d, "POST", "/api/users/" + "n" * 300 + "/revoke")[0] == 414
+        assert api(d, "POST", "/api/users/%C3%A9ve/revoke")[1]["user"] == "\u00e9ve"
+        assert api(d, "GET", "/api/allocations/99999999999999999999999")[0] == 400
+        assert api(d, "PUT", "/api/allocations/1")[0] == 405
+        revoked = api(d, "GET", "/api/users/revoked")[1]["users"]
+        assert "erin" in revoked and "frank" not in revoked and "gina" not in revoked, revoked
+        assert d.http_get("/livez")[0] == 200
+        assert d.proc.poll() is None
