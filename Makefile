@@ -153,3 +153,5 @@ clean:
 	rm -rf build bin
 
 -include $(R_LIB_OBJS:.o=.d) $(A_LIB_OBJS:.o=.d) $(R_DAEMON_OBJS:.o=.d) $(A_DAEMON_OBJS:.o=.d)
+# Unit tests may #include the .c they test (tests/daemon): rebuild on its change.
+-include $(R_TESTS:=.d) $(A_TESTS:=.d)

@@ -474,6 +474,47 @@ static int validate_paths(load_t *l)
     return 0;
 }
 
+/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
+static bool addr_is_loopback(const cmn_addr_t *a)
+{
+    cmn_addr_t c;
+    cmn_addr_canonical(&c, a);
+    if (c.family == CMN_AF_INET)
+        return c.ip[0] == 127;
+    static const uint8_t one[16] = {[15] = 1};
+    return c.family == CMN_AF_INET6 && memcmp(c.ip, one, 16) == 0;
+}
+
+/* An admin API reachable from other hosts must have a token; a short one
+ * can be guessed. */
+static int validate_admin(load_t *l)
+{
+    const cmn_settings_t *s = l->s;
+    size_t tlen = strlen(s->admin.token);
+    if (tlen && tlen < 16)
+        return failf(l, "%s: expected at least 16 characters, found %zu",
+                     label_of(l, "admin.token"), tlen);
+    for (size_t i = 0; s->http.enabled && i < s->metrics.listen.n; i++) {
+        char buf[CMN_ADDR_STRLEN];
+        for (size_t k = 0; k < s->http.listen.n; k++)
+            if (cmn_addr_equal(&s->metrics.listen.v[i], &s->http.listen.v[k]))
+                return failf(l, "%s: expected addresses that are not in http.listen, found %s",
+                             label_of(l, "metrics.listen"),
+                             cmn_addr_format(&s->metrics.listen.v[i], buf, sizeof(buf), true));
+    }
+    if (!s->admin.enabled || !s->http.enabled || tlen)
+        return 0;
+    for (size_t i = 0; i < s->http.listen.n; i++) {
+        char buf[CMN_ADDR_STRLEN];
+        if (!addr_is_loopback(&s->http.listen.v[i]))
+            return failf(l, "%s: the admin API on a non-loopback address (http.listen %s) "
+                            "needs admin.token, found an empty token",
+                         label_of(l, "admin.enabled"),
+                         cmn_addr_format(&s->http.listen.v[i], buf, sizeof(buf), true));
+    }
+    return 0;
+}
+
 static int validate(load_t *l)
 {
     const cmn_settings_t *s = l->s;
@@ -488,7 +529,7 @@ static int validate(load_t *l)
         return failf(l, "%s: expected at least one address while http.enabled is true, "
                         "found an empty list",
                      label_of(l, "http.listen"));
-    return 0;
+    return validate_admin(l);
 }
 
 int cmn_config_load(cmn_settings_t *out, const cmn_config_src_t *src, char *err, size_t errlen)

@@ -91,8 +91,22 @@ typedef struct cmn_settings_s {
     } cost;
 
     /* ---- ledger, metrics ---- */
+    struct {
+        char *path;                 /* ledger.path: JSON-lines usage ledger, "" = none */
+        int interval;               /* ledger.interval: seconds between interim records */
+        uint64_t max_bytes;         /* ledger.max_bytes: rotate at this size, 0 = never */
+        bool rotate_daily;          /* ledger.rotate_daily: rotate at UTC midnight */
+    } ledger;
+    struct {
+        int top_users;              /* metrics.top_users: per-user series (+ "other") */
+        cmn_addrlist_t listen;      /* metrics.listen: extra /metrics-only listeners */
+    } metrics;
 
     /* ---- admin ---- */
+    struct {
+        bool enabled;               /* admin.enabled: the admin API and /dashboard */
+        char *token;                /* admin.token: bearer token, "" = none (loopback only) */
+    } admin;
 
     /* ---- signal ---- */
 

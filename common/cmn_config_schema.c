@@ -151,8 +151,32 @@ static const cmn_cfg_def_t schema[] = {
      .doc = "Currency code of the prices (a label on icehub_turn_cost_total)."},
 
     /* ---- ledger.*, metrics.*: usage ledger and metrics options ---- */
+    {.name = "ledger.path", .type = CMN_CFG_STRING, .offset = F(ledger.path),
+     .def = "", .min = 0, .max = 4000,
+     .doc = "Append-only JSON-lines usage ledger (one record per allocation end); empty = off."},
+    {.name = "ledger.interval", .type = CMN_CFG_INT, .offset = F(ledger.interval),
+     .def = "60", .min = 1, .max = 86400, .reloadable = true,
+     .doc = "Seconds between interim ledger records of a long allocation."},
+    {.name = "ledger.max_bytes", .type = CMN_CFG_SIZE, .offset = F(ledger.max_bytes),
+     .def = "0", .min = 0, .max = 1099511627776L, .reloadable = true,
+     .doc = "Rotate the ledger file when it would grow past this many bytes; 0 = never."},
+    {.name = "ledger.rotate_daily", .type = CMN_CFG_BOOL, .offset = F(ledger.rotate_daily),
+     .def = "false", .reloadable = true,
+     .doc = "Rotate the ledger file at the first record after UTC midnight."},
+    {.name = "metrics.top_users", .type = CMN_CFG_INT, .offset = F(metrics.top_users),
+     .def = "10", .min = 0, .max = 1000, .reloadable = true,
+     .doc = "Users with their own per-user series on /metrics (the rest sum as \"other\")."},
+    {.name = "metrics.listen", .type = CMN_CFG_ADDRLIST, .offset = F(metrics.listen),
+     .def = "",
+     .doc = "Extra addresses serving only /metrics, /livez and /readyz (no API, no pages)."},
 
     /* ---- admin.*: the admin API ---- */
+    {.name = "admin.enabled", .type = CMN_CFG_BOOL, .offset = F(admin.enabled),
+     .def = "false", .reloadable = true,
+     .doc = "Serve the admin API (/api/*) and the dashboard on http.listen."},
+    {.name = "admin.token", .type = CMN_CFG_STRING, .offset = F(admin.token),
+     .def = "", .min = 0, .max = 256, .reloadable = true, .secret = true,
+     .doc = "Bearer token the admin API requires; empty is allowed only on loopback listeners."},
 
     /* ---- signal.*: the signaling hub ---- */
 
@@ -597,7 +621,11 @@ static void print_value(FILE *f, const cmn_cfg_def_t *d, const void *p)
     case CMN_CFG_BOOL: fputs(*(const bool *)p ? "true" : "false", f); return;
     case CMN_CFG_INT: fprintf(f, "%d", *(const int *)p); return;
     case CMN_CFG_STRING:
-    case CMN_CFG_PATH: print_string(f, *(char *const *)p); return;
+    case CMN_CFG_PATH: {
+        const char *v = *(char *const *)p;
+        print_string(f, d->secret && v[0] ? "***" : v);
+        return;
+    }
     case CMN_CFG_IP: {
         const cmn_addr_t *a = p;
         print_string(f, a->family ? cmn_addr_format(a, buf, sizeof(buf), false) : "");

@@ -36,6 +36,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: icehubd [options] [--section.key=value ...]\n"
+            "       icehubd usage LEDGER... [--since T] [--until T] [--by user|realm|day]\n"
             "\n"
             "icehub: STUN/TURN server and WebRTC signaling hub.\n"
             "\n"
@@ -151,6 +152,8 @@ static void warn_restart_needed(const cmn_settings_t *o, const cmn_settings_t *n
         {o->http.enabled != n->http.enabled, "http.enabled"},
         {!addrlist_equal(&o->http.listen, &n->http.listen), "http.listen"},
         {!str_eq(o->tls.cert, n->tls.cert) || !str_eq(o->tls.key, n->tls.key), "tls.cert/tls.key"},
+        {!str_eq(o->ledger.path, n->ledger.path), "ledger.path"},
+        {!addrlist_equal(&o->metrics.listen, &n->metrics.listen), "metrics.listen"},
     };
     for (size_t i = 0; i < CMN_ARRAY_LEN(checks); i++)
         if (checks[i].changed)
@@ -176,6 +179,7 @@ static void reload(ihd_server_t *srv, const ihd_args_t *a)
         return;
     }
     warn_restart_needed(&old->s, &cfg->s);
+    ihd_admin_configure(srv->admin, &cfg->s);
     cmn_log_set_level(cfg->s.log.level);
     turn_shared_set_limits(srv->turn_shared, (uint32_t)cfg->s.turn.max_allocations,
                            (uint32_t)cfg->s.turn.max_allocations_per_user,
@@ -218,6 +222,11 @@ static int start_services(ihd_server_t *srv)
         cmn_err("tls", "%s", err);
         return EXIT_CONFIG;
     }
+    /* Usage and the ledger before the workers, so no byte goes unaccounted. */
+    if (ihd_usage_start(srv, err, sizeof(err)) < 0) {
+        cmn_err("ledger", "%s", err);
+        return EXIT_CONFIG;
+    }
     if (cfg->s.turn.enabled) {
         unsigned n = worker_count(&cfg->s);
         if (ihd_workers_start(srv, n) < 0)
@@ -228,7 +237,8 @@ static int start_services(ihd_server_t *srv)
             cmn_warn("turn", "no turn.users and no turn.secrets: every Allocate gets 401, "
                              "so only STUN Binding is useful");
     }
-    if (cfg->s.http.enabled && ihd_http_start(srv, err, sizeof(err)) < 0) {
+    if ((cfg->s.http.enabled || cfg->s.metrics.listen.n) &&
+        ihd_http_start(srv, err, sizeof(err)) < 0) {
         cmn_err("http", "%s", err);
         return 1;
     }
@@ -257,6 +267,7 @@ static int serve(ihd_server_t *srv, const ihd_args_t *a)
             if (sig == SIGHUP) {
                 cmn_info("main", "SIGHUP: reloading the configuration");
                 reload(srv, a);
+                ihd_usage_reload(srv); /* and reopen the ledger (logrotate) */
                 continue;
             }
             cmn_info("main", "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -266,7 +277,8 @@ static int serve(ihd_server_t *srv, const ihd_args_t *a)
     atomic_store(&srv->draining, 1);
     ihd_http_stop(srv);
     if (srv->nworkers)
-        ihd_workers_stop(srv);
+        ihd_workers_stop(srv); /* ends the allocations: final ledger records */
+    ihd_usage_stop(srv);       /* writes and syncs the ledger */
     ihd_tls_ctx_free(srv->ssl_ctx);
     if (rc == 0)
         cmn_info("main", "stopped");
@@ -275,6 +287,8 @@ static int serve(ihd_server_t *srv, const ihd_args_t *a)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "usage"))
+        return ihd_usage_cli(argc - 1, argv + 1);
     ihd_args_t a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc) {
@@ -298,7 +312,8 @@ int main(int argc, char **argv)
         /* --check-config also loads the certificate and key, so a
          * mismatched pair is found here rather than at start. */
         void *ssl = NULL;
-        if (a.check_only && ihd_tls_ctx_new(&cfg->s, &ssl, err, sizeof(err)) < 0) {
+        if (a.check_only && (ihd_tls_ctx_new(&cfg->s, &ssl, err, sizeof(err)) < 0 ||
+                             ihd_usage_check(&cfg->s, err, sizeof(err)) < 0)) {
             fprintf(stderr, "icehubd: configuration error: %s\n", err);
             free_cfg(cfg);
             cmn_free(a.flags);
@@ -320,7 +335,10 @@ int main(int argc, char **argv)
                                       (uint32_t)cfg->s.turn.max_allocations_per_user,
                                       (uint32_t)cfg->s.turn.max_allocations_per_ip);
     pthread_mutex_init(&srv.reserv_lock, NULL);
+    srv.admin = ihd_admin_new();
+    ihd_admin_configure(srv.admin, &cfg->s);
     rc = serve(&srv, &a);
+    ihd_admin_free(srv.admin);
     ihd_reserv_free_all(&srv);
     pthread_mutex_destroy(&srv.reserv_lock);
     turn_shared_free(srv.turn_shared);

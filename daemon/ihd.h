@@ -174,6 +174,8 @@ struct ihd_server_s {
     uint8_t nonce_key[32];      /* random per process; kept across reloads */
     pthread_mutex_t reserv_lock; /* guards the EVEN-PORT reservations */
     ihd_reserv_t *reservs;      /* reserved relay sockets, any worker may take one */
+    struct ihd_admin_s *admin;  /* owned: admin API state (ihd_admin.c) */
+    struct ihd_usage_s *usage;  /* owned: usage table and ledger (ihd_usage.c), or NULL */
 };
 
 /* ihd_worker.c */
@@ -303,6 +305,70 @@ void ihd_http_resp_error(ihd_http_resp_t *r, unsigned status, const char *code,
  * data. Runs on the HTTP thread. Returns 0 when it answered <req> (in
  * <resp>), CMN_ENOENT when the path is not one of its own. */
 int ihd_api_handle(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *resp);
+
+/* ihd_admin.c: the workers' side of the admin API. Each worker publishes a
+ * snapshot of its live allocations once a second (ihd_admin_tick, from its
+ * tick) and runs posted commands when poked (ihd_admin_wake, from its
+ * eventfd handler); the HTTP thread reads and posts. No lock is taken on
+ * the packet path. */
+typedef struct ihd_admin_s ihd_admin_t;
+
+typedef struct ihd_admin_alloc_s {
+    uint64_t id;                /* turn_alloc_info_t.id */
+    unsigned worker;
+    size_t user_off;            /* ihd_admin_str: the authenticated username */
+    size_t quota_user_off;      /* ihd_admin_str: the name quotas and revocations use */
+    uint8_t transport;          /* turn_transport_t of the client */
+    cmn_addr_t client;          /* the client as this server sees it */
+    cmn_addr_t server;          /* our address the client sent to */
+    cmn_addr_t relay[2];
+    size_t nrelay;
+    cmn_addr_t peers[TURN_PEERS_MAX]; /* distinct permission IPs */
+    size_t npeers;
+    uint32_t peers_total;
+    double started;             /* monotonic seconds */
+    double started_wall;        /* realtime seconds */
+    turn_alloc_counters_t c;    /* at the snapshot */
+    double to_peer_bps, to_client_bps; /* UDP payload bits/s since the previous snapshot */
+} ihd_admin_alloc_t;
+
+/* All workers' snapshots, merged and sorted by id (owned by the caller). */
+typedef struct ihd_admin_list_s {
+    ihd_admin_alloc_t *v;
+    size_t n;
+    char *pool;                 /* the strings */
+    size_t pool_len;
+    double age;                 /* seconds since the oldest snapshot was taken */
+} ihd_admin_list_t;
+
+ihd_admin_t *ihd_admin_new(void);
+void ihd_admin_free(ihd_admin_t *ad);
+/* Take admin.enabled, admin.token (kept as a hash) and turn.realm from <s>:
+ * at start and on every reload, before the snapshot is published. */
+void ihd_admin_configure(ihd_admin_t *ad, const cmn_settings_t *s);
+bool ihd_admin_enabled(ihd_server_t *srv);
+/* <authorization> (the header, "" if none) carries "Bearer TOKEN" with the
+ * configured token (constant-time), or no token is configured. */
+bool ihd_admin_auth(ihd_server_t *srv, const char *authorization);
+void ihd_admin_realm(ihd_server_t *srv, char *buf, size_t len);
+/* Worker thread: publish the snapshot (once a second) / run commands. */
+void ihd_admin_tick(ihd_worker_t *w, double now);
+void ihd_admin_wake(ihd_worker_t *w);
+/* HTTP thread. */
+int ihd_admin_list(ihd_server_t *srv, ihd_admin_list_t *out);
+const char *ihd_admin_str(const ihd_admin_list_t *l, size_t off);
+void ihd_admin_list_dispose(ihd_admin_list_t *l);
+/* End allocation <id> (TURN_END_ADMIN) on whichever worker holds it; waits
+ * up to 2 s for the workers. Returns 0, CMN_ENOENT (no such live
+ * allocation) or CMN_EAGAIN (a worker did not answer in time). */
+int ihd_admin_end_alloc(ihd_server_t *srv, uint64_t id);
+/* Revoke (turn_shared_block_user REVOKED) or un-revoke <quota_user>.
+ * Returns 0; CMN_EEXIST if it was already revoked; CMN_ENOENT when
+ * un-revoking a user that was not revoked. */
+int ihd_admin_revoke(ihd_server_t *srv, const char *quota_user, bool revoke);
+/* The revoked names, sorted; an owned NULL-terminated array of owned strings. */
+char **ihd_admin_revoked(ihd_server_t *srv, size_t *n);
+
 /* ihd_metrics.c: render Prometheus text into a malloc'd buffer. */
 char *ihd_metrics_render(ihd_server_t *srv, size_t *len);
 
@@ -311,6 +377,53 @@ char *ihd_metrics_render(ihd_server_t *srv, size_t *len);
  * (cost.ingress_per_gb, cost.egress_per_gb per 10^9 bytes of UDP payload),
  * in s->cost.currency. Pure; callable from any thread. */
 double ihd_cost(const cmn_settings_t *s, uint64_t to_peer_bytes, uint64_t to_client_bytes);
+
+/* ---- Usage accounting and the ledger (ihd_usage.c, ihd_ledger.c) ---- */
+
+/* Accounting state of one allocation, kept in its glue (ihd_alloc_t in
+ * ihd_relay.c). Owner worker thread only. */
+typedef struct ihd_acct_s {
+    bool seen;                          /* counted in the usage table */
+    turn_alloc_counters_t usage_rep;    /* already added to the usage table */
+    turn_alloc_counters_t ledger_rep;   /* already in ledger records */
+    double ledger_last;                 /* wall time the previous record ended */
+    double next_interim;                /* monotonic time of the next interim record */
+    uint32_t seq;                       /* ledger records of this allocation so far */
+} ihd_acct_t;
+
+/* The accounting of the allocation <a> (NULL if it has no glue). */
+ihd_acct_t *ihd_relay_acct(turn_alloc_t *a);
+
+/* Start accounting: rebuild the current period from ledger.path (if set),
+ * open the ledger and its writer thread. Call before the workers start.
+ * Returns 0, or CMN_EIO with a message in <err> (a bad ledger.path). */
+int ihd_usage_start(ihd_server_t *srv, char *err, size_t errlen);
+/* --check-config: would ledger.path open for appending (and, with
+ * rotation, is its directory writable)? Creates nothing. Returns 0 or
+ * CMN_EIO with the message ihd_usage_start would give. */
+int ihd_usage_check(const cmn_settings_t *s, char *err, size_t errlen);
+/* After the workers stopped (their final records are queued): write and
+ * sync the ledger, stop its thread, free everything. */
+void ihd_usage_stop(ihd_server_t *srv);
+/* SIGHUP: reopen the ledger file, take the new rotation settings. */
+void ihd_usage_reload(ihd_server_t *srv);
+/* Worker tick (about once a second): feed every live allocation's new
+ * bytes to the usage table (one mutex acquisition), write interim ledger
+ * records that are due, enforce quota.user_bytes, roll the period over. */
+void ihd_usage_tick(ihd_worker_t *w, double now, double wall);
+/* relay_close: the final delta, the final ledger record and the
+ * allocation histograms of <a> (ended, still readable). */
+void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a, ihd_acct_t *acct);
+/* GET /api/usage: the current period's usage per user and realm as JSON
+ * (docs/ledger.md); malloc'd (cmn_free), length in *len. */
+char *ihd_usage_json(ihd_server_t *srv, size_t *len);
+/* Append the usage and ledger metrics (top users, histograms, ledger
+ * health) to a /metrics page being rendered (a cmn_prom_t *). */
+struct cmn_prom_s;
+void ihd_usage_metrics(ihd_server_t *srv, struct cmn_prom_s *p);
+/* ihd_usage_cli.c: `icehubd usage LEDGER... [options]`; returns the exit
+ * status (0, 1 for unreadable or damaged files, 2 for usage errors). */
+int ihd_usage_cli(int argc, char **argv);
 
 double ihd_now(void);           /* CLOCK_MONOTONIC seconds */
 double ihd_wallclock(void);     /* CLOCK_REALTIME seconds */

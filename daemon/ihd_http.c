@@ -4,7 +4,8 @@
  * libwebsockets on its own thread so it never blocks a relay worker.
  * Endpoints: /livez (process alive), /readyz (listeners up and not
  * draining; 503 otherwise), /metrics (Prometheus text), the JSON API
- * (ihd_api.c) and the embedded web assets (signal/www, "/" is the demo).
+ * (ihd_api.c) and the embedded web assets (signal/www, "/" is the demo);
+ * metrics.listen vhosts serve only the built-in routes.
  * It turns each request into an ihd_http_req_t, asks the route handlers
  * in turn, and writes their ihd_http_resp_t; handlers never see lws.
  *
@@ -22,6 +23,10 @@ typedef struct ihd_http_s {
     pthread_t thread;
     atomic_int stop;
     ihd_server_t *srv;       /* borrowed */
+    /* lws keeps the vhost name and iface pointers, not copies. */
+    char vh_name[2 * IHD_MAX_LISTEN][16];
+    char vh_iface[2 * IHD_MAX_LISTEN][CMN_ADDR_STRLEN];
+    size_t nvh;
 } ihd_http_t;
 
 /* Per-request state: the request body being collected, then the reply
@@ -32,6 +37,10 @@ typedef struct http_pss_s {
     uint8_t *req_body;       /* owned; collected POST/PUT body */
     size_t req_len;
     bool too_big;            /* the body passed IHD_HTTP_BODY_MAX */
+    bool chunked;            /* a chunked body: lws does not decode those, 411 */
+    bool long_path;          /* the path did not fit in <path>: 414 */
+    bool answered;           /* this request was dispatched (lws may still report
+                              * the completion of an empty body afterwards) */
     uint8_t *body;           /* owned; LWS_PRE bytes of headroom first */
     size_t len;
 } http_pss_t;
@@ -141,16 +150,27 @@ static int http_dispatch(struct lws *wsi, http_pss_t *pss, ihd_server_t *srv, co
         memset(&req.remote, 0, sizeof(req.remote));
     ihd_http_resp_t resp;
     memset(&resp, 0, sizeof(resp));
+    pss->answered = true;
     int rc = CMN_ENOENT;
     if (pss->too_big) {
         ihd_http_resp_error(&resp, 413, "too-large", "request body too large");
         rc = 0;
+    } else if (pss->long_path) {
+        ihd_http_resp_error(&resp, 414, "uri-too-long", "request path too long");
+        rc = 0;
+    } else if (pss->chunked) {
+        ihd_http_resp_error(&resp, 411, "length-required",
+                            "send the body with Content-Length, not chunked");
+        rc = 0;
     }
     if (rc == CMN_ENOENT)
         rc = http_builtin(srv, &req, &resp);
-    if (rc == CMN_ENOENT)
+    /* metrics.listen: the built-in routes only. */
+    const char *vh = lws_get_vhost_name(lws_get_vhost(wsi));
+    bool metrics_only = vh && !strncmp(vh, "metrics", 7);
+    if (rc == CMN_ENOENT && !metrics_only)
         rc = ihd_api_handle(srv, &req, &resp);
-    if (rc == CMN_ENOENT)
+    if (rc == CMN_ENOENT && !metrics_only)
         rc = http_assets(&req, &resp);
     if (rc == CMN_ENOENT)
         ihd_http_resp_error(&resp, 404, "not-found", "no such page");
@@ -181,7 +201,8 @@ static void http_body_append(http_pss_t *pss, const void *in, size_t len)
     uint8_t *nb = cmn_malloc(pss->req_len + len + 1);
     if (pss->req_len)
         memcpy(nb, pss->req_body, pss->req_len);
-    memcpy(nb + pss->req_len, in, len);
+    if (len) /* an empty POST body comes as (NULL, 0) */
+        memcpy(nb + pss->req_len, in, len);
     nb[pss->req_len + len] = 0;
     cmn_free(pss->req_body);
     pss->req_body = nb;
@@ -196,6 +217,8 @@ static void http_pss_free(http_pss_t *pss)
     pss->req_body = NULL;
     pss->req_len = 0;
     pss->too_big = false;
+    pss->chunked = false;
+    pss->long_path = false;
 }
 
 static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -203,13 +226,29 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
 {
     http_pss_t *pss = user;
     ihd_http_t *h = lws_context_user(lws_get_context(wsi));
+    /* lws answers some bad requests itself (403 for a malformed %-escape)
+     * before the connection is bound to our protocol: no per-request state
+     * then, and nothing for us to do. */
+    if (!pss)
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         http_pss_free(pss);
+        pss->answered = false;
         pss->method = http_method(wsi);
         if (pss->method == IHD_HTTP_POST || pss->method == IHD_HTTP_PUT) {
-            /* Answer once the body is in (LWS_CALLBACK_HTTP_BODY_COMPLETION). */
+            /* Answer once the body is in (LWS_CALLBACK_HTTP_BODY_COMPLETION);
+             * without a Content-Length (or with 0) there is none to wait for,
+             * and lws would not report one. */
+            pss->long_path = strlen((const char *)in) >= sizeof(pss->path);
             snprintf(pss->path, sizeof(pss->path), "%s", (const char *)in);
+            char cl[24] = "";
+            if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+                lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+            if (cl[0] == '\0' || strspn(cl, "0") == strlen(cl)) {
+                pss->chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+                return http_dispatch(wsi, pss, h->srv, pss->path);
+            }
             return 0;
         }
         if (pss->method == IHD_HTTP_OTHER) {
@@ -221,6 +260,8 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         http_body_append(pss, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (pss->answered)
+            return 0;
         return http_dispatch(wsi, pss, h->srv, pss->path);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!pss->body)
@@ -259,34 +300,53 @@ static void *http_main(void *arg)
     return NULL;
 }
 
+/* One vhost per address. <name> is "http" or "metrics": a metrics vhost
+ * serves only the built-in routes (http_dispatch). */
+static int http_vhost(ihd_http_t *h, const cmn_addr_t *a, const char *kind, size_t i, char *err,
+                      size_t errlen)
+{
+    if (h->nvh == CMN_ARRAY_LEN(h->vh_name)) {
+        snprintf(err, errlen, "%s.listen: too many addresses", kind);
+        return CMN_EINVAL;
+    }
+    char *ip = h->vh_iface[h->nvh], *name = h->vh_name[h->nvh];
+    h->nvh++;
+    struct lws_context_creation_info vi;
+    memset(&vi, 0, sizeof(vi));
+    cmn_addr_format(a, ip, CMN_ADDR_STRLEN, false);
+    snprintf(name, sizeof(h->vh_name[0]), "%s%zu", kind, i);
+    vi.vhost_name = name;
+    vi.port = a->port;
+    /* lws binds every interface when IPv6 is on and iface is an IPv4
+     * address (FIELD-NOTES): turn IPv6 off for IPv4 listeners. */
+    if (a->family == CMN_AF_INET) {
+        vi.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+        if (!cmn_addr_is_any(a))
+            vi.iface = ip;
+    } else if (!cmn_addr_is_any(a)) {
+        vi.iface = ip;
+    }
+    vi.protocols = http_protocols;
+    if (!lws_create_vhost(h->ctx, &vi)) {
+        char buf[CMN_ADDR_STRLEN];
+        snprintf(err, errlen, "%s.listen: cannot listen on %s", kind,
+                 cmn_addr_format(a, buf, sizeof(buf), true));
+        return CMN_EIO;
+    }
+    char buf[CMN_ADDR_STRLEN];
+    cmn_info("http", "listening on %s%s", cmn_addr_format(a, buf, sizeof(buf), true),
+             strcmp(kind, "http") ? " (metrics only)" : "");
+    return 0;
+}
+
 static int http_vhosts(ihd_http_t *h, const cmn_settings_t *s, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < s->http.listen.n; i++) {
-        const cmn_addr_t *a = &s->http.listen.v[i];
-        char ip[CMN_ADDR_STRLEN], name[32];
-        struct lws_context_creation_info vi;
-        memset(&vi, 0, sizeof(vi));
-        cmn_addr_format(a, ip, sizeof(ip), false);
-        snprintf(name, sizeof(name), "http%zu", i);
-        vi.vhost_name = name;
-        vi.port = a->port;
-        /* lws binds every interface when IPv6 is on and iface is an IPv4
-         * address (FIELD-NOTES): turn IPv6 off for IPv4 listeners. */
-        if (a->family == CMN_AF_INET) {
-            vi.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-            if (!cmn_addr_is_any(a))
-                vi.iface = ip;
-        } else if (!cmn_addr_is_any(a)) {
-            vi.iface = ip;
-        }
-        vi.protocols = http_protocols;
-        if (!lws_create_vhost(h->ctx, &vi)) {
-            snprintf(err, errlen, "http.listen: cannot listen on %s",
-                     cmn_addr_format(a, ip, sizeof(ip), true));
+    for (size_t i = 0; s->http.enabled && i < s->http.listen.n; i++)
+        if (http_vhost(h, &s->http.listen.v[i], "http", i, err, errlen) < 0)
             return CMN_EIO;
-        }
-        cmn_info("http", "listening on %s", cmn_addr_format(a, ip, sizeof(ip), true));
-    }
+    for (size_t i = 0; i < s->metrics.listen.n; i++)
+        if (http_vhost(h, &s->metrics.listen.v[i], "metrics", i, err, errlen) < 0)
+            return CMN_EIO;
     return 0;
 }
 

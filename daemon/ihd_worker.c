@@ -241,6 +241,7 @@ static void *worker_main(void *arg)
             case IHD_EV_WAKE: {
                 uint64_t v;
                 (void)!read(w->wakefd, &v, sizeof(v));
+                ihd_admin_wake(w);
                 break;
             }
             case IHD_EV_UDP:
@@ -260,8 +261,10 @@ static void *worker_main(void *arg)
         double now = ihd_now();
         if (now >= next_tick) {
             ihd_tcp_expire(w, now);
+            ihd_usage_tick(w, now, ihd_wallclock());
             if (w->turn)
                 turn_tick(w->turn, now, ihd_wallclock());
+            ihd_admin_tick(w, now);
             if (w->id == 0)
                 ihd_reserv_expire(w->srv, now);
             next_tick = now + 1.0;
@@ -271,11 +274,13 @@ static void *worker_main(void *arg)
         ihd_relay_reap(w);
         ihd_tcp_reap(w);
     }
-    ihd_tcp_close_all(w);
+    /* Allocations end first, so their ledger records say "shutdown"
+     * rather than "connection_closed". */
     if (w->turn) {
         turn_free(w->turn);
         w->turn = NULL;
     }
+    ihd_tcp_close_all(w);
     ihd_relay_reap(w);
     ihd_tcp_reap(w);
     return NULL;

@@ -190,6 +190,12 @@ static void check_defaults(const cmn_settings_t *s)
     assert_string_equal(s->tls.cert, "");
     assert_string_equal(s->tls.key, "");
     assert_int_equal(s->log.level, CMN_LOG_INFO);
+    /* ledger.*, metrics.* */
+    assert_string_equal(s->ledger.path, "");
+    assert_int_equal(s->ledger.interval, 60);
+    assert_true(s->ledger.max_bytes == 0);
+    assert_false(s->ledger.rotate_daily);
+    assert_int_equal(s->metrics.top_users, 10);
 }
 
 static void test_defaults(void **state)
@@ -218,7 +224,7 @@ static void test_schema_table(void **state)
     const cmn_cfg_def_t *d = cmn_config_schema(&n);
     /* Every setting needs docs and a sample entry (checked below by the drift
      * tests); the count only guards against a schema that lost rows. */
-    assert_true(n >= 40);
+    assert_true(n >= 45);
     for (size_t i = 0; i < n; i++) {
         const char *dot = strchr(d[i].name, '.');
         assert_non_null(dot);
@@ -764,6 +770,47 @@ static void test_listen_required(void **state)
     rm_file(key);
 }
 
+/* The admin API off loopback needs a token; the token is never printed. */
+static void test_admin_token_required(void **state)
+{
+    (void)state;
+    cmn_settings_t s;
+    char err[ERR_MAX];
+    flag_fails("admin.enabled=true",
+               "--admin.enabled: the admin API on a non-loopback address (http.listen "
+               "0.0.0.0:8080) needs admin.token, found an empty token");
+    const char *v6[] = {"admin.enabled=true", "http.listen=127.0.0.1:8080,[2001:db8::1]:8080",
+                        NULL};
+    assert_int_equal(load(&s, NULL, NULL, v6, err), CMN_EINVAL);
+    assert_non_null(strstr(err, "[2001:db8::1]:8080"));
+    const char *lo[] = {"admin.enabled=true", "http.listen=127.0.0.1:8080,[::1]:8080", NULL};
+    assert_int_equal(load(&s, NULL, NULL, lo, err), 0);
+    assert_true(s.admin.enabled);
+    assert_string_equal(s.admin.token, "");
+    cmn_config_dispose(&s);
+    const char *tok[] = {"admin.enabled=true", "admin.token=0123456789abcdef", NULL};
+    assert_int_equal(load(&s, NULL, NULL, tok, err), 0);
+    assert_string_equal(s.admin.token, "0123456789abcdef");
+    char *out = print_str(&s);
+    assert_null(strstr(out, "0123456789abcdef"));
+    assert_non_null(strstr(out, "token = \"***\";"));
+    free(out);
+    cmn_config_dispose(&s);
+    /* HTTP off: nothing is exposed, no token needed. */
+    const char *off[] = {"admin.enabled=true", "http.enabled=false", NULL};
+    assert_int_equal(load(&s, NULL, NULL, off, err), 0);
+    cmn_config_dispose(&s);
+    flag_fails("admin.token=short", "--admin.token: expected at least 16 characters, found 5");
+    /* metrics.listen: extra listeners, never one of http.listen's. */
+    const char *ml[] = {"metrics.listen=127.0.0.1:9464,[::1]:9464", NULL};
+    assert_int_equal(load(&s, NULL, NULL, ml, err), 0);
+    assert_int_equal(s.metrics.listen.n, 2);
+    cmn_config_dispose(&s);
+    flag_fails("metrics.listen=0.0.0.0:8080",
+               "--metrics.listen: expected addresses that are not in http.listen, found "
+               "0.0.0.0:8080");
+}
+
 static void test_never_half_configured(void **state)
 {
     (void)state;
@@ -1077,6 +1124,7 @@ int main(void)
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_tls_pair),
         cmocka_unit_test(test_listen_required),
+        cmocka_unit_test(test_admin_token_required),
         cmocka_unit_test(test_never_half_configured),
         cmocka_unit_test(test_print_masks_and_reloads),
         cmocka_unit_test(test_size_parser),
