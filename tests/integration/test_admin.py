@@ -151,6 +151,11 @@ def test_revoke_and_unrevoke():
         c2, _ = relay_session(d, name, pw)
         b, _ = relay_session(d, "bob", "builder")
         wait_allocs(d, lambda a: len(a) == 3)
+        st, j, _ = api(d, "GET", "/api/allocations?limit=2")
+        assert st == 200 and j["count"] == 3 and j["truncated"] and len(j["allocations"]) == 2
+        assert [a["id"] for a in j["allocations"]] == sorted(a["id"] for a in j["allocations"])
+        assert api(d, "GET", "/api/allocations?limit=0")[0] == 400
+        assert api(d, "GET", "/api/allocations?limit=x")[0] == 400
         st, j, _ = api(d, "POST", "/api/users/carol/revoke")
         assert st == 200 and j["revoked"] and j["changed"] and j["live_allocations"] == 2, j
         assert api(d, "POST", "/api/users/carol/revoke")[1]["changed"] is False
