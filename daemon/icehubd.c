@@ -312,7 +312,8 @@ int main(int argc, char **argv)
         /* --check-config also loads the certificate and key, so a
          * mismatched pair is found here rather than at start. */
         void *ssl = NULL;
-        if (a.check_only && ihd_tls_ctx_new(&cfg->s, &ssl, err, sizeof(err)) < 0) {
+        if (a.check_only && (ihd_tls_ctx_new(&cfg->s, &ssl, err, sizeof(err)) < 0 ||
+                             ihd_usage_check(&cfg->s, err, sizeof(err)) < 0)) {
             fprintf(stderr, "icehubd: configuration error: %s\n", err);
             free_cfg(cfg);
             cmn_free(a.flags);

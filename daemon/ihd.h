@@ -394,6 +394,10 @@ ihd_acct_t *ihd_relay_acct(turn_alloc_t *a);
  * open the ledger and its writer thread. Call before the workers start.
  * Returns 0, or CMN_EIO with a message in <err> (a bad ledger.path). */
 int ihd_usage_start(ihd_server_t *srv, char *err, size_t errlen);
+/* --check-config: would ledger.path open for appending (and, with
+ * rotation, is its directory writable)? Creates nothing. Returns 0 or
+ * CMN_EIO with the message ihd_usage_start would give. */
+int ihd_usage_check(const cmn_settings_t *s, char *err, size_t errlen);
 /* After the workers stopped (their final records are queued): write and
  * sync the ledger, stop its thread, free everything. */
 void ihd_usage_stop(ihd_server_t *srv);

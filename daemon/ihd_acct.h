@@ -143,6 +143,9 @@ typedef struct ihd_ledger_s ihd_ledger_t;
  * writes a message into <err> and returns CMN_EIO. */
 int ihd_ledger_open(const char *path, uint64_t max_bytes, bool rotate_daily, ihd_ledger_t **out,
                     char *err, size_t errlen);
+/* The checks of ihd_ledger_open without opening or creating anything. */
+int ihd_ledger_check(const char *path, uint64_t max_bytes, bool rotate_daily, char *err,
+                     size_t errlen);
 /* Queue whole lines (each ending in '\n'; <nrec> of them). Never blocks on
  * the disk; past IHD_LEDGER_QUEUE_MAX the lines are dropped and counted. */
 void ihd_ledger_append(ihd_ledger_t *l, const char *lines, size_t len, unsigned nrec);

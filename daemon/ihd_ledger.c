@@ -218,7 +218,8 @@ static size_t count_lines(const char *buf, size_t n)
 
 /* Write a batch, rotating as the settings ask. Returns the bytes written
  * (all of <n>, or less when a write failed). */
-static size_t write_batch(ihd_ledger_t *l, const char *buf, size_t n, uint64_t max_bytes, bool daily)
+static size_t write_batch(ihd_ledger_t *l, const char *buf, size_t n, uint64_t max_bytes,
+                          bool daily)
 {
     size_t off = 0;
     while (off < n) {
@@ -369,6 +370,45 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* Rotation renames the file and creates a new one: that needs a writable
+ * directory, which is better found at start than at midnight. */
+static int check_dir(const char *path, uint64_t max_bytes, bool rotate_daily, char *err,
+                     size_t errlen)
+{
+    char *c = cmn_strdup(path);
+    const char *dir = dirname(c);
+    int rc = 0;
+    if ((max_bytes > 0 || rotate_daily) && access(dir, W_OK | X_OK) < 0) {
+        snprintf(err, errlen, "ledger.path: rotation needs a writable directory, but %s: %s",
+                 dir, strerror(errno));
+        rc = CMN_EIO;
+    }
+    cmn_free(c);
+    return rc;
+}
+
+int ihd_ledger_check(const char *path, uint64_t max_bytes, bool rotate_daily, char *err,
+                     size_t errlen)
+{
+    struct stat sb;
+    char *c = cmn_strdup(path);
+    const char *dir = dirname(c);
+    int e = 0;
+    if (stat(path, &sb) == 0)
+        e = S_ISDIR(sb.st_mode) ? EISDIR : access(path, W_OK) < 0 ? errno : 0;
+    else if (errno != ENOENT)
+        e = errno;
+    else if (access(dir, W_OK | X_OK) < 0)
+        e = errno; /* the file would be created there */
+    cmn_free(c);
+    if (e) {
+        snprintf(err, errlen, "ledger.path: cannot open \"%s\" for appending: %s", path,
+                 strerror(e));
+        return CMN_EIO;
+    }
+    return check_dir(path, max_bytes, rotate_daily, err, errlen);
+}
+
 int ihd_ledger_open(const char *path, uint64_t max_bytes, bool rotate_daily, ihd_ledger_t **out,
                     char *err, size_t errlen)
 {
@@ -383,18 +423,8 @@ int ihd_ledger_open(const char *path, uint64_t max_bytes, bool rotate_daily, ihd
                  strerror(-rc));
         goto fail;
     }
-    /* Rotation renames the file and creates a new one: that needs a
-     * writable directory, which is better found now than at midnight. */
-    char *c = cmn_strdup(path);
-    bool dir_ok = access(dirname(c), W_OK | X_OK) == 0;
-    int e = errno;
-    if (!dir_ok && (max_bytes > 0 || rotate_daily)) {
-        snprintf(err, errlen, "ledger.path: rotation needs a writable directory, but %s: %s",
-                 dirname(c), strerror(e));
-        cmn_free(c);
+    if (check_dir(path, max_bytes, rotate_daily, err, errlen) < 0)
         goto fail;
-    }
-    cmn_free(c);
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL); /* CLOCK_REALTIME, as writer_main's deadlines */
     if (pthread_create(&l->thread, NULL, writer_main, l) != 0) {

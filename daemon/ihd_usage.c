@@ -84,11 +84,13 @@ static ihd_period_t period_of(int kind)
     return kind == CMN_QUOTA_PERIOD_DAY ? IHD_PERIOD_DAY : IHD_PERIOD_MONTH;
 }
 
-/* Under the mutex: start a new period if <wall> left the current one or
- * quota.period changed. Blocks to lift go to <lift>. */
+/* Under the mutex: start a new period once <wall> passed the end of the
+ * current one, or quota.period changed. Only forward: a wall clock stepped
+ * back (NTP) keeps the current period rather than wiping it. Blocks to
+ * lift go to <lift>. */
 static void roll_period(ihd_usage_t *u, const cmn_settings_t *s, double wall, name_list_t *lift)
 {
-    if (wall >= u->pstart && wall < u->pend && s->quota.period == u->period_kind)
+    if (wall < u->pend && s->quota.period == u->period_kind)
         return;
     names_copy(lift, &u->qblocked);
     names_clear(&u->qblocked);

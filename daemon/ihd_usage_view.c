@@ -146,6 +146,14 @@ int ihd_usage_start(ihd_server_t *srv, char *err, size_t errlen)
     return 0;
 }
 
+int ihd_usage_check(const cmn_settings_t *s, char *err, size_t errlen)
+{
+    if (!s->ledger.path[0])
+        return 0;
+    return ihd_ledger_check(s->ledger.path, s->ledger.max_bytes, s->ledger.rotate_daily, err,
+                            errlen);
+}
+
 void ihd_usage_reload(ihd_server_t *srv)
 {
     ihd_usage_t *u = srv->usage;

@@ -3,9 +3,10 @@
  * test_ihd_ledger.c: daemon/ihd_ledger.c, the ledger writer thread, on real
  * files in a temporary directory: every queued line arrives once and in
  * order, close flushes, a torn last line left by a crash is cut at open,
- * rotation by size keeps whole lines and every file within max_bytes,
- * reopen (logrotate) starts a new file at the path, a bad path fails with a
- * clear message, and the queue is bounded (drops are counted).
+ * rotation by size keeps whole lines and every file within max_bytes, daily
+ * rotation renames a file started on an earlier day, reopen (logrotate)
+ * starts a new file at the path, a bad path fails with a clear message, and
+ * the queue is bounded (drops are counted).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -189,6 +190,51 @@ static void test_rotate_by_size(void **state)
     assert_int_equal(lines, 35);
 }
 
+static void test_rotate_daily(void **state)
+{
+    (void)state;
+    char path[300], err[256], l[128];
+    snprintf(path, sizeof(path), "%s/d.jsonl", dir);
+    ihd_ledger_t *lg;
+    assert_int_equal(ihd_ledger_open(path, 0, true, &lg, err, sizeof(err)), 0);
+    line(l, sizeof(l), 1);
+    ihd_ledger_append(lg, l, strlen(l), 1);
+    ihd_ledger_stats_t st;
+    for (int i = 0; i < 200 && (ihd_ledger_stats(lg, &st), st.records < 1); i++)
+        usleep(10000);
+    assert_int_equal(st.records, 1);
+    /* As if the file had been started yesterday: the next write rotates.
+     * (The writer is idle and reads <day> only while writing; the mutex of
+     * the next append orders this store before that read.) */
+    lg->day -= 1;
+    line(l, sizeof(l), 2);
+    ihd_ledger_append(lg, l, strlen(l), 1);
+    ihd_ledger_close(lg);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int rotated = 0;
+    char p[600];
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "d.jsonl.", 8))
+            continue;
+        assert_int_equal(strlen(e->d_name), 8 + 15); /* d.jsonl.YYYYmmddTHHMMSS */
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        size_t len;
+        char *txt = slurp(p, &len);
+        assert_non_null(strstr(txt, "\"n\":1001,"));
+        assert_null(strstr(txt, "\"n\":1002,"));
+        cmn_free(txt);
+        rotated++;
+    }
+    closedir(d);
+    assert_int_equal(rotated, 1);
+    size_t len;
+    char *txt = slurp(path, &len);
+    assert_non_null(strstr(txt, "\"n\":1002,"));
+    assert_null(strstr(txt, "\"n\":1001,"));
+    cmn_free(txt);
+}
+
 static void test_reopen(void **state)
 {
     (void)state;
@@ -230,6 +276,17 @@ static void test_bad_path(void **state)
                              "appending: No such file or directory");
     assert_int_equal(ihd_ledger_open(dir, 0, false, &lg, err, sizeof(err)), CMN_EIO);
     assert_non_null(strstr(err, "Is a directory"));
+    /* The same checks without opening (--check-config): nothing is created. */
+    char path[300];
+    snprintf(path, sizeof(path), "%s/new.jsonl", dir);
+    assert_int_equal(ihd_ledger_check(path, 100, true, err, sizeof(err)), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(ihd_ledger_check("/nonexistent-dir/x.jsonl", 0, false, err, sizeof(err)),
+                     CMN_EIO);
+    assert_string_equal(err, "ledger.path: cannot open \"/nonexistent-dir/x.jsonl\" for "
+                             "appending: No such file or directory");
+    assert_int_equal(ihd_ledger_check(dir, 0, false, err, sizeof(err)), CMN_EIO);
+    assert_non_null(strstr(err, "Is a directory"));
 }
 
 static void test_queue_bound(void **state)
@@ -265,6 +322,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stats_and_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotate_by_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotate_daily, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_bound, setup, teardown),

@@ -3,9 +3,10 @@ real traffic: ledger byte totals equal what the clients sent and the peers
 received (and the other way) exactly, for our independent Python TURN
 client and for coturn's turnutils_uclient; kill -9 leaves a ledger that
 parses and holds all but about the last interval; SIGTERM writes final
-records ("shutdown"); rotation by size and SIGHUP reopen; quota.user_bytes
-gives 486 and ends the user's allocations, also after a restart (rebuilt
-from the ledger); `icehubd usage` on the files; per-user metrics."""
+records ("shutdown"); rotation by size and SIGHUP reopen; a full disk
+(records kept and retried); quota.user_bytes gives 486 and ends (stop) or
+throttles the user's allocations, also after a restart (rebuilt from the
+ledger); `icehubd usage` on the files; /api/usage; per-user metrics."""
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 
 from harness import BIN, Daemon, free_port, wait_for
 from turnclient import TurnClient, error_code
@@ -23,9 +25,21 @@ from turnclient import TurnClient, error_code
 USERS = "--turn.users=alice:pw-a,bob:pw-b,carol:pw-c"
 
 
+TOKEN = "ledger-test-token-0123456789"
+
+
 def ledger_daemon(name, path, extra=()):
     return Daemon(name, args=[USERS, "--turn.allowed_peers=127.0.0.0/8",
-                              f"--ledger.path={path}", "--ledger.interval=1"] + list(extra))
+                              f"--ledger.path={path}", "--ledger.interval=1",
+                              "--admin.enabled=true", f"--admin.token={TOKEN}"] + list(extra))
+
+
+def api_usage(d):
+    req = urllib.request.Request(f"http://127.0.0.1:{d.http_port}/api/usage",
+                                 headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status == 200
+        return json.loads(r.read())
 
 
 def read_records(*paths):
@@ -148,6 +162,14 @@ def test_ledger_totals_exact_and_cli():
         assert m["icehub_ledger_records_written_total"] >= 4
         assert m["icehub_ledger_write_errors_total"] == 0
         assert m["icehub_usage_users"] == 2
+        u = api_usage(d)
+        assert u["totals"]["to_peer_bytes"] == sent and u["totals"]["to_client_bytes"] == got
+        assert u["totals"]["allocations"] == 3 and u["period"]["kind"] == "month"
+        assert u["period"]["start"].endswith("-01T00:00:00.000Z")
+        users = {r["user"]: r for r in u["users"]}
+        assert set(users) == {"alice", "bob"} and users["alice"]["allocations"] == 2
+        assert users["bob"]["blocked"] is None and users["bob"]["realm"] == "icehub"
+        assert u["realms"][0]["realm"] == "icehub" and u["users_total"] == 2
         status, body = d.http_get("/metrics")
         prom = subprocess.run(["promtool", "check", "metrics"], input=body,
                               capture_output=True, text=True)
@@ -336,15 +358,17 @@ def test_user_byte_quota_486_and_restart():
             a.send_indication(peer.addr, b"q" * 1000)  # 30000 > 20000
             time.sleep(0.002)
         # Within a tick or two the user is blocked: a new Allocate gets 486.
-        a2 = TurnClient(d.port, "alice", "pw-a")
+        tries = []
 
-        def refused():
-            cls, attrs, _ = a2.allocate()
-            return cls == 3 and error_code(attrs)[0] == 486
+        def refused():  # a fresh client each time: an earlier try may have succeeded
+            c = TurnClient(d.port, "alice", "pw-a")
+            tries.append(c)
+            return error_code(c.allocate()[1])[0] == 486
         wait_for(refused, timeout=5, interval=0.3)
-        cls, attrs, _ = a2.allocate()
-        code, reason = error_code(attrs)
+        code, reason = error_code(tries[-1].allocate()[1])
         assert code == 486 and "quota" in reason.lower(), reason
+        users = {r["user"]: r for r in api_usage(d)["users"]}
+        assert users["alice"]["blocked"] == "quota", users
         b = TurnClient(d.port, "bob", "pw-b")
         assert b.allocate()[0] == 2  # others are not affected
         # The existing allocation ended (quota.over_action stop).
@@ -359,10 +383,111 @@ def test_user_byte_quota_486_and_restart():
         b2 = TurnClient(d2.port, "bob", "pw-b")
         assert b2.allocate()[0] == 2
         d2.stop()
-        for c in (a, a2, a3, b, b2):
+        for c in [a, a3, b, b2] + tries:
             c.close()
     finally:
         peer.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_user_byte_quota_throttle():
+    """quota.over_action = throttle: past quota.user_bytes the user's live
+    allocation stays but runs at quota.floor_bps (the excess is dropped and
+    counted, and not billed: the ledger holds exactly what the peer got);
+    a new Allocate still gets 486."""
+    tmp = tempfile.mkdtemp(prefix="icehub-ledger-")
+    path = os.path.join(tmp, "usage.jsonl")
+    peer = Peer()
+    try:
+        d = ledger_daemon("ledger-throttle", path, [
+            "--quota.user_bytes=20000", "--quota.over_action=throttle",
+            "--quota.floor_bps=80k"]).start()
+        a = TurnClient(d.port, "alice", "pw-a")
+        assert a.allocate()[0] == 2
+        assert a.permit(peer.addr)[0] == 2
+        for _ in range(30):
+            a.send_indication(peer.addr, b"t" * 1000)
+            time.sleep(0.002)
+        tries = []
+
+        def refused():  # a fresh client each time: an earlier try may have succeeded
+            c = TurnClient(d.port, "alice", "pw-a")
+            tries.append(c)
+            return error_code(c.allocate()[1])[0] == 486
+        wait_for(refused, timeout=5, interval=0.3)
+        # 300 kB offered in 2 s against a 10 kB/s floor.
+        before = peer.received
+        t0 = time.time()
+        for _ in range(300):
+            a.send_indication(peer.addr, b"t" * 1000)
+            time.sleep(0.0066)
+        time.sleep(0.3)
+        passed = peer.received - before
+        secs = time.time() - t0
+        assert passed < 150000, (passed, secs)   # floor rate plus a burst, far below 300 kB
+        assert a.refresh(600)[0] == 2            # still alive
+        time.sleep(1.2)
+        m = d.metrics()
+        dropped = sum(v for k, v in m.items()
+                      if k.startswith("icehub_turn_quota_dropped_bytes_total"))
+        assert dropped >= 300000 - passed - 1000, (dropped, passed)
+        assert d.stop()[0] == 0
+        recs = read_records(path)
+        assert totals(recs)["to_peer_bytes"] == peer.received
+        assert {r["end_reason"] for r in recs if r["type"] == "final"} == {"shutdown"}
+        for c in [a] + tries:
+            c.close()
+    finally:
+        peer.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_disk_full_keeps_and_retries():
+    """A full disk: writes fail and are counted, records wait in memory
+    (no torn line is left), and once there is room again everything is
+    written: the ledger still adds up to the byte. Uses a 64 KiB tmpfs
+    (the suite runs as root)."""
+    tmp = tempfile.mkdtemp(prefix="icehub-ledger-")
+    disk = os.path.join(tmp, "disk")
+    os.mkdir(disk)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", disk], check=True)
+    path = os.path.join(disk, "usage.jsonl")
+    peer = Peer()
+    d = ledger_daemon("ledger-diskfull", path)
+    try:
+        d.start()
+        fd = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"\0" * 512) > 0:
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        sent = 0
+        clients = []
+        for i in range(3):
+            c = TurnClient(d.port, "carol", "pw-c")
+            assert c.allocate()[0] == 2
+            s, _ = traffic(c, peer, 20, 300, use_channel=False)
+            sent += s
+            clients.append(c)
+        wait_for(lambda: d.metrics()["icehub_ledger_write_errors_total"] > 0, timeout=5)
+        m = d.metrics()
+        assert m["icehub_ledger_queue_bytes"] > 0
+        assert m["icehub_ledger_records_dropped_total"] == 0
+        assert "No space left on device" in d.log()
+        os.unlink(os.path.join(disk, "filler"))
+        wait_for(lambda: d.metrics()["icehub_ledger_queue_bytes"] == 0, timeout=5)
+        assert d.stop()[0] == 0
+        for c in clients:
+            c.close()
+        recs = read_records(path)  # every line whole
+        assert totals(recs)["to_peer_bytes"] == sent == peer.received
+        assert len([r for r in recs if r["type"] == "final"]) == 3
+    finally:
+        d.stop()
+        peer.close()
+        subprocess.run(["umount", disk])
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -372,6 +497,17 @@ def test_bad_ledger_path_fails_at_start():
     rc = d.proc.wait(timeout=10)
     assert rc == 2
     assert 'ledger.path: cannot open "/nonexistent-dir/usage.jsonl" for appending' in d.log()
+    # --check-config finds it too, without creating anything.
+    r = subprocess.run([BIN, "--check-config", "--ledger.path=/nonexistent-dir/usage.jsonl"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "No such file or directory" in r.stderr, r.stderr
+    tmp = tempfile.mkdtemp(prefix="icehub-ledger-")
+    try:
+        r = subprocess.run([BIN, "--check-config", f"--ledger.path={tmp}/new.jsonl"],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0 and not os.listdir(tmp), r.stderr
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_usage_cli_errors_and_torn_lines():
