@@ -12,7 +12,7 @@
  *
  *   GET    /api/summary                 what the dashboard plots
  *   GET    /api/usage                   usage and cost this period (ihd_usage_json)
- *   GET    /api/allocations[?user=U]    live allocations
+ *   GET    /api/allocations[?user=U&limit=N] live allocations (oldest first)
  *   GET    /api/allocations/{id}        one of them
  *   DELETE /api/allocations/{id}        end it (reason "admin")
  *   POST   /api/users/{name}/revoke     end the user's allocations, refuse new ones (403)
@@ -34,6 +34,8 @@
 
 #define API_NAME_MAX 255        /* longest user name in a path */
 #define API_TOP_USERS 10
+#define API_LIST_DEFAULT 1000   /* allocations listed unless ?limit= says otherwise */
+#define API_LIST_MAX 100000
 
 /* ---- Responses -------------------------------------------------------- */
 
@@ -206,20 +208,30 @@ static void get_allocations(ihd_server_t *srv, const ihd_http_req_t *req, ihd_ht
         ihd_http_resp_error(r, 400, "bad-query", "user: expected a %-encoded user name");
         return;
     }
+    char lim[16];
+    uint64_t limit = API_LIST_DEFAULT;
+    int has_limit = query_get(req->query, "limit", lim, sizeof(lim));
+    if (has_limit < 0 || (has_limit && (parse_id(lim, &limit) < 0 || limit > API_LIST_MAX))) {
+        ihd_http_resp_error(r, 400, "bad-query", "limit: expected an integer in 1..100000");
+        return;
+    }
     ihd_admin_realm(srv, realm, sizeof(realm));
     ihd_admin_list_t l;
     ihd_admin_list(srv, &l);
     double now = ihd_wallclock();
     json_t *arr = json_array();
+    size_t count = 0;
     for (size_t i = 0; i < l.n; i++) {
         const ihd_admin_alloc_t *e = &l.v[i];
         if (has_user && strcmp(ihd_admin_str(&l, e->user_off), user) != 0 &&
             strcmp(ihd_admin_str(&l, e->quota_user_off), user) != 0)
             continue;
-        json_array_append_new(arr, alloc_json(&l, e, realm, now));
+        if (count++ < limit)
+            json_array_append_new(arr, alloc_json(&l, e, realm, now));
     }
     json_t *j = json_object();
-    json_object_set_new(j, "count", json_integer((json_int_t)json_array_size(arr)));
+    json_object_set_new(j, "count", json_integer((json_int_t)count));
+    json_object_set_new(j, "truncated", json_boolean(count > limit));
     json_object_set_new(j, "snapshot_age_s", json_real(floor(l.age * 100) / 100));
     json_object_set_new(j, "allocations", arr);
     ihd_admin_list_dispose(&l);

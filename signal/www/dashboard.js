@@ -232,7 +232,7 @@
     const headers = token ? { Authorization: 'Bearer ' + token } : {};
     let j;
     try {
-      const r = await fetch('/api/allocations', { headers, cache: 'no-store' });
+      const r = await fetch('/api/allocations?limit=50', { headers, cache: 'no-store' });
       if (!r.ok) return;
       j = await r.json();
     } catch (e) { return; }

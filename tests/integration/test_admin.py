@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 
@@ -42,6 +43,20 @@ def api(d, method, path, token=TOKEN, auth=None):
         return status, json.loads(body), hdrs
     except ValueError:
         return status, None, hdrs
+
+
+def ledger_finals(path, timeout=4.0, want=1):
+    """The final records in the ledger at <path> once there are <want> of them."""
+    deadline = time.time() + timeout
+    while True:
+        recs = []
+        if os.path.exists(path):
+            with open(path) as f:
+                recs = [json.loads(ln) for ln in f if ln.strip()]
+        finals = [r for r in recs if r["type"] == "final"]
+        if len(finals) >= want or time.time() > deadline:
+            return finals
+        time.sleep(0.1)
 
 
 def peer_socket():
@@ -85,7 +100,8 @@ def wait_allocs(d, pred, timeout=4.0, query=""):
 
 
 def test_auth_list_rates_and_delete():
-    with daemon("admin-main") as d:
+    ledger = os.path.join(tempfile.mkdtemp(prefix="icehub-admin-"), "usage.jsonl")
+    with daemon("admin-main", [f"--ledger.path={ledger}"]) as d:
         c, p = relay_session(d)
         push(c, p)
         a = wait_allocs(d, lambda a: a and a[0]["to_peer_bytes"] >= 10000)
@@ -141,16 +157,26 @@ def test_auth_list_rates_and_delete():
         assert wait_allocs(d, lambda a: a == []) == []
         assert api(d, "DELETE", f"/api/allocations/{e['id']}")[0] == 404
         assert "ended through the admin API" in d.log()
+        # The ledger's final record names the same id and the reason.
+        f = ledger_finals(ledger)
+        assert [(r["alloc_id"], r["end_reason"]) for r in f] == [(e["id"], "admin")], f
+        assert f[0]["to_peer_bytes"] == 50000 and f[0]["to_client_bytes"] == 50000, f
 
 
 def test_revoke_and_unrevoke():
-    with daemon("admin-revoke") as d:
+    ledger = os.path.join(tempfile.mkdtemp(prefix="icehub-admin-"), "usage.jsonl")
+    with daemon("admin-revoke", [f"--ledger.path={ledger}"]) as d:
         # Two allocations of one shared-secret user, one of another.
         name, pw = ephemeral(SECRET, "carol", 3600)
         c1, p1 = relay_session(d, name, pw)
         c2, _ = relay_session(d, name, pw)
         b, _ = relay_session(d, "bob", "builder")
         wait_allocs(d, lambda a: len(a) == 3)
+        st, j, _ = api(d, "GET", "/api/allocations?limit=2")
+        assert st == 200 and j["count"] == 3 and j["truncated"] and len(j["allocations"]) == 2
+        assert [a["id"] for a in j["allocations"]] == sorted(a["id"] for a in j["allocations"])
+        assert api(d, "GET", "/api/allocations?limit=0")[0] == 400
+        assert api(d, "GET", "/api/allocations?limit=x")[0] == 400
         st, j, _ = api(d, "POST", "/api/users/carol/revoke")
         assert st == 200 and j["revoked"] and j["changed"] and j["live_allocations"] == 2, j
         assert api(d, "POST", "/api/users/carol/revoke")[1]["changed"] is False
@@ -161,6 +187,9 @@ def test_revoke_and_unrevoke():
         for c in (c1, c2):
             cls, attrs, _ = c.refresh(600)
             assert (cls, error_code(attrs)[0]) == (3, 437)
+        f = ledger_finals(ledger, want=2)
+        assert sorted((r["quota_user"], r["end_reason"]) for r in f) == \
+            [("carol", "revoked"), ("carol", "revoked")], f
         # New Allocates are refused with 403, with a fresh credential too.
         name2, pw2 = ephemeral(SECRET, "carol", 600)
         n = TurnClient(d.port, name2, pw2)
