@@ -433,7 +433,7 @@ int ihd_admin_revoke(ihd_server_t *srv, const char *quota_user, bool revoke)
             ad->revoked[i] = ad->revoked[--ad->nrevoked];
         }
         if (was)
-            turn_shared_block_user(srv->turn_shared, quota_user, TURN_BLOCK_NONE);
+            turn_shared_lift_block(srv->turn_shared, quota_user, TURN_BLOCK_REVOKED);
         rc = was ? 0 : CMN_ENOENT;
     }
     pthread_mutex_unlock(&ad->mu);

@@ -72,8 +72,8 @@ static void names_apply(ihd_server_t *srv, name_list_t *l, turn_block_t why, boo
             if (!verify)
                 cmn_info("usage", "user \"%s\" reached quota.user_bytes for this period",
                          l->v[i]);
-        } else if (why == TURN_BLOCK_NONE && now == TURN_BLOCK_QUOTA) {
-            turn_shared_block_user(srv->turn_shared, l->v[i], TURN_BLOCK_NONE);
+        } else if (why == TURN_BLOCK_NONE) {
+            turn_shared_lift_block(srv->turn_shared, l->v[i], TURN_BLOCK_QUOTA);
         }
     }
     names_clear(l);

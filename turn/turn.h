@@ -151,6 +151,10 @@ typedef enum turn_block_e {
 
 void turn_shared_block_user(turn_shared_t *s, const char *quota_user, turn_block_t why);
 turn_block_t turn_shared_user_blocked(turn_shared_t *s, const char *quota_user);
+/* Lift the block of <quota_user> only if it is <only> (check and lift in
+ * one step under the mutex, so a revocation that lands meanwhile is never
+ * lifted by a period rollover). Returns true if a block was lifted. */
+bool turn_shared_lift_block(turn_shared_t *s, const char *quota_user, turn_block_t only);
 /* Changes whenever the blocked set changes (a relaxed atomic read). */
 uint64_t turn_shared_block_gen(const turn_shared_t *s);
 

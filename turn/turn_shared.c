@@ -240,3 +240,20 @@ uint64_t turn_shared_block_gen(const turn_shared_t *s)
 {
     return __atomic_load_n(&s->block_gen, __ATOMIC_RELAXED);
 }
+
+bool turn_shared_lift_block(turn_shared_t *s, const char *quota_user, turn_block_t only)
+{
+    size_t ulen = strlen(quota_user);
+    const uint8_t *key = (const uint8_t *)quota_user;
+    pthread_mutex_lock(&s->mu);
+    shared_entry_t **pp = entry_slot(s, KEY_BLOCK, key, ulen, key_hash(KEY_BLOCK, key, ulen));
+    shared_entry_t *e = *pp;
+    bool lift = e && e->count == (uint32_t)only;
+    if (lift) {
+        *pp = e->next;
+        cmn_free(e);
+        __atomic_store_n(&s->block_gen, s->block_gen + 1, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return lift;
+}

@@ -416,7 +416,11 @@ static void test_blocked_users(void **state)
     assert_string_equal(fx_reason(fx), "Forbidden (user revoked)");
     turn_shared_block_user(fx->shared, FX_USER, TURN_BLOCK_QUOTA); /* ignored */
     assert_int_equal(turn_shared_user_blocked(fx->shared, FX_USER), TURN_BLOCK_REVOKED);
-    turn_shared_block_user(fx->shared, FX_USER, TURN_BLOCK_NONE);
+    /* Lifting only a quota block leaves a revocation alone. */
+    assert_false(turn_shared_lift_block(fx->shared, FX_USER, TURN_BLOCK_QUOTA));
+    assert_int_equal(turn_shared_user_blocked(fx->shared, FX_USER), TURN_BLOCK_REVOKED);
+    assert_true(turn_shared_lift_block(fx->shared, FX_USER, TURN_BLOCK_REVOKED));
+    assert_int_equal(turn_shared_user_blocked(fx->shared, FX_USER), TURN_BLOCK_NONE);
     assert_int_equal(fx_allocate(fx), 0);
     a = fx_alloc(fx);
     turn_shared_block_user(fx->shared, FX_USER, TURN_BLOCK_REVOKED);
