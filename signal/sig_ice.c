@@ -134,7 +134,15 @@ static ssize_t b64url_decode(const char *src, size_t n, uint8_t *out, size_t cap
     size_t m = n;
     while (m % 4)
         tmp[m++] = '=';
-    return cmn_base64_decode(tmp, m, out, cap);
+    ssize_t len = cmn_base64_decode(tmp, m, out, cap);
+    if (len <= 0)
+        return CMN_EINVAL;
+    /* Only the canonical spelling: the unused low bits of the last
+     * character must be zero, so a token has exactly one valid form. */
+    char again[TOKEN_MAX + 4];
+    if (b64url_encode(out, (size_t)len, again, sizeof(again)) != n || memcmp(again, src, n))
+        return CMN_EINVAL;
+    return len;
 }
 
 static int token_mac(const sig_cfg_t *cfg, const char *part, size_t n, uint8_t *mac)
