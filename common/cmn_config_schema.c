@@ -121,7 +121,7 @@ static const cmn_cfg_def_t schema[] = {
      .def = "", .reloadable = true, .secret = true,
      .doc = "API keys for /ice-servers, /turn-credentials and /room-token; empty disables them."},
     {.name = "signal.credential_ttl", .type = CMN_CFG_INT, .offset = F(signal.credential_ttl),
-     .def = "3600", .min = 30, .max = 604800, .reloadable = true,
+     .def = "3600", .min = 5, .max = 604800, .reloadable = true,
      .doc = "Seconds the TURN credentials in iceServers stay valid; refreshed at 80%."},
     {.name = "signal.allowed_origins", .type = CMN_CFG_STRLIST,
      .offset = F(signal.allowed_origins),
