@@ -369,37 +369,55 @@ static void *http_main(void *arg)
     return NULL;
 }
 
+/* One vhost on <a>; with <tls> it serves HTTPS and wss:// with tls.cert. */
+static int http_vhost(ihd_http_t *h, const cmn_settings_t *s, const cmn_addr_t *a, bool tls,
+                      size_t i, char *err, size_t errlen)
+{
+    char ip[CMN_ADDR_STRLEN], name[32];
+    struct lws_context_creation_info vi;
+    memset(&vi, 0, sizeof(vi));
+    cmn_addr_format(a, ip, sizeof(ip), false);
+    snprintf(name, sizeof(name), "%s%zu", tls ? "https" : "http", i);
+    vi.vhost_name = name;
+    vi.port = a->port;
+    /* lws binds every interface when IPv6 is on and iface is an IPv4
+     * address (FIELD-NOTES): turn IPv6 off for IPv4 listeners. */
+    if (a->family == CMN_AF_INET) {
+        vi.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+        if (!cmn_addr_is_any(a))
+            vi.iface = ip;
+    } else if (!cmn_addr_is_any(a)) {
+        vi.iface = ip;
+    }
+    if (tls) {
+        /* Without this option in the vhost's own options the "TLS" port
+         * speaks plain HTTP (FIELD-NOTES). */
+        vi.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        vi.ssl_cert_filepath = s->tls.cert;
+        vi.ssl_private_key_filepath = s->tls.key;
+    }
+    vi.protocols = h->protocols;
+    /* A WebSocket upgrade without a subprotocol (new WebSocket(url))
+     * gets the vhost's default protocol: the hub's. */
+    vi.pvo = &h->pvo_sig;
+    if (!lws_create_vhost(h->ctx, &vi)) {
+        snprintf(err, errlen, "%s: cannot listen on %s", tls ? "http.tls_listen" : "http.listen",
+                 cmn_addr_format(a, ip, sizeof(ip), true));
+        return CMN_EIO;
+    }
+    cmn_info("http", "listening on %s%s", cmn_addr_format(a, ip, sizeof(ip), true),
+             tls ? " (TLS: https, wss)" : "");
+    return 0;
+}
+
 static int http_vhosts(ihd_http_t *h, const cmn_settings_t *s, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < s->http.listen.n; i++) {
-        const cmn_addr_t *a = &s->http.listen.v[i];
-        char ip[CMN_ADDR_STRLEN], name[32];
-        struct lws_context_creation_info vi;
-        memset(&vi, 0, sizeof(vi));
-        cmn_addr_format(a, ip, sizeof(ip), false);
-        snprintf(name, sizeof(name), "http%zu", i);
-        vi.vhost_name = name;
-        vi.port = a->port;
-        /* lws binds every interface when IPv6 is on and iface is an IPv4
-         * address (FIELD-NOTES): turn IPv6 off for IPv4 listeners. */
-        if (a->family == CMN_AF_INET) {
-            vi.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-            if (!cmn_addr_is_any(a))
-                vi.iface = ip;
-        } else if (!cmn_addr_is_any(a)) {
-            vi.iface = ip;
-        }
-        vi.protocols = h->protocols;
-        /* A WebSocket upgrade without a subprotocol (new WebSocket(url))
-         * gets the vhost's default protocol: the hub's. */
-        vi.pvo = &h->pvo_sig;
-        if (!lws_create_vhost(h->ctx, &vi)) {
-            snprintf(err, errlen, "http.listen: cannot listen on %s",
-                     cmn_addr_format(a, ip, sizeof(ip), true));
+    for (size_t i = 0; i < s->http.listen.n; i++)
+        if (http_vhost(h, s, &s->http.listen.v[i], false, i, err, errlen) < 0)
             return CMN_EIO;
-        }
-        cmn_info("http", "listening on %s", cmn_addr_format(a, ip, sizeof(ip), true));
-    }
+    for (size_t i = 0; s->tls.cert && s->tls.cert[0] && i < s->http.tls_listen.n; i++)
+        if (http_vhost(h, s, &s->http.tls_listen.v[i], true, i, err, errlen) < 0)
+            return CMN_EIO;
     return 0;
 }
 
@@ -412,6 +430,8 @@ int ihd_http_start(ihd_server_t *srv, char *err, size_t errlen)
     struct lws_context_creation_info ci;
     memset(&ci, 0, sizeof(ci));
     ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    if (cfg->s.tls.cert && cfg->s.tls.cert[0] && cfg->s.http.tls_listen.n)
+        ci.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     ci.user = h;
     ci.port = CONTEXT_PORT_NO_LISTEN;
     /* One lws fd table for every WebSocket: as large as RLIMIT_NOFILE

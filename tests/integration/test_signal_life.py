@@ -6,11 +6,12 @@ keepalive and the idle timeout, credential refresh pushes, the REST
 endpoints (/ice-servers, /turn-credentials, /room-token: 401s, and the
 credentials they and "joined" hand out authenticate a TURN Allocate on
 the same daemon, with turn.secrets set and with the generated secret),
-settings applied on SIGHUP, and the drain on SIGTERM (/readyz 503 at
+settings applied on SIGHUP, wss:// on http.tls_listen, and the drain on SIGTERM (/readyz 503 at
 once, 1001 after signal.drain_delay, exit 0)."""
 import asyncio
 import json
 import signal
+import ssl
 import tempfile
 import os
 import time
@@ -19,6 +20,7 @@ import urllib.request
 from harness import Daemon
 from test_signal_lib import RawWS, closed_code, connect, run, wait_until
 from turnclient import TurnClient, ephemeral
+import websockets
 
 BASE = ["--signal.drain_delay=0"]
 
@@ -254,3 +256,41 @@ def test_signal_sigterm_without_peers_is_fast():
     d = Daemon("signal-drain-empty", args=["--signal.drain_delay=30"]).start()
     rc, took = d.stop()
     assert rc == 0 and took < 2.0, (rc, took)
+
+
+def test_signal_wss_on_tls_listener():
+    from harness import free_port
+    from test_binding import make_cert
+    from test_signal_lib import Peer
+
+    async def go(d, port):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ws = await websockets.connect(f"wss://127.0.0.1:{port}/ws", ssl=ctx, open_timeout=5)
+        a = Peer(ws)
+        j = await a.join("secure")
+        urls = [u for s in j["iceServers"] for u in s["urls"]]
+        assert f"turns:127.0.0.1:{d.tls_port}?transport=tcp" in urls, urls
+        turns = j["iceServers"][2]
+        c = TurnClient(d.tls_port, turns["username"], turns["credential"], transport="tls")
+        try:
+            assert c.allocate()[0] == 2
+        finally:
+            c.close()
+        await a.close()
+        # The plain listener still speaks plain HTTP.
+        assert d.http_get("/livez")[0] == 200
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = make_cert(tmp)
+        port = free_port(udp_and_tcp=False)
+        with Daemon("signal-wss", tls=True,
+                    args=BASE + [f"--tls.cert={cert}", f"--tls.key={key}",
+                                 f"--http.tls_listen=127.0.0.1:{port}"]) as d:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=ctx,
+                                        timeout=5) as r:
+                assert r.status == 200
+            run(go(d, port))
