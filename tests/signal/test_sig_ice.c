@@ -1,6 +1,6 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
- * test_sig_ice.c: signal/sig_ice.c and signal/sig_cfg.c: the iceServers
+ * test_sig_ice.c: signal/sig_ice.c: the iceServers
  * array (URLs from public_host or the Host header, ports, turns: only with
  * TLS, credentials that turn_ephemeral_password reproduces, hostile Host
  * headers), room tokens (round trip, peer binding, expiry, wrong room,
