@@ -1,7 +1,7 @@
 """Signaling hub lifecycle over real WebSockets against the real daemon:
 reconnect with a resume token (queued messages delivered in order, the
 room sees nothing), expiry after the grace period (senders told
-undelivered, the room told peer-left "timeout"), WebSocket ping/pong
+undelivered, the room told peer-left "timeout"), the away queue's limit, WebSocket ping/pong
 keepalive and the idle timeout, credential refresh pushes, the REST
 endpoints (/ice-servers, /turn-credentials, /room-token: 401s, and the
 credentials they and "joined" hand out authenticate a TURN Allocate on
@@ -294,3 +294,24 @@ def test_signal_wss_on_tls_listener():
                                         timeout=5) as r:
                 assert r.status == 200
             run(go(d, port))
+
+
+def test_signal_resume_queue_limit():
+    async def go(d):
+        a, b = await connect(d), await connect(d)
+        await a.join("q")
+        idb = (await b.join("q"))["id"]
+        await a.expect("peer-joined", id=idb)
+        b.ws.transport.abort()
+        await asyncio.sleep(0.2)
+        await a.send({"type": "signal", "to": idb, "data": 1, "ref": 1})
+        await a.expect("ack", ref=1)
+        await a.send({"type": "signal", "to": idb, "data": 2, "ref": 2})
+        await a.error("undelivered", to=idb, ref=2)  # queue full: told at once, no ack
+        await a.send({"type": "broadcast", "data": 3, "ref": 3})
+        await a.error("undelivered", to=idb, ref=3)
+        await a.expect("ack", ref=3)
+        await a.close()
+        assert d.metrics()["icehub_signal_queued_messages_total"] == 1
+    with Daemon("signal-queue", args=BASE + ["--signal.resume_queue=1"]) as d:
+        run(go(d))
