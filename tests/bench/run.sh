@@ -695,24 +695,30 @@ start_sig() {
     alive $SRV icehubd "$A/bench-icehubd.log"
 }
 
+# Time the hypervisor ran something else on this VM's CPUs (all CPUs).
+steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }
+
 # Relay: sig_load's two peers, A -> B "signal" messages paced at SIG_RATE/s
 # for SECS s, REPEAT runs on one server (fresh peers each run). A run that
 # other processes disturbed (over 15% of a core) is run again once, while
 # the BENCH_RETRIES budget lasts; the calmer run is kept.
 sig_relay_once() {
-    local hport=$1 line c0 c1 b0 b1 us got el gen bg
+    local hport=$1 line c0 c1 b0 b1 us got el gen bg st0 st1 steal
     wait_quiet
     b0=$(busy_ticks)
+    st0=$(steal_ticks)
     c0=$(cpu_ticks "$SRV")
     line=$(taskset -c 1 "$B/sig_load" relay 127.0.0.1 "$hport" "$SIG_RATE" "$SECS") || true
     c1=$(cpu_ticks "$SRV")
     b1=$(busy_ticks)
+    st1=$(steal_ticks)
+    steal=$(((st1 - st0) * 1000 / HZ))
     got=$(kv received "$line"); el=$(kv seconds "$line"); gen=$(kv gen_cpu_s "$line")
     us=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$got" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
     bg=$(awk -v b=$((b1 - b0)) -v s=$((c1 - c0)) -v g="$gen" -v el="$el" -v hz="$HZ" \
         'BEGIN { o = (b - s) / hz - g; if (o < 0) o = 0; printf "%.0f", (el > 0 ? 100 * o / el : 0) }')
-    log "signal relay: $line cpu_ticks=$((c1 - c0)) busy_other~$bg%"
-    echo "$(kv rate "$line") $(kv p50_us "$line") $(kv p99_us "$line") $(kv p999_us "$line") $(kv max_us "$line") $us $bg"
+    log "signal relay: $line cpu_ticks=$((c1 - c0)) steal_ms=$steal busy_other~$bg%"
+    echo "$(kv rate "$line") $(kv p50_us "$line") $(kv p99_us "$line") $(kv p999_us "$line") $(kv max_us "$line") $us $steal $bg"
 }
 
 bench_signal_relay() {
@@ -772,13 +778,14 @@ includes the client's own work: an upper bound on the hub's share. $REPEAT runs
 on one server, fresh peers each run.
 
 Other processes' CPU during a run is given in % of one core (a † marks
-runs above 15%, which were run once more when the retry budget allowed;
-latency is sensitive to it on this 2-core VM).
+runs above 15%, which were run once more when the retry budget allowed),
+and the steal time: milliseconds in which the hypervisor ran something else
+on this VM's CPUs (/proc/stat). Tail latency on this 2-core VM follows both.
 
-| run | messages/s delivered | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs per message | other processes |
-|---|---|---|---|---|---|---|---|
+| run | messages/s delivered | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs per message | steal ms | other processes |
+|---|---|---|---|---|---|---|---|---|
 EOF
-    awk '$1 == "relay" { printf "| %s | %s | %s | %s | %s | %s | %s | %s%%%s |\n", $2, $3, $4, $5, $6, $7, $8, $9, ($9 > 15 ? " †" : "") }' "$T_SIG"
+    awk '$1 == "relay" { printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s%%%s |\n", $2, $3, $4, $5, $6, $7, $8, $9, $10, ($10 > 15 ? " †" : "") }' "$T_SIG"
     cat <<EOF
 
 **Idle peers**: $SIG_CONNS WebSockets opened one after another, each joined to a
