@@ -171,6 +171,11 @@ bool sig_hub_draining(const sig_hub_t *h);
 void sig_hub_close_all(sig_hub_t *h, int code, const char *reason);
 size_t sig_hub_nconns(const sig_hub_t *h);
 
+/* Record how long a relayed message spent in the hub: from the moment its
+ * bytes were read to the moment its copy was written to the recipient's
+ * socket (icehub_signal_delivery_seconds, a histogram). */
+void sig_hub_observe_delivery(sig_hub_t *h, double seconds);
+
 /* Write the icehub_signal_* metrics. */
 void sig_hub_metrics(const sig_hub_t *h, cmn_prom_t *p);
 

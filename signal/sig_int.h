@@ -34,6 +34,12 @@ void *sig__map_del(sig_map_t *m, const char *key);
 
 /* ---- The hub ---------------------------------------------------------- */
 
+/* Upper bounds (seconds) of the delivery time histogram's buckets; the
+ * last bucket is +Inf. */
+#define SIG_DLAT_BOUNDS 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, \
+                        0.01, 0.025, 0.05, 0.1, 0.25, 1.0
+#define SIG_DLAT_BUCKETS 15
+
 typedef struct sig_room_s sig_room_t;
 typedef struct sig_peer_s sig_peer_t;
 
@@ -101,6 +107,9 @@ struct sig_hub_s {
     uint64_t refreshes;         /* credential refresh pushes */
     uint64_t closes_abuse;
     uint64_t left[3];           /* peer-left by reason: leave, closed, timeout */
+    uint64_t dlat[SIG_DLAT_BUCKETS]; /* delivery time histogram, not cumulative */
+    uint64_t dlat_count;
+    double dlat_sum;            /* seconds */
 };
 
 enum { SIG_LEFT_LEAVE = 0, SIG_LEFT_CLOSED, SIG_LEFT_TIMEOUT };

@@ -24,6 +24,7 @@
 
 typedef struct out_s {
     struct out_s *next;
+    double rx_at;               /* arrival of the message it relays; 0 = not a relay */
     size_t len;
     uint8_t buf[];              /* LWS_PRE headroom, then the message */
 } out_t;
@@ -56,6 +57,8 @@ struct sig_lws_s {
     double drain_at;            /* wall time of the 1001 closes; 0 = not yet */
     double kill_at;             /* then: drop connections that never acked */
     bool stopping;              /* context teardown: hub output is dropped */
+    double rx_at;               /* while the hub handles a message: its arrival */
+    sig_conn_t *rx_conn;        /* ... and the connection it came from */
 };
 
 static double wall_now(void)
@@ -98,6 +101,9 @@ static void op_send(void *ud, void *conn, const char *text, size_t len)
     out_t *o = cmn_malloc(sizeof(*o) + LWS_PRE + len);
     o->next = NULL;
     o->len = len;
+    /* Timed: what the hub sends another connection while it handles a
+     * message (relays, peer-joined/left), not its replies to the sender. */
+    o->rx_at = s->rx_conn && s->rx_conn != pss->conn ? s->rx_at : 0;
     memcpy(o->buf + LWS_PRE, text, len);
     if (pss->qtail)
         pss->qtail->next = o;
@@ -236,12 +242,15 @@ static void pss_receive(sig_lws_t *s, sig_pss_t *pss, struct lws *wsi, const voi
         return;
     pss->in_msg = false;
     double now = wall_now();
+    s->rx_at = pss->last_rx;
+    s->rx_conn = pss->conn;
     if (pss->rx_binary)
         sig_conn_binary(s->hub, pss->conn, now);
     else if (pss->rx_oversize)
         sig_conn_too_large(s->hub, pss->conn, now);
     else
         sig_conn_text(s->hub, pss->conn, pss->rx ? pss->rx : "", pss->rx_len, now);
+    s->rx_conn = NULL;
     /* Keep a small buffer for the next message, not a large one. */
     if (pss->rx_cap > 4096) {
         cmn_free(pss->rx);
@@ -252,7 +261,7 @@ static void pss_receive(sig_lws_t *s, sig_pss_t *pss, struct lws *wsi, const voi
 }
 
 /* Returns -1 to close the connection. */
-static int pss_writeable(sig_pss_t *pss, struct lws *wsi)
+static int pss_writeable(sig_lws_t *s, sig_pss_t *pss, struct lws *wsi)
 {
     if (pss->ping_due) {
         /* With a payload: lws 4.1 does not report an empty pong. */
@@ -265,6 +274,8 @@ static int pss_writeable(sig_pss_t *pss, struct lws *wsi)
     while (pss->qhead && !lws_send_pipe_choked(wsi)) {
         out_t *o = pss->qhead;
         int n = lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_TEXT);
+        if (n >= 0 && o->rx_at > 0)
+            sig_hub_observe_delivery(s->hub, mono_now() - o->rx_at);
         pss->qhead = o->next;
         if (!pss->qhead)
             pss->qtail = NULL;
@@ -365,7 +376,7 @@ static int sig_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         pss->last_rx = mono_now();
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return pss->conn ? pss_writeable(pss, wsi) : 0;
+        return pss->conn ? pss_writeable(s, pss, wsi) : 0;
     case LWS_CALLBACK_CLOSED:
         pss_closed(s, pss);
         return 0;

@@ -8,6 +8,7 @@
  */
 #include "sig_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "common/cmn_crypto.h"
@@ -156,6 +157,43 @@ static void one(cmn_prom_t *p, const char *name, const char *type, const char *h
     cmn_prom_sample_u64(p, name, v, CMN_PROM_END);
 }
 
+static const double dlat_bounds[SIG_DLAT_BUCKETS - 1] = {SIG_DLAT_BOUNDS};
+
+void sig_hub_observe_delivery(sig_hub_t *h, double seconds)
+{
+    size_t i = 0;
+    if (seconds < 0)
+        seconds = 0;
+    while (i < SIG_DLAT_BUCKETS - 1 && seconds > dlat_bounds[i])
+        i++;
+    h->dlat[i]++;
+    h->dlat_count++;
+    h->dlat_sum += seconds;
+}
+
+static void delivery_histogram(const sig_hub_t *h, cmn_prom_t *p)
+{
+    const char *name = "icehub_signal_delivery_seconds";
+    char le[32], bucket[64], sum[64], count[64];
+    snprintf(bucket, sizeof(bucket), "%s_bucket", name);
+    snprintf(sum, sizeof(sum), "%s_sum", name);
+    snprintf(count, sizeof(count), "%s_count", name);
+    cmn_prom_family(p, name, "histogram",
+                    "Time a relayed message spent in the hub, from its arrival to the write "
+                    "of its copy to the recipient's socket.");
+    uint64_t acc = 0;
+    for (size_t i = 0; i < SIG_DLAT_BUCKETS; i++) {
+        acc += h->dlat[i];
+        if (i < SIG_DLAT_BUCKETS - 1)
+            snprintf(le, sizeof(le), "%g", dlat_bounds[i]);
+        else
+            snprintf(le, sizeof(le), "+Inf");
+        cmn_prom_sample_u64(p, bucket, acc, "le", le, CMN_PROM_END);
+    }
+    cmn_prom_sample(p, sum, h->dlat_sum, CMN_PROM_END);
+    cmn_prom_sample_u64(p, count, h->dlat_count, CMN_PROM_END);
+}
+
 void sig_hub_metrics(const sig_hub_t *h, cmn_prom_t *p)
 {
     one(p, "icehub_signal_connections", "gauge", "Signaling WebSocket connections open now.",
@@ -207,4 +245,5 @@ void sig_hub_metrics(const sig_hub_t *h, cmn_prom_t *p)
         "ice-servers messages pushed before credentials expired.", h->refreshes);
     one(p, "icehub_signal_abuse_closes_total", "counter",
         "Connections closed (1008) after too many errors.", h->closes_abuse);
+    delivery_histogram(h, p);
 }

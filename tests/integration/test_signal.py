@@ -70,6 +70,10 @@ def test_signal_messages():
         assert m['icehub_signal_messages_total{type="signal"}'] == 2
         assert m['icehub_signal_messages_total{type="broadcast"}'] == 1
         assert m['icehub_signal_relayed_messages_total'] == 4
+        # Every copy to another peer was timed: 3 peer-joined, 2 signal,
+        # 2 broadcast, 2 peer-left.
+        assert m['icehub_signal_delivery_seconds_count'] == 9, m
+        assert m['icehub_signal_delivery_seconds_bucket{le="+Inf"}'] == 9
     with Daemon("signal-messages", args=FAST) as d:
         run(go(d))
 

@@ -439,6 +439,11 @@ static void test_metrics(void **state)
     fx_gone(fx, b);
     fx_say(fx, a, "nope");
     sig_hub_refused(fx->h, SIG_REFUSE_ORIGIN);
+    sig_hub_observe_delivery(fx->h, 0.00002);   /* first bucket */
+    sig_hub_observe_delivery(fx->h, 0.00003);   /* 50 us */
+    sig_hub_observe_delivery(fx->h, 0.0003);    /* 500 us */
+    sig_hub_observe_delivery(fx->h, 5.0);       /* +Inf */
+    sig_hub_observe_delivery(fx->h, -1.0);      /* clock step: counted as 0 */
     cmn_prom_t p;
     cmn_prom_init(&p);
     sig_hub_metrics(fx->h, &p);
@@ -457,6 +462,14 @@ static void test_metrics(void **state)
         "icehub_signal_peers_left_total{reason=\"timeout\"} 0\n",
         "# TYPE icehub_signal_relayed_messages_total counter\n",
         "icehub_signal_abuse_closes_total 0\n",
+        "# TYPE icehub_signal_delivery_seconds histogram\n",
+        "icehub_signal_delivery_seconds_bucket{le=\"2.5e-05\"} 2\n",
+        "icehub_signal_delivery_seconds_bucket{le=\"5e-05\"} 3\n",
+        "icehub_signal_delivery_seconds_bucket{le=\"0.00025\"} 3\n",
+        "icehub_signal_delivery_seconds_bucket{le=\"0.0005\"} 4\n",
+        "icehub_signal_delivery_seconds_bucket{le=\"1\"} 4\n",
+        "icehub_signal_delivery_seconds_bucket{le=\"+Inf\"} 5\n",
+        "icehub_signal_delivery_seconds_count 5\n",
     };
     for (size_t i = 0; i < CMN_ARRAY_LEN(want); i++)
         if (!strstr(p.buf, want[i]))
