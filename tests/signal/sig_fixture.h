@@ -13,7 +13,7 @@
 
 #include "signal/sig_int.h"
 
-#define FX_MAX_CONNS 64
+#define FX_MAX_CONNS 512
 #define FX_MAX_MSGS 1024
 
 typedef struct fx_conn_s {

@@ -3,7 +3,9 @@
  * test_sig_route.c: signal/sig_route.c through the hub with fake ops:
  * every client message (join, signal, broadcast, leave, resume,
  * ice-servers, ping) and every error a message can cause, with "ref"
- * echoed in replies and errors.
+ * echoed in replies and errors; and a randomized run (valid messages,
+ * mutated ones, drops, resumes, ticks) that checks the hub's counts stay
+ * consistent (run under ASan by make test).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -364,6 +366,147 @@ static void test_resume_message_errors(void **state)
     assert_int_equal(fx->h->resumes_failed, 3);
 }
 
+
+/* ---- Randomized ------------------------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(uint32_t n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state % n);
+}
+
+/* The hub's counters agree with its rooms, peers and connections. */
+static void check_consistent(fx_t *fx)
+{
+    sig_hub_t *h = fx->h;
+    size_t away = 0, rooms = 0;
+    for (size_t i = 0; i < h->rooms.nb; i++) {
+        for (sig_map_ent_t *e = h->rooms.b[i]; e; e = e->next) {
+            sig_room_t *r = e->val;
+            uint32_t n = 0;
+            rooms++;
+            assert_non_null(r->head);
+            for (sig_peer_t *p = r->head; p; p = p->next) {
+                n++;
+                assert_ptr_equal(p->room, r);
+                if (!p->conn)
+                    away++;
+                else
+                    assert_ptr_equal(p->conn->peer, p);
+                assert_ptr_equal(sig__map_get(&h->resumes, p->resume), p);
+                assert_true(p->qlen <= h->cfg.resume_queue);
+            }
+            assert_int_equal(n, r->npeers);
+        }
+    }
+    assert_int_equal(rooms, h->rooms.n);
+    size_t total = 0;
+    for (size_t i = 0; i < h->rooms.nb; i++)
+        for (sig_map_ent_t *e = h->rooms.b[i]; e; e = e->next)
+            total += ((sig_room_t *)e->val)->npeers;
+    assert_int_equal(total, h->npeers);
+    assert_int_equal(away, h->naway);
+    assert_int_equal(h->resumes.n, h->npeers);
+    size_t conns = 0;
+    for (sig_conn_t *c = h->conns; c; c = c->next)
+        conns++;
+    assert_int_equal(conns, h->nconns);
+}
+
+/* One message of a random type with random small values. */
+static int random_message(char *msg, size_t cap)
+{
+    uint32_t a = rnd(6), b = rnd(6);
+    switch (rnd(8)) {
+    case 0: return snprintf(msg, cap, "{\"type\":\"join\",\"room\":\"r%u\",\"ref\":%u}", a, b);
+    case 1: return snprintf(msg, cap, "{\"type\":\"join\",\"room\":\"r%u\",\"peer\":\"p%u\"}", a, b);
+    case 2:
+        return snprintf(msg, cap, "{\"type\":\"signal\",\"to\":\"p%u\",\"data\":{\"n\":%u},\"ref\":\"s\"}",
+                        a, b);
+    case 3: return snprintf(msg, cap, "{\"type\":\"broadcast\",\"data\":[%u,%u]}", a, b);
+    case 4: return snprintf(msg, cap, "{\"type\":\"leave\",\"ref\":%u%u}", a, b);
+    case 5: return snprintf(msg, cap, "{\"type\":\"resume\",\"token\":\"%u%u\"}", a, b);
+    case 6: return snprintf(msg, cap, "{\"type\":\"ice-servers\",\"ref\":%u.%u}", a, b);
+    default: return snprintf(msg, cap, "{\"type\":\"ping\",\"ref\":\"%u-%u\"}", a, b);
+    }
+}
+
+static void test_randomized(void **state)
+{
+    fx_t *fx = *state;
+    sig_cfg_t c = fx->cfg;
+    c.rate = 1000000;
+    c.burst = 1000000;
+    c.max_rooms = 4;
+    sig_hub_configure(fx->h, &c);
+    fx_conn_t *live[16] = {0};
+    char msg[512];
+    for (int step = 0; step < 20000; step++) {
+        uint32_t k = rnd(16);
+        if (!live[k] || !live[k]->c) {
+            if (fx->nconns >= FX_MAX_CONNS)
+                continue;
+            live[k] = fx_open(fx);
+            continue;
+        }
+        fx_conn_t *fc = live[k];
+        uint32_t what = rnd(100);
+        if (what < 2) {
+            fx_gone(fx, fc);
+            continue;
+        }
+        if (what < 4) {
+            fx_tick(fx, rnd(40));
+            check_consistent(fx);
+            continue;
+        }
+        if (what < 8) {
+            /* Resume with a token some peer really holds. */
+            sig_peer_t *p = fx->h->away;
+            if (p) {
+                snprintf(msg, sizeof(msg), "{\"type\":\"resume\",\"token\":\"%s\"}",
+                         p->resume);
+                fx_say(fx, fc, msg);
+            }
+            continue;
+        }
+        int n = random_message(msg, sizeof(msg));
+        if (what < 40) {
+            /* Mutate: flip bytes, cut, or splice garbage. */
+            int m = 1 + (int)rnd(4);
+            for (int i = 0; i < m; i++)
+                msg[rnd((uint32_t)n)] = (char)rnd(256);
+            if (rnd(2))
+                n = (int)rnd((uint32_t)n + 1);
+        }
+        sig_conn_text(fx->h, fc->c, msg, (size_t)n, fx->now);
+        if (fc->close_code && fc->c)
+            fx_gone(fx, fc);
+        /* Forget what was received: only the hub's state is checked. */
+        for (size_t i = 0; i < FX_MAX_CONNS; i++) {
+            fx_conn_t *x = &fx->conns[i];
+            for (size_t j = 0; j < x->n; j++)
+                json_decref(x->msgs[j]);
+            x->n = x->read = 0;
+        }
+        if (step % 500 == 0)
+            check_consistent(fx);
+    }
+    check_consistent(fx);
+    sig_hub_t *h = fx->h;
+    /* The run did reach every path that matters. */
+    assert_true(h->msgs[SIG_T_JOIN] > 100 && h->relayed > 100 && h->resumes_ok > 10);
+    assert_true(h->errors[SIG_E_BAD_MESSAGE] > 100 && h->expired > 0 && h->queued > 0);
+    assert_true(h->left[SIG_LEFT_TIMEOUT] > 0 && h->left[SIG_LEFT_LEAVE] > 0);
+    fx_tick(fx, 1000);
+    check_consistent(fx);
+    assert_int_equal(h->naway, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +525,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_token_checked_even_when_optional, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_resume_message_errors, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_randomized, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests_name("test_sig_route", tests, NULL, NULL);
 }
