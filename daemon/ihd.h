@@ -108,6 +108,8 @@ typedef struct ihd_cfg_s {
     cmn_addr_t *own_addrs;      /* owned: listen, relay and interface addresses */
     cmn_addr_t *ext_pub, *ext_priv; /* owned: turn.external_ip split */
     turn_quota_rule_t *quota_rules; /* owned, patterns too: quota.users split */
+    const char *auto_secret;    /* borrowed (the server's): accepted when turn.secrets is empty */
+    char *auto_secrets[1];      /* turn.secrets stand-in pointing at auto_secret */
 } ihd_cfg_t;
 
 typedef struct ihd_server_s ihd_server_t;
@@ -176,6 +178,11 @@ struct ihd_server_s {
     ihd_reserv_t *reservs;      /* reserved relay sockets, any worker may take one */
     struct ihd_admin_s *admin;  /* owned: admin API state (ihd_admin.c) */
     struct ihd_usage_s *usage;  /* owned: usage table and ledger (ihd_usage.c), or NULL */
+    /* Random per process, kept across reloads: the TURN secret used when
+     * turn.secrets is empty (so the hub's credentials always work), and
+     * the room-token key used when signal.token_secret is empty. */
+    char auto_secret[48];
+    char token_key[48];
 };
 
 /* ihd_worker.c */
@@ -369,6 +376,13 @@ int ihd_admin_revoke(ihd_server_t *srv, const char *quota_user, bool revoke);
 /* The revoked names, sorted; an owned NULL-terminated array of owned strings. */
 char **ihd_admin_revoked(ihd_server_t *srv, size_t *n);
 
+/* ihd_http.c, on the HTTP thread: the signaling hub's metrics. */
+struct cmn_prom_s;
+void ihd_http_sig_metrics(ihd_server_t *srv, struct cmn_prom_s *p);
+/* Any thread: start the signaling drain (SIGTERM) and wait until every
+ * WebSocket is closed (at most drain_delay + a few seconds). Returns at
+ * once when none is open. */
+void ihd_http_drain(ihd_server_t *srv);
 /* ihd_metrics.c: render Prometheus text into a malloc'd buffer. */
 char *ihd_metrics_render(ihd_server_t *srv, size_t *len);
 

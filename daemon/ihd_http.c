@@ -3,19 +3,23 @@
  * ihd_http.c: the control-plane HTTP listener on http.listen, served by
  * libwebsockets on its own thread so it never blocks a relay worker.
  * Endpoints: /livez (process alive), /readyz (listeners up and not
- * draining; 503 otherwise), /metrics (Prometheus text), the JSON API
+ * draining; 503 otherwise), /metrics (Prometheus text), the signaling
+ * hub (WebSocket /ws and its REST routes, signal/), the JSON API
  * (ihd_api.c) and the embedded web assets (signal/www, "/" is the demo);
  * metrics.listen vhosts serve only the built-in routes.
  * It turns each request into an ihd_http_req_t, asks the route handlers
  * in turn, and writes their ihd_http_resp_t; handlers never see lws.
  *
- * Only this file includes libwebsockets.h.
+ * Only this file and signal/sig_lws.c include libwebsockets.h.
  */
 #include "ihd.h"
 
 #include <libwebsockets.h>
+#include <unistd.h>
 
 #include "common/cmn_log.h"
+#include "common/cmn_metrics.h"
+#include "signal/sig.h"
 #include "signal/sig_assets.h"
 
 typedef struct ihd_http_s {
@@ -24,9 +28,14 @@ typedef struct ihd_http_s {
     atomic_int stop;
     ihd_server_t *srv;       /* borrowed */
     /* lws keeps the vhost name and iface pointers, not copies. */
-    char vh_name[2 * IHD_MAX_LISTEN][16];
-    char vh_iface[2 * IHD_MAX_LISTEN][CMN_ADDR_STRLEN];
+    char vh_name[3 * IHD_MAX_LISTEN][16];
+    char vh_iface[3 * IHD_MAX_LISTEN][CMN_ADDR_STRLEN];
     size_t nvh;
+    sig_lws_t *sig;          /* owned: the signaling hub at /ws */
+    uint64_t sig_gen;        /* configuration generation the hub has */
+    struct lws_protocols protocols[3];
+    struct lws_protocols protocols_metrics[2]; /* metrics.listen: HTTP only */
+    struct lws_protocol_vhost_options pvo_sig, pvo_default;
 } ihd_http_t;
 
 /* Per-request state: the request body being collected, then the reply
@@ -111,6 +120,26 @@ static int http_builtin(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_r
     return CMN_ENOENT;
 }
 
+/* The signaling hub's REST endpoints (signal/sig_rest.c). */
+static int http_signal(ihd_http_t *h, const ihd_http_req_t *req, ihd_http_resp_t *resp)
+{
+    sig_http_req_t sr = {.get = req->method == IHD_HTTP_GET, .path = req->path,
+                         .query = req->query, .authorization = req->authorization,
+                         .host = req->host};
+    sig_http_resp_t out;
+    if (sig_rest_handle(sig_hub_cfg(sig_lws_hub(h->sig)), &sr, &out, ihd_wallclock()) < 0)
+        return CMN_ENOENT;
+    resp->status = out.status;
+    resp->ctype = "application/json";
+    resp->body = out.body;
+    resp->len = out.len;
+    if (out.www_authenticate) {
+        resp->extra_header_name = "www-authenticate:";
+        resp->extra_header_value = "Bearer realm=\"icehub\"";
+    }
+    return 0;
+}
+
 static int http_assets(const ihd_http_req_t *req, ihd_http_resp_t *resp)
 {
     const sig_asset_t *a = sig_asset_find(req->path);
@@ -128,13 +157,54 @@ static int http_assets(const ihd_http_req_t *req, ihd_http_resp_t *resp)
     return 0;
 }
 
-static int http_dispatch(struct lws *wsi, http_pss_t *pss, ihd_server_t *srv, const char *path)
+/* The query string as handlers expect it ("a=1&b=x%26y"). lws keeps the
+ * arguments as separate, already percent-decoded fragments (and joins
+ * them with ',' when asked for the whole token), so re-encode each name
+ * and value and join them with '&'. A query that does not fit is cut at
+ * an argument boundary. */
+static void http_query(struct lws *wsi, char *out, size_t cap)
 {
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    out[0] = '\0';
+    for (int i = 0; i < 64; i++) {
+        char frag[1024];
+        int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0)
+            break;
+        char enc[3 * sizeof(frag)];
+        size_t e = 0;
+        bool in_value = false;
+        for (int k = 0; k < n; k++) {
+            unsigned char ch = (unsigned char)frag[k];
+            if (ch == '=' && !in_value) {
+                in_value = true;
+                enc[e++] = '=';
+            } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                       (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
+                       ch == '~') {
+                enc[e++] = (char)ch;
+            } else {
+                enc[e++] = '%';
+                enc[e++] = hex[ch >> 4];
+                enc[e++] = hex[ch & 15];
+            }
+        }
+        if (o + (o ? 1 : 0) + e + 1 > cap)
+            break;
+        if (o)
+            out[o++] = '&';
+        memcpy(out + o, enc, e);
+        o += e;
+        out[o] = '\0';
+    }
+}
+
+static int http_dispatch(struct lws *wsi, http_pss_t *pss, ihd_http_t *h, const char *path)
+{
+    ihd_server_t *srv = h->srv;
     char query[1024] = "", auth[512] = "", origin[256] = "", host[256] = "", peer[64] = "";
-    /* lws joins the query arguments with '&' when asked for the whole
-     * URI_ARGS token. */
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) > 0)
-        lws_hdr_copy(wsi, query, sizeof(query), WSI_TOKEN_HTTP_URI_ARGS);
+    http_query(wsi, query, sizeof(query));
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
         lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
     if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0)
@@ -168,6 +238,8 @@ static int http_dispatch(struct lws *wsi, http_pss_t *pss, ihd_server_t *srv, co
     /* metrics.listen: the built-in routes only. */
     const char *vh = lws_get_vhost_name(lws_get_vhost(wsi));
     bool metrics_only = vh && !strncmp(vh, "metrics", 7);
+    if (rc == CMN_ENOENT && !metrics_only)
+        rc = http_signal(h, &req, &resp);
     if (rc == CMN_ENOENT && !metrics_only)
         rc = ihd_api_handle(srv, &req, &resp);
     if (rc == CMN_ENOENT && !metrics_only)
@@ -247,7 +319,7 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
                 lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
             if (cl[0] == '\0' || strspn(cl, "0") == strlen(cl)) {
                 pss->chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
-                return http_dispatch(wsi, pss, h->srv, pss->path);
+                return http_dispatch(wsi, pss, h, pss->path);
             }
             return 0;
         }
@@ -255,14 +327,14 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
             lws_return_http_status(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, NULL);
             return lws_http_transaction_completed(wsi) ? -1 : 0;
         }
-        return http_dispatch(wsi, pss, h->srv, (const char *)in);
+        return http_dispatch(wsi, pss, h, (const char *)in);
     case LWS_CALLBACK_HTTP_BODY:
         http_body_append(pss, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (pss->answered)
             return 0;
-        return http_dispatch(wsi, pss, h->srv, pss->path);
+        return http_dispatch(wsi, pss, h, pss->path);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!pss->body)
             break;
@@ -275,16 +347,55 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         http_pss_free(pss);
         break;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return sig_lws_confirm_upgrade(h->sig, wsi, in);
     default:
         break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-static const struct lws_protocols http_protocols[] = {
-    {"http", http_cb, sizeof(http_pss_t), 0, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0},
-};
+/* The hub's settings from a configuration snapshot. */
+static void http_sig_cfg(ihd_http_t *h, const ihd_cfg_t *cfg, sig_cfg_t *out)
+{
+    const cmn_settings_t *s = &cfg->s;
+    const char *turn_secret = s->turn.secrets.n ? s->turn.secrets.v[0]
+                              : cfg->turn.nsecrets ? h->srv->auto_secret : "";
+    sig_cfg_from_settings(out, s, turn_secret, h->srv->token_key);
+}
+
+/* Once a second on the HTTP thread: give the hub a reloaded configuration. */
+static void http_sig_tick(void *ud)
+{
+    ihd_http_t *h = ud;
+    ihd_cfg_t *cfg = atomic_load(&h->srv->cfg);
+    if (cfg->gen == h->sig_gen)
+        return;
+    sig_cfg_t sc;
+    http_sig_cfg(h, cfg, &sc);
+    sig_hub_configure(sig_lws_hub(h->sig), &sc);
+    sig_cfg_dispose(&sc);
+    h->sig_gen = cfg->gen;
+}
+
+void ihd_http_sig_metrics(ihd_server_t *srv, struct cmn_prom_s *p)
+{
+    ihd_http_t *h = srv->http;
+    if (h && h->sig)
+        sig_hub_metrics(sig_lws_hub(h->sig), p);
+}
+
+void ihd_http_drain(ihd_server_t *srv)
+{
+    ihd_http_t *h = srv->http;
+    if (!h || !h->sig || sig_lws_open(h->sig) == 0)
+        return;
+    ihd_cfg_t *cfg = atomic_load(&srv->cfg);
+    double deadline = ihd_now() + cfg->s.signal.drain_delay + 5.0;
+    sig_lws_request_drain(h->sig);
+    while (sig_lws_open(h->sig) > 0 && ihd_now() < deadline)
+        usleep(20000);
+}
 
 static void lws_log_emit(int level, const char *line)
 {
@@ -300,13 +411,16 @@ static void *http_main(void *arg)
     return NULL;
 }
 
-/* One vhost per address. <name> is "http" or "metrics": a metrics vhost
- * serves only the built-in routes (http_dispatch). */
-static int http_vhost(ihd_http_t *h, const cmn_addr_t *a, const char *kind, size_t i, char *err,
-                      size_t errlen)
+/* One vhost per address. <kind> is "http", "https" (HTTPS and wss:// with
+ * tls.cert) or "metrics" (a metrics.listen vhost: only the built-in routes
+ * of http_dispatch, no WebSocket hub). */
+static int http_vhost(ihd_http_t *h, const cmn_settings_t *s, const cmn_addr_t *a,
+                      const char *kind, size_t i, char *err, size_t errlen)
 {
+    bool tls = !strcmp(kind, "https"), metrics = !strcmp(kind, "metrics");
+    const char *setting = tls ? "http.tls_listen" : metrics ? "metrics.listen" : "http.listen";
     if (h->nvh == CMN_ARRAY_LEN(h->vh_name)) {
-        snprintf(err, errlen, "%s.listen: too many addresses", kind);
+        snprintf(err, errlen, "%s: too many addresses", setting);
         return CMN_EINVAL;
     }
     char *ip = h->vh_iface[h->nvh], *name = h->vh_name[h->nvh];
@@ -326,26 +440,46 @@ static int http_vhost(ihd_http_t *h, const cmn_addr_t *a, const char *kind, size
     } else if (!cmn_addr_is_any(a)) {
         vi.iface = ip;
     }
-    vi.protocols = http_protocols;
+    if (tls) {
+        /* Without this option in the vhost's own options the "TLS" port
+         * speaks plain HTTP (FIELD-NOTES). */
+        vi.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        vi.ssl_cert_filepath = s->tls.cert;
+        vi.ssl_private_key_filepath = s->tls.key;
+        /* HTTP/1.1 only: every WebSocket then comes through the upgrade
+         * check (a WebSocket over HTTP/2, RFC 8441, would not). */
+        vi.alpn = "http/1.1";
+    }
+    if (metrics) {
+        vi.protocols = h->protocols_metrics;
+    } else {
+        vi.protocols = h->protocols;
+        /* A WebSocket upgrade without a subprotocol (new WebSocket(url))
+         * gets the vhost's default protocol: the hub's. */
+        vi.pvo = &h->pvo_sig;
+    }
+    char buf[CMN_ADDR_STRLEN];
     if (!lws_create_vhost(h->ctx, &vi)) {
-        char buf[CMN_ADDR_STRLEN];
-        snprintf(err, errlen, "%s.listen: cannot listen on %s", kind,
+        snprintf(err, errlen, "%s: cannot listen on %s", setting,
                  cmn_addr_format(a, buf, sizeof(buf), true));
         return CMN_EIO;
     }
-    char buf[CMN_ADDR_STRLEN];
     cmn_info("http", "listening on %s%s", cmn_addr_format(a, buf, sizeof(buf), true),
-             strcmp(kind, "http") ? " (metrics only)" : "");
+             tls ? " (TLS: https, wss)" : metrics ? " (metrics only)" : "");
     return 0;
 }
 
 static int http_vhosts(ihd_http_t *h, const cmn_settings_t *s, char *err, size_t errlen)
 {
     for (size_t i = 0; s->http.enabled && i < s->http.listen.n; i++)
-        if (http_vhost(h, &s->http.listen.v[i], "http", i, err, errlen) < 0)
+        if (http_vhost(h, s, &s->http.listen.v[i], "http", i, err, errlen) < 0)
+            return CMN_EIO;
+    for (size_t i = 0; s->http.enabled && s->tls.cert && s->tls.cert[0] &&
+                       i < s->http.tls_listen.n; i++)
+        if (http_vhost(h, s, &s->http.tls_listen.v[i], "https", i, err, errlen) < 0)
             return CMN_EIO;
     for (size_t i = 0; i < s->metrics.listen.n; i++)
-        if (http_vhost(h, &s->metrics.listen.v[i], "metrics", i, err, errlen) < 0)
+        if (http_vhost(h, s, &s->metrics.listen.v[i], "metrics", i, err, errlen) < 0)
             return CMN_EIO;
     return 0;
 }
@@ -359,17 +493,37 @@ int ihd_http_start(ihd_server_t *srv, char *err, size_t errlen)
     struct lws_context_creation_info ci;
     memset(&ci, 0, sizeof(ci));
     ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    if (cfg->s.tls.cert && cfg->s.tls.cert[0] && cfg->s.http.tls_listen.n)
+        ci.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     ci.user = h;
     ci.port = CONTEXT_PORT_NO_LISTEN;
+    /* One lws fd table for every WebSocket: as large as RLIMIT_NOFILE
+     * (raised to its hard limit at start) allows. */
+    ci.fd_limit_per_thread = 0;
+    sig_cfg_t sc;
+    http_sig_cfg(h, cfg, &sc);
+    h->sig = sig_lws_new(&sc, http_sig_tick, h);
+    sig_cfg_dispose(&sc);
+    h->sig_gen = cfg->gen;
+    h->protocols[0] = (struct lws_protocols){"http", http_cb, sizeof(http_pss_t), 0, 0, NULL, 0};
+    h->protocols_metrics[0] = h->protocols[0];
+    sig_lws_protocol(h->sig, &h->protocols[1]);
+    h->pvo_default = (struct lws_protocol_vhost_options){NULL, NULL, "default", ""};
+    h->pvo_sig = (struct lws_protocol_vhost_options){NULL, &h->pvo_default,
+                                                      h->protocols[1].name, ""};
     h->ctx = lws_create_context(&ci);
     if (!h->ctx) {
         snprintf(err, errlen, "http: cannot create the libwebsockets context");
+        sig_lws_free(h->sig);
         cmn_free(h);
         return CMN_EIO;
     }
+    sig_lws_start(h->sig, h->ctx);
     if (http_vhosts(h, &cfg->s, err, errlen) < 0 ||
         pthread_create(&h->thread, NULL, http_main, h) != 0) {
+        sig_lws_stopping(h->sig);
         lws_context_destroy(h->ctx);
+        sig_lws_free(h->sig);
         cmn_free(h);
         return CMN_EIO;
     }
@@ -385,7 +539,9 @@ void ihd_http_stop(ihd_server_t *srv)
     atomic_store(&h->stop, 1);
     lws_cancel_service(h->ctx);
     pthread_join(h->thread, NULL);
+    sig_lws_stopping(h->sig);
     lws_context_destroy(h->ctx);
+    sig_lws_free(h->sig);
     cmn_free(h);
     srv->http = NULL;
 }

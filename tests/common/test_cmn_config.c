@@ -187,6 +187,7 @@ static void check_defaults(const cmn_settings_t *s)
     assert_true(s->http.enabled);
     assert_int_equal(s->http.listen.n, 1);
     assert_string_equal(addr_text(&s->http.listen.v[0]), "0.0.0.0:8080");
+    assert_int_equal(s->http.tls_listen.n, 0);
     assert_string_equal(s->tls.cert, "");
     assert_string_equal(s->tls.key, "");
     assert_int_equal(s->log.level, CMN_LOG_INFO);
@@ -196,6 +197,24 @@ static void check_defaults(const cmn_settings_t *s)
     assert_true(s->ledger.max_bytes == 0);
     assert_false(s->ledger.rotate_daily);
     assert_int_equal(s->metrics.top_users, 10);
+    assert_true(s->signal.enabled);
+    assert_string_equal(s->signal.public_host, "");
+    assert_int_equal(s->signal.api_keys.n, 0);
+    assert_int_equal(s->signal.credential_ttl, 3600);
+    assert_int_equal(s->signal.allowed_origins.n, 0);
+    assert_false(s->signal.require_token);
+    assert_string_equal(s->signal.token_secret, "");
+    assert_int_equal(s->signal.max_message, 65536);
+    assert_int_equal(s->signal.rate, 50);
+    assert_int_equal(s->signal.burst, 200);
+    assert_int_equal(s->signal.max_room_peers, 50);
+    assert_int_equal(s->signal.max_rooms, 10000);
+    assert_int_equal(s->signal.max_connections_per_ip, 100);
+    assert_int_equal(s->signal.ping_interval, 20);
+    assert_int_equal(s->signal.idle_timeout, 60);
+    assert_int_equal(s->signal.resume_seconds, 30);
+    assert_int_equal(s->signal.resume_queue, 256);
+    assert_int_equal(s->signal.drain_delay, 5);
 }
 
 static void test_defaults(void **state)
