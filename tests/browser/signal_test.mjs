@@ -1,0 +1,361 @@
+// Two headless Chromium pages (Debian's /usr/bin/chromium driven by playwright-core; no
+// browser is ever downloaded), each in its own browser context, load icehubd's demo
+// page (which imports /icehub.js from the hub), join one room through the hub's /ws,
+// negotiate through it and connect with iceTransportPolicy 'relay' through icehubd's
+// own TURN server, with the credentials from joined's iceServers. Then:
+//   chat      a message typed into each page's chat box shows in the other page
+//   messages  N DataChannel messages each way arrive intact and in order; getStats
+//             shows a relay/relay selected pair on both sides
+//   resume    page A's WebSocket is dropped (dropSocketForTest) and A stays away for
+//             a moment while B sends signals and a broadcast through the hub; A comes
+//             back with the same peer id, gets them in order, B saw no peer-left, and
+//             the DataChannel still carries messages both ways
+//   media     both pages start fake camera/mic streams at the same moment (offer glare
+//             on renegotiation); each gets the other's audio and video tracks
+//   origin    a page from a foreign Origin (http://foreign.example, served by a
+//             playwright route) cannot open /ws: the upgrade is refused
+// A screenshot of the demo page goes to artifacts/signal-demo.png; on failure each
+// page's screenshot and console log go to artifacts/signal-{a,b}.{png,log}.
+//
+// usage: node signal_test.mjs CONFIG_JSON
+//   CONFIG_JSON = {"base": "http://127.0.0.1:8080", "room": "r1", "messages": 50,
+//                  "artifacts": "/path/to/tests/artifacts", "timeout_ms": 15000,
+//                  "executable": "/usr/bin/chromium", "turn_port": 3478}
+// Prints JSON lines: {"step": name, "ok": bool, ...details} per step, and last
+// {"done": true, "ok": bool}. Exit status 0 only if every step passed.
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const cfg = JSON.parse(process.argv[2] || '{}');
+const base = cfg.base || 'http://127.0.0.1:8080';
+const room = cfg.room || `room-${process.pid}`;
+const artifacts = cfg.artifacts || path.join(process.cwd(), 'artifacts');
+const messages = cfg.messages || 50;
+const timeoutMs = cfg.timeout_ms || 15000;
+
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  // getUserMedia without a prompt and without devices: a synthetic camera and mic.
+  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'];
+
+let allOk = true;
+function report(step, ok, details = {}) {
+  if (!ok) allOk = false;
+  process.stdout.write(JSON.stringify({ step, ok, ...details }) + '\n');
+}
+
+function check(cond, what) {
+  if (!cond) throw new Error(what);
+}
+
+// Waits until fn() (run in the page) returns something truthy; returns it.
+async function waitIn(page, what, fn, arg) {
+  try {
+    const h = await page.waitForFunction(fn, arg, { timeout: timeoutMs, polling: 50 });
+    return await h.jsonValue();
+  } catch (err) {
+    throw new Error(`timeout waiting for ${what}`);
+  }
+}
+
+// Each page: console and page errors kept for the failure log.
+function watch(page, name, logs) {
+  logs[name] = [];
+  page.on('console', (m) => logs[name].push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => logs[name].push(`[pageerror] ${e}`));
+}
+
+// Joins through the demo page's own form, with "relay only" ticked.
+async function joinViaUi(page) {
+  await page.goto(`${base}/?room=${encodeURIComponent(room)}`);
+  await page.check('#relayOnly');
+  await page.click('#joinBtn');
+  return waitIn(page, 'joined', () => {
+    const c = window.icehubDemo.client;
+    return c && c.state === 'joined' && c.id &&
+      { id: c.id, iceServers: c.iceServers, url: c.url };
+  });
+}
+
+// The peer state in a page, for reports.
+const peerInfo = () => {
+  const c = window.icehubDemo.client;
+  return [...c.peers.values()].map((p) => ({ id: p.id, polite: p.polite,
+    state: p.connectionState, stats: p.stats, pair: p.pair }));
+};
+
+async function stepConnect(a, b) {
+  const ja = await joinViaUi(a);
+  const jb = await joinViaUi(b);
+  const turn = ja.iceServers.filter((s) => [].concat(s.urls).some((u) => u.startsWith('turn:')));
+  check(turn.length && turn[0].username && turn[0].credential,
+    'joined has no turn: server with credentials: ' + JSON.stringify(ja.iceServers));
+  // Both sides report a relay pair (the demo's table badge reads it from getStats).
+  const pairs = [];
+  for (const [page, other] of [[a, jb.id], [b, ja.id]]) {
+    pairs.push(await waitIn(page, 'a relay candidate pair', (id) => {
+      const p = window.icehubDemo.pairs[id];
+      const badge = document.querySelector(`tr[data-peer="${id}"] .badge`);
+      return p && badge && badge.dataset.pairType && { ...p, badge: badge.dataset.pairType };
+    }, other));
+  }
+  for (const p of pairs) {
+    check(p.type === 'relay' && p.local === 'relay' && p.remote === 'relay' &&
+      p.badge === 'relay', 'pair is not relay/relay: ' + JSON.stringify(p));
+  }
+  return { a: ja.id, b: jb.id, url: ja.url, iceServers: ja.iceServers, pairs };
+}
+
+async function stepChat(a, b, ids) {
+  const said = [];
+  for (const [from, to, text] of [[a, b, `hello from a ${ids.a}`],
+    [b, a, `hello from b ${ids.b}`]]) {
+    await waitIn(from, 'DataChannel open', () =>
+      [...window.icehubDemo.client.peers.values()].some((p) => p.channel &&
+        p.channel.readyState === 'open'));
+    await from.fill('#chatInput', text);
+    await from.click('#sendBtn');
+    await waitIn(to, `chat line "${text}"`, (t) =>
+      window.icehubDemo.log.some((l) => l.text.endsWith(': ' + t) && l.cls === ''), text);
+    said.push(text);
+  }
+  return { said };
+}
+
+// N messages each way on the default channel, then the selected pair from getStats.
+// Both pages listen before either sends.
+async function stepMessages(a, b, ids) {
+  const listen = (n) => {
+    const c = window.icehubDemo.client;
+    window.__got = [];
+    window.__gotAll = new Promise((resolve) => {
+      const off = c.on('message', ({ data }) => {
+        if (typeof data === 'string' && data.startsWith('m:')) window.__got.push(data);
+        if (window.__got.length >= n) { off(); resolve(); }
+      });
+    });
+  };
+  const sendAll = ({ n, other, prefix }) => {
+    const peer = window.icehubDemo.client.peers.get(other);
+    for (let i = 0; i < n; i++) {
+      // Every tenth message 8000 bytes: several SCTP chunks through TURN.
+      peer.send(`m:${prefix}:${i}:` + 'x'.repeat(i % 10 === 9 ? 8000 : i * 13 % 300));
+    }
+  };
+  const collect = (ms) => Promise.race([window.__gotAll,
+    new Promise((resolve) => setTimeout(resolve, ms))]).then(() => window.__got);
+  await a.evaluate(listen, messages);
+  await b.evaluate(listen, messages);
+  await a.evaluate(sendAll, { n: messages, other: ids.b, prefix: 'a' });
+  await b.evaluate(sendAll, { n: messages, other: ids.a, prefix: 'b' });
+  const gotA = await a.evaluate(collect, timeoutMs);
+  const gotB = await b.evaluate(collect, timeoutMs);
+  const intact = (got, prefix) => got.length === messages && got.every((m, i) =>
+    m === `m:${prefix}:${i}:` + 'x'.repeat(i % 10 === 9 ? 8000 : i * 13 % 300));
+  check(intact(gotA, 'b'), `a got ${gotA.length}/${messages} or out of order`);
+  check(intact(gotB, 'a'), `b got ${gotB.length}/${messages} or out of order`);
+  const statsOf = (other) => window.icehubDemo.client.peers.get(other).getSelectedPair();
+  const pa = await a.evaluate(statsOf, ids.b);
+  const pb = await b.evaluate(statsOf, ids.a);
+  for (const p of [pa, pb]) {
+    check(p && p.local.candidateType === 'relay' && p.remote.candidateType === 'relay',
+      'getStats pair is not relay/relay: ' + JSON.stringify(p));
+    check(p.bytesSent > 0 && p.bytesReceived > 0, 'no bytes on the pair: ' + JSON.stringify(p));
+  }
+  return { received_a: gotA.length, received_b: gotB.length, pair_a: pa, pair_b: pb };
+}
+
+async function stepResume(a, b, ids) {
+  // B records what reaches it about A; A records hub signals and broadcasts.
+  await b.evaluate(() => {
+    const c = window.icehubDemo.client;
+    window.__left = [];
+    c.on('peerleft', ({ peer, reason }) => window.__left.push([peer.id, reason]));
+  });
+  await a.evaluate(() => {
+    const c = window.icehubDemo.client;
+    window.__hub = [];
+    window.__resumed = null;
+    c.on('signal', ({ from, data }) => window.__hub.push(['signal', from, data]));
+    c.on('broadcast', ({ from, data }) => window.__hub.push(['broadcast', from, data]));
+    c.on('resumed', ({ id }) => { window.__resumed = { id, state: c.state }; });
+    // Away for 1.5 s: long enough for B's messages to be queued by the hub.
+    c.dropSocketForTest(1500);
+  });
+  await waitIn(a, 'reconnecting', () => window.icehubDemo.client.state === 'reconnecting');
+  // Give the hub a moment to see the close, then talk to the absent A.
+  await b.waitForTimeout(300);
+  const queued = await b.evaluate((to) => {
+    const c = window.icehubDemo.client;
+    const sent = [];
+    for (let i = 0; i < 5; i++) { c.signal(to, { app: `queued-${i}` }); sent.push(`queued-${i}`); }
+    c.broadcast({ app: 'queued-broadcast' });
+    return sent;
+  }, ids.a);
+  const resumed = await waitIn(a, 'resumed', () => window.__resumed);
+  check(resumed.id === ids.a, `resumed with another id: ${resumed.id} != ${ids.a}`);
+  const hub = await waitIn(a, 'queued messages', () => window.__hub.length >= 6 && window.__hub);
+  const signals = hub.filter((m) => m[0] === 'signal').map((m) => m[2].app);
+  check(JSON.stringify(signals) === JSON.stringify(queued),
+    'queued signals missing or out of order: ' + JSON.stringify(hub));
+  check(hub.every((m) => m[1] === ids.b), 'messages from someone else: ' + JSON.stringify(hub));
+  check(hub.some((m) => m[0] === 'broadcast' && m[2].app === 'queued-broadcast'),
+    'queued broadcast missing: ' + JSON.stringify(hub));
+  // After the resume: still the same peers, and both channels carry messages.
+  const [ra, rb] = await Promise.all([
+    a.evaluate(async (o) => {
+      const c = window.icehubDemo.client;
+      const waiting = new Promise((r) => c.on('message', ({ data }) => {
+        if (data === 'after-resume-from-b') r(true);
+      }));
+      const sent = c.peers.get(o).send('after-resume-from-a');
+      return { sent, got: await waiting, peers: [...c.peers.keys()], state: c.state };
+    }, ids.b),
+    b.evaluate(async (o) => {
+      const c = window.icehubDemo.client;
+      const waiting = new Promise((r) => c.on('message', ({ data }) => {
+        if (data === 'after-resume-from-a') r(true);
+      }));
+      const sent = c.peers.get(o).send('after-resume-from-b');
+      return { sent, got: await waiting, peers: [...c.peers.keys()] };
+    }, ids.a),
+  ]);
+  check(ra.sent && rb.sent && ra.got && rb.got, 'DataChannel after resume: ' +
+    JSON.stringify({ ra, rb }));
+  check(ra.peers.includes(ids.b) && rb.peers.includes(ids.a), 'peers lost: ' +
+    JSON.stringify({ ra, rb }));
+  const left = await b.evaluate(() => window.__left);
+  check(left.length === 0, 'B saw peer-left during the resume: ' + JSON.stringify(left));
+  const stats = await a.evaluate(() => window.icehubDemo.client.stats);
+  check(stats.resumes === 1 && stats.rejoins === 0, 'client stats: ' + JSON.stringify(stats));
+  return { id: resumed.id, delivered: hub.length, client: stats };
+}
+
+// Both pages start their fake camera and mic at the same moment: each renegotiates,
+// the offers may cross (glare), and each must end up receiving the other's tracks.
+async function stepMedia(a, b, ids) {
+  const start = () => {
+    window.__tracks = [];
+    window.icehubDemo.client.on('track', ({ track }) => window.__tracks.push(track.kind));
+  };
+  await a.evaluate(start);
+  await b.evaluate(start);
+  await Promise.all([a.click('#callBtn'), b.click('#callBtn')]);
+  const kinds = [];
+  for (const page of [a, b]) {
+    const k = await waitIn(page, 'remote audio and video tracks', () =>
+      window.__tracks.includes('audio') && window.__tracks.includes('video') && window.__tracks);
+    kinds.push(k);
+  }
+  // The remote video really plays (frames decoded).
+  for (const [page, other] of [[a, ids.b], [b, ids.a]]) {
+    await waitIn(page, 'remote video frames', (id) => {
+      const v = document.querySelector(`figure[data-id="${id}"] video`);
+      return v && v.videoWidth > 0 && v.currentTime > 0;
+    }, other);
+  }
+  const peerStats = await Promise.all([a.evaluate(peerInfo), b.evaluate(peerInfo)]);
+  const collisions = peerStats.flat().reduce((n, p) => n + p.stats.collisions, 0);
+  return { tracks_a: kinds[0], tracks_b: kinds[1], collisions,
+    peers: peerStats.map((ps) => ps.map(({ id, polite, stats }) => ({ id, polite, stats }))) };
+}
+
+// A page whose Origin is http://foreign.example (content from a playwright route; no
+// DNS) tries to open the hub's /ws: the hub must refuse the upgrade.
+async function stepForeignOrigin(browser) {
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    await page.route('http://foreign.example/**', (route) => route.fulfill({
+      status: 200, contentType: 'text/html', body: '<!doctype html><title>foreign</title>' }));
+    await page.goto('http://foreign.example/');
+    const wsUrl = base.replace(/^http/, 'ws') + '/ws';
+    const res = await page.evaluate((url) => new Promise((resolve) => {
+      const ws = new WebSocket(url);
+      let opened = false;
+      ws.onopen = () => { opened = true; };
+      ws.onclose = (e) => resolve({ opened, code: e.code, origin: location.origin });
+      setTimeout(() => resolve({ opened, code: null, timeout: true }), 5000);
+    }), wsUrl);
+    check(!res.opened && res.code === 1006, 'foreign origin not refused: ' + JSON.stringify(res));
+    return res;
+  } finally {
+    await ctx.close().catch(() => {});
+  }
+}
+
+async function main() {
+  fs.mkdirSync(artifacts, { recursive: true });
+  let browser;
+  const logs = {};
+  let a; let b;
+  try {
+    browser = await chromium.launch({ executablePath: cfg.executable || '/usr/bin/chromium',
+      headless: true, args: FLAGS, timeout: 30000 });
+    report('launch', true, { browser: browser.version() });
+    const ctxA = await browser.newContext({ viewport: { width: 1100, height: 820 } });
+    const ctxB = await browser.newContext({ viewport: { width: 1100, height: 820 } });
+    a = await ctxA.newPage();
+    b = await ctxB.newPage();
+    watch(a, 'a', logs);
+    watch(b, 'b', logs);
+    const steps = [
+      ['connect', () => stepConnect(a, b)],
+      ['chat', (ids) => stepChat(a, b, ids)],
+      ['messages', (ids) => stepMessages(a, b, ids)],
+      ['resume', (ids) => stepResume(a, b, ids)],
+      ['media', (ids) => stepMedia(a, b, ids)],
+      ['origin', () => stepForeignOrigin(browser)],
+    ];
+    let ids = null;
+    for (const [name, fn] of steps) {
+      const t0 = Date.now();
+      try {
+        const res = await fn(ids);
+        if (name === 'connect') ids = res;
+        report(name, true, { ms: Date.now() - t0, ...res });
+      } catch (err) {
+        const peers = await Promise.all([a, b].map((p) => p.evaluate(peerInfo).catch(() => null)));
+        report(name, false, { ms: Date.now() - t0, error: String(err && err.message || err),
+          peers });
+        if (name === 'connect') break;
+      }
+      if (name === 'chat') {
+        await a.screenshot({ path: path.join(artifacts, 'signal-demo.png') }).catch(() => {});
+      }
+    }
+    await a.screenshot({ path: path.join(artifacts, 'signal-demo-call.png') }).catch(() => {});
+    // Leave cleanly: B gets peer-left with reason 'leave'.
+    const left = b.evaluate((id) => new Promise((resolve) => {
+      window.icehubDemo.client.on('peerleft', ({ peer, reason }) => {
+        if (peer.id === id) resolve(reason);
+      });
+      setTimeout(() => resolve(null), 5000);
+    }), ids && ids.a);
+    if (ids) {
+      await a.click('#leaveBtn');
+      const reason = await left;
+      report('leave', reason === 'leave', { reason });
+    }
+  } catch (err) {
+    report('error', false, { error: String(err && err.stack || err) });
+  } finally {
+    if (!allOk) {
+      for (const [name, page] of [['a', a], ['b', b]]) {
+        if (!page) continue;
+        await page.screenshot({ path: path.join(artifacts, `signal-${name}.png`) })
+          .catch(() => {});
+        const demoLog = await page.evaluate(() => window.icehubDemo &&
+          window.icehubDemo.log.map((l) => l.text)).catch(() => []);
+        fs.writeFileSync(path.join(artifacts, `signal-${name}.log`),
+          [...(logs[name] || []), '--- demo log ---', ...(demoLog || [])].join('\n') + '\n');
+      }
+    }
+    if (browser) await browser.close().catch(() => {});
+  }
+  process.stdout.write(JSON.stringify({ done: true, ok: allOk }) + '\n');
+  process.exit(allOk ? 0 : 1);
+}
+
+main();
