@@ -358,6 +358,7 @@ export class IcehubPeer {
 //                       (default {label: 'icehub', negotiated: true, id: 0,
 //                       ordered: true}), or false for none
 //   reconnect           resume after the socket drops (default true)
+//   leaveOnPageHide     send leave when the page goes away (default true)
 //   pingInterval        ms between {"type":"ping"} keepalives (default 20000; 0: off);
 //                       no pong within pongTimeout (default 10000) counts as a drop
 //   statsInterval       ms between selected-pair checks while connected (default 3000)
@@ -416,6 +417,14 @@ export class IcehubClient extends Emitter {
     this._timers = new Set();
     this._pingTimer = null;
     this._holdUntil = 0;
+    // A closing tab leaves the room at once instead of lingering for the hub's
+    // resume grace period.
+    this._onPageHide = () => {
+      if (this.state === 'joined' && this._ws && this._ws.readyState === 1) {
+        try { this._ws.send(JSON.stringify({ type: 'leave' })); } catch (_) { /* gone */ }
+      }
+      this._teardown(1000, 'pagehide');
+    };
   }
 
   // Connects and joins the room. Resolves with the joined message
@@ -429,6 +438,9 @@ export class IcehubClient extends Emitter {
     this.room = room;
     if (opts.token !== undefined) this.token = opts.token;
     this._setState('connecting');
+    if (this.options.leaveOnPageHide !== false && globalThis.addEventListener) {
+      globalThis.addEventListener('pagehide', this._onPageHide);
+    }
     try {
       await this._open();
       const msg = await this._request(this._joinMessage(opts.peer ?? this.options.peer));
@@ -808,6 +820,9 @@ export class IcehubClient extends Emitter {
   _teardown(code, reason) {
     const wasClosed = this.state === 'closed';
     this._stopPing();
+    if (globalThis.removeEventListener) {
+      globalThis.removeEventListener('pagehide', this._onPageHide);
+    }
     for (const t of this._timers) clearTimeout(t);
     this._timers.clear();
     if (this._ws) {

@@ -14,6 +14,8 @@
 //             on renegotiation); each gets the other's audio and video tracks
 //   origin    a page from a foreign Origin (http://foreign.example, served by a
 //             playwright route) cannot open /ws: the upgrade is refused
+//   leave     A leaves (B hears peer-left "leave"), joins again and reconnects to B;
+//             B's page is closed and A hears peer-left "leave" at once (pagehide)
 // A screenshot of the demo page goes to artifacts/signal-demo.png; on failure each
 // page's screenshot and console log go to artifacts/signal-{a,b}.{png,log}.
 //
@@ -285,6 +287,37 @@ async function stepForeignOrigin(browser) {
   }
 }
 
+// A leaves with the Leave button (B hears peer-left "leave"), joins again from the
+// same page (a new id, connected to B again), then B's page is closed: its pagehide
+// sends leave, so A hears peer-left "leave" at once, not after the grace period.
+async function stepLeave(a, b, ids) {
+  const leftOf = (page, id) => page.evaluate((pid) => new Promise((resolve) => {
+    window.icehubDemo.client.on('peerleft', ({ peer, reason }) => {
+      if (peer.id === pid) resolve(reason);
+    });
+    setTimeout(() => resolve('no peer-left within 5 s'), 5000);
+  }), id);
+  const bHears = leftOf(b, ids.a);
+  await a.click('#leaveBtn');
+  const reason1 = await bHears;
+  check(reason1 === 'leave', `B: peer-left reason ${reason1}`);
+  await a.click('#joinBtn');
+  const again = await waitIn(a, 'joined again', (old) => {
+    const c = window.icehubDemo.client;
+    return c && c.state === 'joined' && c.id && c.id !== old && c.id;
+  }, ids.a);
+  const pair = await waitIn(a, 'relay pair after joining again', (id) => {
+    const p = window.icehubDemo.pairs[id];
+    return p && p.type;
+  }, ids.b);
+  check(pair === 'relay', `pair after joining again: ${pair}`);
+  const aHears = leftOf(a, ids.b);
+  await b.close({ runBeforeUnload: true });
+  const reason2 = await aHears;
+  check(reason2 === 'leave', `A: peer-left reason ${reason2} after B's page closed`);
+  return { rejoined_as: again, pair, on_leave: reason1, on_page_close: reason2 };
+}
+
 async function main() {
   fs.mkdirSync(artifacts, { recursive: true });
   let browser;
@@ -326,17 +359,14 @@ async function main() {
       }
     }
     await a.screenshot({ path: path.join(artifacts, 'signal-demo-call.png') }).catch(() => {});
-    // Leave cleanly: B gets peer-left with reason 'leave'.
-    const left = b.evaluate((id) => new Promise((resolve) => {
-      window.icehubDemo.client.on('peerleft', ({ peer, reason }) => {
-        if (peer.id === id) resolve(reason);
-      });
-      setTimeout(() => resolve(null), 5000);
-    }), ids && ids.a);
     if (ids) {
-      await a.click('#leaveBtn');
-      const reason = await left;
-      report('leave', reason === 'leave', { reason });
+      const t0 = Date.now();
+      try {
+        const res = await stepLeave(a, b, ids);
+        report('leave', true, { ms: Date.now() - t0, ...res });
+      } catch (err) {
+        report('leave', false, { error: String(err && err.message || err) });
+      }
     }
   } catch (err) {
     report('error', false, { error: String(err && err.stack || err) });
