@@ -412,7 +412,6 @@ export class IcehubClient extends Emitter {
     this._ref = 0;
     this._pending = new Map();    // ref -> {resolve, reject, type}
     this._outbox = [];            // messages sent while reconnecting
-    this._dropAt = 0;
     this._backoff = BACKOFF_FIRST_MS;
     this._timers = new Set();
     this._pingTimer = null;
@@ -736,7 +735,6 @@ export class IcehubClient extends Emitter {
       this._teardown(code, reason || 'socket closed');
       return;
     }
-    this._dropAt = Date.now();
     this._backoff = BACKOFF_FIRST_MS;
     this._setState('reconnecting');
     this._emit('disconnected', { code, reason });
@@ -748,11 +746,11 @@ export class IcehubClient extends Emitter {
       this._timers.delete(t);
       if (this.state !== 'reconnecting') return;
       this.stats.reconnects++;
-      const canResume = this.resumeToken &&
-        Date.now() - this._dropAt < this.resumeSeconds * 1000;
       try {
         await this._open();
-        if (canResume) {
+        // Tried even when resumeSeconds seem to be over by our clock: the hub
+        // decides, and answers resume-failed when it is too late.
+        if (this.resumeToken) {
           try {
             await this._request({ type: 'resume', token: this.resumeToken });
             return;

@@ -10,6 +10,9 @@
 //             a moment while B sends signals and a broadcast through the hub; A comes
 //             back with the same peer id, gets them in order, B saw no peer-left, and
 //             the DataChannel still carries messages both ways
+//   rejoin    A's socket stays away longer than the resume grace period: B hears
+//             peer-left "timeout" and "undelivered" for its signal to A; A's resume
+//             fails and it joins again under a new id and reconnects to B via relay
 //   media     both pages start fake camera/mic streams at the same moment (offer glare
 //             on renegotiation); each gets the other's audio and video tracks
 //   origin    a page from a foreign Origin (http://foreign.example, served by a
@@ -22,7 +25,7 @@
 // usage: node signal_test.mjs CONFIG_JSON
 //   CONFIG_JSON = {"base": "http://127.0.0.1:8080", "room": "r1", "messages": 50,
 //                  "artifacts": "/path/to/tests/artifacts", "timeout_ms": 15000,
-//                  "executable": "/usr/bin/chromium", "turn_port": 3478}
+//                  "executable": "/usr/bin/chromium", "resume_seconds": 3}
 // Prints JSON lines: {"step": name, "ok": bool, ...details} per step, and last
 // {"done": true, "ok": bool}. Exit status 0 only if every step passed.
 import { chromium } from 'playwright-core';
@@ -35,6 +38,7 @@ const room = cfg.room || `room-${process.pid}`;
 const artifacts = cfg.artifacts || path.join(process.cwd(), 'artifacts');
 const messages = cfg.messages || 50;
 const timeoutMs = cfg.timeout_ms || 15000;
+const resumeSeconds = cfg.resume_seconds || 3;   // the daemon's signal.resume_seconds
 
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -234,6 +238,52 @@ async function stepResume(a, b, ids) {
   return { id: resumed.id, delivered: hub.length, client: stats };
 }
 
+// A's socket drops for longer than the hub's resume grace period (resume_seconds):
+// the hub announces A as gone (peer-left "timeout") and tells B that its signal to A
+// was undelivered; A's resume is refused (resume-failed) and it joins again under a
+// new id, and A and B connect again through the relay.
+async function stepRejoin(a, b, ids) {
+  await b.evaluate(() => {
+    const c = window.icehubDemo.client;
+    window.__events = [];
+    c.on('peerleft', ({ peer, reason }) => window.__events.push(['left', peer.id, reason]));
+    c.on('peerjoined', ({ peer }) => window.__events.push(['joined', peer.id]));
+    c.on('error', (e) => window.__events.push(['error', e.code, e.to || null]));
+  });
+  await a.evaluate((hold) => {
+    const c = window.icehubDemo.client;
+    window.__rejoined = null;
+    c.on('rejoined', (d) => { window.__rejoined = d; });
+    c.dropSocketForTest(hold);
+  }, resumeSeconds * 1000 + 1500);
+  await waitIn(a, 'reconnecting', () => window.icehubDemo.client.state === 'reconnecting');
+  await b.waitForTimeout(300);
+  await b.evaluate((to) => window.icehubDemo.client.signal(to, { app: 'lost' }), ids.a);
+  const rejoined = await waitIn(a, 'rejoined', () => window.__rejoined);
+  check(rejoined.previousId === ids.a && rejoined.id && rejoined.id !== ids.a,
+    'rejoined: ' + JSON.stringify(rejoined));
+  const events = await waitIn(b, 'peer-left, undelivered and peer-joined', (ev) => {
+    const e = window.__events;
+    const has = (f) => e.some(f);
+    return has((x) => x[0] === 'left' && x[1] === ev.old) &&
+      has((x) => x[0] === 'joined' && x[1] === ev.now) &&
+      has((x) => x[0] === 'error' && x[1] === 'undelivered') && e;
+  }, { old: ids.a, now: rejoined.id });
+  check(events.some((x) => x[0] === 'left' && x[1] === ids.a && x[2] === 'timeout'),
+    'peer-left reason: ' + JSON.stringify(events));
+  check(events.some((x) => x[0] === 'error' && x[1] === 'undelivered' && x[2] === ids.a),
+    'undelivered: ' + JSON.stringify(events));
+  const pair = await waitIn(b, 'relay pair with the new A', (id) => {
+    const p = window.icehubDemo.pairs[id];
+    return p && p.type;
+  }, rejoined.id);
+  check(pair === 'relay', `pair with the new A: ${pair}`);
+  const stats = await a.evaluate(() => window.icehubDemo.client.stats);
+  check(stats.rejoins === 1, 'client stats: ' + JSON.stringify(stats));
+  ids.a = rejoined.id;
+  return { old_id: rejoined.previousId, new_id: rejoined.id, events, pair, client: stats };
+}
+
 // Both pages start their fake camera and mic at the same moment: each renegotiates,
 // the offers may cross (glare), and each must end up receiving the other's tracks.
 async function stepMedia(a, b, ids) {
@@ -338,6 +388,7 @@ async function main() {
       ['chat', (ids) => stepChat(a, b, ids)],
       ['messages', (ids) => stepMessages(a, b, ids)],
       ['resume', (ids) => stepResume(a, b, ids)],
+      ['rejoin', (ids) => stepRejoin(a, b, ids)],
       ['media', (ids) => stepMedia(a, b, ids)],
       ['origin', () => stepForeignOrigin(browser)],
     ];

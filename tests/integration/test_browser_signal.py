@@ -8,7 +8,10 @@ daemon generates when none is configured, as with `make run`). Checked there: ch
 through the demo page's form both ways, 50 DataChannel messages each way intact, a
 relay/relay selected pair in getStats and in the page's pair display, a resume (one
 page's WebSocket dropped: same peer id afterwards, the signals and the broadcast sent to
-it while away arrive in order, the other page sees no peer-left), a camera/mic call with
+it while away arrive in order, the other page sees no peer-left), a rejoin (a page
+away longer than signal.resume_seconds: the other page hears peer-left "timeout" and
+"undelivered" for what it sent meanwhile, the late resume is refused and the page joins
+again under a new id and reconnects), a camera/mic call with
 Chromium's fake devices started on both pages at once (offer glare), a page from a
 foreign Origin refused at the upgrade, and leave. Here: every step passed, and /metrics
 shows the TURN allocations and the relayed packets, the resume and the refused upgrade.
@@ -29,7 +32,9 @@ from test_browser import CHROMIUM, ensure_non_loopback_ipv4
 BROWSER_DIR = os.path.join(ROOT, "tests", "browser")
 SCRIPT = os.path.join(BROWSER_DIR, "signal_test.mjs")
 MESSAGES = 50
-STEPS = ["launch", "connect", "chat", "messages", "resume", "media", "origin", "leave"]
+RESUME_S = 3
+STEPS = ["launch", "connect", "chat", "messages", "resume", "rejoin", "media", "origin",
+         "leave"]
 
 
 def run_node(cfg, timeout=90):
@@ -68,11 +73,13 @@ def test_chromium_two_pages_relay_through_the_hub():
     cleanup = ensure_non_loopback_ipv4()
     try:
         # Relayed peers talk to each other's relay address on 127.0.0.1.
-        with Daemon("browser-signal", args=["--turn.allowed_peers=127.0.0.0/8"]) as d:
+        # A short resume grace period, so the rejoin step need not wait long.
+        args = ["--turn.allowed_peers=127.0.0.0/8", f"--signal.resume_seconds={RESUME_S}"]
+        with Daemon("browser-signal", args=args) as d:
             m0 = d.metrics()
             cfg = {"base": f"http://127.0.0.1:{d.http_port}", "room": "browser-room",
                    "messages": MESSAGES, "artifacts": ARTIFACTS, "timeout_ms": 15000,
-                   "executable": CHROMIUM}
+                   "executable": CHROMIUM, "resume_seconds": RESUME_S}
             rc, steps, out = run_node(cfg)
             m1 = d.metrics()
             failed = {k: v for k, v in steps.items() if not v.get("ok")}
@@ -101,8 +108,13 @@ def test_chromium_two_pages_relay_through_the_hub():
             assert delta("icehub_rx_packets_total") >= 100, "no relayed packets"
             assert delta('icehub_signal_resumes_total{result="success"}') == 1, \
                 "resume not counted"
-            assert delta('icehub_signal_resumes_total{result="failure"}') == 0, \
-                "a resume failed"
+            # The rejoin step's resume comes after the grace period.
+            assert delta('icehub_signal_resumes_total{result="failure"}') == 1, \
+                "the late resume was not refused"
+            assert delta('icehub_signal_peers_left_total{reason="timeout"}') >= 1, \
+                "timeout not counted"
+            assert delta('icehub_signal_errors_total{code="undelivered"}') >= 1, \
+                "undelivered not counted"
             assert delta('icehub_signal_peers_left_total{reason="leave"}') >= 1, \
                 "leave not counted"
             assert delta('icehub_signal_upgrades_refused_total{reason="origin"}') >= 1, \
