@@ -72,6 +72,26 @@ typedef struct cmn_settings_s {
     struct {
         cmn_log_level_t level;      /* log.level */
     } log;
+    struct {
+        bool enabled;               /* signal.enabled: the WebSocket hub at /ws */
+        char *public_host;          /* signal.public_host: "" = the request's Host */
+        cmn_strlist_t api_keys;     /* signal.api_keys: for the REST endpoints */
+        int credential_ttl;         /* signal.credential_ttl: seconds */
+        cmn_strlist_t allowed_origins; /* signal.allowed_origins: empty = same origin */
+        bool require_token;         /* signal.require_token */
+        char *token_secret;         /* signal.token_secret: "" = random per process */
+        int max_message;            /* signal.max_message: bytes */
+        int rate;                   /* signal.rate: messages/s per connection */
+        int burst;                  /* signal.burst */
+        int max_room_peers;         /* signal.max_room_peers */
+        int max_rooms;              /* signal.max_rooms */
+        int max_connections_per_ip; /* signal.max_connections_per_ip */
+        int ping_interval;          /* signal.ping_interval: seconds */
+        int idle_timeout;           /* signal.idle_timeout: seconds */
+        int resume_seconds;         /* signal.resume_seconds */
+        int resume_queue;           /* signal.resume_queue: messages */
+        int drain_delay;            /* signal.drain_delay: seconds */
+    } signal;
 } cmn_settings_t;
 
 /* Setting types in the schema. */

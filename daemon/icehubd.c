@@ -3,8 +3,10 @@
  * icehubd.c: the daemon's entry point. Parses the command line, loads and
  * validates the configuration, starts the services (relay workers for
  * STUN/TURN, the control-plane HTTP thread), then waits for signals:
- * SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration (validated
- * first; on error the running configuration stays).
+ * SIGTERM drains (/readyz turns 503 at once, WebSocket peers get a
+ * going-away close after signal.drain_delay) and stops, SIGINT stops
+ * cleanly, SIGHUP reloads the configuration (validated first; on error the
+ * running configuration stays).
  *
  * This is glue: it owns no protocol logic.
  */
@@ -13,6 +15,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,7 +95,7 @@ static int parse_args(int argc, char **argv, ihd_args_t *a)
     return 0;
 }
 
-static ihd_cfg_t *load_cfg(const ihd_args_t *a, uint64_t gen, const uint8_t nonce_key[32],
+static ihd_cfg_t *load_cfg(const ihd_args_t *a, uint64_t gen, const ihd_server_t *srv,
                            char *err, size_t errlen)
 {
     ihd_cfg_t *cfg = cmn_calloc(1, sizeof(*cfg));
@@ -104,7 +107,8 @@ static ihd_cfg_t *load_cfg(const ihd_args_t *a, uint64_t gen, const uint8_t nonc
     }
     cfg->gen = gen;
     cfg->binding.software = cfg->s.turn.software;
-    if (ihd_turncfg_build(cfg, nonce_key, err, errlen) < 0) {
+    cfg->auto_secret = srv->auto_secret;
+    if (ihd_turncfg_build(cfg, srv->nonce_key, err, errlen) < 0) {
         ihd_turncfg_dispose(cfg);
         cmn_config_dispose(&cfg->s);
         cmn_free(cfg);
@@ -164,7 +168,7 @@ static void reload(ihd_server_t *srv, const ihd_args_t *a)
 {
     char err[1024];
     ihd_cfg_t *old = atomic_load(&srv->cfg);
-    ihd_cfg_t *cfg = load_cfg(a, old->gen + 1, srv->nonce_key, err, sizeof(err));
+    ihd_cfg_t *cfg = load_cfg(a, old->gen + 1, srv, err, sizeof(err));
     if (!cfg) {
         cmn_err("config", "reload failed, keeping the running configuration: %s", err);
         return;
@@ -217,7 +221,10 @@ static int start_services(ihd_server_t *srv)
             return 1;
         cmn_info("turn", "%u relay worker thread%s%s", n, n == 1 ? "" : "s",
                  srv->ssl_ctx ? ", TLS on" : ", TLS off (no tls.cert)");
-        if (!cfg->s.turn.users.n && !cfg->s.turn.secrets.n)
+        if (!cfg->s.turn.secrets.n && cfg->turn.nsecrets)
+            cmn_info("turn", "no turn.secrets: TURN accepts the credentials the signaling "
+                             "hub hands out (a random secret for this process)");
+        else if (!cfg->s.turn.users.n && !cfg->s.turn.secrets.n)
             cmn_warn("turn", "no turn.users and no turn.secrets: every Allocate gets 401, "
                              "so only STUN Binding is useful");
     }
@@ -253,6 +260,11 @@ static int serve(ihd_server_t *srv, const ihd_args_t *a)
                 continue;
             }
             cmn_info("main", "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            /* /readyz answers 503 from now on; with SIGTERM the WebSocket
+             * peers get their going-away close after signal.drain_delay. */
+            atomic_store(&srv->draining, 1);
+            if (sig == SIGTERM)
+                ihd_http_drain(srv);
             break;
         }
     }
@@ -266,6 +278,27 @@ static int serve(ihd_server_t *srv, const ihd_args_t *a)
     return rc;
 }
 
+/* 10,000 WebSockets and as many TURN connections need more descriptors
+ * than the usual soft limit of 1024: take the hard limit. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            cmn_warn("main", "cannot raise RLIMIT_NOFILE: %s", strerror(errno));
+    }
+}
+
+/* <n> random bytes as base64 text into <out> (cap >= 4*ceil(n/3)+1). */
+static int random_text(char *out, size_t cap, size_t n)
+{
+    uint8_t r[32];
+    if (n > sizeof(r) || cmn_random(r, n) < 0 || cmn_base64_encode(r, n, out, cap) < 0)
+        return -1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     ihd_args_t a = {0};
@@ -277,11 +310,13 @@ int main(int argc, char **argv)
     char err[1024];
     ihd_server_t srv;
     memset(&srv, 0, sizeof(srv));
-    if (cmn_random(srv.nonce_key, sizeof(srv.nonce_key)) < 0) {
+    if (cmn_random(srv.nonce_key, sizeof(srv.nonce_key)) < 0 ||
+        random_text(srv.auto_secret, sizeof(srv.auto_secret), 24) < 0 ||
+        random_text(srv.token_key, sizeof(srv.token_key), 24) < 0) {
         fprintf(stderr, "icehubd: no random bytes for the nonce key\n");
         return 1;
     }
-    ihd_cfg_t *cfg = load_cfg(&a, 1, srv.nonce_key, err, sizeof(err));
+    ihd_cfg_t *cfg = load_cfg(&a, 1, &srv, err, sizeof(err));
     if (!cfg) {
         fprintf(stderr, "icehubd: configuration error: %s\n", err);
         cmn_free(a.flags);
@@ -307,6 +342,7 @@ int main(int argc, char **argv)
         return 0;
     }
     cmn_log_set_level(cfg->s.log.level);
+    raise_nofile();
     atomic_init(&srv.cfg, cfg);
     srv.start_time = ihd_wallclock();
     srv.turn_shared = turn_shared_new((uint32_t)cfg->s.turn.max_allocations,

@@ -107,6 +107,8 @@ typedef struct ihd_cfg_s {
     turn_user_t *users;         /* owned: split "name:password" */
     cmn_addr_t *own_addrs;      /* owned: listen, relay and interface addresses */
     cmn_addr_t *ext_pub, *ext_priv; /* owned: turn.external_ip split */
+    const char *auto_secret;    /* borrowed (the server's): accepted when turn.secrets is empty */
+    char *auto_secrets[1];      /* turn.secrets stand-in pointing at auto_secret */
 } ihd_cfg_t;
 
 typedef struct ihd_server_s ihd_server_t;
@@ -173,6 +175,11 @@ struct ihd_server_s {
     uint8_t nonce_key[32];      /* random per process; kept across reloads */
     pthread_mutex_t reserv_lock; /* guards the EVEN-PORT reservations */
     ihd_reserv_t *reservs;      /* reserved relay sockets, any worker may take one */
+    /* Random per process, kept across reloads: the TURN secret used when
+     * turn.secrets is empty (so the hub's credentials always work), and
+     * the room-token key used when signal.token_secret is empty. */
+    char auto_secret[48];
+    char token_key[48];
 };
 
 /* ihd_worker.c */
@@ -298,6 +305,13 @@ void ihd_http_resp_error(ihd_http_resp_t *r, unsigned status, const char *code,
  * data. Runs on the HTTP thread. Returns 0 when it answered <req> (in
  * <resp>), CMN_ENOENT when the path is not one of its own. */
 int ihd_api_handle(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *resp);
+/* ihd_http.c, on the HTTP thread: the signaling hub's metrics. */
+struct cmn_prom_s;
+void ihd_http_sig_metrics(ihd_server_t *srv, struct cmn_prom_s *p);
+/* Any thread: start the signaling drain (SIGTERM) and wait until every
+ * WebSocket is closed (at most drain_delay + a few seconds). Returns at
+ * once when none is open. */
+void ihd_http_drain(ihd_server_t *srv);
 /* ihd_metrics.c: render Prometheus text into a malloc'd buffer. */
 char *ihd_metrics_render(ihd_server_t *srv, size_t *len);
 

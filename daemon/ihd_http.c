@@ -3,18 +3,22 @@
  * ihd_http.c: the control-plane HTTP listener on http.listen, served by
  * libwebsockets on its own thread so it never blocks a relay worker.
  * Endpoints: /livez (process alive), /readyz (listeners up and not
- * draining; 503 otherwise), /metrics (Prometheus text), the JSON API
+ * draining; 503 otherwise), /metrics (Prometheus text), the signaling
+ * hub (WebSocket /ws and its REST routes, signal/), the JSON API
  * (ihd_api.c) and the embedded web assets (signal/www, "/" is the demo).
  * It turns each request into an ihd_http_req_t, asks the route handlers
  * in turn, and writes their ihd_http_resp_t; handlers never see lws.
  *
- * Only this file includes libwebsockets.h.
+ * Only this file and signal/sig_lws.c include libwebsockets.h.
  */
 #include "ihd.h"
 
 #include <libwebsockets.h>
+#include <unistd.h>
 
 #include "common/cmn_log.h"
+#include "common/cmn_metrics.h"
+#include "signal/sig.h"
 #include "signal/sig_assets.h"
 
 typedef struct ihd_http_s {
@@ -22,6 +26,10 @@ typedef struct ihd_http_s {
     pthread_t thread;
     atomic_int stop;
     ihd_server_t *srv;       /* borrowed */
+    sig_lws_t *sig;          /* owned: the signaling hub at /ws */
+    uint64_t sig_gen;        /* configuration generation the hub has */
+    struct lws_protocols protocols[3];
+    struct lws_protocol_vhost_options pvo_sig, pvo_default;
 } ihd_http_t;
 
 /* Per-request state: the request body being collected, then the reply
@@ -102,6 +110,26 @@ static int http_builtin(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_r
     return CMN_ENOENT;
 }
 
+/* The signaling hub's REST endpoints (signal/sig_rest.c). */
+static int http_signal(ihd_http_t *h, const ihd_http_req_t *req, ihd_http_resp_t *resp)
+{
+    sig_http_req_t sr = {.get = req->method == IHD_HTTP_GET, .path = req->path,
+                         .query = req->query, .authorization = req->authorization,
+                         .host = req->host};
+    sig_http_resp_t out;
+    if (sig_rest_handle(sig_hub_cfg(sig_lws_hub(h->sig)), &sr, &out, ihd_wallclock()) < 0)
+        return CMN_ENOENT;
+    resp->status = out.status;
+    resp->ctype = "application/json";
+    resp->body = out.body;
+    resp->len = out.len;
+    if (out.www_authenticate) {
+        resp->extra_header_name = "www-authenticate:";
+        resp->extra_header_value = "Bearer realm=\"icehub\"";
+    }
+    return 0;
+}
+
 static int http_assets(const ihd_http_req_t *req, ihd_http_resp_t *resp)
 {
     const sig_asset_t *a = sig_asset_find(req->path);
@@ -119,8 +147,9 @@ static int http_assets(const ihd_http_req_t *req, ihd_http_resp_t *resp)
     return 0;
 }
 
-static int http_dispatch(struct lws *wsi, http_pss_t *pss, ihd_server_t *srv, const char *path)
+static int http_dispatch(struct lws *wsi, http_pss_t *pss, ihd_http_t *h, const char *path)
 {
+    ihd_server_t *srv = h->srv;
     char query[1024] = "", auth[512] = "", origin[256] = "", host[256] = "", peer[64] = "";
     /* lws joins the query arguments with '&' when asked for the whole
      * URI_ARGS token. */
@@ -148,6 +177,8 @@ static int http_dispatch(struct lws *wsi, http_pss_t *pss, ihd_server_t *srv, co
     }
     if (rc == CMN_ENOENT)
         rc = http_builtin(srv, &req, &resp);
+    if (rc == CMN_ENOENT)
+        rc = http_signal(h, &req, &resp);
     if (rc == CMN_ENOENT)
         rc = ihd_api_handle(srv, &req, &resp);
     if (rc == CMN_ENOENT)
@@ -216,12 +247,12 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
             lws_return_http_status(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, NULL);
             return lws_http_transaction_completed(wsi) ? -1 : 0;
         }
-        return http_dispatch(wsi, pss, h->srv, (const char *)in);
+        return http_dispatch(wsi, pss, h, (const char *)in);
     case LWS_CALLBACK_HTTP_BODY:
         http_body_append(pss, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        return http_dispatch(wsi, pss, h->srv, pss->path);
+        return http_dispatch(wsi, pss, h, pss->path);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!pss->body)
             break;
@@ -234,16 +265,55 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         http_pss_free(pss);
         break;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return sig_lws_confirm_upgrade(h->sig, wsi, in);
     default:
         break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-static const struct lws_protocols http_protocols[] = {
-    {"http", http_cb, sizeof(http_pss_t), 0, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0},
-};
+/* The hub's settings from a configuration snapshot. */
+static void http_sig_cfg(ihd_http_t *h, const ihd_cfg_t *cfg, sig_cfg_t *out)
+{
+    const cmn_settings_t *s = &cfg->s;
+    const char *turn_secret = s->turn.secrets.n ? s->turn.secrets.v[0]
+                              : cfg->turn.nsecrets ? h->srv->auto_secret : "";
+    sig_cfg_from_settings(out, s, turn_secret, h->srv->token_key);
+}
+
+/* Once a second on the HTTP thread: give the hub a reloaded configuration. */
+static void http_sig_tick(void *ud)
+{
+    ihd_http_t *h = ud;
+    ihd_cfg_t *cfg = atomic_load(&h->srv->cfg);
+    if (cfg->gen == h->sig_gen)
+        return;
+    sig_cfg_t sc;
+    http_sig_cfg(h, cfg, &sc);
+    sig_hub_configure(sig_lws_hub(h->sig), &sc);
+    sig_cfg_dispose(&sc);
+    h->sig_gen = cfg->gen;
+}
+
+void ihd_http_sig_metrics(ihd_server_t *srv, struct cmn_prom_s *p)
+{
+    ihd_http_t *h = srv->http;
+    if (h && h->sig)
+        sig_hub_metrics(sig_lws_hub(h->sig), p);
+}
+
+void ihd_http_drain(ihd_server_t *srv)
+{
+    ihd_http_t *h = srv->http;
+    if (!h || !h->sig || sig_lws_open(h->sig) == 0)
+        return;
+    ihd_cfg_t *cfg = atomic_load(&srv->cfg);
+    double deadline = ihd_now() + cfg->s.signal.drain_delay + 5.0;
+    sig_lws_request_drain(h->sig);
+    while (sig_lws_open(h->sig) > 0 && ihd_now() < deadline)
+        usleep(20000);
+}
 
 static void lws_log_emit(int level, const char *line)
 {
@@ -279,7 +349,10 @@ static int http_vhosts(ihd_http_t *h, const cmn_settings_t *s, char *err, size_t
         } else if (!cmn_addr_is_any(a)) {
             vi.iface = ip;
         }
-        vi.protocols = http_protocols;
+        vi.protocols = h->protocols;
+        /* A WebSocket upgrade without a subprotocol (new WebSocket(url))
+         * gets the vhost's default protocol: the hub's. */
+        vi.pvo = &h->pvo_sig;
         if (!lws_create_vhost(h->ctx, &vi)) {
             snprintf(err, errlen, "http.listen: cannot listen on %s",
                      cmn_addr_format(a, ip, sizeof(ip), true));
@@ -301,15 +374,32 @@ int ihd_http_start(ihd_server_t *srv, char *err, size_t errlen)
     ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     ci.user = h;
     ci.port = CONTEXT_PORT_NO_LISTEN;
+    /* One lws fd table for every WebSocket: as large as RLIMIT_NOFILE
+     * (raised to its hard limit at start) allows. */
+    ci.fd_limit_per_thread = 0;
+    sig_cfg_t sc;
+    http_sig_cfg(h, cfg, &sc);
+    h->sig = sig_lws_new(&sc, http_sig_tick, h);
+    sig_cfg_dispose(&sc);
+    h->sig_gen = cfg->gen;
+    h->protocols[0] = (struct lws_protocols){"http", http_cb, sizeof(http_pss_t), 0, 0, NULL, 0};
+    sig_lws_protocol(h->sig, &h->protocols[1]);
+    h->pvo_default = (struct lws_protocol_vhost_options){NULL, NULL, "default", ""};
+    h->pvo_sig = (struct lws_protocol_vhost_options){NULL, &h->pvo_default,
+                                                      h->protocols[1].name, ""};
     h->ctx = lws_create_context(&ci);
     if (!h->ctx) {
         snprintf(err, errlen, "http: cannot create the libwebsockets context");
+        sig_lws_free(h->sig);
         cmn_free(h);
         return CMN_EIO;
     }
+    sig_lws_start(h->sig, h->ctx);
     if (http_vhosts(h, &cfg->s, err, errlen) < 0 ||
         pthread_create(&h->thread, NULL, http_main, h) != 0) {
+        sig_lws_stopping(h->sig);
         lws_context_destroy(h->ctx);
+        sig_lws_free(h->sig);
         cmn_free(h);
         return CMN_EIO;
     }
@@ -325,7 +415,9 @@ void ihd_http_stop(ihd_server_t *srv)
     atomic_store(&h->stop, 1);
     lws_cancel_service(h->ctx);
     pthread_join(h->thread, NULL);
+    sig_lws_stopping(h->sig);
     lws_context_destroy(h->ctx);
+    sig_lws_free(h->sig);
     cmn_free(h);
     srv->http = NULL;
 }

@@ -141,5 +141,6 @@ char *ihd_metrics_render(ihd_server_t *srv, size_t *len)
     cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tls_handshake_failed,
                         "reason", "tls_handshake", CMN_PROM_END);
     turn_metrics(&p, srv, &c);
+    ihd_http_sig_metrics(srv, &p);
     return cmn_prom_take(&p, len);
 }

@@ -104,6 +104,16 @@ int ihd_turncfg_build(ihd_cfg_t *cfg, const uint8_t nonce_key[32], char *err, si
     t->software = s->turn.software;
     t->secrets = s->turn.secrets.v;
     t->nsecrets = s->turn.secrets.n;
+    /* No configured secret while the signaling hub runs: accept the
+     * process's own, which the hub uses for the credentials it hands out
+     * in iceServers. (Without the hub nothing could use it, and static
+     * users keep USERHASH anonymity.) */
+    if (!t->nsecrets && s->signal.enabled && s->http.enabled && cfg->auto_secret &&
+        cfg->auto_secret[0]) {
+        cfg->auto_secrets[0] = (char *)cfg->auto_secret;
+        t->secrets = cfg->auto_secrets;
+        t->nsecrets = 1;
+    }
     memcpy(t->nonce_key, nonce_key, sizeof(t->nonce_key));
     t->nonce_lifetime = (uint32_t)s->turn.nonce_lifetime;
     t->default_lifetime = 600;

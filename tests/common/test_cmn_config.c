@@ -190,6 +190,24 @@ static void check_defaults(const cmn_settings_t *s)
     assert_string_equal(s->tls.cert, "");
     assert_string_equal(s->tls.key, "");
     assert_int_equal(s->log.level, CMN_LOG_INFO);
+    assert_true(s->signal.enabled);
+    assert_string_equal(s->signal.public_host, "");
+    assert_int_equal(s->signal.api_keys.n, 0);
+    assert_int_equal(s->signal.credential_ttl, 3600);
+    assert_int_equal(s->signal.allowed_origins.n, 0);
+    assert_false(s->signal.require_token);
+    assert_string_equal(s->signal.token_secret, "");
+    assert_int_equal(s->signal.max_message, 65536);
+    assert_int_equal(s->signal.rate, 50);
+    assert_int_equal(s->signal.burst, 200);
+    assert_int_equal(s->signal.max_room_peers, 50);
+    assert_int_equal(s->signal.max_rooms, 10000);
+    assert_int_equal(s->signal.max_connections_per_ip, 100);
+    assert_int_equal(s->signal.ping_interval, 20);
+    assert_int_equal(s->signal.idle_timeout, 60);
+    assert_int_equal(s->signal.resume_seconds, 30);
+    assert_int_equal(s->signal.resume_queue, 256);
+    assert_int_equal(s->signal.drain_delay, 5);
 }
 
 static void test_defaults(void **state)
@@ -216,7 +234,7 @@ static void test_schema_table(void **state)
     (void)state;
     size_t n;
     const cmn_cfg_def_t *d = cmn_config_schema(&n);
-    assert_int_equal(n, 29); /* update with the schema: a new setting needs docs, sample and a default check */
+    assert_int_equal(n, 47); /* update with the schema: a new setting needs docs, sample and a default check */
     for (size_t i = 0; i < n; i++) {
         const char *dot = strchr(d[i].name, '.');
         assert_non_null(dot);

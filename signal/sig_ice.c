@@ -1,0 +1,203 @@
+/* icehub - SPDX-License-Identifier: MIT
+ *
+ * sig_ice.c: what the hub hands out: the iceServers array (stun:, turn:
+ * over UDP and TCP, turns: when TLS is configured) with coturn-style
+ * shared-secret credentials ("<expiry>:<user>" and base64(HMAC-SHA1(secret,
+ * username)), see turn_ephemeral_password), and room tokens:
+ * base64url(JSON {"r":room,"p":peer,"e":expiry}) "." base64url(HMAC-SHA256(
+ * token_secret, "icehub-room-v1." + first part)).
+ */
+#include "sig_int.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#include "common/cmn_crypto.h"
+#include "turn/turn.h"
+
+#define TOKEN_MAX 1024
+#define TOKEN_LABEL "icehub-room-v1."
+
+/* The host part for URLs: public_host, else the Host header without its
+ * port ("[v6]" keeps its brackets). Anything odd falls back to localhost:
+ * the Host header is the client's and must not inject into URLs. */
+static void url_host(const sig_cfg_t *cfg, const char *host, char *out, size_t cap)
+{
+    const char *src = cfg->public_host && cfg->public_host[0] ? cfg->public_host : host;
+    size_t n;
+    if (!src || !src[0]) {
+        snprintf(out, cap, "localhost");
+        return;
+    }
+    if (src[0] == '[') {
+        const char *close = strchr(src, ']');
+        n = close ? (size_t)(close - src) + 1 : 0;
+    } else {
+        n = strcspn(src, ":");
+    }
+    bool ok = n > 0 && n < cap;
+    for (size_t i = 0; ok && i < n; i++) {
+        char ch = src[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+             ch == '.' || ch == '-' || ch == '_' || ch == ':' || ch == '[' || ch == ']';
+    }
+    if (!ok) {
+        snprintf(out, cap, "localhost");
+        return;
+    }
+    memcpy(out, src, n);
+    out[n] = '\0';
+}
+
+static json_t *urls1(const char *u)
+{
+    json_t *a = json_array();
+    json_array_append_new(a, json_string(u));
+    return a;
+}
+
+json_t *sig__ice_servers(const sig_cfg_t *cfg, const char *host, const char *user, double now)
+{
+    json_t *arr = json_array();
+    if (!cfg->turn_port)
+        return arr;
+    char h[300], u[400];
+    url_host(cfg, host, h, sizeof(h));
+    json_t *stun = json_object();
+    snprintf(u, sizeof(u), "stun:%s:%u", h, cfg->turn_port);
+    json_object_set_new(stun, "urls", urls1(u));
+    json_array_append_new(arr, stun);
+    if (!cfg->turn_secret || !cfg->turn_secret[0])
+        return arr;
+    char name[128], pass[64];
+    snprintf(name, sizeof(name), "%lld:%s", (long long)floor(now) + cfg->credential_ttl,
+             user && user[0] ? user : "icehub");
+    if (turn_ephemeral_password(cfg->turn_secret, name, pass, sizeof(pass)) < 0)
+        return arr;
+    json_t *turn = json_object();
+    json_t *urls = json_array();
+    snprintf(u, sizeof(u), "turn:%s:%u?transport=udp", h, cfg->turn_port);
+    json_array_append_new(urls, json_string(u));
+    snprintf(u, sizeof(u), "turn:%s:%u?transport=tcp", h, cfg->turn_port);
+    json_array_append_new(urls, json_string(u));
+    json_object_set_new(turn, "urls", urls);
+    json_object_set_new(turn, "username", json_string(name));
+    json_object_set_new(turn, "credential", json_string(pass));
+    json_array_append_new(arr, turn);
+    if (cfg->turns_port) {
+        json_t *turns = json_object();
+        snprintf(u, sizeof(u), "turns:%s:%u?transport=tcp", h, cfg->turns_port);
+        json_object_set_new(turns, "urls", urls1(u));
+        json_object_set_new(turns, "username", json_string(name));
+        json_object_set_new(turns, "credential", json_string(pass));
+        json_array_append_new(arr, turns);
+    }
+    return arr;
+}
+
+char *sig_ice_servers_json(const sig_cfg_t *cfg, const char *host, const char *user,
+                           double now)
+{
+    size_t len;
+    return sig__encode(sig__ice_servers(cfg, host, user, now), &len);
+}
+
+/* ---- base64url ------------------------------------------------------- */
+
+static size_t b64url_encode(const void *src, size_t n, char *out, size_t cap)
+{
+    ssize_t m = cmn_base64_encode(src, n, out, cap);
+    if (m < 0)
+        return 0;
+    size_t k = 0;
+    for (ssize_t i = 0; i < m; i++) {
+        char ch = out[i];
+        if (ch == '=')
+            break;
+        out[k++] = ch == '+' ? '-' : ch == '/' ? '_' : ch;
+    }
+    out[k] = '\0';
+    return k;
+}
+
+static ssize_t b64url_decode(const char *src, size_t n, uint8_t *out, size_t cap)
+{
+    char tmp[TOKEN_MAX + 4];
+    if (n > TOKEN_MAX)
+        return CMN_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        char ch = src[i];
+        if (ch == '+' || ch == '/' || ch == '=')
+            return CMN_EINVAL;
+        tmp[i] = ch == '-' ? '+' : ch == '_' ? '/' : ch;
+    }
+    size_t m = n;
+    while (m % 4)
+        tmp[m++] = '=';
+    return cmn_base64_decode(tmp, m, out, cap);
+}
+
+static int token_mac(const sig_cfg_t *cfg, const char *part, size_t n, uint8_t *mac)
+{
+    char buf[TOKEN_MAX + sizeof(TOKEN_LABEL)];
+    size_t ll = strlen(TOKEN_LABEL);
+    if (n > TOKEN_MAX)
+        return CMN_EINVAL;
+    memcpy(buf, TOKEN_LABEL, ll);
+    memcpy(buf + ll, part, n);
+    const char *key = cfg->token_secret ? cfg->token_secret : "";
+    return cmn_hmac_sha256(key, strlen(key), buf, ll + n, mac);
+}
+
+char *sig_token_mint(const sig_cfg_t *cfg, const char *room, const char *peer, double expires)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "r", json_string(room));
+    if (peer && peer[0])
+        json_object_set_new(o, "p", json_string(peer));
+    json_object_set_new(o, "e", json_integer((json_int_t)floor(expires)));
+    size_t plen;
+    char *payload = sig__encode(o, &plen);
+    char *out = cmn_malloc(TOKEN_MAX + 64);
+    size_t n = b64url_encode(payload, plen, out, TOKEN_MAX);
+    cmn_free(payload);
+    uint8_t mac[CMN_SHA256_LEN];
+    if (n == 0 || token_mac(cfg, out, n, mac) < 0) {
+        cmn_free(out);
+        return NULL;
+    }
+    out[n] = '.';
+    b64url_encode(mac, sizeof(mac), out + n + 1, 64);
+    return out;
+}
+
+int sig_token_verify(const sig_cfg_t *cfg, const char *token, const char *room, double now,
+                     char *peer)
+{
+    peer[0] = '\0';
+    const char *dot = strchr(token, '.');
+    size_t n = dot ? (size_t)(dot - token) : 0;
+    if (!dot || n == 0 || n > TOKEN_MAX || strlen(dot + 1) > 64)
+        return CMN_EAUTH;
+    uint8_t mac[CMN_SHA256_LEN], got[CMN_SHA256_LEN + 4];
+    if (token_mac(cfg, token, n, mac) < 0 ||
+        b64url_decode(dot + 1, strlen(dot + 1), got, sizeof(got)) != CMN_SHA256_LEN ||
+        !cmn_ct_equal(mac, got, CMN_SHA256_LEN))
+        return CMN_EAUTH;
+    uint8_t payload[TOKEN_MAX];
+    ssize_t plen = b64url_decode(token, n, payload, sizeof(payload));
+    if (plen <= 0)
+        return CMN_EAUTH;
+    json_t *o = json_loadb((const char *)payload, (size_t)plen, 0, NULL);
+    int rc = CMN_EAUTH;
+    json_t *r = json_object_get(o, "r"), *p = json_object_get(o, "p"), *e = json_object_get(o, "e");
+    if (json_is_string(r) && json_is_integer(e) && !strcmp(json_string_value(r), room) &&
+        (double)json_integer_value(e) > now &&
+        (!p || (json_is_string(p) && sig__id_ok(json_string_value(p))))) {
+        if (p)
+            snprintf(peer, SIG_ID_MAX + 1, "%s", json_string_value(p));
+        rc = 0;
+    }
+    json_decref(o);
+    return rc;
+}

@@ -1,0 +1,151 @@
+/* icehub - SPDX-License-Identifier: MIT
+ *
+ * sig_int.h: what the files of signal/ share: the hub's objects (rooms,
+ * peers, connections, queued messages), a small string-keyed hash map,
+ * and the message helpers of sig_msg.c. Not for use outside signal/.
+ */
+#ifndef SIG_INT_H
+#define SIG_INT_H
+
+#include <jansson.h>
+
+#include "sig.h"
+
+/* ---- sig_map.c: string -> pointer, chained, grows by doubling -------- */
+
+typedef struct sig_map_ent_s {
+    struct sig_map_ent_s *next;
+    void *val;
+    char key[];                 /* NUL-terminated, owned */
+} sig_map_ent_t;
+
+typedef struct sig_map_s {
+    sig_map_ent_t **b;
+    size_t nb, n;
+} sig_map_t;
+
+void sig__map_init(sig_map_t *m);
+void sig__map_dispose(sig_map_t *m);
+void *sig__map_get(const sig_map_t *m, const char *key);
+/* Insert or replace. */
+void sig__map_put(sig_map_t *m, const char *key, void *val);
+/* Remove; returns the value or NULL. */
+void *sig__map_del(sig_map_t *m, const char *key);
+
+/* ---- The hub ---------------------------------------------------------- */
+
+typedef struct sig_room_s sig_room_t;
+typedef struct sig_peer_s sig_peer_t;
+
+/* A message kept for an away peer, with what its sender must hear if it
+ * expires. */
+typedef struct sig_qmsg_s {
+    struct sig_qmsg_s *next;
+    char *text;                 /* owned: the encoded message */
+    size_t len;
+    char from[SIG_ID_MAX + 1];  /* the sender's id */
+    json_t *ref;                /* owned reference, or NULL */
+} sig_qmsg_t;
+
+struct sig_peer_s {
+    char id[SIG_ID_MAX + 1];
+    sig_room_t *room;
+    sig_conn_t *conn;           /* NULL while away */
+    double away_until;          /* while away: end of the grace period */
+    char resume[48];            /* current resume token (a key of h->resumes) */
+    sig_qmsg_t *qhead, *qtail;
+    uint32_t qlen;
+    sig_peer_t *prev, *next;    /* in the room, join order */
+    sig_peer_t *away_prev, *away_next; /* in h->away while away */
+};
+
+struct sig_room_s {
+    char *name;                 /* owned; also the key in h->rooms */
+    sig_peer_t *head, *tail;
+    uint32_t npeers;            /* present and away */
+};
+
+struct sig_conn_s {
+    void *handle;               /* the glue's */
+    char ip[64];
+    char host[256];             /* Host header, for iceServers */
+    sig_peer_t *peer;           /* NULL until joined */
+    double tokens;              /* rate-limit bucket */
+    double tokens_at;
+    double abuse_start;         /* errors in the window starting here */
+    uint32_t abuse;
+    double refresh_at;          /* push ice-servers at this time; 0 = never */
+    bool closing;               /* ops->close was called */
+    sig_conn_t *prev, *next;    /* h->conns */
+};
+
+struct sig_hub_s {
+    sig_cfg_t cfg;
+    sig_ops_t ops;
+    sig_map_t rooms;            /* name -> sig_room_t */
+    sig_map_t resumes;          /* resume token -> sig_peer_t */
+    sig_map_t ips;              /* ip -> (uintptr_t) open connections */
+    sig_conn_t *conns;
+    size_t nconns;
+    sig_peer_t *away;           /* peers in their grace period */
+    size_t npeers, naway;
+    bool draining;
+    /* Counters for /metrics. */
+    uint64_t conns_total;
+    uint64_t msgs[SIG_T_COUNT];
+    uint64_t errors[SIG_E_COUNT];
+    uint64_t refused[SIG_REFUSE_COUNT];
+    uint64_t resumes_ok, resumes_failed;
+    uint64_t relayed;           /* messages delivered to another peer */
+    uint64_t queued, expired;   /* messages kept for away peers; lost at expiry */
+    uint64_t refreshes;         /* credential refresh pushes */
+    uint64_t closes_abuse;
+    uint64_t left[3];           /* peer-left by reason: leave, closed, timeout */
+};
+
+enum { SIG_LEFT_LEAVE = 0, SIG_LEFT_CLOSED, SIG_LEFT_TIMEOUT };
+
+/* ---- sig_msg.c: encoding --------------------------------------------- */
+
+/* Send <obj> (consumed: decref'd) to <c>. */
+void sig__send(sig_hub_t *h, sig_conn_t *c, json_t *obj);
+/* Encode <obj> (consumed) as compact JSON; cmn_malloc'd, *len set. */
+char *sig__encode(json_t *obj, size_t *len);
+/* Send an error with <code>, a human message, and "ref" when <ref> is
+ * not NULL; counts it, and closes an abusive connection (1008). */
+void sig__error(sig_hub_t *h, sig_conn_t *c, sig_err_t code, const char *msg,
+                const json_t *ref);
+/* {"type":<type>} with "ref" copied when <ref> is not NULL. */
+json_t *sig__reply(const char *type, const json_t *ref);
+/* Is <s> a usable peer id (1..SIG_ID_MAX of [A-Za-z0-9_-])? */
+bool sig__id_ok(const char *s);
+/* Is <s> a usable room name (1..SIG_ROOM_MAX bytes, no control chars)? */
+bool sig__room_ok(const char *s);
+/* SIG_ID_LEN random url-safe characters into <out>. */
+void sig__random_id(char *out);
+/* The iceServers array as a json_t for <c> (its host and peer id). */
+json_t *sig__ice_json(sig_hub_t *h, sig_conn_t *c, double now);
+/* sig_ice.c: the iceServers array for <user> (new reference). */
+json_t *sig__ice_servers(const sig_cfg_t *cfg, const char *host, const char *user, double now);
+
+/* ---- sig_hub.c / sig_route.c ------------------------------------------ */
+
+/* Dispatch one parsed message (sig_route.c). */
+void sig__route(sig_hub_t *h, sig_conn_t *c, json_t *msg, double now);
+/* Deliver <text> to <p>: sent when present, queued when away. Returns 0,
+ * or CMN_ELIMIT when the away queue is full. <from>/<ref> are kept for
+ * an undelivered notice. */
+int sig__deliver(sig_hub_t *h, sig_peer_t *p, const char *text, size_t len, const char *from,
+                 const json_t *ref);
+/* Add a new peer to <room> (created if needed) for <c>. */
+sig_peer_t *sig__peer_add(sig_hub_t *h, const char *room, const char *id, sig_conn_t *c);
+/* Remove <p> from its room, telling the others peer-left <reason>. */
+void sig__peer_remove(sig_hub_t *h, sig_peer_t *p, int reason);
+sig_room_t *sig__room_find(sig_hub_t *h, const char *name);
+sig_peer_t *sig__room_peer(sig_room_t *r, const char *id);
+/* Set a fresh resume token on <p>. */
+void sig__peer_new_resume(sig_hub_t *h, sig_peer_t *p);
+/* Schedule the next credential push for <c>. */
+void sig__conn_refresh_at(sig_hub_t *h, sig_conn_t *c, double now);
+
+#endif /* SIG_INT_H */

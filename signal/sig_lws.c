@@ -1,0 +1,414 @@
+/* icehub - SPDX-License-Identifier: MIT
+ *
+ * sig_lws.c: the hub on libwebsockets. Moves bytes and reports events,
+ * nothing else: the upgrade check (path /ws, Origin allow-list, per-IP
+ * limit, draining) answers refusals with an HTTP status; received frames
+ * are reassembled into whole messages (permessage-deflate and lws's rx
+ * buffer deliver them in pieces) and handed to the hub; what the hub sends
+ * goes into a per-connection queue drained on WRITEABLE; a once-a-second
+ * timer sends WebSocket pings to quiet connections, closes idle ones, runs
+ * the hub's timers and, when asked, the drain.
+ *
+ * Only the service thread touches the hub. Other threads use the two
+ * atomics (drain request, open count) and lws_cancel_service.
+ */
+#include "sig_int.h"
+
+#include <libwebsockets.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "common/cmn_log.h"
+
+#define SIG_LWS_RX_BUFFER 1024   /* lws's per-connection receive buffer */
+
+typedef struct out_s {
+    struct out_s *next;
+    size_t len;
+    uint8_t buf[];              /* LWS_PRE headroom, then the message */
+} out_t;
+
+typedef struct sig_pss_s {
+    struct lws *wsi;
+    sig_conn_t *conn;           /* NULL before ESTABLISHED and after CLOSED */
+    char *rx;                   /* the message being reassembled */
+    size_t rx_len, rx_cap;
+    bool in_msg, rx_binary, rx_oversize;
+    out_t *qhead, *qtail;
+    size_t qbytes;
+    int close_code;             /* nonzero: close after the queue */
+    char close_reason[64];
+    bool ping_due;
+    double last_rx, last_ping;  /* monotonic seconds */
+    struct sig_pss_s *prev, *next;
+} sig_pss_t;
+
+struct sig_lws_s {
+    sig_hub_t *hub;
+    struct lws_context *ctx;
+    lws_sorted_usec_list_t sul;
+    void (*tick)(void *ud);
+    void *tick_ud;
+    sig_pss_t *conns;           /* established connections */
+    atomic_long open;
+    atomic_int drain_req;
+    bool draining;
+    double drain_at;            /* wall time of the 1001 closes; 0 = not yet */
+    bool stopping;              /* context teardown: hub output is dropped */
+};
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- Hub ops ---------------------------------------------------------- */
+
+static void pss_close(sig_pss_t *pss, int code, const char *reason)
+{
+    if (pss->close_code)
+        return;
+    pss->close_code = code;
+    snprintf(pss->close_reason, sizeof(pss->close_reason), "%s", reason ? reason : "");
+    lws_callback_on_writable(pss->wsi);
+}
+
+static void op_send(void *ud, void *conn, const char *text, size_t len)
+{
+    sig_lws_t *s = ud;
+    sig_pss_t *pss = conn;
+    if (s->stopping || pss->close_code)
+        return;
+    if (pss->qbytes + len > sig_hub_cfg(s->hub)->send_queue) {
+        /* A reader this slow would hold memory without bound. */
+        cmn_debug("signal", "closing a slow reader (%zu bytes queued)", pss->qbytes);
+        pss_close(pss, SIG_CLOSE_POLICY, "too slow to read");
+        return;
+    }
+    out_t *o = cmn_malloc(sizeof(*o) + LWS_PRE + len);
+    o->next = NULL;
+    o->len = len;
+    memcpy(o->buf + LWS_PRE, text, len);
+    if (pss->qtail)
+        pss->qtail->next = o;
+    else
+        pss->qhead = o;
+    pss->qtail = o;
+    pss->qbytes += len;
+    lws_callback_on_writable(pss->wsi);
+}
+
+static void op_close(void *ud, void *conn, int code, const char *reason)
+{
+    sig_lws_t *s = ud;
+    if (!s->stopping)
+        pss_close(conn, code, reason);
+}
+
+/* ---- Connections ------------------------------------------------------- */
+
+static void hdr(struct lws *wsi, enum lws_token_indexes t, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (lws_hdr_total_length(wsi, t) > 0 && lws_hdr_copy(wsi, out, (int)cap, t) < 0)
+        out[0] = '\0';
+}
+
+int sig_lws_confirm_upgrade(sig_lws_t *s, struct lws *wsi, const char *upgrade)
+{
+    char uri[64], origin[256], host[256], ip[64];
+    if (!upgrade || strcasecmp(upgrade, "websocket") != 0)
+        return 0; /* h2c and friends: not ours to judge */
+    hdr(wsi, WSI_TOKEN_GET_URI, uri, sizeof(uri));
+    hdr(wsi, WSI_TOKEN_ORIGIN, origin, sizeof(origin));
+    hdr(wsi, WSI_TOKEN_HOST, host, sizeof(host));
+    lws_get_peer_simple(wsi, ip, sizeof(ip));
+    sig_refuse_t why = SIG_REFUSE_NOT_FOUND;
+    unsigned status;
+    if (strcmp(uri, "/ws") != 0)
+        sig_hub_refused(s->hub, why);
+    else if (sig_hub_admit(s->hub, ip, origin, host, &why) == 0)
+        return 0;
+    switch (why) {
+    case SIG_REFUSE_ORIGIN: status = HTTP_STATUS_FORBIDDEN; break;
+    case SIG_REFUSE_PER_IP: status = 429; break;
+    case SIG_REFUSE_DRAINING: status = HTTP_STATUS_SERVICE_UNAVAILABLE; break;
+    default: status = HTTP_STATUS_NOT_FOUND; break;
+    }
+    cmn_debug("signal", "upgrade from %s refused: %s (origin \"%s\", host \"%s\")", ip,
+              sig_refuse_name(why), origin, host);
+    if (lws_return_http_status(wsi, status, NULL))
+        return -1;
+    return 1;
+}
+
+static void pss_established(sig_lws_t *s, sig_pss_t *pss, struct lws *wsi)
+{
+    char host[256], ip[64];
+    hdr(wsi, WSI_TOKEN_HOST, host, sizeof(host));
+    lws_get_peer_simple(wsi, ip, sizeof(ip));
+    memset(pss, 0, sizeof(*pss));
+    pss->wsi = wsi;
+    pss->last_rx = pss->last_ping = mono_now();
+    pss->conn = sig_conn_open(s->hub, pss, ip, host, wall_now());
+    pss->next = s->conns;
+    if (s->conns)
+        s->conns->prev = pss;
+    s->conns = pss;
+    atomic_fetch_add(&s->open, 1);
+}
+
+static void pss_closed(sig_lws_t *s, sig_pss_t *pss)
+{
+    if (!pss->conn)
+        return;
+    sig_conn_gone(s->hub, pss->conn, wall_now());
+    pss->conn = NULL;
+    while (pss->qhead) {
+        out_t *n = pss->qhead->next;
+        cmn_free(pss->qhead);
+        pss->qhead = n;
+    }
+    pss->qtail = NULL;
+    cmn_free(pss->rx);
+    pss->rx = NULL;
+    if (pss->prev)
+        pss->prev->next = pss->next;
+    else
+        s->conns = pss->next;
+    if (pss->next)
+        pss->next->prev = pss->prev;
+    atomic_fetch_sub(&s->open, 1);
+}
+
+static void pss_receive(sig_lws_t *s, sig_pss_t *pss, struct lws *wsi, const void *in,
+                        size_t len)
+{
+    size_t max = sig_hub_cfg(s->hub)->max_message;
+    pss->last_rx = mono_now();
+    if (!pss->in_msg) {
+        pss->in_msg = true;
+        pss->rx_binary = lws_frame_is_binary(wsi);
+        pss->rx_oversize = false;
+        pss->rx_len = 0;
+    }
+    if (!pss->rx_oversize && !pss->rx_binary) {
+        if (len > max - pss->rx_len) {
+            pss->rx_oversize = true;
+        } else {
+            if (pss->rx_len + len > pss->rx_cap) {
+                pss->rx_cap = CMN_MIN(CMN_MAX(pss->rx_cap * 2, pss->rx_len + len), max);
+                pss->rx = cmn_realloc(pss->rx, pss->rx_cap);
+            }
+            memcpy(pss->rx + pss->rx_len, in, len);
+            pss->rx_len += len;
+        }
+    }
+    if (!lws_is_final_fragment(wsi))
+        return;
+    pss->in_msg = false;
+    double now = wall_now();
+    if (pss->rx_binary)
+        sig_conn_binary(s->hub, pss->conn, now);
+    else if (pss->rx_oversize)
+        sig_conn_too_large(s->hub, pss->conn, now);
+    else
+        sig_conn_text(s->hub, pss->conn, pss->rx ? pss->rx : "", pss->rx_len, now);
+    /* Keep a small buffer for the next message, not a large one. */
+    if (pss->rx_cap > 4096) {
+        cmn_free(pss->rx);
+        pss->rx = NULL;
+        pss->rx_cap = 0;
+    }
+    pss->rx_len = 0;
+}
+
+/* Returns -1 to close the connection. */
+static int pss_writeable(sig_pss_t *pss, struct lws *wsi)
+{
+    if (pss->ping_due) {
+        uint8_t buf[LWS_PRE + 4];
+        pss->ping_due = false;
+        if (lws_write(wsi, buf + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+            return -1;
+    }
+    while (pss->qhead && !lws_send_pipe_choked(wsi)) {
+        out_t *o = pss->qhead;
+        int n = lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_TEXT);
+        pss->qhead = o->next;
+        if (!pss->qhead)
+            pss->qtail = NULL;
+        pss->qbytes -= o->len;
+        cmn_free(o);
+        if (n < 0)
+            return -1;
+    }
+    if (pss->qhead) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (pss->close_code) {
+        lws_close_reason(wsi, (enum lws_close_status)pss->close_code,
+                         (unsigned char *)pss->close_reason, strlen(pss->close_reason));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Timers and drain ---------------------------------------------------- */
+
+static void start_drain(sig_lws_t *s)
+{
+    if (s->draining)
+        return;
+    s->draining = true;
+    sig_hub_drain(s->hub);
+    s->drain_at = wall_now() + sig_hub_cfg(s->hub)->drain_delay;
+    cmn_info("signal", "draining: %ld WebSocket connection(s) get a going-away close in %u s",
+             (long)atomic_load(&s->open), sig_hub_cfg(s->hub)->drain_delay);
+    if (!sig_hub_cfg(s->hub)->drain_delay)
+        sig_hub_close_all(s->hub, SIG_CLOSE_GOING_AWAY, "server shutting down");
+}
+
+static void keepalive(sig_lws_t *s)
+{
+    const sig_cfg_t *cfg = sig_hub_cfg(s->hub);
+    double now = mono_now();
+    for (sig_pss_t *p = s->conns; p; p = p->next) {
+        if (p->close_code)
+            continue;
+        if (now - p->last_rx >= cfg->idle_timeout) {
+            pss_close(p, SIG_CLOSE_GOING_AWAY, "idle timeout");
+        } else if (now - p->last_rx >= cfg->ping_interval &&
+                   now - p->last_ping >= cfg->ping_interval) {
+            p->ping_due = true;
+            p->last_ping = now;
+            lws_callback_on_writable(p->wsi);
+        }
+    }
+}
+
+static void tick_cb(lws_sorted_usec_list_t *sul)
+{
+    sig_lws_t *s = lws_container_of(sul, sig_lws_t, sul);
+    if (s->tick)
+        s->tick(s->tick_ud);
+    if (atomic_load(&s->drain_req))
+        start_drain(s);
+    double now = wall_now();
+    if (s->draining && s->drain_at && now >= s->drain_at) {
+        s->drain_at = 0;
+        sig_hub_close_all(s->hub, SIG_CLOSE_GOING_AWAY, "server shutting down");
+    }
+    keepalive(s);
+    sig_hub_tick(s->hub, now);
+    lws_sul_schedule(s->ctx, 0, &s->sul, tick_cb, LWS_US_PER_SEC);
+}
+
+static int sig_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len)
+{
+    const struct lws_protocols *proto = lws_get_protocol(wsi);
+    sig_lws_t *s = proto ? proto->user : NULL;
+    sig_pss_t *pss = user;
+    if (!s)
+        return 0;
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED:
+        pss_established(s, pss, wsi);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        if (pss->conn)
+            pss_receive(s, pss, wsi, in, len);
+        return 0;
+    case LWS_CALLBACK_RECEIVE_PONG:
+        pss->last_rx = mono_now();
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return pss->conn ? pss_writeable(pss, wsi) : 0;
+    case LWS_CALLBACK_CLOSED:
+        pss_closed(s, pss);
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (atomic_load(&s->drain_req) && !s->draining)
+            start_drain(s);
+        return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        /* As the vhost's default protocol this one is bound to new
+         * connections until their request picks a protocol. */
+        return sig_lws_confirm_upgrade(s, wsi, in);
+    default:
+        /* HTTP reasons reach the default protocol too (FIELD-NOTES). */
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+/* ---- Setup --------------------------------------------------------------- */
+
+sig_lws_t *sig_lws_new(const sig_cfg_t *cfg, void (*tick)(void *ud), void *tick_ud)
+{
+    sig_lws_t *s = cmn_calloc(1, sizeof(*s));
+    sig_ops_t ops = {.ud = s, .send = op_send, .close = op_close};
+    s->hub = sig_hub_new(cfg, &ops);
+    s->tick = tick;
+    s->tick_ud = tick_ud;
+    atomic_init(&s->open, 0);
+    atomic_init(&s->drain_req, 0);
+    return s;
+}
+
+void sig_lws_free(sig_lws_t *s)
+{
+    if (!s)
+        return;
+    sig_hub_free(s->hub);
+    cmn_free(s);
+}
+
+sig_hub_t *sig_lws_hub(sig_lws_t *s)
+{
+    return s->hub;
+}
+
+void sig_lws_protocol(sig_lws_t *s, struct lws_protocols *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->name = "icehub-signal";
+    out->callback = sig_cb;
+    out->per_session_data_size = sizeof(sig_pss_t);
+    out->rx_buffer_size = SIG_LWS_RX_BUFFER;
+    out->tx_packet_size = 65536; /* bytes per send(); lws buffers the rest */
+    out->user = s;
+}
+
+void sig_lws_start(sig_lws_t *s, struct lws_context *ctx)
+{
+    s->ctx = ctx;
+    lws_sul_schedule(ctx, 0, &s->sul, tick_cb, LWS_US_PER_SEC);
+}
+
+void sig_lws_stopping(sig_lws_t *s)
+{
+    s->stopping = true;
+}
+
+void sig_lws_request_drain(sig_lws_t *s)
+{
+    atomic_store(&s->drain_req, 1);
+    if (s->ctx)
+        lws_cancel_service(s->ctx);
+}
+
+long sig_lws_open(const sig_lws_t *s)
+{
+    return atomic_load(&((sig_lws_t *)s)->open);
+}

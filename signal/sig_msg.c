@@ -1,0 +1,146 @@
+/* icehub - SPDX-License-Identifier: MIT
+ *
+ * sig_msg.c: the hub's message vocabulary: names of message types, error
+ * codes and refusal reasons (stable; they are protocol and metric labels),
+ * JSON encoding of replies and errors, and the checks on peer ids and room
+ * names. Parsing is jansson's (json_loadb rejects invalid UTF-8, so a
+ * message with it is bad-message like any other malformed JSON).
+ */
+#include "sig_int.h"
+
+#include <stdlib.h>
+
+#include "common/cmn_crypto.h"
+#include "common/cmn_log.h"
+
+static const char *const err_names[SIG_E_COUNT] = {
+    "bad-message", "binary-unsupported", "too-large", "rate-limited", "not-joined",
+    "already-joined", "bad-room", "room-full", "too-many-rooms", "unknown-peer",
+    "token-required", "bad-token", "resume-failed", "undelivered", "draining", "internal",
+};
+
+static const char *const type_names[SIG_T_COUNT] = {
+    "join", "signal", "broadcast", "leave", "resume", "ice-servers", "ping", "invalid",
+};
+
+static const char *const refuse_names[SIG_REFUSE_COUNT] = {
+    "origin", "per_ip", "draining", "not_found",
+};
+
+const char *sig_err_name(sig_err_t e)
+{
+    return (unsigned)e < SIG_E_COUNT ? err_names[e] : "internal";
+}
+
+const char *sig_type_name(sig_type_t t)
+{
+    return (unsigned)t < SIG_T_COUNT ? type_names[t] : "invalid";
+}
+
+const char *sig_refuse_name(sig_refuse_t r)
+{
+    return (unsigned)r < SIG_REFUSE_COUNT ? refuse_names[r] : "other";
+}
+
+char *sig__encode(json_t *obj, size_t *len)
+{
+    char *s = json_dumps(obj, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(obj);
+    if (!s) {
+        /* Only allocation failure makes jansson fail here. */
+        cmn_err("signal", "cannot encode a message");
+        abort();
+    }
+    size_t n = strlen(s);
+    char *out = cmn_malloc(n + 1);
+    memcpy(out, s, n + 1);
+    free(s);
+    *len = n;
+    return out;
+}
+
+void sig__send(sig_hub_t *h, sig_conn_t *c, json_t *obj)
+{
+    size_t len;
+    char *text = sig__encode(obj, &len);
+    if (!c->closing)
+        h->ops.send(h->ops.ud, c->handle, text, len);
+    cmn_free(text);
+}
+
+json_t *sig__reply(const char *type, const json_t *ref)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string(type));
+    if (ref)
+        json_object_set(o, "ref", (json_t *)ref);
+    return o;
+}
+
+void sig__error(sig_hub_t *h, sig_conn_t *c, sig_err_t code, const char *msg,
+                const json_t *ref)
+{
+    h->errors[code]++;
+    json_t *o = sig__reply("error", ref);
+    json_object_set_new(o, "code", json_string(sig_err_name(code)));
+    json_object_set_new(o, "message", json_string(msg));
+    /* jansson keeps insertion order: put "ref" last, as the docs show. */
+    if (ref) {
+        json_object_del(o, "ref");
+        json_object_set(o, "ref", (json_t *)ref);
+    }
+    sig__send(h, c, o);
+    /* A client that keeps failing (a flood past the rate limit, garbage
+     * in a loop) is closed: answering it forever costs more than it. */
+    if (++c->abuse > SIG_ABUSE_MAX && !c->closing) {
+        c->closing = true;
+        h->closes_abuse++;
+        h->ops.close(h->ops.ud, c->handle, SIG_CLOSE_POLICY, "too many errors");
+    }
+}
+
+bool sig__id_ok(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char ch = s[n];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_'))
+            return false;
+        if (n >= SIG_ID_MAX)
+            return false;
+    }
+    return n > 0;
+}
+
+bool sig__room_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > SIG_ROOM_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+void sig__random_id(char *out)
+{
+    static const char abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint8_t r[SIG_ID_LEN];
+    if (cmn_random(r, sizeof(r)) < 0) {
+        cmn_err("signal", "no random bytes");
+        abort();
+    }
+    for (size_t i = 0; i < SIG_ID_LEN; i++)
+        out[i] = abc[r[i] & 63];
+    out[SIG_ID_LEN] = '\0';
+}
+
+json_t *sig__ice_json(sig_hub_t *h, sig_conn_t *c, double now)
+{
+    return sig__ice_servers(&h->cfg, c->host, c->peer ? c->peer->id : "anonymous", now);
+}
