@@ -15,8 +15,8 @@
 //             fails and it joins again under a new id and reconnects to B via relay
 //   media     both pages start fake camera/mic streams at the same moment (offer glare
 //             on renegotiation); each gets the other's audio and video tracks
-//   origin    a page from a foreign Origin (http://foreign.example, served by a
-//             playwright route) cannot open /ws: the upgrade is refused
+//   origin    a page from another Origin (http://127.0.0.1:<other port>, served by
+//             this script) cannot open /ws: the upgrade is refused with 403
 //   leave     A leaves (B hears peer-left "leave"), joins again and reconnects to B;
 //             B's page is closed and A hears peer-left "leave" at once (pagehide)
 // A screenshot of the demo page goes to artifacts/signal-demo.png; on failure each
@@ -30,6 +30,7 @@
 // {"done": true, "ok": bool}. Exit status 0 only if every step passed.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 
 const cfg = JSON.parse(process.argv[2] || '{}');
@@ -313,15 +314,23 @@ async function stepMedia(a, b, ids) {
     peers: peerStats.map((ps) => ps.map(({ id, polite, stats }) => ({ id, polite, stats }))) };
 }
 
-// A page whose Origin is http://foreign.example (content from a playwright route; no
-// DNS) tries to open the hub's /ws: the hub must refuse the upgrade.
+// A page from another origin (http://127.0.0.1:<another port>, served by a small
+// server here) tries to open the hub's /ws: the hub must refuse the upgrade (403).
+// The page is on loopback too: Chromium itself blocks a public origin from reaching a
+// loopback address (Private Network Access), which would prove nothing about the hub.
 async function stepForeignOrigin(browser) {
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end('<!doctype html><title>foreign</title><p>another origin</p>');
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const foreign = `http://127.0.0.1:${server.address().port}`;
   const ctx = await browser.newContext();
   try {
     const page = await ctx.newPage();
-    await page.route('http://foreign.example/**', (route) => route.fulfill({
-      status: 200, contentType: 'text/html', body: '<!doctype html><title>foreign</title>' }));
-    await page.goto('http://foreign.example/');
+    const consoleLines = [];
+    page.on('console', (m) => consoleLines.push(m.text()));
+    await page.goto(foreign + '/');
     const wsUrl = base.replace(/^http/, 'ws') + '/ws';
     const res = await page.evaluate((url) => new Promise((resolve) => {
       const ws = new WebSocket(url);
@@ -330,10 +339,16 @@ async function stepForeignOrigin(browser) {
       ws.onclose = (e) => resolve({ opened, code: e.code, origin: location.origin });
       setTimeout(() => resolve({ opened, code: null, timeout: true }), 5000);
     }), wsUrl);
+    // Chromium logs the handshake's status line to the console.
+    await page.waitForTimeout(100);
+    res.console = consoleLines.filter((l) => l.includes('WebSocket'));
     check(!res.opened && res.code === 1006, 'foreign origin not refused: ' + JSON.stringify(res));
+    check(res.console.some((l) => l.includes('403')), 'no 403 from the hub: ' +
+      JSON.stringify(res));
     return res;
   } finally {
     await ctx.close().catch(() => {});
+    server.close();
   }
 }
 
