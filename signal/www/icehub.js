@@ -61,13 +61,36 @@ function defaultUrl() {
   return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/ws`;
 }
 
+// True for an address that cannot be a NAT's public mapping: private, loopback,
+// link-local, shared (CGNAT) or unique-local, and a missing or mDNS (.local) one.
+function isLocalAddress(a) {
+  if (!a || /\.local\.?$/i.test(a)) return true;
+  const m = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(a);
+  if (m) {
+    const [x, y] = [Number(m[1]), Number(m[2])];
+    return x === 10 || x === 127 || (x === 172 && y >= 16 && y < 32) ||
+      (x === 192 && y === 168) || (x === 169 && y === 254) ||
+      (x === 100 && y >= 64 && y < 128);
+  }
+  return /^(::1$|f[cd]|fe[89ab])/i.test(a);
+}
+
 // The candidate types of a pair summed up in one word, the least direct one
-// winning: 'relay' if either side is relayed, else 'srflx' if either is a
-// server- or peer-reflexive address, else 'host'.
-export function pairType(localType, remoteType) {
-  const t = [localType, remoteType];
+// winning: 'relay' if either side is relayed, else 'srflx' if either is a server-
+// reflexive (NAT-mapped) address, else 'host'. A peer-reflexive candidate (learned
+// from connectivity checks) counts as 'srflx' when its address is public, and as
+// 'host' when it is local or hidden: browsers hide host addresses behind mDNS names,
+// and such a host candidate shows up as prflx on the other side.
+// Each argument is a candidate type or a stats object {candidateType, address}.
+export function pairType(local, remote) {
+  const kind = (c) => {
+    const t = typeof c === 'string' ? c : c && c.candidateType;
+    if (t !== 'prflx') return t;
+    return typeof c === 'object' && !isLocalAddress(c.address) ? 'srflx' : 'host';
+  };
+  const t = [kind(local), kind(remote)];
   if (t.includes('relay')) return 'relay';
-  if (t.includes('srflx') || t.includes('prflx')) return 'srflx';
+  if (t.includes('srflx')) return 'srflx';
   if (t.includes('host')) return 'host';
   return null;
 }
@@ -95,7 +118,7 @@ export async function selectedPair(pc) {
   const l = stats.get(pair.localCandidateId) || {};
   const r = stats.get(pair.remoteCandidateId) || {};
   return {
-    type: pairType(l.candidateType, r.candidateType),
+    type: pairType(l, r),
     local: { candidateType: l.candidateType, protocol: l.protocol,
       relayProtocol: l.relayProtocol, address: l.address, port: l.port, url: l.url },
     remote: { candidateType: r.candidateType, protocol: r.protocol, address: r.address,
