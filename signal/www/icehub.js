@@ -53,6 +53,11 @@ const BACKOFF_MAX_MS = 4000;
 // ICE restarts on 'failed' are spaced at least this far apart.
 const ICE_RESTART_MIN_MS = 5000;
 
+// The TURN usernames in an iceServers list, as one string (to tell new credentials).
+function turnUsers(iceServers) {
+  return (iceServers || []).map((s) => s && s.username || '').join(' ');
+}
+
 function defaultUrl() {
   const loc = globalThis.location;
   if (!loc || !/^https?:$/.test(loc.protocol)) {
@@ -157,7 +162,7 @@ export class IcehubPeer {
     this.closed = false;
     // Counters, for tests and curiosity.
     this.stats = { offers: 0, answers: 0, candidatesSent: 0, candidatesReceived: 0,
-      collisions: 0, ignoredOffers: 0, iceRestarts: 0, errors: 0 };
+      collisions: 0, ignoredOffers: 0, iceRestarts: 0, credentialRestarts: 0, errors: 0 };
     this._makingOffer = false;
     this._ignoreOffer = false;
     this._answerPending = false;  // setRemoteDescription(answer) in progress
@@ -385,6 +390,7 @@ export class IcehubPeer {
 //   pingInterval        ms between {"type":"ping"} keepalives (default 20000; 0: off);
 //                       no pong within pongTimeout (default 10000) counts as a drop
 //   statsInterval       ms between selected-pair checks while connected (default 3000)
+//   debug               log every hub message with console.debug (default false)
 //   WebSocket, RTCPeerConnection   constructors to use instead of the globals
 //
 // Events (listen with addEventListener(type, e => e.detail) or on(type, detail => ...)):
@@ -400,7 +406,8 @@ export class IcehubPeer {
 //   message       {peer, data, channel}   a message on the default DataChannel
 //   signal        {from, data}            an application signal (not SDP/ICE)
 //   broadcast     {from, data}            a room broadcast
-//   iceservers    {iceServers, ttl}       refreshed credentials (already applied)
+//   iceservers    {iceServers, ttl}       refreshed credentials (already applied;
+//                                         relayed connections restart ICE with them)
 //   disconnected  {code, reason}          the socket dropped; resuming
 //   resumed       {id, peers}             back, same peer id, queued messages follow
 //   rejoined      {id, previousId}        resume was impossible; joined again afresh
@@ -541,6 +548,17 @@ export class IcehubClient extends Emitter {
 
   // ---- socket and protocol ------------------------------------------------
 
+  // options.debug: one console.debug line per message to and from the hub (SDP cut).
+  _debug(dir, msg) {
+    if (!this.options.debug) return;
+    const d = msg.data;
+    const what = d && d.description ? `${d.description.type}` +
+      `${/a=ice-ufrag:(\S+)/.exec(d.description.sdp || '')?.[0] ?? ''}`
+      : d && d.candidate ? `candidate ${d.candidate.candidate}` : JSON.stringify(d ?? '');
+    console.debug(`[icehub ${this.id}] ${dir} ${msg.type}` +
+      `${msg.to ? ' to ' + msg.to : ''}${msg.from ? ' from ' + msg.from : ''} ${what}`);
+  }
+
   _setState(state) {
     if (this.state === state) return;
     this.state = state;
@@ -600,6 +618,7 @@ export class IcehubClient extends Emitter {
     }
     this._ws.send(JSON.stringify(msg));
     this.stats.sent++;
+    this._debug('>', msg);
     return true;
   }
 
@@ -617,6 +636,7 @@ export class IcehubClient extends Emitter {
       this._pending.set(ref, { resolve, reject, type: msg.type });
       this._ws.send(JSON.stringify({ ...msg, ref }));
       this.stats.sent++;
+      this._debug('>', msg);
     });
   }
 
@@ -645,6 +665,7 @@ export class IcehubClient extends Emitter {
     try { msg = JSON.parse(text); } catch (_) { return; }
     if (!msg || typeof msg !== 'object') return;
     this.stats.received++;
+    this._debug('<', msg);
     switch (msg.type) {
       case 'joined': this._onJoined(msg); break;
       case 'resumed': this._onResumed(msg); break;
@@ -704,15 +725,29 @@ export class IcehubClient extends Emitter {
     }
   }
 
+  // New iceServers (pushed before the old credentials expire, or in resumed, or
+  // asked for) apply to all later gathering. icehubd ends a TURN allocation when the
+  // credentials it was made with expire, and a browser keeps refreshing an existing
+  // allocation with the old ones, so a connection that relays through our TURN
+  // server restarts ICE: the restart gathers new allocations with the new
+  // credentials and moves the connection onto them.
   _setIceServers(iceServers, ttl) {
     if (!Array.isArray(iceServers)) return;
+    const changed = turnUsers(iceServers) !== turnUsers(this.iceServers);
     this.iceServers = iceServers;
+    const relayOnly = this._rtcConfig().iceTransportPolicy === 'relay';
     for (const p of this.peers.values()) {
       if (!p.pc || p.closed) continue;
       try {
         p.pc.setConfiguration(this._rtcConfig());
       } catch (err) {
         p._fail('setConfiguration', err);
+        continue;
+      }
+      const relayed = relayOnly || (p.pair && p.pair.local.candidateType === 'relay');
+      if (changed && relayed && p.pc.connectionState === 'connected') {
+        p.stats.credentialRestarts++;
+        p.restartIce();
       }
     }
     this._emit('iceservers', { iceServers, ttl });

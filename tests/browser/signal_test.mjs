@@ -17,6 +17,9 @@
 //             on renegotiation); each gets the other's audio and video tracks
 //   origin    a page from another Origin (http://127.0.0.1:<other port>, served by
 //             this script) cannot open /ws: the upgrade is refused with 403
+//   refresh   (with "credential_ttl" in the config: the daemon's signal.credential_ttl)
+//             B gets fresh iceServers pushed before its credentials expire, restarts
+//             ICE with them, and messages still flow after the old ones expired
 //   leave     A leaves (B hears peer-left "leave"), joins again and reconnects to B;
 //             B's page is closed and A hears peer-left "leave" at once (pagehide)
 // A screenshot of the demo page goes to artifacts/signal-demo.png; on failure each
@@ -57,9 +60,9 @@ function check(cond, what) {
 }
 
 // Waits until fn() (run in the page) returns something truthy; returns it.
-async function waitIn(page, what, fn, arg) {
+async function waitIn(page, what, fn, arg, ms = timeoutMs) {
   try {
-    const h = await page.waitForFunction(fn, arg, { timeout: timeoutMs, polling: 50 });
+    const h = await page.waitForFunction(fn, arg, { timeout: ms, polling: 50 });
     return await h.jsonValue();
   } catch (err) {
     throw new Error(`timeout waiting for ${what}`);
@@ -75,7 +78,7 @@ function watch(page, name, logs) {
 
 // Joins through the demo page's own form, with "relay only" ticked.
 async function joinViaUi(page) {
-  await page.goto(`${base}/?room=${encodeURIComponent(room)}`);
+  await page.goto(`${base}/?debug=1&room=${encodeURIComponent(room)}`);
   await page.check('#relayOnly');
   await page.click('#joinBtn');
   return waitIn(page, 'joined', () => {
@@ -111,7 +114,8 @@ async function stepConnect(a, b) {
     check(p.type === 'relay' && p.local === 'relay' && p.remote === 'relay' &&
       p.badge === 'relay', 'pair is not relay/relay: ' + JSON.stringify(p));
   }
-  return { a: ja.id, b: jb.id, url: ja.url, iceServers: ja.iceServers, pairs };
+  return { a: ja.id, b: jb.id, url: ja.url, iceServers: ja.iceServers,
+    iceServersB: jb.iceServers, pairs };
 }
 
 async function stepChat(a, b, ids) {
@@ -173,6 +177,31 @@ async function stepMessages(a, b, ids) {
   return { received_a: gotA.length, received_b: gotB.length, pair_a: pa, pair_b: pb };
 }
 
+// One DataChannel message each way between A and B, tagged: both pages listen
+// before either sends. Returns {a, b} with what each side saw, its peer's state,
+// selected pair and counters.
+async function exchange(a, b, ids, tag) {
+  const listen = (want) => {
+    const c = window.icehubDemo.client;
+    window.__want = new Promise((resolve) => {
+      const off = c.on('message', ({ data }) => { if (data === want) { off(); resolve(true); } });
+      setTimeout(() => resolve(false), 8000);
+    });
+  };
+  const send = ({ other, text }) => window.icehubDemo.client.peers.get(other).send(text);
+  const result = async (other) => {
+    const peer = window.icehubDemo.client.peers.get(other);
+    return { got: await window.__want, state: peer.connectionState,
+      pair: await peer.getSelectedPair(), stats: peer.stats };
+  };
+  await a.evaluate(listen, `${tag}-from-b`);
+  await b.evaluate(listen, `${tag}-from-a`);
+  const sentA = await a.evaluate(send, { other: ids.b, text: `${tag}-from-a` });
+  const sentB = await b.evaluate(send, { other: ids.a, text: `${tag}-from-b` });
+  const [ra, rb] = await Promise.all([a.evaluate(result, ids.b), b.evaluate(result, ids.a)]);
+  return { a: { sent: sentA, ...ra }, b: { sent: sentB, ...rb } };
+}
+
 async function stepResume(a, b, ids) {
   // B records what reaches it about A; A records hub signals and broadcasts.
   await b.evaluate(() => {
@@ -210,28 +239,13 @@ async function stepResume(a, b, ids) {
   check(hub.some((m) => m[0] === 'broadcast' && m[2].app === 'queued-broadcast'),
     'queued broadcast missing: ' + JSON.stringify(hub));
   // After the resume: still the same peers, and both channels carry messages.
-  const [ra, rb] = await Promise.all([
-    a.evaluate(async (o) => {
-      const c = window.icehubDemo.client;
-      const waiting = new Promise((r) => c.on('message', ({ data }) => {
-        if (data === 'after-resume-from-b') r(true);
-      }));
-      const sent = c.peers.get(o).send('after-resume-from-a');
-      return { sent, got: await waiting, peers: [...c.peers.keys()], state: c.state };
-    }, ids.b),
-    b.evaluate(async (o) => {
-      const c = window.icehubDemo.client;
-      const waiting = new Promise((r) => c.on('message', ({ data }) => {
-        if (data === 'after-resume-from-a') r(true);
-      }));
-      const sent = c.peers.get(o).send('after-resume-from-b');
-      return { sent, got: await waiting, peers: [...c.peers.keys()] };
-    }, ids.a),
-  ]);
-  check(ra.sent && rb.sent && ra.got && rb.got, 'DataChannel after resume: ' +
-    JSON.stringify({ ra, rb }));
-  check(ra.peers.includes(ids.b) && rb.peers.includes(ids.a), 'peers lost: ' +
-    JSON.stringify({ ra, rb }));
+  const ex = await exchange(a, b, ids, 'after-resume');
+  check(ex.a.sent && ex.b.sent && ex.a.got && ex.b.got, 'DataChannel after resume: ' +
+    JSON.stringify(ex));
+  const peersA = await a.evaluate(() => [...window.icehubDemo.client.peers.keys()]);
+  const peersB = await b.evaluate(() => [...window.icehubDemo.client.peers.keys()]);
+  check(peersA.includes(ids.b) && peersB.includes(ids.a), 'peers lost: ' +
+    JSON.stringify({ peersA, peersB }));
   const left = await b.evaluate(() => window.__left);
   check(left.length === 0, 'B saw peer-left during the resume: ' + JSON.stringify(left));
   const stats = await a.evaluate(() => window.icehubDemo.client.stats);
@@ -352,6 +366,34 @@ async function stepForeignOrigin(browser) {
   }
 }
 
+// Credentials expire (the daemon runs with a short signal.credential_ttl): the hub
+// pushes fresh iceServers to B at 80% of the TTL, B restarts ICE with them, and the
+// connection still carries messages both ways after B's first credentials (with
+// which its first TURN allocation was made, and which icehubd ends it at) expired.
+async function stepRefresh(a, b, ids) {
+  const user = ids.iceServersB.find((x) => x.username).username;
+  const expiry = parseInt(user.split(':')[0], 10);
+  check(expiry > Date.now() / 1000, `odd TURN username ${user}`);
+  const pushed = await waitIn(b, 'pushed iceServers', (old) => {
+    const c = window.icehubDemo.client;
+    const u = c.iceServers.find((x) => x.username);
+    return u && u.username !== old && u.username;
+  }, user, (expiry - Date.now() / 1000 + 5) * 1000);
+  check(parseInt(pushed.split(':')[0], 10) > expiry, `new username ${pushed}`);
+  // Past the old expiry (plus a margin for a refresh in flight), still connected.
+  const wait = (expiry + 2) * 1000 - Date.now();
+  if (wait > 0) await b.waitForTimeout(wait);
+  const ex = await exchange(a, b, ids, 'after-expiry');
+  const [ra, rb] = [ex.a, ex.b];
+  check(ra.sent && rb.sent && ra.got && rb.got, 'DataChannel after the credentials ' +
+    'expired: ' + JSON.stringify({ ra, rb }));
+  check(rb.stats.credentialRestarts >= 1, 'B did not restart ICE: ' + JSON.stringify(rb.stats));
+  check(rb.pair && rb.pair.type === 'relay', 'pair: ' + JSON.stringify(rb.pair));
+  return { old_user: user, new_user: pushed, waited_past_expiry: Date.now() / 1000 - expiry,
+    restarts_b: rb.stats.credentialRestarts, ice_restarts_b: rb.stats.iceRestarts,
+    pair_b: rb.pair };
+}
+
 // A leaves with the Leave button (B hears peer-left "leave"), joins again from the
 // same page (a new id, connected to B again), then B's page is closed: its pagehide
 // sends leave, so A hears peer-left "leave" at once, not after the grace period.
@@ -361,7 +403,7 @@ async function stepLeave(a, b, ids) {
       if (peer.id === pid) resolve(reason);
     });
     setTimeout(() => resolve('no peer-left within 5 s'), 5000);
-  }), id);
+  }), id).catch((err) => `error: ${err.message}`);
   const bHears = leftOf(b, ids.a);
   await a.click('#leaveBtn');
   const reason1 = await bHears;
@@ -406,6 +448,7 @@ async function main() {
       ['rejoin', (ids) => stepRejoin(a, b, ids)],
       ['media', (ids) => stepMedia(a, b, ids)],
       ['origin', () => stepForeignOrigin(browser)],
+      ...(cfg.credential_ttl ? [['refresh', (ids) => stepRefresh(a, b, ids)]] : []),
     ];
     let ids = null;
     for (const [name, fn] of steps) {
@@ -437,16 +480,17 @@ async function main() {
   } catch (err) {
     report('error', false, { error: String(err && err.stack || err) });
   } finally {
-    if (!allOk) {
-      for (const [name, page] of [['a', a], ['b', b]]) {
-        if (!page) continue;
+    // Each page's console (with every hub message: ?debug=1) and demo log, always.
+    for (const [name, page] of [['a', a], ['b', b]]) {
+      if (!page) continue;
+      if (!allOk) {
         await page.screenshot({ path: path.join(artifacts, `signal-${name}.png`) })
           .catch(() => {});
-        const demoLog = await page.evaluate(() => window.icehubDemo &&
-          window.icehubDemo.log.map((l) => l.text)).catch(() => []);
-        fs.writeFileSync(path.join(artifacts, `signal-${name}.log`),
-          [...(logs[name] || []), '--- demo log ---', ...(demoLog || [])].join('\n') + '\n');
       }
+      const demoLog = await page.evaluate(() => window.icehubDemo &&
+        window.icehubDemo.log.map((l) => l.text)).catch(() => []);
+      fs.writeFileSync(path.join(artifacts, `signal-${name}.log`),
+        [...(logs[name] || []), '--- demo log ---', ...(demoLog || [])].join('\n') + '\n');
     }
     if (browser) await browser.close().catch(() => {});
   }

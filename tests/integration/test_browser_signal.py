@@ -13,7 +13,9 @@ away longer than signal.resume_seconds: the other page hears peer-left "timeout"
 "undelivered" for what it sent meanwhile, the late resume is refused and the page joins
 again under a new id and reconnects), a camera/mic call with
 Chromium's fake devices started on both pages at once (offer glare), a page from a
-foreign Origin refused at the upgrade, and leave. Here: every step passed, and /metrics
+foreign Origin refused at the upgrade, fresh TURN credentials pushed by the hub before
+the first ones expire (signal.credential_ttl=30: the page restarts ICE with them and
+the connection outlives the first credentials), and leave. Here: every step passed, and /metrics
 shows the TURN allocations and the relayed packets, the resume and the refused upgrade.
 A screenshot of the demo page is kept in tests/artifacts/signal-demo.png.
 
@@ -33,8 +35,9 @@ BROWSER_DIR = os.path.join(ROOT, "tests", "browser")
 SCRIPT = os.path.join(BROWSER_DIR, "signal_test.mjs")
 MESSAGES = 50
 RESUME_S = 3
+TTL_S = 30
 STEPS = ["launch", "connect", "chat", "messages", "resume", "rejoin", "media", "origin",
-         "leave"]
+         "refresh", "leave"]
 
 
 def run_node(cfg, timeout=90):
@@ -74,12 +77,16 @@ def test_chromium_two_pages_relay_through_the_hub():
     try:
         # Relayed peers talk to each other's relay address on 127.0.0.1.
         # A short resume grace period, so the rejoin step need not wait long.
-        args = ["--turn.allowed_peers=127.0.0.0/8", f"--signal.resume_seconds={RESUME_S}"]
+        # Short-lived TURN credentials (the minimum), so the refresh step sees the
+        # hub push new ones and the connection outlive the first ones.
+        args = ["--turn.allowed_peers=127.0.0.0/8", f"--signal.resume_seconds={RESUME_S}",
+                f"--signal.credential_ttl={TTL_S}"]
         with Daemon("browser-signal", args=args) as d:
             m0 = d.metrics()
             cfg = {"base": f"http://127.0.0.1:{d.http_port}", "room": "browser-room",
                    "messages": MESSAGES, "artifacts": ARTIFACTS, "timeout_ms": 15000,
-                   "executable": CHROMIUM, "resume_seconds": RESUME_S}
+                   "executable": CHROMIUM, "resume_seconds": RESUME_S,
+                   "credential_ttl": TTL_S}
             rc, steps, out = run_node(cfg)
             m1 = d.metrics()
             failed = {k: v for k, v in steps.items() if not v.get("ok")}
@@ -115,6 +122,8 @@ def test_chromium_two_pages_relay_through_the_hub():
                 "timeout not counted"
             assert delta('icehub_signal_errors_total{code="undelivered"}') >= 1, \
                 "undelivered not counted"
+            assert delta("icehub_signal_credential_refreshes_total") >= 1, \
+                "no ice-servers push counted"
             assert delta('icehub_signal_peers_left_total{reason="leave"}') >= 1, \
                 "leave not counted"
             assert delta('icehub_signal_upgrades_refused_total{reason="origin"}') >= 1, \
