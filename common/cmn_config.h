@@ -64,6 +64,7 @@ typedef struct cmn_settings_s {
     struct {
         bool enabled;               /* http.enabled */
         cmn_addrlist_t listen;      /* http.listen */
+        cmn_addrlist_t tls_listen;  /* http.tls_listen: HTTPS/WSS, with tls.cert */
     } http;
     struct {
         char *cert;                 /* tls.cert: PEM path, "" = no TLS */

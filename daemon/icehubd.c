@@ -154,6 +154,7 @@ static void warn_restart_needed(const cmn_settings_t *o, const cmn_settings_t *n
         {o->turn.threads != n->turn.threads, "turn.threads"},
         {o->http.enabled != n->http.enabled, "http.enabled"},
         {!addrlist_equal(&o->http.listen, &n->http.listen), "http.listen"},
+        {!addrlist_equal(&o->http.tls_listen, &n->http.tls_listen), "http.tls_listen"},
         {!str_eq(o->tls.cert, n->tls.cert) || !str_eq(o->tls.key, n->tls.key), "tls.cert/tls.key"},
     };
     for (size_t i = 0; i < CMN_ARRAY_LEN(checks); i++)

@@ -147,14 +147,54 @@ static int http_assets(const ihd_http_req_t *req, ihd_http_resp_t *resp)
     return 0;
 }
 
+/* The query string as handlers expect it ("a=1&b=x%26y"). lws keeps the
+ * arguments as separate, already percent-decoded fragments (and joins
+ * them with ',' when asked for the whole token), so re-encode each name
+ * and value and join them with '&'. A query that does not fit is cut at
+ * an argument boundary. */
+static void http_query(struct lws *wsi, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    out[0] = '\0';
+    for (int i = 0; i < 64; i++) {
+        char frag[1024];
+        int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0)
+            break;
+        char enc[3 * sizeof(frag)];
+        size_t e = 0;
+        bool in_value = false;
+        for (int k = 0; k < n; k++) {
+            unsigned char ch = (unsigned char)frag[k];
+            if (ch == '=' && !in_value) {
+                in_value = true;
+                enc[e++] = '=';
+            } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                       (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
+                       ch == '~') {
+                enc[e++] = (char)ch;
+            } else {
+                enc[e++] = '%';
+                enc[e++] = hex[ch >> 4];
+                enc[e++] = hex[ch & 15];
+            }
+        }
+        if (o + (o ? 1 : 0) + e + 1 > cap)
+            break;
+        if (o)
+            out[o++] = '&';
+        memcpy(out + o, enc, e);
+        o += e;
+        out[o] = '\0';
+    }
+}
+
 static int http_dispatch(struct lws *wsi, http_pss_t *pss, ihd_http_t *h, const char *path)
 {
     ihd_server_t *srv = h->srv;
     char query[1024] = "", auth[512] = "", origin[256] = "", host[256] = "", peer[64] = "";
-    /* lws joins the query arguments with '&' when asked for the whole
-     * URI_ARGS token. */
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) > 0)
-        lws_hdr_copy(wsi, query, sizeof(query), WSI_TOKEN_HTTP_URI_ARGS);
+    http_query(wsi, query, sizeof(query));
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
         lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
     if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0)
@@ -329,37 +369,55 @@ static void *http_main(void *arg)
     return NULL;
 }
 
+/* One vhost on <a>; with <tls> it serves HTTPS and wss:// with tls.cert. */
+static int http_vhost(ihd_http_t *h, const cmn_settings_t *s, const cmn_addr_t *a, bool tls,
+                      size_t i, char *err, size_t errlen)
+{
+    char ip[CMN_ADDR_STRLEN], name[32];
+    struct lws_context_creation_info vi;
+    memset(&vi, 0, sizeof(vi));
+    cmn_addr_format(a, ip, sizeof(ip), false);
+    snprintf(name, sizeof(name), "%s%zu", tls ? "https" : "http", i);
+    vi.vhost_name = name;
+    vi.port = a->port;
+    /* lws binds every interface when IPv6 is on and iface is an IPv4
+     * address (FIELD-NOTES): turn IPv6 off for IPv4 listeners. */
+    if (a->family == CMN_AF_INET) {
+        vi.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+        if (!cmn_addr_is_any(a))
+            vi.iface = ip;
+    } else if (!cmn_addr_is_any(a)) {
+        vi.iface = ip;
+    }
+    if (tls) {
+        /* Without this option in the vhost's own options the "TLS" port
+         * speaks plain HTTP (FIELD-NOTES). */
+        vi.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        vi.ssl_cert_filepath = s->tls.cert;
+        vi.ssl_private_key_filepath = s->tls.key;
+    }
+    vi.protocols = h->protocols;
+    /* A WebSocket upgrade without a subprotocol (new WebSocket(url))
+     * gets the vhost's default protocol: the hub's. */
+    vi.pvo = &h->pvo_sig;
+    if (!lws_create_vhost(h->ctx, &vi)) {
+        snprintf(err, errlen, "%s: cannot listen on %s", tls ? "http.tls_listen" : "http.listen",
+                 cmn_addr_format(a, ip, sizeof(ip), true));
+        return CMN_EIO;
+    }
+    cmn_info("http", "listening on %s%s", cmn_addr_format(a, ip, sizeof(ip), true),
+             tls ? " (TLS: https, wss)" : "");
+    return 0;
+}
+
 static int http_vhosts(ihd_http_t *h, const cmn_settings_t *s, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < s->http.listen.n; i++) {
-        const cmn_addr_t *a = &s->http.listen.v[i];
-        char ip[CMN_ADDR_STRLEN], name[32];
-        struct lws_context_creation_info vi;
-        memset(&vi, 0, sizeof(vi));
-        cmn_addr_format(a, ip, sizeof(ip), false);
-        snprintf(name, sizeof(name), "http%zu", i);
-        vi.vhost_name = name;
-        vi.port = a->port;
-        /* lws binds every interface when IPv6 is on and iface is an IPv4
-         * address (FIELD-NOTES): turn IPv6 off for IPv4 listeners. */
-        if (a->family == CMN_AF_INET) {
-            vi.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-            if (!cmn_addr_is_any(a))
-                vi.iface = ip;
-        } else if (!cmn_addr_is_any(a)) {
-            vi.iface = ip;
-        }
-        vi.protocols = h->protocols;
-        /* A WebSocket upgrade without a subprotocol (new WebSocket(url))
-         * gets the vhost's default protocol: the hub's. */
-        vi.pvo = &h->pvo_sig;
-        if (!lws_create_vhost(h->ctx, &vi)) {
-            snprintf(err, errlen, "http.listen: cannot listen on %s",
-                     cmn_addr_format(a, ip, sizeof(ip), true));
+    for (size_t i = 0; i < s->http.listen.n; i++)
+        if (http_vhost(h, s, &s->http.listen.v[i], false, i, err, errlen) < 0)
             return CMN_EIO;
-        }
-        cmn_info("http", "listening on %s", cmn_addr_format(a, ip, sizeof(ip), true));
-    }
+    for (size_t i = 0; s->tls.cert && s->tls.cert[0] && i < s->http.tls_listen.n; i++)
+        if (http_vhost(h, s, &s->http.tls_listen.v[i], true, i, err, errlen) < 0)
+            return CMN_EIO;
     return 0;
 }
 
@@ -372,6 +430,8 @@ int ihd_http_start(ihd_server_t *srv, char *err, size_t errlen)
     struct lws_context_creation_info ci;
     memset(&ci, 0, sizeof(ci));
     ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    if (cfg->s.tls.cert && cfg->s.tls.cert[0] && cfg->s.http.tls_listen.n)
+        ci.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     ci.user = h;
     ci.port = CONTEXT_PORT_NO_LISTEN;
     /* One lws fd table for every WebSocket: as large as RLIMIT_NOFILE

@@ -54,6 +54,7 @@ struct sig_lws_s {
     atomic_int drain_req;
     bool draining;
     double drain_at;            /* wall time of the 1001 closes; 0 = not yet */
+    double kill_at;             /* then: drop connections that never acked */
     bool stopping;              /* context teardown: hub output is dropped */
 };
 
@@ -123,6 +124,26 @@ static void hdr(struct lws *wsi, enum lws_token_indexes t, char *out, size_t cap
         out[0] = '\0';
 }
 
+/* Answer a refused upgrade. Written by hand: at this point lws has not
+ * yet taken the request's HTTP version, and lws_return_http_status would
+ * answer "HTTP/1.0", which WebSocket clients reject as a bad handshake. */
+static int refuse(struct lws *wsi, unsigned status, const char *why)
+{
+    const char *text = status == 403   ? "Forbidden"
+                       : status == 429 ? "Too Many Requests"
+                       : status == 503 ? "Service Unavailable"
+                                       : "Not Found";
+    char buf[LWS_PRE + 512];
+    char *p = buf + LWS_PRE;
+    int n = snprintf(p, sizeof(buf) - LWS_PRE,
+                     "HTTP/1.1 %u %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
+                     "cache-control: no-store\r\nconnection: close\r\n\r\n%s\n",
+                     status, text, strlen(why) + 1, why);
+    if (lws_write(wsi, (unsigned char *)p, (size_t)n, LWS_WRITE_HTTP_HEADERS) != n)
+        return -1;
+    return 1;
+}
+
 int sig_lws_confirm_upgrade(sig_lws_t *s, struct lws *wsi, const char *upgrade)
 {
     char uri[64], origin[256], host[256], ip[64];
@@ -146,9 +167,7 @@ int sig_lws_confirm_upgrade(sig_lws_t *s, struct lws *wsi, const char *upgrade)
     }
     cmn_debug("signal", "upgrade from %s refused: %s (origin \"%s\", host \"%s\")", ip,
               sig_refuse_name(why), origin, host);
-    if (lws_return_http_status(wsi, status, NULL))
-        return -1;
-    return 1;
+    return refuse(wsi, status, sig_refuse_name(why));
 }
 
 static void pss_established(sig_lws_t *s, sig_pss_t *pss, struct lws *wsi)
@@ -236,9 +255,11 @@ static void pss_receive(sig_lws_t *s, sig_pss_t *pss, struct lws *wsi, const voi
 static int pss_writeable(sig_pss_t *pss, struct lws *wsi)
 {
     if (pss->ping_due) {
-        uint8_t buf[LWS_PRE + 4];
+        /* With a payload: lws 4.1 does not report an empty pong. */
+        uint8_t buf[LWS_PRE + 8];
+        memcpy(buf + LWS_PRE, "icehub", 6);
         pss->ping_due = false;
-        if (lws_write(wsi, buf + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+        if (lws_write(wsi, buf + LWS_PRE, 6, LWS_WRITE_PING) < 0)
             return -1;
     }
     while (pss->qhead && !lws_send_pipe_choked(wsi)) {
@@ -275,8 +296,11 @@ static void start_drain(sig_lws_t *s)
     s->drain_at = wall_now() + sig_hub_cfg(s->hub)->drain_delay;
     cmn_info("signal", "draining: %ld WebSocket connection(s) get a going-away close in %u s",
              (long)atomic_load(&s->open), sig_hub_cfg(s->hub)->drain_delay);
-    if (!sig_hub_cfg(s->hub)->drain_delay)
+    if (!sig_hub_cfg(s->hub)->drain_delay) {
+        s->drain_at = 0;
+        s->kill_at = wall_now() + 2;
         sig_hub_close_all(s->hub, SIG_CLOSE_GOING_AWAY, "server shutting down");
+    }
 }
 
 static void keepalive(sig_lws_t *s)
@@ -307,7 +331,14 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
     double now = wall_now();
     if (s->draining && s->drain_at && now >= s->drain_at) {
         s->drain_at = 0;
+        s->kill_at = now + 2;
         sig_hub_close_all(s->hub, SIG_CLOSE_GOING_AWAY, "server shutting down");
+    } else if (s->kill_at && now >= s->kill_at) {
+        /* Peers that did not answer the close in time: the daemon is
+         * leaving, it does not wait out lws's close-ack timeout. */
+        s->kill_at = 0;
+        for (sig_pss_t *p = s->conns; p; p = p->next)
+            lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     }
     keepalive(s);
     sig_hub_tick(s->hub, now);

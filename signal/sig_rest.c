@@ -33,9 +33,9 @@ static int hexval(char c)
     return -1;
 }
 
-/* The percent-decoded value of <name> in <query>; false when absent,
- * undecodable, too long or holding a NUL. */
-static bool query_get(const char *query, const char *name, char *out, size_t cap)
+/* The percent-decoded value of <name> in <query>: 1, 0 when absent, or
+ * CMN_EINVAL when undecodable, too long or holding a NUL. */
+static int query_get(const char *query, const char *name, char *out, size_t cap)
 {
     size_t nl = strlen(name);
     for (const char *p = query; p && *p;) {
@@ -49,22 +49,22 @@ static bool query_get(const char *query, const char *name, char *out, size_t cap
                     int a = i + 2 < len ? hexval(p[i + 1]) : -1;
                     int b = a >= 0 ? hexval(p[i + 2]) : -1;
                     if (b < 0)
-                        return false;
+                        return CMN_EINVAL;
                     ch = a * 16 + b;
                     i += 2;
                 } else if (ch == '+') {
                     ch = ' ';
                 }
                 if (ch == 0 || o + 1 >= cap)
-                    return false;
+                    return CMN_EINVAL;
                 out[o++] = (char)ch;
             }
             out[o] = '\0';
-            return true;
+            return 1;
         }
         p = end ? end + 1 : NULL;
     }
-    return false;
+    return 0;
 }
 
 static void resp_json(sig_http_resp_t *r, unsigned status, json_t *o)
@@ -100,8 +100,8 @@ static int authorise(const sig_cfg_t *cfg, const sig_http_req_t *req, sig_http_r
     const char *auth = req->authorization ? req->authorization : "";
     if (!strncasecmp(auth, "Bearer ", 7))
         snprintf(key, sizeof(key), "%s", auth + 7);
-    else
-        query_get(req->query, "key", key, sizeof(key));
+    else if (query_get(req->query, "key", key, sizeof(key)) < 0)
+        key[0] = '\0';
     if (!cfg->api_keys.n) {
         resp_error(resp, 401, "unauthorized", "no signal.api_keys are configured");
     } else if (!key[0]) {
@@ -134,7 +134,8 @@ static void ice_servers(const sig_cfg_t *cfg, const sig_http_req_t *req, sig_htt
                         double now)
 {
     char peer[SIG_ID_MAX + 2] = "icehub";
-    if (query_get(req->query, "peer", peer, sizeof(peer)) && !user_ok(peer)) {
+    int q = query_get(req->query, "peer", peer, sizeof(peer));
+    if (q < 0 || (q > 0 && !user_ok(peer))) {
         resp_error(resp, 400, "bad-request", "peer: 1-64 characters without ':'");
         return;
     }
@@ -148,12 +149,13 @@ static void turn_credentials(const sig_cfg_t *cfg, const sig_http_req_t *req,
                              sig_http_resp_t *resp, double now)
 {
     char service[16] = "", user[SIG_ID_MAX + 2] = "icehub";
-    if (!query_get(req->query, "service", service, sizeof(service)) ||
+    if (query_get(req->query, "service", service, sizeof(service)) <= 0 ||
         strcmp(service, "turn") != 0) {
         resp_error(resp, 400, "bad-request", "service=turn is required");
         return;
     }
-    if (query_get(req->query, "username", user, sizeof(user)) && !user_ok(user)) {
+    int q = query_get(req->query, "username", user, sizeof(user));
+    if (q < 0 || (q > 0 && !user_ok(user))) {
         resp_error(resp, 400, "bad-request", "username: 1-64 characters without ':'");
         return;
     }
@@ -185,16 +187,22 @@ static void room_token(const sig_cfg_t *cfg, const sig_http_req_t *req, sig_http
                        double now)
 {
     char room[SIG_ROOM_MAX + 2], peer[SIG_ID_MAX + 2] = "", ttl_s[16] = "";
-    if (!query_get(req->query, "room", room, sizeof(room)) || !sig__room_ok(room)) {
+    if (query_get(req->query, "room", room, sizeof(room)) <= 0 || !sig__room_ok(room)) {
         resp_error(resp, 400, "bad-request", "room: 1-128 bytes without control characters");
         return;
     }
-    if (query_get(req->query, "peer", peer, sizeof(peer)) && !sig__id_ok(peer)) {
+    int q = query_get(req->query, "peer", peer, sizeof(peer));
+    if (q < 0 || (q > 0 && !sig__id_ok(peer))) {
         resp_error(resp, 400, "bad-request", "peer: 1-64 characters of A-Z a-z 0-9 - _");
         return;
     }
     long ttl = TOKEN_TTL_DEFAULT;
-    if (query_get(req->query, "ttl", ttl_s, sizeof(ttl_s))) {
+    q = query_get(req->query, "ttl", ttl_s, sizeof(ttl_s));
+    if (q < 0) {
+        resp_error(resp, 400, "bad-request", "ttl: seconds, 1..604800");
+        return;
+    }
+    if (q > 0) {
         char *end;
         ttl = strtol(ttl_s, &end, 10);
         if (end == ttl_s || *end || ttl < 1 || ttl > TOKEN_TTL_MAX) {

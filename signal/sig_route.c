@@ -195,16 +195,21 @@ static void on_relay(route_ctx_t *x, bool broadcast)
     json_object_set(o, "data", data);
     size_t len;
     char *text = sig__encode(o, &len);
+    bool failed = false;
     for (sig_peer_t *q = broadcast ? me->room->head : to; q; q = broadcast ? q->next : NULL) {
         if (broadcast && q == me)
             continue;
-        if (sig__deliver(h, q, text, len, me->id, x->ref) < 0)
+        if (sig__deliver(h, q, text, len, me->id, x->ref) < 0) {
             send_undelivered(x, q->id);
-        else
+            failed = true;
+        } else {
             h->relayed++;
+        }
     }
     cmn_free(text);
-    if (x->ref)
+    /* A broadcast is acknowledged once it reached the room (those it did
+     * not reach were named above); a signal only when it got through. */
+    if (x->ref && (broadcast || !failed))
         sig__send(h, x->c, sig__reply("ack", x->ref));
 }
 

@@ -14,7 +14,11 @@
 #   BENCH_UCLIENT_Z turnutils_uclient -z, ms between a session's messages (default 4)
 #   BENCH_UCLIENT_LOADS  SIZE:channel|send list (default all four)
 #   BENCH_RATE      turn_flood fixed-rate load, messages/s (default 25000)
-#   BENCH_ONLY      space-separated subset of: binding uclient flood (default all)
+#   BENCH_ONLY      space-separated subset of: binding uclient flood signal (default
+#                   all); a run of signal alone replaces only the signaling
+#                   section of docs/benchmarks.md
+#   BENCH_SIG_CONNS idle WebSocket peers for the signaling memory test (default 10000)
+#   BENCH_SIG_RATE  signaling relay rate, messages/s (default 10000)
 #   BENCH_QUIET     wait up to this many seconds for other processes to go
 #                   idle before each measurement (default 30), and
 #   BENCH_QUIET_TOTAL  at most this many in all (default 120)
@@ -29,6 +33,7 @@ CFLAGS="-O2 -g -Wall -Wextra"
 gcc $CFLAGS -o "$B/stun_flood" tests/bench/stun_flood.c
 gcc $CFLAGS -o "$B/turn_flood" tests/bench/turn_flood.c -lcrypto
 gcc $CFLAGS -o "$B/raw_fwd" tests/bench/raw_fwd.c
+gcc $CFLAGS -o "$B/sig_load" tests/bench/sig_load.c
 SECS=${BENCH_SECONDS:-5}
 # turn_flood runs are shorter and repeated more, interleaving the servers
 # often: this VM's speed drifts by several percent over minutes.
@@ -37,14 +42,16 @@ REPEAT=${BENCH_REPEAT:-3}
 UZ=${BENCH_UCLIENT_Z:-4}
 UC_LOADS=${BENCH_UCLIENT_LOADS:-100:channel 100:send 1000:channel 1000:send}
 RATE=${BENCH_RATE:-25000}
-ONLY=${BENCH_ONLY:-binding uclient flood}
+ONLY=${BENCH_ONLY:-binding uclient flood signal}
+SIG_CONNS=${BENCH_SIG_CONNS:-10000}
+SIG_RATE=${BENCH_SIG_RATE:-10000}
 QUIET=${BENCH_QUIET:-30}
 QUIET_TOTAL=${BENCH_QUIET_TOTAL:-120}
 HZ=$(getconf CLK_TCK)
 OUT=docs/benchmarks.md
 LOG=$A/bench.log
 T_BIND=$(mktemp) T_UC=$(mktemp) T_FL=$(mktemp) T_FIX=$(mktemp) T_SUM=$(mktemp) T_QW=$(mktemp)
-T_CRASH=$(mktemp) T_SPREAD=$(mktemp) T_RETRY=$(mktemp)
+T_CRASH=$(mktemp) T_SPREAD=$(mktemp) T_RETRY=$(mktemp) T_SIG=$(mktemp)
 echo 0 >"$T_QW"
 echo "${BENCH_RETRIES:-8}" >"$T_RETRY"
 : >"$LOG"
@@ -55,6 +62,7 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -f "$T_BIND" "$T_UC" "$T_FL" "$T_FIX" "$T_SUM" "$T_QW" "$T_CRASH" "$T_SPREAD" "$T_RETRY"
+    rm -f "$T_SIG"
 }
 trap cleanup EXIT
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
@@ -670,6 +678,109 @@ report_targets() {
     fi
 }
 
+# ---- Signaling hub ------------------------------------------------------------
+
+# start_sig HTTP_PORT: icehubd for the signaling loads (limits out of the
+# way, one relay worker), pinned to CPU 0. Sets SRV.
+start_sig() {
+    local port
+    port=$(free_port)
+    taskset -c 0 ./bin/icehubd --turn.listen=127.0.0.1:$port --http.listen=127.0.0.1:$1 \
+        --turn.threads=1 --log.level=warn --signal.rate=1000000 --signal.burst=1000000 \
+        --signal.max_connections_per_ip=1000000 --signal.max_rooms=1000000 \
+        --signal.drain_delay=0 >>"$A/bench-icehubd.log" 2>&1 &
+    SRV=$!
+    PIDS+=($SRV)
+    sleep 0.5
+    alive $SRV icehubd "$A/bench-icehubd.log"
+}
+
+# Relay: sig_load's two peers, A -> B "signal" messages paced at SIG_RATE/s
+# for SECS s, REPEAT runs on one server (fresh peers each run).
+bench_signal_relay() {
+    local hport line c0 c1 us got
+    hport=$(free_port)
+    start_sig "$hport"
+    for ((r = 1; r <= REPEAT; r++)); do
+        wait_quiet
+        c0=$(cpu_ticks "$SRV")
+        line=$(taskset -c 1 "$B/sig_load" relay 127.0.0.1 "$hport" "$SIG_RATE" "$SECS") || true
+        c1=$(cpu_ticks "$SRV")
+        log "signal relay run $r: $line cpu_ticks=$((c1 - c0))"
+        got=$(kv received "$line")
+        us=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$got" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
+        echo "relay $r $(kv rate "$line") $(kv p50_us "$line") $(kv p99_us "$line") $(kv p999_us "$line") $(kv max_us "$line") $us" >>"$T_SIG"
+    done
+    stop_server "$SRV" icehubd
+}
+
+# Idle peers: SIG_CONNS WebSockets, each joined to a room of two; the
+# server's RSS before and after.
+bench_signal_idle() {
+    local hport line
+    hport=$(free_port)
+    start_sig "$hport"
+    wait_quiet
+    line=$(taskset -c 1 "$B/sig_load" idle 127.0.0.1 "$hport" "$SIG_CONNS" "$SRV") || true
+    log "signal idle: $line"
+    echo "idle $(kv idle_conns "$line") $(kv rss_before_kib "$line") $(kv rss_after_kib "$line") $(kv kib_per_conn "$line") $(kv connect_s "$line")" >>"$T_SIG"
+    stop_server "$SRV" icehubd
+}
+
+if wants signal; then
+    bench_signal_relay
+    bench_signal_idle
+fi
+
+report_signal() {
+    local p99max
+    cat <<EOF
+
+## Signaling hub (WebSocket) on loopback
+
+Load: tests/bench/sig_load.c, an epoll WebSocket client written for the
+benchmark (RFC 6455 framing, no library), pinned to CPU 1; icehubd on CPU 0.
+The hub runs on icehubd's HTTP thread (libwebsockets, one thread).
+
+**Relay**: two peers in one room; A sends B a \`signal\` message (about 170
+bytes: an ICE candidate and a send timestamp) every $((1000000 / SIG_RATE)) µs,
+$SIG_RATE messages/s for $SECS s; B takes the latency when it reads each
+message. The latency is client send to client receive on loopback, so it
+includes the client's own work: an upper bound on the hub's share. $REPEAT runs
+on one server, fresh peers each run.
+
+| run | messages/s delivered | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs per message |
+|---|---|---|---|---|---|---|
+EOF
+    awk '$1 == "relay" { printf "| %s | %s | %s | %s | %s | %s | %s |\n", $2, $3, $4, $5, $6, $7, $8 }' "$T_SIG"
+    cat <<EOF
+
+**Idle peers**: $SIG_CONNS WebSockets opened one after another, each joined to a
+room of two; the server's resident memory (VmRSS) before the first and 2 s
+after the last joined.
+
+| peers | RSS before | RSS after | KiB per idle peer | time to connect and join all |
+|---|---|---|---|---|
+EOF
+    awk '$1 == "idle" { printf "| %s | %s KiB | %s KiB | %s | %s s |\n", $2, $3, $4, $5, $6 }' "$T_SIG"
+    p99max=$(awk '$1 == "relay" { if ($5 > m) m = $5 } END { print m + 0 }' "$T_SIG")
+    echo
+    echo "Targets (issue 5):"
+    echo
+    echo "- under 10 KiB of RSS per idle connection: $(awk '$1 == "idle" { print ($5 < 10 ? "met" : "not met") " (" $5 " KiB)" }' "$T_SIG")."
+    echo "- p99 under 1 ms at $SIG_RATE messages/s: $(awk -v m="$p99max" 'BEGIN { print (m < 1000 ? "met" : "not met") " (worst run " m " µs)" }')."
+}
+
+# A run of the signaling benchmark alone replaces its section in the
+# existing report and keeps the rest.
+if [[ -s $T_SIG && ! -s $T_BIND && ! -s $T_UC && ! -s $T_FL && -f $OUT ]]; then
+    awk '/^## Signaling hub/ { skip = 1; next } /^## / { skip = 0 } !skip' "$OUT" >"$OUT.tmp"
+    report_signal >>"$OUT.tmp"
+    mv "$OUT.tmp" "$OUT"
+    echo "wrote the signaling section of $OUT"
+    exit 0
+fi
+
 {
     echo "# Benchmarks"
     echo
@@ -700,6 +811,7 @@ report_targets() {
     if [[ -s $T_UC ]]; then report_uclient; fi
     if [[ -s $T_FL ]]; then report_flood; fi
     if [[ -s $T_SUM ]]; then report_targets; fi
+    if [[ -s $T_SIG ]]; then report_signal; fi
     if [[ -s $T_CRASH ]]; then
         echo
         echo "### Server crashes"

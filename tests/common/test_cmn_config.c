@@ -187,6 +187,7 @@ static void check_defaults(const cmn_settings_t *s)
     assert_true(s->http.enabled);
     assert_int_equal(s->http.listen.n, 1);
     assert_string_equal(addr_text(&s->http.listen.v[0]), "0.0.0.0:8080");
+    assert_int_equal(s->http.tls_listen.n, 0);
     assert_string_equal(s->tls.cert, "");
     assert_string_equal(s->tls.key, "");
     assert_int_equal(s->log.level, CMN_LOG_INFO);
@@ -234,7 +235,7 @@ static void test_schema_table(void **state)
     (void)state;
     size_t n;
     const cmn_cfg_def_t *d = cmn_config_schema(&n);
-    assert_int_equal(n, 47); /* update with the schema: a new setting needs docs, sample and a default check */
+    assert_int_equal(n, 48); /* update with the schema: a new setting needs docs, sample and a default check */
     for (size_t i = 0; i < n; i++) {
         const char *dot = strchr(d[i].name, '.');
         assert_non_null(dot);
