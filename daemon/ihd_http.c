@@ -395,6 +395,9 @@ static int http_vhost(ihd_http_t *h, const cmn_settings_t *s, const cmn_addr_t *
         vi.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         vi.ssl_cert_filepath = s->tls.cert;
         vi.ssl_private_key_filepath = s->tls.key;
+        /* HTTP/1.1 only: every WebSocket then comes through the upgrade
+         * check (a WebSocket over HTTP/2, RFC 8441, would not). */
+        vi.alpn = "http/1.1";
     }
     vi.protocols = h->protocols;
     /* A WebSocket upgrade without a subprotocol (new WebSocket(url))

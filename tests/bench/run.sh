@@ -696,20 +696,42 @@ start_sig() {
 }
 
 # Relay: sig_load's two peers, A -> B "signal" messages paced at SIG_RATE/s
-# for SECS s, REPEAT runs on one server (fresh peers each run).
+# for SECS s, REPEAT runs on one server (fresh peers each run). A run that
+# other processes disturbed (over 15% of a core) is run again once, while
+# the BENCH_RETRIES budget lasts; the calmer run is kept.
+sig_relay_once() {
+    local hport=$1 line c0 c1 b0 b1 us got el gen bg
+    wait_quiet
+    b0=$(busy_ticks)
+    c0=$(cpu_ticks "$SRV")
+    line=$(taskset -c 1 "$B/sig_load" relay 127.0.0.1 "$hport" "$SIG_RATE" "$SECS") || true
+    c1=$(cpu_ticks "$SRV")
+    b1=$(busy_ticks)
+    got=$(kv received "$line"); el=$(kv seconds "$line"); gen=$(kv gen_cpu_s "$line")
+    us=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$got" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
+    bg=$(awk -v b=$((b1 - b0)) -v s=$((c1 - c0)) -v g="$gen" -v el="$el" -v hz="$HZ" \
+        'BEGIN { o = (b - s) / hz - g; if (o < 0) o = 0; printf "%.0f", el > 0 ? 100 * o / el : 0 }')
+    log "signal relay: $line cpu_ticks=$((c1 - c0)) busy_other~$bg%"
+    echo "$(kv rate "$line") $(kv p50_us "$line") $(kv p99_us "$line") $(kv p999_us "$line") $(kv max_us "$line") $us $bg"
+}
+
 bench_signal_relay() {
-    local hport line c0 c1 us got
+    local hport out best best_bg bg left r try
     hport=$(free_port)
     start_sig "$hport"
     for ((r = 1; r <= REPEAT; r++)); do
-        wait_quiet
-        c0=$(cpu_ticks "$SRV")
-        line=$(taskset -c 1 "$B/sig_load" relay 127.0.0.1 "$hport" "$SIG_RATE" "$SECS") || true
-        c1=$(cpu_ticks "$SRV")
-        log "signal relay run $r: $line cpu_ticks=$((c1 - c0))"
-        got=$(kv received "$line")
-        us=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$got" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
-        echo "relay $r $(kv rate "$line") $(kv p50_us "$line") $(kv p99_us "$line") $(kv p999_us "$line") $(kv max_us "$line") $us" >>"$T_SIG"
+        best="" best_bg=1000
+        for try in 1 2; do
+            out=$(sig_relay_once "$hport")
+            bg=${out##* }
+            if ((bg < best_bg)); then best=$out best_bg=$bg; fi
+            ((bg <= 15)) && break
+            left=$(cat "$T_RETRY")
+            ((left > 0)) || break
+            echo $((left - 1)) >"$T_RETRY"
+            log "signal relay: disturbed (busy_other $bg%), running it again"
+        done
+        echo "relay $r $best" >>"$T_SIG"
     done
     stop_server "$SRV" icehubd
 }
@@ -749,10 +771,14 @@ message. The latency is client send to client receive on loopback, so it
 includes the client's own work: an upper bound on the hub's share. $REPEAT runs
 on one server, fresh peers each run.
 
-| run | messages/s delivered | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs per message |
-|---|---|---|---|---|---|---|
+Other processes' CPU during a run is given in % of one core (a † marks
+runs above 15%, which were run once more when the retry budget allowed;
+latency is sensitive to it on this 2-core VM).
+
+| run | messages/s delivered | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs per message | other processes |
+|---|---|---|---|---|---|---|---|
 EOF
-    awk '$1 == "relay" { printf "| %s | %s | %s | %s | %s | %s | %s |\n", $2, $3, $4, $5, $6, $7, $8 }' "$T_SIG"
+    awk '$1 == "relay" { printf "| %s | %s | %s | %s | %s | %s | %s | %s%%%s |\n", $2, $3, $4, $5, $6, $7, $8, $9, ($9 > 15 ? " †" : "") }' "$T_SIG"
     cat <<EOF
 
 **Idle peers**: $SIG_CONNS WebSockets opened one after another, each joined to a

@@ -15,6 +15,7 @@
  *     second (paced one by one), each carrying its send time; B reads
  *     them and records the latency (send to receive, client clock).
  *     Reports sent= received= rate= p50_us= p99_us= p999_us= max_us=
+ *     seconds= (the whole run) gen_cpu_s= (this process's CPU)
  *
  * Latency includes the client's own send and receive work on loopback;
  * it is an upper bound on the hub's share.
@@ -335,6 +336,7 @@ static void wait_open(conn_t *c)
 
 static int relay_mode(const char *host, int port, int rate, double secs)
 {
+    double t_start = mono();
     conn_t a = {.fd = dial(host, port)}, b = {.fd = dial(host, port)};
     char buf[4096];
     wait_open(&a);
@@ -395,8 +397,13 @@ static int relay_mode(const char *host, int port, int rate, double secs)
     qsort(lat, got, sizeof(double), cmp_d);
     double p50 = got ? lat[got / 2] : 0, p99 = got ? lat[(size_t)((double)got * 0.99)] : 0;
     double p999 = got ? lat[(size_t)((double)got * 0.999)] : 0, mx = got ? lat[got - 1] : 0;
-    printf("sent=%zu received=%zu rate=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f\n",
-           sent, got, (double)got / took, p50, p99, p999, mx);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    printf("sent=%zu received=%zu rate=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
+           "seconds=%.2f gen_cpu_s=%.2f\n",
+           sent, got, (double)got / took, p50, p99, p999, mx, mono() - t_start, cpu);
     close(a.fd);
     close(b.fd);
     free(lat);
