@@ -17,6 +17,8 @@
 //             on renegotiation); each gets the other's audio and video tracks
 //   origin    a page from another Origin (http://127.0.0.1:<other port>, served by
 //             this script) cannot open /ws: the upgrade is refused with 403
+//   wss       (with "secure_base": the hub's https:// URL) the demo over https: the
+//             client uses wss://, iceServers has turns:, two pages connect and chat
 //   refresh   (with "credential_ttl" in the config: the daemon's signal.credential_ttl)
 //             B gets fresh iceServers pushed before its credentials expire, restarts
 //             ICE with them, and messages still flow after the old ones expired
@@ -28,7 +30,8 @@
 // usage: node signal_test.mjs CONFIG_JSON
 //   CONFIG_JSON = {"base": "http://127.0.0.1:8080", "room": "r1", "messages": 50,
 //                  "artifacts": "/path/to/tests/artifacts", "timeout_ms": 15000,
-//                  "executable": "/usr/bin/chromium", "resume_seconds": 3}
+//                  "executable": "/usr/bin/chromium", "resume_seconds": 3,
+//                  "credential_ttl": 30, "secure_base": "https://127.0.0.1:8443"}
 // Prints JSON lines: {"step": name, "ok": bool, ...details} per step, and last
 // {"done": true, "ok": bool}. Exit status 0 only if every step passed.
 import { chromium } from 'playwright-core';
@@ -47,7 +50,9 @@ const resumeSeconds = cfg.resume_seconds || 3;   // the daemon's signal.resume_s
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   // getUserMedia without a prompt and without devices: a synthetic camera and mic.
-  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'];
+  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+  // The test's certificate for https:// and wss:// is self-signed.
+  '--ignore-certificate-errors'];
 
 let allOk = true;
 function report(step, ok, details = {}) {
@@ -366,6 +371,46 @@ async function stepForeignOrigin(browser) {
   }
 }
 
+// The demo page over https:// (http.tls_listen): icehub.js then defaults to wss://,
+// and joined's iceServers carry a turns: URL. Two more pages, in another room,
+// connect through the relay and chat.
+async function stepWss(browser) {
+  const secureRoom = `${room}-tls`;
+  const ctxs = [];
+  try {
+    const pages = [];
+    for (let i = 0; i < 2; i++) {
+      const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+      ctxs.push(ctx);
+      const page = await ctx.newPage();
+      await page.goto(`${cfg.secure_base}/?relay=1&room=${encodeURIComponent(secureRoom)}`);
+      await page.click('#joinBtn');
+      pages.push(page);
+    }
+    const joined = [];
+    for (const page of pages) {
+      joined.push(await waitIn(page, 'joined over wss', () => {
+        const c = window.icehubDemo.client;
+        return c && c.state === 'joined' && { id: c.id, url: c.url, iceServers: c.iceServers };
+      }));
+    }
+    const urls = joined[0].iceServers.flatMap((x) => [].concat(x.urls));
+    check(joined[0].url.startsWith('wss://'), `client url ${joined[0].url}`);
+    check(urls.some((u) => u.startsWith('turns:')), 'no turns: URL: ' + JSON.stringify(urls));
+    const ids = { a: joined[0].id, b: joined[1].id };
+    const pair = await waitIn(pages[0], 'relay pair over wss signaling', (id) => {
+      const p = window.icehubDemo.pairs[id];
+      return p && p.type;
+    }, ids.b);
+    check(pair === 'relay', `pair ${pair}`);
+    const ex = await exchange(pages[0], pages[1], ids, 'over-wss');
+    check(ex.a.got && ex.b.got, 'DataChannel: ' + JSON.stringify(ex));
+    return { url: joined[0].url, urls, pair };
+  } finally {
+    for (const ctx of ctxs) await ctx.close().catch(() => {});
+  }
+}
+
 // Credentials expire (the daemon runs with a short signal.credential_ttl): the hub
 // pushes fresh iceServers to B at 80% of the TTL, B restarts ICE with them, and the
 // connection still carries messages both ways after B's first credentials (with
@@ -448,6 +493,7 @@ async function main() {
       ['rejoin', (ids) => stepRejoin(a, b, ids)],
       ['media', (ids) => stepMedia(a, b, ids)],
       ['origin', () => stepForeignOrigin(browser)],
+      ...(cfg.secure_base ? [['wss', () => stepWss(browser)]] : []),
       ...(cfg.credential_ttl ? [['refresh', (ids) => stepRefresh(a, b, ids)]] : []),
     ];
     let ids = null;

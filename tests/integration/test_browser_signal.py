@@ -13,7 +13,8 @@ away longer than signal.resume_seconds: the other page hears peer-left "timeout"
 "undelivered" for what it sent meanwhile, the late resume is refused and the page joins
 again under a new id and reconnects), a camera/mic call with
 Chromium's fake devices started on both pages at once (offer glare), a page from a
-foreign Origin refused at the upgrade, fresh TURN credentials pushed by the hub before
+foreign Origin refused at the upgrade, the demo over https:// (http.tls_listen: the
+client defaults to wss://, iceServers has turns:, two more pages connect), fresh TURN credentials pushed by the hub before
 the first ones expire (signal.credential_ttl=30: the page restarts ICE with them and
 the connection outlives the first credentials), and leave. Here: every step passed, and /metrics
 shows the TURN allocations and the relayed packets, the resume and the refused upgrade.
@@ -27,9 +28,10 @@ Needs: /usr/bin/chromium, node and tests/browser/node_modules (deploy/install-de
 import json
 import os
 import subprocess
+import tempfile
 
-from harness import ARTIFACTS, ROOT, Daemon
-from test_browser import CHROMIUM, ensure_non_loopback_ipv4
+from harness import ARTIFACTS, ROOT, Daemon, free_port
+from test_browser import CHROMIUM, ensure_non_loopback_ipv4, make_san_cert
 
 BROWSER_DIR = os.path.join(ROOT, "tests", "browser")
 SCRIPT = os.path.join(BROWSER_DIR, "signal_test.mjs")
@@ -37,7 +39,7 @@ MESSAGES = 50
 RESUME_S = 3
 TTL_S = 30
 STEPS = ["launch", "connect", "chat", "messages", "resume", "rejoin", "media", "origin",
-         "refresh", "leave"]
+         "wss", "refresh", "leave"]
 
 
 def run_node(cfg, timeout=90):
@@ -81,12 +83,19 @@ def test_chromium_two_pages_relay_through_the_hub():
         # hub push new ones and the connection outlive the first ones.
         args = ["--turn.allowed_peers=127.0.0.0/8", f"--signal.resume_seconds={RESUME_S}",
                 f"--signal.credential_ttl={TTL_S}"]
-        with Daemon("browser-signal", args=args) as d:
+        # And https:// + wss:// on http.tls_listen, with turns: in iceServers.
+        tmp = tempfile.TemporaryDirectory()
+        cert, key = make_san_cert(tmp.name)
+        https_port = free_port(udp_and_tcp=False)
+        args += [f"--tls.cert={cert}", f"--tls.key={key}",
+                 f"--http.tls_listen=127.0.0.1:{https_port}"]
+        with tmp, Daemon("browser-signal", args=args, tls=True) as d:
             m0 = d.metrics()
             cfg = {"base": f"http://127.0.0.1:{d.http_port}", "room": "browser-room",
                    "messages": MESSAGES, "artifacts": ARTIFACTS, "timeout_ms": 15000,
                    "executable": CHROMIUM, "resume_seconds": RESUME_S,
-                   "credential_ttl": TTL_S}
+                   "credential_ttl": TTL_S,
+                   "secure_base": f"https://127.0.0.1:{https_port}"}
             rc, steps, out = run_node(cfg)
             m1 = d.metrics()
             failed = {k: v for k, v in steps.items() if not v.get("ok")}
@@ -107,6 +116,8 @@ def test_chromium_two_pages_relay_through_the_hub():
                 assert pair["remote"]["candidateType"] == "relay", pair
                 assert pair["local"]["address"] == "127.0.0.1", pair
             assert steps["resume"]["id"] == steps["connect"]["a"], steps["resume"]
+            assert f"turns:127.0.0.1:{d.tls_port}?transport=tcp" in steps["wss"]["urls"], \
+                steps["wss"]
 
             def delta(prefix):
                 return metric(m1, prefix) - metric(m0, prefix)
