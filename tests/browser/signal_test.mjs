@@ -1,6 +1,7 @@
 // Two headless Chromium pages (Debian's /usr/bin/chromium driven by playwright-core; no
 // browser is ever downloaded), each in its own browser context, load icehubd's demo
-// page (which imports /icehub.js from the hub), join one room through the hub's /ws,
+// page (which imports /icehub.js from the hub; B opens the invite link A's page shows),
+// join one room through the hub's /ws,
 // negotiate through it and connect with iceTransportPolicy 'relay' through icehubd's
 // own TURN server, with the credentials from joined's iceServers. Then:
 //   chat      a message typed into each page's chat box shows in the other page
@@ -100,9 +101,24 @@ const peerInfo = () => {
     state: p.connectionState, stats: p.stats, pair: p.pair }));
 };
 
+// B opens the invite link A's page shows (?room=...&relay=1) and joins from there.
+async function joinViaInvite(a, b) {
+  const href = await a.getAttribute('#invite', 'href');
+  await b.goto(`${href}&debug=1`);
+  const form = await b.evaluate(() => ({ room: document.getElementById('room').value,
+    relay: document.getElementById('relayOnly').checked }));
+  check(form.room === room && form.relay, `invite ${href} filled in ${JSON.stringify(form)}`);
+  await b.click('#joinBtn');
+  return waitIn(b, 'joined', () => {
+    const c = window.icehubDemo.client;
+    return c && c.state === 'joined' && c.id &&
+      { id: c.id, iceServers: c.iceServers, url: c.url };
+  });
+}
+
 async function stepConnect(a, b) {
   const ja = await joinViaUi(a);
-  const jb = await joinViaUi(b);
+  const jb = await joinViaInvite(a, b);
   const turn = ja.iceServers.filter((s) => [].concat(s.urls).some((u) => u.startsWith('turn:')));
   check(turn.length && turn[0].username && turn[0].credential,
     'joined has no turn: server with credentials: ' + JSON.stringify(ja.iceServers));
