@@ -710,7 +710,7 @@ sig_relay_once() {
     got=$(kv received "$line"); el=$(kv seconds "$line"); gen=$(kv gen_cpu_s "$line")
     us=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$got" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
     bg=$(awk -v b=$((b1 - b0)) -v s=$((c1 - c0)) -v g="$gen" -v el="$el" -v hz="$HZ" \
-        'BEGIN { o = (b - s) / hz - g; if (o < 0) o = 0; printf "%.0f", el > 0 ? 100 * o / el : 0 }')
+        'BEGIN { o = (b - s) / hz - g; if (o < 0) o = 0; printf "%.0f", (el > 0 ? 100 * o / el : 0) }')
     log "signal relay: $line cpu_ticks=$((c1 - c0)) busy_other~$bg%"
     echo "$(kv rate "$line") $(kv p50_us "$line") $(kv p99_us "$line") $(kv p999_us "$line") $(kv max_us "$line") $us $bg"
 }
