@@ -307,6 +307,9 @@ void ihd_http_resp_text(ihd_http_resp_t *r, unsigned status, const char *ctype,
                         const char *text);
 void ihd_http_resp_error(ihd_http_resp_t *r, unsigned status, const char *code,
                          const char *msg);
+/* <r> becomes 200 with a copy of an embedded web file (signal/sig_assets.h). */
+struct sig_asset_s;
+void ihd_http_resp_asset(ihd_http_resp_t *r, const struct sig_asset_s *a);
 
 /* ihd_api.c: the usage and admin JSON API (/api/...) and the dashboard's
  * data. Runs on the HTTP thread. Returns 0 when it answered <req> (in

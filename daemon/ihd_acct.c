@@ -151,10 +151,7 @@ static const char *transport_name(uint8_t t)
     return t < CMN_ARRAY_LEN(names) ? names[t] : "?";
 }
 
-/* A JSON string of <s>; a name that is not valid UTF-8 (jansson refuses
- * those) keeps its ASCII bytes and gets '?' for the rest, so the record is
- * never lost over a strange username. */
-static json_t *str_json(const char *s)
+json_t *ihd_json_str(const char *s)
 {
     json_t *j = json_string(s ? s : "");
     if (j)
@@ -168,7 +165,7 @@ static json_t *str_json(const char *s)
     return j;
 }
 
-static json_t *addr_json(const cmn_addr_t *a, bool with_port)
+json_t *ihd_json_addr(const cmn_addr_t *a, bool with_port)
 {
     char buf[CMN_ADDR_STRLEN];
     return json_string(cmn_addr_format(a, buf, sizeof(buf), with_port));
@@ -179,18 +176,18 @@ void ihd_rec_encode(const ihd_rec_t *r, char **buf, size_t *len, size_t *cap)
     char t0[IHD_TIME_STRLEN], t1[IHD_TIME_STRLEN];
     json_t *relay = json_array(), *peers = json_array();
     for (size_t i = 0; i < r->nrelay; i++)
-        json_array_append_new(relay, addr_json(&r->relay[i], true));
+        json_array_append_new(relay, ihd_json_addr(&r->relay[i], true));
     for (size_t i = 0; i < r->npeers; i++)
-        json_array_append_new(peers, addr_json(&r->peers[i], false));
+        json_array_append_new(peers, ihd_json_addr(&r->peers[i], false));
     /* Keys in a fixed order (JSON_PRESERVE_ORDER) so lines read well. */
     json_t *o = json_object();
     json_object_set_new(o, "type", json_string(r->final ? "final" : "interim"));
     json_object_set_new(o, "alloc_id", json_integer((json_int_t)r->alloc_id));
     json_object_set_new(o, "seq", json_integer(r->seq));
-    json_object_set_new(o, "user", str_json(r->user));
-    json_object_set_new(o, "quota_user", str_json(r->quota_user));
-    json_object_set_new(o, "realm", str_json(r->realm));
-    json_object_set_new(o, "client", addr_json(&r->client, true));
+    json_object_set_new(o, "user", ihd_json_str(r->user));
+    json_object_set_new(o, "quota_user", ihd_json_str(r->quota_user));
+    json_object_set_new(o, "realm", ihd_json_str(r->realm));
+    json_object_set_new(o, "client", ihd_json_addr(&r->client, true));
     json_object_set_new(o, "client_transport", json_string(transport_name(r->transport)));
     json_object_set_new(o, "relay", relay);
     json_object_set_new(o, "start", json_string(ihd_time_format(r->start, t0, sizeof(t0))));

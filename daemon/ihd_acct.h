@@ -1,11 +1,12 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
  * ihd_acct.h: internals of usage accounting, shared by the usage table
- * (ihd_usage.c), the ledger writer (ihd_ledger.c) and `icehubd usage`
- * (ihd_usage_cli.c). The pure pieces (periods, timestamps, ledger records,
+ * (ihd_usage.c, ihd_usage_view.c), the ledger writer (ihd_ledger.c),
+ * `icehubd usage` (ihd_usage_cli.c) and the JSON API (ihd_api.c, for the
+ * JSON string helpers). The pure pieces (periods, timestamps, ledger records,
  * the usage table) live in ihd_acct.c and ihd_utab.c, which use neither
  * sockets, threads nor the server object, so unit tests include them
- * directly. Only those three daemon files include this header.
+ * directly. Nothing outside daemon/ includes this header.
  */
 #ifndef IHD_ACCT_H
 #define IHD_ACCT_H
@@ -64,6 +65,13 @@ typedef struct ihd_rec_s {
     uint32_t peers_total;
     const char *end_reason;     /* final only */
 } ihd_rec_t;
+
+/* A JSON string of <s> (NULL: ""). jansson refuses text that is not UTF-8
+ * and a client may send any bytes as USERNAME, so such bytes become '?':
+ * a record or an API answer is never lost over a strange name. */
+json_t *ihd_json_str(const char *s);
+/* A JSON string of <a> ("192.0.2.1:3478", "[2001:db8::1]:3478"). */
+json_t *ihd_json_addr(const cmn_addr_t *a, bool with_port);
 
 /* Append <r> as one JSON line (ending in '\n') to the growable buffer
  * <*buf> (length *len, capacity *cap; cmn_malloc'd). */

@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "common/cmn_log.h"
+#include "daemon/ihd_acct.h"
 #include "signal/sig_assets.h"
 
 #define API_NAME_MAX 255        /* longest user name in a path */
@@ -65,28 +66,6 @@ static void method_not_allowed(ihd_http_resp_t *r, const char *allow)
     r->extra_header_value = allow;
 }
 
-/* A JSON string of <s>; jansson refuses text that is not UTF-8 (a client
- * may send any bytes as USERNAME), so those bytes become '?'. */
-static json_t *jstr(const char *s)
-{
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    char *c = cmn_strdup(s);
-    for (char *p = c; *p; p++)
-        if ((unsigned char)*p >= 0x80)
-            *p = '?';
-    j = json_string(c);
-    cmn_free(c);
-    return j;
-}
-
-static json_t *addr_json(const cmn_addr_t *a, bool port)
-{
-    char buf[CMN_ADDR_STRLEN];
-    return json_string(cmn_addr_format(a, buf, sizeof(buf), port));
-}
-
 static json_t *time_json(double wall)
 {
     char buf[40];
@@ -107,17 +86,17 @@ static json_t *alloc_json(const ihd_admin_list_t *l, const ihd_admin_alloc_t *e,
 {
     json_t *relay = json_array(), *peers = json_array();
     for (size_t i = 0; i < e->nrelay; i++)
-        json_array_append_new(relay, addr_json(&e->relay[i], true));
+        json_array_append_new(relay, ihd_json_addr(&e->relay[i], true));
     for (size_t i = 0; i < e->npeers; i++)
-        json_array_append_new(peers, addr_json(&e->peers[i], false));
+        json_array_append_new(peers, ihd_json_addr(&e->peers[i], false));
     json_t *j = json_object();
     json_object_set_new(j, "id", json_integer((json_int_t)e->id));
-    json_object_set_new(j, "user", jstr(ihd_admin_str(l, e->user_off)));
-    json_object_set_new(j, "quota_user", jstr(ihd_admin_str(l, e->quota_user_off)));
-    json_object_set_new(j, "realm", jstr(realm));
+    json_object_set_new(j, "user", ihd_json_str(ihd_admin_str(l, e->user_off)));
+    json_object_set_new(j, "quota_user", ihd_json_str(ihd_admin_str(l, e->quota_user_off)));
+    json_object_set_new(j, "realm", ihd_json_str(realm));
     json_object_set_new(j, "transport", json_string(transport_name(e->transport)));
-    json_object_set_new(j, "client", addr_json(&e->client, true));
-    json_object_set_new(j, "server", addr_json(&e->server, true));
+    json_object_set_new(j, "client", ihd_json_addr(&e->client, true));
+    json_object_set_new(j, "server", ihd_json_addr(&e->server, true));
     json_object_set_new(j, "relay", relay);
     json_object_set_new(j, "peers", peers);
     json_object_set_new(j, "peers_total", json_integer(e->peers_total));
@@ -345,7 +324,7 @@ static void user_revoke(ihd_server_t *srv, const ihd_http_req_t *req, const char
             live++;
     ihd_admin_list_dispose(&l);
     json_t *j = json_object();
-    json_object_set_new(j, "user", jstr(user));
+    json_object_set_new(j, "user", ihd_json_str(user));
     json_object_set_new(j, "revoked", json_boolean(revoke));
     json_object_set_new(j, "changed", json_boolean(rc == 0));
     json_object_set_new(j, "blocked", revoke  ? json_string("revoked")
@@ -362,7 +341,7 @@ static void route_revoked(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http
     char **v = ihd_admin_revoked(srv, &n);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(arr, jstr(v[i]));
+        json_array_append_new(arr, ihd_json_str(v[i]));
         cmn_free(v[i]);
     }
     cmn_free(v);
@@ -516,7 +495,7 @@ static void route_summary(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http
     json_t *top = json_array();
     for (size_t i = 0; i < nu && i < API_TOP_USERS; i++) {
         json_t *u = json_object();
-        json_object_set_new(u, "user", jstr(users[i].name));
+        json_object_set_new(u, "user", ihd_json_str(users[i].name));
         json_object_set_new(u, "allocations", json_integer(users[i].allocations));
         json_object_set_new(u, "to_peer_bps", json_integer((json_int_t)llround(users[i].to_peer_bps)));
         json_object_set_new(u, "to_client_bps",
@@ -617,11 +596,7 @@ int ihd_api_handle(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t
                 method_not_allowed(resp, "GET");
                 return 0;
             }
-            resp->status = 200;
-            resp->ctype = a->ctype;
-            resp->body = cmn_malloc(a->len + 1);
-            memcpy(resp->body, a->data, a->len);
-            resp->len = a->len;
+            ihd_http_resp_asset(resp, a);
             return 0;
         }
         return CMN_ENOENT; /* /dashboard.js etc.: the embedded assets */

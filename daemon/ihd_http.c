@@ -149,12 +149,17 @@ static int http_assets(const ihd_http_req_t *req, ihd_http_resp_t *resp)
         ihd_http_resp_error(resp, 405, "method-not-allowed", "use GET");
         return 0;
     }
-    resp->status = 200;
-    resp->ctype = a->ctype;
-    resp->body = cmn_malloc(a->len + 1);
-    memcpy(resp->body, a->data, a->len);
-    resp->len = a->len;
+    ihd_http_resp_asset(resp, a);
     return 0;
+}
+
+void ihd_http_resp_asset(ihd_http_resp_t *r, const sig_asset_t *a)
+{
+    r->status = 200;
+    r->ctype = a->ctype;
+    r->body = cmn_malloc(a->len + 1);
+    memcpy(r->body, a->data, a->len);
+    r->len = a->len;
 }
 
 /* The query string as handlers expect it ("a=1&b=x%26y"). lws keeps the
