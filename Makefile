@@ -22,6 +22,11 @@ endif
 endif
 endif
 
+# Build in parallel (one job per CPU) unless the caller chose -j.
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
+
 CC ?= cc
 ifeq ($(CC),cc)
 CC := gcc
