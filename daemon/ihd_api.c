@@ -583,7 +583,9 @@ int ihd_api_handle(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t
     if (!api && !is_dashboard(req->path))
         return CMN_ENOENT;
     if (!srv->admin || !ihd_admin_enabled(srv)) {
-        ihd_http_resp_error(resp, 404, "not-found", "the admin API is disabled (admin.enabled)");
+        ihd_http_resp_error(resp, 404, "not-found",
+                            "the admin API and the dashboard are disabled: set admin.enabled = true "
+                            "and admin.token (e.g. --admin.enabled=true --admin.token=...)");
         return 0;
     }
     if (!api) {
