@@ -305,6 +305,17 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
 {
     http_pss_t *pss = user;
     ihd_http_t *h = lws_context_user(lws_get_context(wsi));
+    if (reason == LWS_CALLBACK_RAW_ADOPT) {
+        /* lws turns a CONNECT request into a raw socket of the vhost's
+         * first protocol, with no timeout: nobody here serves those, so
+         * answer 405 and close rather than hold the connection forever. */
+        static const char no[] = "HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n"
+                                 "connection: close\r\n\r\n";
+        uint8_t buf[LWS_PRE + sizeof(no)];
+        memcpy(buf + LWS_PRE, no, sizeof(no) - 1);
+        lws_write(wsi, buf + LWS_PRE, sizeof(no) - 1, LWS_WRITE_RAW);
+        return -1;
+    }
     /* lws answers some bad requests itself (403 for a malformed %-escape)
      * before the connection is bound to our protocol: no per-request state
      * then, and nothing for us to do. */
