@@ -229,7 +229,7 @@ static void pss_receive(sig_lws_t *s, sig_pss_t *pss, struct lws *wsi, const voi
     if (!pss->rx_oversize && !pss->rx_binary) {
         if (len > max - pss->rx_len) {
             pss->rx_oversize = true;
-        } else {
+        } else if (len) { /* an empty frame comes as (NULL, 0): nothing to copy */
             if (pss->rx_len + len > pss->rx_cap) {
                 pss->rx_cap = CMN_MIN(CMN_MAX(pss->rx_cap * 2, pss->rx_len + len), max);
                 pss->rx = cmn_realloc(pss->rx, pss->rx_cap);
