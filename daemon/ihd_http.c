@@ -424,9 +424,20 @@ void ihd_http_drain(ihd_server_t *srv)
         usleep(20000);
 }
 
+/* lws logs some things a client can cause at error level (an oversized
+ * request head, a long Sec-WebSocket-Protocol). Those are the client's
+ * error, not ours: log them as warnings, so errors in our log stay ours. */
 static void lws_log_emit(int level, const char *line)
 {
-    cmn_log(level == LLL_ERR ? CMN_LOG_ERROR : CMN_LOG_WARN, "http", "%s", line);
+    static const char *const client_caused[] = {
+        "Ran out of header data space",
+        "protocol list too long",
+    };
+    cmn_log_level_t lvl = level == LLL_ERR ? CMN_LOG_ERROR : CMN_LOG_WARN;
+    for (size_t i = 0; i < CMN_ARRAY_LEN(client_caused); i++)
+        if (strstr(line, client_caused[i]))
+            lvl = CMN_LOG_WARN;
+    cmn_log(lvl, "http", "%s", line);
 }
 
 static void *http_main(void *arg)
