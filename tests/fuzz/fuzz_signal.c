@@ -15,7 +15,8 @@
  * at the end with whatever is still alive (LSan checks it leaked nothing).
  * cmn_random is wrapped (-Wl,--wrap=cmn_random) by a seeded generator, so
  * ids and tokens, and thus every run, are reproducible.
- * Seeds are in tests/fuzz/corpus/signal/ (tests/fuzz/gen_signal_seeds.py).
+ * Seeds are in tests/fuzz/corpus/signal/ (tests/fuzz/gen_signal_seeds.py);
+ * built with -DFZ_TRACE the target prints every message the hub sends.
  */
 #include <jansson.h>
 #include <stdio.h>
