@@ -455,12 +455,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += len;
         check_hub(&f);
     }
-    /* Whatever is left over: expire everything, then free with live
-     * connections (sig_hub_free must release them all). */
-    f.now += 1000;
-    sig_hub_tick(f.h, f.now);
-    check_hub(&f);
-    CHECK(f.h->naway == 0);
+    /* Half the inputs expire every away peer at the end; the others leave
+     * them, queues and all, to sig_hub_free, which like the live
+     * connections must release them. */
+    if (size & 1) {
+        f.now += 1000;
+        sig_hub_tick(f.h, f.now);
+        check_hub(&f);
+        CHECK(f.h->naway == 0);
+    }
     cmn_prom_t prom;
     cmn_prom_init(&prom);
     sig_hub_metrics(f.h, &prom);

@@ -70,6 +70,14 @@ SEEDS = {
     "origins": rec(OPEN, 0x04) + rec(OPEN, 0x08) + rec(OPEN, 0x0c) + rec(OPEN, 0x14) +
     rec(OPEN, 0x24) + say(0, '{"type":"ice-servers"}') + rec(RELOAD, 16) +
     say(1, '{"type":"ice-servers"}') + rec(TICK, 200),
+    # An even length: the target leaves the away peer and its queue to
+    # sig_hub_free (odd lengths expire everything first).
+    "free-with-queue": two_peers() + rec(GONE, 1) +
+    say(0, '{"type":"signal","to":"bob","data":{"sdp":"v=0"},"ref":"f"}') * 2 + rec(11, 0, "x"),
+    "drain-resume": two_peers() + rec(OPEN, 2) + rec(GONE, 1) + rec(ADMIN, 0xaa) +
+    say(1, b'{"type":"resume","token":"' + RESUME_TOK + b'\x01"}'),
+    "token-other-peer": rec(OPEN, 0) + rec(OPEN, 1) + say(0, '{"type":"join","room":"r1"}') +
+    say(1, b'{"type":"join","room":"r1","peer":"eve","token":"' + ROOM_TOK + b'\x05"}'),
     "refresh": rec(OPEN, 0x10) + say(0, '{"type":"join","room":"standup"}') + rec(TICK, 170) +
     rec(TICK, 170),
 }
