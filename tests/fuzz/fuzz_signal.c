@@ -55,6 +55,11 @@ typedef struct fz_s {
     uint64_t admitted;           /* frames on connections not closed */
     uint64_t joined, resumed;
     uint64_t errors[SIG_E_COUNT];
+    /* The message being handled: its sender and "ref"; the first reply
+     * must echo it. */
+    fz_conn_t *sender;
+    json_t *ref;
+    bool replied;
 } fz_t;
 
 static const char *const fz_ips[] = {"192.0.2.1", "192.0.2.2", "2001:db8::1", ""};
@@ -147,6 +152,16 @@ static void fz_send(void *ud, void *conn, const char *text, size_t len)
     CHECK(type != NULL);
     json_t *ref = json_object_get(m, "ref");
     CHECK(!ref || json_is_string(ref) || json_is_number(ref));
+    /* Every message with a "ref" gets a first answer that echoes it (a
+     * rate-limited one is dropped unread). Relayed copies do not count:
+     * a peer may signal itself. */
+    if (fc == f->sender && !f->replied && strcmp(type, "signal") && strcmp(type, "broadcast") &&
+        strncmp(type, "peer-", 5)) {
+        const char *code = str_of(m, "code");
+        f->replied = true;
+        if (f->ref && !(code && !strcmp(code, "rate-limited")))
+            CHECK(json_equal(ref, f->ref));
+    }
     if (!strcmp(type, "joined") || !strcmp(type, "resumed")) {
         const char *id = str_of(m, "id"), *res = str_of(m, "resume");
         CHECK(id && sig__id_ok(id) && res && strlen(res) == 2 * SIG_ID_LEN);
@@ -297,8 +312,22 @@ static fz_conn_t *open_conn(fz_t *f, unsigned arg)
 
 static void text(fz_t *f, fz_conn_t *fc, const char *s, size_t len)
 {
+    json_t *m = NULL, *ref = NULL;
+    if (len <= f->h->cfg.max_message && !fc->closed) {
+        m = json_loadb(s, len, JSON_REJECT_DUPLICATES, NULL);
+        ref = json_object_get(m, "ref");
+        if (!json_is_string(ref) && !json_is_number(ref))
+            ref = NULL;
+    }
     f->admitted += !fc->closed;
+    f->sender = fc;
+    f->ref = ref;
+    f->replied = false;
     sig_conn_text(f->h, fc->c, s, len, f->now);
+    CHECK(!ref || f->replied);
+    f->sender = NULL;
+    f->ref = NULL;
+    json_decref(m);
 }
 
 /* Append <s> to out[*o..cap). */
