@@ -3,7 +3,7 @@
 #   make run        build and start icehubd in the foreground with the embedded defaults
 #   make test       unit tests (plain and ASan+UBSan), integration tests, a short fuzz run
 #   make bench      benchmarks (writes docs/benchmarks.md)
-#   make fuzz       long libFuzzer run of the STUN decoder (FUZZ_SECONDS, default 600)
+#   make fuzz       long libFuzzer run of every fuzz target (FUZZ_SECONDS each, default 600)
 #
 # Missing Debian packages are installed by deploy/install-deps.sh, the single
 # source of truth for dependencies.
@@ -136,13 +136,20 @@ deps-quiet:
 integration-test: bin/icehubd
 	@/usr/bin/python3 tests/integration/run.py
 
-# libFuzzer targets (clang). The STUN decoder is compiled with the fuzzer.
+# libFuzzer targets (clang). The pure modules are compiled with the fuzzer:
+# the STUN codec, the TURN state machine and the signaling hub (not its lws
+# glue).
 FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. \
-               $(shell pkg-config --cflags openssl 2>/dev/null)
-FUZZ_LIB_SRCS := $(wildcard common/cmn.c common/cmn_crypto.c common/cmn_addr.c stun/*.c turn/*.c)
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS)
+               $(shell pkg-config --cflags openssl jansson 2>/dev/null)
+FUZZ_LIB_SRCS := $(wildcard common/cmn.c common/cmn_crypto.c common/cmn_addr.c common/cmn_log.c \
+                   common/cmn_metrics.c stun/*.c turn/*.c) \
+                 $(filter-out signal/sig_lws.c,$(wildcard signal/*.c))
+FUZZ_LIBS := $(shell pkg-config --libs openssl jansson 2>/dev/null) -lm -pthread
+# The hub's ids and tokens come from a seeded generator in the target.
+build/fuzz/fuzz_signal: FUZZ_LDFLAGS := -Wl,--wrap=cmn_random
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS) $(wildcard common/*.h signal/*.h)
 	@mkdir -p build/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(shell pkg-config --libs openssl) -lm -pthread
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(FUZZ_LDFLAGS) $(FUZZ_LIBS)
 
 FUZZ_SECONDS ?= 600
 fuzz: $(FUZZ_TARGETS)

@@ -128,7 +128,10 @@ void sig__error(sig_hub_t *h, sig_conn_t *c, sig_err_t code, const char *msg,
 json_t *sig__reply(const char *type, const json_t *ref);
 /* Is <s> a usable peer id (1..SIG_ID_MAX of [A-Za-z0-9_-])? */
 bool sig__id_ok(const char *s);
-/* Is <s> a usable room name (1..SIG_ROOM_MAX bytes, no control chars)? */
+/* Is <s> valid UTF-8 (so jansson will encode it)? */
+bool sig__utf8_ok(const char *s);
+/* Is <s> a usable room name (1..SIG_ROOM_MAX bytes of UTF-8, no control
+ * chars)? */
 bool sig__room_ok(const char *s);
 /* SIG_ID_LEN random url-safe characters into <out>. */
 void sig__random_id(char *out);

@@ -114,6 +114,16 @@ bool sig__id_ok(const char *s)
     return n > 0;
 }
 
+bool sig__utf8_ok(const char *s)
+{
+    /* jansson refuses to encode a string that is not UTF-8 (overlong forms
+     * and surrogates included), so it is the judge of what can go out. */
+    json_t *j = json_string(s);
+    bool ok = j != NULL;
+    json_decref(j);
+    return ok;
+}
+
 bool sig__room_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -124,7 +134,9 @@ bool sig__room_ok(const char *s)
         if (ch < 0x20 || ch == 0x7f)
             return false;
     }
-    return true;
+    /* A room from a message is UTF-8 already (jansson checked it); one
+     * from a REST query string is any bytes. */
+    return sig__utf8_ok(s);
 }
 
 void sig__random_id(char *out)

@@ -127,7 +127,8 @@ static bool user_ok(const char *u)
         if (ch < 0x20 || ch == 0x7f || ch == ':')
             return false;
     }
-    return true;
+    /* It goes into the JSON answer (the credential's username). */
+    return sig__utf8_ok(u);
 }
 
 static void ice_servers(const sig_cfg_t *cfg, const sig_http_req_t *req, sig_http_resp_t *resp,

@@ -242,7 +242,10 @@ static void on_resume(route_ctx_t *x)
     bool bad = false;
     const char *token = str_field(x, "token", &bad);
     sig_peer_t *p = token && !bad ? sig__map_get(&h->resumes, token) : NULL;
-    if (!p) {
+    /* A peer whose socket the hub closed (abuse, close_all) leaves with
+     * that socket: it cannot come back in the moment before the glue
+     * reports it gone. */
+    if (!p || (p->conn && p->conn->closing)) {
         h->resumes_failed++;
         fail(x, SIG_E_RESUME_FAILED, "unknown or expired resume token; join again");
         return;

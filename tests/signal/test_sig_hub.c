@@ -336,6 +336,37 @@ static void test_takeover_of_live_peer(void **state)
     assert_true(fx_none(a));
 }
 
+/* Found by fuzz_signal: a peer whose socket the hub had closed (1008 for
+ * abuse) could be resumed before the glue reported the socket gone; the
+ * takeover closed that socket a second time and the peer stayed, although
+ * a peer the server closed cannot resume (docs/signaling.md). */
+static void test_no_takeover_of_closed_peer(void **state)
+{
+    fx_t *fx = *state;
+    fx_conn_t *a, *b;
+    const char *ida, *idb;
+    pair(fx, &a, &b, &ida, &idb);
+    for (int i = 0; i <= SIG_ABUSE_MAX; i++) {
+        fx->now += 0.1;
+        sig_conn_binary(fx->h, b->c, fx->now);
+        fx_expect_error(b, "binary-unsupported");
+    }
+    assert_int_equal(b->close_code, SIG_CLOSE_POLICY);
+    fx_conn_t *b2 = fx_open(fx);
+    char buf[256];
+    snprintf(buf, sizeof(buf), "{\"type\":\"resume\",\"token\":\"%s\",\"ref\":1}",
+             resume_token(b));
+    fx_say(fx, b2, buf);
+    fx_expect_error(b2, "resume-failed");
+    assert_null(b2->c->peer);
+    assert_int_equal(fx->h->resumes_failed, 1);
+    fx_gone(fx, b); /* fx_close checked it was closed once */
+    json_t *m = fx_expect(a, "peer-left");
+    assert_string_equal(fx_str(m, "id"), idb);
+    assert_string_equal(fx_str(m, "reason"), "closed");
+    assert_int_equal(fx->h->npeers, 1);
+}
+
 static void test_no_resume_means_closed_at_once(void **state)
 {
     fx_t *fx = *state;
@@ -494,6 +525,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_away_sender_gets_notice_queued, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_takeover_of_live_peer, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_no_takeover_of_closed_peer, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_no_resume_means_closed_at_once, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_credential_refresh, fx_setup, fx_teardown),

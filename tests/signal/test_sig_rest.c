@@ -3,7 +3,8 @@
  * test_sig_rest.c: signal/sig_rest.c: API-key checks (none configured,
  * missing, wrong, Bearer and ?key=), GET /ice-servers, the TURN REST API
  * form of /turn-credentials, /room-token (its token admits a join), bad
- * parameters, other methods, other paths, and signaling switched off.
+ * parameters (values that are not UTF-8 among them), other methods, other
+ * paths, and signaling switched off.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -179,6 +180,44 @@ static void test_room_token(void **state)
     }
 }
 
+/* Found by fuzz_signal_rest: a percent-encoded value that is not UTF-8
+ * passed the checks, and jansson then refused to encode it: /room-token
+ * answered 200 without "room" and with a token naming no room (it never
+ * verified), /ice-servers gave a turn: entry without credentials, and
+ * /turn-credentials said 503. Such values are bad requests. */
+static void test_not_utf8(void **state)
+{
+    (void)state;
+    sig_cfg_t c;
+    rest_cfg(&c);
+    unsigned st;
+    const char *bad[] = {"%FF", "a%C3", "%C3%28", "%ED%A0%80", "%C0%AF"};
+    for (size_t i = 0; i < CMN_ARRAY_LEN(bad); i++) {
+        char q[64];
+        snprintf(q, sizeof(q), "key=key-one&room=%s", bad[i]);
+        json_decref(get(&c, "/room-token", q, NULL, &st, NULL));
+        assert_int_equal(st, 400);
+        snprintf(q, sizeof(q), "key=key-one&peer=%s", bad[i]);
+        json_decref(get(&c, "/ice-servers", q, NULL, &st, NULL));
+        assert_int_equal(st, 400);
+        snprintf(q, sizeof(q), "key=key-one&service=turn&username=%s", bad[i]);
+        json_decref(get(&c, "/turn-credentials", q, NULL, &st, NULL));
+        assert_int_equal(st, 400);
+    }
+    /* UTF-8 is fine. */
+    json_t *j = get(&c, "/room-token", "key=key-one&room=%C3%A9t%C3%A9", NULL, &st, NULL);
+    assert_int_equal(st, 200);
+    assert_string_equal(json_string_value(json_object_get(j, "room")), "\xc3\xa9t\xc3\xa9");
+    char peer[SIG_ID_MAX + 1];
+    assert_int_equal(sig_token_verify(&c, json_string_value(json_object_get(j, "token")),
+                                      "\xc3\xa9t\xc3\xa9", 5000.0, peer), 0);
+    json_decref(j);
+    j = get(&c, "/turn-credentials", "key=key-one&service=turn&username=%C3%A9", NULL, &st, NULL);
+    assert_int_equal(st, 200);
+    assert_non_null(strstr(json_string_value(json_object_get(j, "username")), ":\xc3\xa9"));
+    json_decref(j);
+}
+
 static void test_methods_paths_disabled(void **state)
 {
     (void)state;
@@ -210,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_turn_credentials),
         cmocka_unit_test(test_room_token),
         cmocka_unit_test(test_methods_paths_disabled),
+        cmocka_unit_test(test_not_utf8),
     };
     return cmocka_run_group_tests_name("test_sig_rest", tests, NULL, NULL);
 }
