@@ -24,13 +24,7 @@
 
 #include "signal/sig_int.h"
 
-#define CHECK(c)                                                                             \
-    do {                                                                                     \
-        if (!(c)) {                                                                          \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);       \
-            abort();                                                                         \
-        }                                                                                    \
-    } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 #define FZ_CONNS 64              /* connections per input; slots are never reused */
 #define FZ_RING 16               /* ids and resume tokens remembered */

@@ -25,13 +25,7 @@
 #include "common/cmn_crypto.h"
 #include "signal/sig_int.h"
 
-#define CHECK(c)                                                                             \
-    do {                                                                                     \
-        if (!(c)) {                                                                          \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);       \
-            abort();                                                                         \
-        }                                                                                    \
-    } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 #define FZ_NOW 1.7e9
 #define FZ_MAX 4096

@@ -18,13 +18,7 @@
 
 #include "stun/stun.h"
 
-#define CHECK(c)                                                                             \
-    do {                                                                                     \
-        if (!(c)) {                                                                          \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);       \
-            abort();                                                                         \
-        }                                                                                    \
-    } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 static const uint8_t fuzz_key[] = "fuzz-key";
 #define KEYLEN (sizeof(fuzz_key) - 1)
