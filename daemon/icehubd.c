@@ -165,15 +165,10 @@ static void warn_restart_needed(const cmn_settings_t *o, const cmn_settings_t *n
             cmn_warn("config", "%s changed; it takes effect after a restart", checks[i].name);
 }
 
-/* The snapshot the last reload replaced. The HTTP thread reads the current
- * snapshot (/metrics: realm, prices) without announcing it, so a replaced
- * snapshot is freed only at the next reload, not as soon as the workers
- * have moved on. */
-static ihd_cfg_t *retired;
-
-/* Publish a new snapshot, then free the old one once every worker has
- * moved to the new one (workers refresh at least every 250 ms; the poke
- * makes it immediate). */
+/* Publish a new snapshot, then free the old one once every worker and the
+ * HTTP thread have moved to the new one (workers refresh at least every
+ * 250 ms, the HTTP thread between two lws_service calls; the pokes make
+ * both immediate). */
 static void reload(ihd_server_t *srv, const ihd_args_t *a)
 {
     char err[1024];
@@ -192,20 +187,19 @@ static void reload(ihd_server_t *srv, const ihd_args_t *a)
     atomic_store_explicit(&srv->cfg, cfg, memory_order_release);
     ihd_workers_poke(srv);
     for (int spin = 0; spin < 5000; spin++) {
-        bool all = true;
+        bool all = ihd_http_seen(srv, cfg->gen);
         for (unsigned i = 0; i < srv->nworkers; i++)
             if (__atomic_load_n(&srv->workers[i].seen_gen, __ATOMIC_ACQUIRE) < cfg->gen)
                 all = false;
         if (all) {
-            free_cfg(retired);
-            retired = old;
+            free_cfg(old);
             old = NULL;
             break;
         }
         usleep(1000);
     }
     if (old)
-        cmn_warn("config", "a worker did not pick up the new configuration; keeping the old one");
+        cmn_warn("config", "a thread did not pick up the new configuration; keeping the old one");
     cmn_info("config", "configuration reloaded (generation %llu)", (unsigned long long)cfg->gen);
 }
 
@@ -380,7 +374,6 @@ int main(int argc, char **argv)
     pthread_mutex_destroy(&srv.reserv_lock);
     turn_shared_free(srv.turn_shared);
     free_cfg(atomic_load(&srv.cfg));
-    free_cfg(retired);
     cmn_free(a.flags);
     return rc;
 }

@@ -265,6 +265,10 @@ void ihd_tls_ctx_free(void *ctx);
  * /metrics, embedded web assets, and the routes below. */
 int ihd_http_start(ihd_server_t *srv, char *err, size_t errlen);
 void ihd_http_stop(ihd_server_t *srv);
+/* Main thread, on reload: true once the HTTP thread no longer reads any
+ * configuration snapshot older than generation <gen> (or there is no HTTP
+ * thread). Wakes the thread so it gets there soon. */
+bool ihd_http_seen(ihd_server_t *srv, uint64_t gen);
 
 /* One HTTP request as the route handlers see it (no lws types). Every
  * pointer is borrowed for the duration of the handler call. */

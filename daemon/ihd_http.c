@@ -33,6 +33,7 @@ typedef struct ihd_http_s {
     size_t nvh;
     sig_lws_t *sig;          /* owned: the signaling hub at /ws */
     uint64_t sig_gen;        /* configuration generation the hub has */
+    uint64_t seen_gen;       /* atomic: generation the thread's handlers read now */
     struct lws_protocols protocols[3];
     struct lws_protocols protocols_metrics[2]; /* metrics.listen: HTTP only */
     struct lws_protocol_vhost_options pvo_sig, pvo_default;
@@ -440,13 +441,29 @@ static void lws_log_emit(int level, const char *line)
     cmn_log(lvl, "http", "%s", line);
 }
 
+/* Between two lws_service calls no handler holds a configuration snapshot:
+ * publish the generation that handlers load from now on, so a reload knows
+ * when the snapshot it replaced is no longer read here (ihd_http_seen). */
 static void *http_main(void *arg)
 {
     ihd_http_t *h = arg;
-    while (!atomic_load(&h->stop))
+    while (!atomic_load(&h->stop)) {
+        ihd_cfg_t *cfg = atomic_load_explicit(&h->srv->cfg, memory_order_acquire);
+        __atomic_store_n(&h->seen_gen, cfg->gen, __ATOMIC_RELEASE);
         if (lws_service(h->ctx, 0) < 0)
             break;
+    }
+    __atomic_store_n(&h->seen_gen, UINT64_MAX, __ATOMIC_RELEASE);
     return NULL;
+}
+
+bool ihd_http_seen(ihd_server_t *srv, uint64_t gen)
+{
+    ihd_http_t *h = srv->http;
+    if (!h)
+        return true;
+    lws_cancel_service(h->ctx);
+    return __atomic_load_n(&h->seen_gen, __ATOMIC_ACQUIRE) >= gen;
 }
 
 /* One vhost per address. <kind> is "http", "https" (HTTPS and wss:// with

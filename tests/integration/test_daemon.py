@@ -132,6 +132,55 @@ def test_sighup_reload_and_bad_reload():
         os.unlink(path)
 
 
+def test_reloads_while_http_serves():
+    """Reloads in quick succession while the HTTP thread renders /metrics and
+    the usage API, which read the configuration snapshot: each replaced
+    snapshot is freed only once the HTTP thread has moved past it (run under
+    ASan in the suite's second pass, a use-after-free would abort it)."""
+    import threading
+    import urllib.request
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+        f.write('turn = { realm = "r0"; };\n')
+        path = f.name
+    stop = threading.Event()
+    fails = []
+
+    def scrape(url):
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    r.read()
+            except Exception as e:  # noqa: BLE001 - any failure is the finding
+                fails.append(repr(e))
+                return
+
+    try:
+        d = Daemon("reload-http", config=path,
+                   args=["--admin.enabled=true", "--cost.egress_per_gb=0.05"]).start()
+        base = f"http://127.0.0.1:{d.http_port}"
+        threads = [threading.Thread(target=scrape, args=(base + p,))
+                   for p in ("/metrics", "/api/usage", "/metrics")]
+        for t in threads:
+            t.start()
+        for i in range(1, 31):
+            with open(path, "w") as f:
+                f.write(f'turn = {{ realm = "r{i}"; }};\n')
+            d.send_signal(signal.SIGHUP)
+            time.sleep(0.05)
+        assert wait_for(lambda: 'realm="r30"' in urllib.request.urlopen(
+            base + "/metrics", timeout=5).read().decode())
+        stop.set()
+        for t in threads:
+            t.join()
+        assert not fails, fails
+        assert "did not pick up" not in d.log()
+        rc, _ = d.stop()
+        assert rc == 0
+    finally:
+        stop.set()
+        os.unlink(path)
+
+
 def test_port_in_use_fails_at_start():
     port = free_port()
     blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
