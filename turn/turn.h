@@ -139,10 +139,12 @@ uint32_t turn_shared_active(const turn_shared_t *s);
 
 /* Blocked users, by quota name (turn_alloc_info_t.quota_user). A blocked
  * user's Allocate gets 403 (revoked) or 486 (over the byte quota), and at
- * their next turn_tick the workers end the user's allocations
- * (TURN_END_REVOKED / TURN_END_QUOTA). TURN_BLOCK_NONE lifts a block; a
- * quota block never replaces a revocation. Takes the shared mutex
- * (control path only). */
+ * their next turn_tick the workers end a revoked user's allocations
+ * (TURN_END_REVOKED) and apply quota.over_action to an over-quota user's
+ * (end them, TURN_END_QUOTA, or throttle them). turn_shared_block_user sets
+ * a block (REVOKED or QUOTA; a quota block never replaces a revocation);
+ * turn_shared_lift_block is the one way to lift one. Both take the shared
+ * mutex (control path only). */
 typedef enum turn_block_e {
     TURN_BLOCK_NONE = 0,
     TURN_BLOCK_REVOKED,         /* by an operator (admin API) */

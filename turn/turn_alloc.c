@@ -456,25 +456,19 @@ static void alloc_sweep(turn_t *t, turn_alloc_t *a, double now)
     a->next_due = chan_sweep(t, a, now, perm_sweep(t, a, now, a->expires));
 }
 
-/* The blocked set changed: end the allocations of blocked users, or
+/* The blocked set changed (turn_tick): end the allocation of a blocked user, or
  * (quota.over_action = throttle) hold over-quota users at the floor rate
  * and release those whose block was lifted. */
-static void apply_blocks(turn_t *t)
+static void apply_block(void *ctx, turn_alloc_t *a)
 {
-    for (uint32_t i = 0; i < t->nbuckets; i++) {
-        turn_alloc_t *a = t->buckets[i];
-        while (a) {
-            turn_alloc_t *next = a->next;
-            turn_block_t why = turn_shared_user_blocked(t->shared, a->quota_user);
-            if (why == TURN_BLOCK_REVOKED)
-                turn__alloc_end(t, a, TURN_END_REVOKED);
-            else if (why == TURN_BLOCK_QUOTA && !t->cfg->over_throttle)
-                turn__alloc_end(t, a, TURN_END_QUOTA);
-            else
-                turn__quota_throttle(t, a, why == TURN_BLOCK_QUOTA);
-            a = next;
-        }
-    }
+    turn_t *t = ctx;
+    turn_block_t why = turn_shared_user_blocked(t->shared, a->quota_user);
+    if (why == TURN_BLOCK_REVOKED)
+        turn__alloc_end(t, a, TURN_END_REVOKED);
+    else if (why == TURN_BLOCK_QUOTA && !t->cfg->over_throttle)
+        turn__alloc_end(t, a, TURN_END_QUOTA);
+    else
+        turn__quota_throttle(t, a, why == TURN_BLOCK_QUOTA);
 }
 
 void turn_tick(turn_t *t, double now, double wall)
@@ -487,7 +481,7 @@ void turn_tick(turn_t *t, double now, double wall)
     uint64_t gen = turn_shared_block_gen(t->shared);
     if (gen != t->block_gen) {
         t->block_gen = gen;
-        apply_blocks(t);
+        turn_foreach_alloc(t, apply_block, t);
     }
     for (uint32_t i = 0; i < t->nbuckets; i++) {
         turn_alloc_t *a = t->buckets[i];

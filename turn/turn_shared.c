@@ -200,11 +200,7 @@ void turn_shared_block_user(turn_shared_t *s, const char *quota_user, turn_block
     shared_entry_t *e = *pp;
     bool changed = false;
     if (why == TURN_BLOCK_NONE) {
-        if (e) {
-            *pp = e->next;
-            cmn_free(e);
-            changed = true;
-        }
+        /* Not a block: lifting is turn_shared_lift_block's. */
     } else if (!e) {
         e = cmn_calloc(1, sizeof(*e) + ulen);
         e->hash = h;
@@ -216,7 +212,7 @@ void turn_shared_block_user(turn_shared_t *s, const char *quota_user, turn_block
         changed = true;
     } else if (e->count != (uint32_t)why && e->count != TURN_BLOCK_REVOKED) {
         /* A revocation outranks a quota block (an operator's decision is
-         * not lifted by a new period); only TURN_BLOCK_NONE lifts it. */
+         * not lifted by a new period); only lifting it ends it. */
         e->count = (uint32_t)why;
         changed = true;
     }

@@ -121,7 +121,7 @@ static void test_add_and_block(void **state)
     assert_int_equal(f->srv.usage->allocations, 3);
 
     /* An operator's un-revoke lifted the block; the user is still over. */
-    turn_shared_block_user(f->srv.turn_shared, "alice", TURN_BLOCK_NONE);
+    assert_true(turn_shared_lift_block(f->srv.turn_shared, "alice", TURN_BLOCK_QUOTA));
     add(f, "bob", 1, 0, false);
     assert_int_equal(blocked(f, "alice"), TURN_BLOCK_QUOTA);
 

@@ -293,7 +293,7 @@ static void test_over_quota_throttle(void **state)
     assert_int_equal(st.alloc_errors[TURN_ERR_QUOTA_BYTES], 1);
     /* Lifted (a new period): back to unlimited. */
     fx->tuple.client.port = 40000;
-    turn_shared_block_user(fx->shared, FX_USER, TURN_BLOCK_NONE);
+    assert_true(turn_shared_lift_block(fx->shared, FX_USER, TURN_BLOCK_QUOTA));
     turn_tick(fx->t, fx->now, fx->wall);
     assert_false(a->throttled);
     assert_int_equal(offer(fx, TURN_DIR_TO_CLIENT, 100000, 0.1), 10000 * PKT);
