@@ -20,6 +20,7 @@ import struct
 import time
 
 from harness import Daemon, rng
+from test_signal_lib import RawWS
 
 SEED = int(os.environ.get("ICEHUB_STORM_SEED", "20261201"))
 N = int(os.environ.get("ICEHUB_HTTP_STORM", "6000"))
@@ -474,44 +475,12 @@ def ws_session(port, frames, mode, timeout=3.0):
         s.close()
 
 
-class WS:
-    """A well-behaved client for the check after the storm."""
-
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=3)
-        self.s.sendall(upgrade())
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            buf += self.s.recv(4096)
-        head, _, self.buf = buf.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 101"), head
-
-    def send(self, obj):
-        self.s.sendall(text(obj))
-
-    def _read(self, n):
-        while len(self.buf) < n:
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed")
-            self.buf += chunk
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def recv(self):
-        while True:
-            b0, b1 = self._read(2)
-            n = b1 & 0x7F
-            if n == 126:
-                n = struct.unpack("!H", self._read(2))[0]
-            elif n == 127:
-                n = struct.unpack("!Q", self._read(8))[0]
-            payload = self._read(n)
-            if b0 & 0x0F == 1:
-                return json.loads(payload)
-
-    def close(self):
-        self.s.close()
+def ws_client(port):
+    """A well-behaved client for the checks after the storm (the signaling
+    tests' raw-socket client), upgraded."""
+    w = RawWS(port)
+    assert w.status == 101, w.headers
+    return w
 
 
 # ---- The test ----------------------------------------------------------------
@@ -548,16 +517,16 @@ def bad_log_lines(log):
 
 
 def check_peers_work(d):
-    a, b = WS(d.http_port), WS(d.http_port)
-    a.send({"type": "join", "room": "after-storm", "peer": "a1"})
-    assert a.recv()["type"] == "joined"
-    b.send({"type": "join", "room": "after-storm", "peer": "b1"})
-    jb = b.recv()
+    a, b = ws_client(d.http_port), ws_client(d.http_port)
+    a.send_text(json.dumps({"type": "join", "room": "after-storm", "peer": "a1"}))
+    assert a.recv_json()["type"] == "joined"
+    b.send_text(json.dumps({"type": "join", "room": "after-storm", "peer": "b1"}))
+    jb = b.recv_json()
     assert jb["type"] == "joined" and jb["peers"] == ["a1"], jb
-    assert a.recv() == {"type": "peer-joined", "id": "b1"}
-    a.send({"type": "signal", "to": "b1", "data": {"sdp": "v=0"}, "ref": 1})
-    assert b.recv() == {"type": "signal", "from": "a1", "data": {"sdp": "v=0"}}
-    assert a.recv() == {"type": "ack", "ref": 1}
+    assert a.recv_json() == {"type": "peer-joined", "id": "b1"}
+    a.send_text(json.dumps({"type": "signal", "to": "b1", "data": {"sdp": "v=0"}, "ref": 1}))
+    assert b.recv_json() == {"type": "signal", "from": "a1", "data": {"sdp": "v=0"}}
+    assert a.recv_json() == {"type": "ack", "ref": 1}
     a.close()
     b.close()
 
@@ -662,20 +631,20 @@ def test_ws_empty_frames():
     payload) reached memcpy(NULL, NULL, 0) in the frame reassembly, which
     UBSan stops the ASan daemon for. Now an empty message is bad-message."""
     with Daemon("ws-empty", args=ARGS) as d:
-        w = WS(d.http_port)
-        w.s.sendall(frame(1, b""))
-        m = w.recv()
+        w = ws_client(d.http_port)
+        w.sock.sendall(frame(1, b""))
+        m = w.recv_json()
         assert m["type"] == "error" and m["code"] == "bad-message", m
-        w.send({"type": "ping"})
-        assert w.recv() == {"type": "pong"}
+        w.send_text(json.dumps({"type": "ping"}))
+        assert w.recv_json() == {"type": "pong"}
         w.close()
         for seq in ([frame(1, b'{"type":', fin=False), frame(0, b"", fin=False),
                      frame(0, b'"ping"}')],
                     [frame(1, b'{"type":"ping"}', fin=False), frame(0, b"")],
                     [frame(1, b"", fin=False), frame(0, b'{"type":"ping"}')]):
-            w = WS(d.http_port)
-            w.s.sendall(b"".join(seq))
-            assert w.recv() == {"type": "pong"}
+            w = ws_client(d.http_port)
+            w.sock.sendall(b"".join(seq))
+            assert w.recv_json() == {"type": "pong"}
             w.close()
         assert d.proc.poll() is None
         assert d.http_get("/livez", timeout=2) == (200, "ok\n")
