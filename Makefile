@@ -4,18 +4,31 @@
 #   make test       unit tests (plain and ASan+UBSan), integration tests, a short fuzz run
 #   make bench      benchmarks (writes docs/benchmarks.md)
 #   make fuzz       long libFuzzer run of every fuzz target (FUZZ_SECONDS each, default 600)
+#   make deps       install every package the tests need (deploy/install-deps.sh)
 #
 # Missing Debian packages are installed by deploy/install-deps.sh, the single
-# source of truth for dependencies.
+# source of truth for dependencies: `make` and `make run` install only what the
+# build needs (--build-only), the test targets everything.
 
 VERSION := 0.1.0
 PKGS := libwebsockets openssl libconfig jansson
 TEST_PKGS := cmocka
 
-ifeq ($(filter clean help,$(MAKECMDGOALS)),)
-ifneq ($(shell pkg-config --exists $(PKGS) $(TEST_PKGS) 2>/dev/null && echo ok),ok)
-$(info icehub: build dependencies missing; running deploy/install-deps.sh)
-DEPS_RC := $(shell sh deploy/install-deps.sh 1>&2; echo $$?)
+# `make` and `make run` need only the build set (install-deps.sh --build-only: a
+# compiler, pkg-config and the four libraries above); the test targets need the full
+# set (clang, cmocka, coturn, Chromium, ...), which `make test` also checks each time.
+TEST_GOALS := test unit-test asan-test integration-test fuzz bench
+ifneq ($(filter $(TEST_GOALS),$(MAKECMDGOALS)),)
+DEPS_CHECK := $(PKGS) $(TEST_PKGS)
+DEPS_MODE :=
+else
+DEPS_CHECK := $(PKGS)
+DEPS_MODE := --build-only
+endif
+ifeq ($(filter clean help deps,$(MAKECMDGOALS)),)
+ifneq ($(shell pkg-config --exists $(DEPS_CHECK) 2>/dev/null && echo ok),ok)
+$(info icehub: build dependencies missing; running deploy/install-deps.sh $(DEPS_MODE))
+DEPS_RC := $(shell sh deploy/install-deps.sh $(DEPS_MODE) 1>&2; echo $$?)
 ifneq ($(DEPS_RC),0)
 $(error deploy/install-deps.sh failed (exit $(DEPS_RC)); see its output above)
 endif
@@ -60,13 +73,13 @@ A_DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(A)/%.o)
 R_TESTS := $(TEST_SRCS:%.c=$(R)/%)
 A_TESTS := $(TEST_SRCS:%.c=$(A)/%)
 
-.PHONY: all run test unit-test asan-test integration-test fuzz-smoke fuzz bench clean help deps
+.PHONY: all run test unit-test asan-test integration-test fuzz bench clean help deps deps-quiet
 .DEFAULT_GOAL := all
 
 all: bin/icehubd
 
 help:
-	@sed -n '2,8p' Makefile
+	@sed -n '2,12p' Makefile
 
 deps:
 	sh deploy/install-deps.sh
