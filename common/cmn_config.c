@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LABEL_MAX 300
+#define LABEL_MAX CMN_CONFIG_SOURCE_MAX
 
 typedef struct load_s {
     cmn_settings_t *s;
@@ -305,6 +305,24 @@ static int file_list(load_t *l, const cmn_cfg_def_t *d, const config_setting_t *
     return 0;
 }
 
+/* A string where a boolean or an integer belongs. When the text would be
+ * a good value without its quotes, say so: libconfig makes "4" a string. */
+static int quoted_error(load_t *l, const char *label, const cmn_cfg_def_t *d, const char *text)
+{
+    char found[CMN__CFG_TEXT_MAX], exp[CMN__CFG_TEXT_MAX];
+    const char *why =
+        d->type == CMN_CFG_BOOL ? "true or false" : cmn__cfg_expect(d, exp, sizeof(exp));
+    cmn__cfg_found(d, text, found, sizeof(found));
+    cmn__cfg_val_t v;
+    const char *w;
+    if (cmn__cfg_parse_scalar(d, text, &v, &w) < 0)
+        return value_error(l, label, d, why, found);
+    const char *key = strchr(d->name, '.') + 1;
+    return failf(l, "%s: expected %s, found %s (a quoted value is a string in the file: "
+                    "write %s = %s; without quotes)",
+                 label, why, found, key, d->type == CMN_CFG_BOOL ? (v.b ? "true" : "false") : text);
+}
+
 /* A scalar: booleans and integers must have their libconfig type (no
  * coercion: "4" is not 4); everything else is a string parsed as text. */
 static int file_scalar(load_t *l, const cmn_cfg_def_t *d, const config_setting_t *cs,
@@ -312,6 +330,8 @@ static int file_scalar(load_t *l, const cmn_cfg_def_t *d, const config_setting_t
 {
     char found[CMN__CFG_TEXT_MAX];
     int type = config_setting_type(cs);
+    if ((d->type == CMN_CFG_BOOL || d->type == CMN_CFG_INT) && type == CONFIG_TYPE_STRING)
+        return quoted_error(l, label, d, config_setting_get_string(cs));
     if (d->type == CMN_CFG_BOOL) {
         if (type != CONFIG_TYPE_BOOL)
             return value_error(l, label, d, "true or false", describe(cs, found, sizeof(found)));
@@ -409,9 +429,17 @@ static int read_file(load_t *l, config_t *cfg)
         const char *file = config_error_file(cfg);
         if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
             return failf(l, "%s: %s", file ? file : l->path, config_error_text(cfg));
-        return failf(l, "%s: %s",
-                     file_pos(l, file, (unsigned)config_error_line(cfg), pos),
-                     config_error_text(cfg));
+        char hint[CMN__CFG_TEXT_MAX + 64];
+        file_pos(l, file, (unsigned)config_error_line(cfg), pos);
+        /* The file libconfig names (an @include'd one, say) is where the
+         * line is; file_pos made its name one the reader can open. */
+        char path[LABEL_MAX];
+        snprintf(path, sizeof(path), "%s", pos);
+        char *colon = strrchr(path, ':');
+        if (colon)
+            *colon = '\0';
+        return failf(l, "%s: %s%s", pos, config_error_text(cfg),
+                     cmn__cfg_syntax_hint(path, config_error_line(cfg), hint, sizeof(hint)));
     }
     const config_setting_t *root = config_root_setting(cfg);
     for (int i = 0; i < config_setting_length(root); i++)
@@ -552,10 +580,25 @@ int cmn_config_load(cmn_settings_t *out, const cmn_config_src_t *src, char *err,
         rc = load_flags(&l, src->flags, src->nflags);
     if (rc == 0)
         rc = validate(&l);
-    cmn_free(l.label);
-    if (rc < 0)
+    if (rc < 0) {
+        cmn_free(l.label);
         cmn_config_dispose(out);
-    return rc < 0 ? CMN_EINVAL : 0;
+        return CMN_EINVAL;
+    }
+    out->sources = l.label;
+    if (src && src->warn)
+        cmn__cfg_warnings(out, src->warn, src->warn_ud);
+    return 0;
+}
+
+const char *cmn_config_source(const cmn_settings_t *s, const char *name)
+{
+    size_t n;
+    const cmn_cfg_def_t *defs = cmn_config_schema(&n);
+    for (size_t i = 0; s->sources && i < n; i++)
+        if (!strcmp(defs[i].name, name))
+            return s->sources[i];
+    return name;
 }
 
 void cmn_config_dispose(cmn_settings_t *s)
@@ -564,5 +607,6 @@ void cmn_config_dispose(cmn_settings_t *s)
     const cmn_cfg_def_t *defs = cmn_config_schema(&n);
     for (size_t i = 0; i < n; i++)
         cmn__cfg_field_free(s, &defs[i]);
+    cmn_free(s->sources);
     memset(s, 0, sizeof(*s));
 }

@@ -191,7 +191,7 @@ static const cmn_cfg_def_t schema[] = {
      .def = "0", .min = 0, .max = 9000000000000000000L, .reloadable = true,
      .doc = "Bytes one user may relay per quota.period (both directions); 0 = unlimited."},
     {.name = "quota.period", .type = CMN_CFG_ENUM, .offset = F(quota.period),
-     .def = "month", .choices = "day|month",
+     .def = "month", .choices = "day|month", .reloadable = true,
      .doc = "Period of quota.user_bytes and of usage: a UTC day or calendar month."},
     {.name = "quota.over_action", .type = CMN_CFG_ENUM, .offset = F(quota.over_action),
      .def = "stop", .choices = "throttle|stop", .reloadable = true,

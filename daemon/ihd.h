@@ -449,4 +449,18 @@ int ihd_usage_cli(int argc, char **argv);
 double ihd_now(void);           /* CLOCK_MONOTONIC seconds */
 double ihd_wallclock(void);     /* CLOCK_REALTIME seconds */
 
+/* ihd_cli.c: the command line's words. */
+/* The --help text: options, then every setting with its default, type and
+ * whether SIGHUP reloads it. */
+void ihd_cli_usage(FILE *f);
+/* <flag> is a "--section.key" argument and <next> the one after it (or
+ * NULL). When <flag> has no '=' and <next> looks like its value, write an
+ * error with the "--section.key=value" form into <buf> and return 0;
+ * otherwise CMN_ENOENT. */
+int ihd_cli_flag_hint(const char *flag, const char *next, char *buf, size_t len);
+/* Log, at info, the URLs the services of <s> serve: STUN/TURN per transport
+ * (TLS when <tls_on>), the demo page and /ws, /metrics, /dashboard when the
+ * admin API is on. */
+void ihd_cli_log_urls(const cmn_settings_t *s, bool tls_on);
+
 #endif /* IHD_H */

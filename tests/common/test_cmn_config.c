@@ -208,7 +208,8 @@ static void test_file_bad_types(void **state)
 {
     (void)state;
     file_fails("turn = {\n  threads = \"4\";\n};\n",
-               "2: turn.threads: expected an integer in 0..256, found \"4\"");
+               "2: turn.threads: expected an integer in 0..256, found \"4\" (a quoted value "
+               "is a string in the file: write threads = 4; without quotes)");
     file_fails("turn = {\n\n  threads = 300;\n};\n",
                "3: turn.threads: expected an integer in 0..256, found 300");
     file_fails("turn = { threads = -1; };\n",
@@ -220,7 +221,8 @@ static void test_file_bad_types(void **state)
     file_fails("turn = { tcp_idle_timeout = 0; };\n",
                "1: turn.tcp_idle_timeout: expected an integer in 1..86400, found 0");
     file_fails("turn = { enabled = \"yes\"; };\n",
-               "1: turn.enabled: expected true or false, found \"yes\"");
+               "1: turn.enabled: expected true or false, found \"yes\" (a quoted value is a "
+               "string in the file: write enabled = true; without quotes)");
     file_fails("http = { enabled = 1; };\n",
                "1: http.enabled: expected true or false, found 1");
     file_fails("turn = {\n  relay_ports = \"9-3\";\n};\n",
