@@ -502,17 +502,6 @@ static int validate_paths(load_t *l)
     return 0;
 }
 
-/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
-static bool addr_is_loopback(const cmn_addr_t *a)
-{
-    cmn_addr_t c;
-    cmn_addr_canonical(&c, a);
-    if (c.family == CMN_AF_INET)
-        return c.ip[0] == 127;
-    static const uint8_t one[16] = {[15] = 1};
-    return c.family == CMN_AF_INET6 && memcmp(c.ip, one, 16) == 0;
-}
-
 /* An admin API reachable from other hosts must have a token; a short one
  * can be guessed. */
 static int validate_admin(load_t *l)
@@ -534,13 +523,54 @@ static int validate_admin(load_t *l)
         return 0;
     for (size_t i = 0; i < s->http.listen.n; i++) {
         char buf[CMN_ADDR_STRLEN];
-        if (!addr_is_loopback(&s->http.listen.v[i]))
+        if (!cmn_addr_is_loopback(&s->http.listen.v[i]))
             return failf(l, "%s: the admin API on a non-loopback address (http.listen %s) "
                             "needs admin.token, found an empty token",
                          label_of(l, "admin.enabled"),
                          cmn_addr_format(&s->http.listen.v[i], buf, sizeof(buf), true));
     }
     return 0;
+}
+
+/* The first address of the HTTP listeners (plain, and TLS when it runs)
+ * that other hosts can reach, or NULL; its setting's name in <setting>. */
+static const cmn_addr_t *public_http(const cmn_settings_t *s, const char **setting)
+{
+    for (size_t i = 0; s->http.enabled && i < s->http.listen.n; i++)
+        if (!cmn_addr_is_loopback(&s->http.listen.v[i])) {
+            *setting = "http.listen";
+            return &s->http.listen.v[i];
+        }
+    for (size_t i = 0; s->http.enabled && s->tls.cert[0] && i < s->http.tls_listen.n; i++)
+        if (!cmn_addr_is_loopback(&s->http.tls_listen.v[i])) {
+            *setting = "http.tls_listen";
+            return &s->http.tls_listen.v[i];
+        }
+    return NULL;
+}
+
+const cmn_addr_t *cmn__cfg_open_hub(const cmn_settings_t *s, const char **setting)
+{
+    if (!s->signal.enabled || s->signal.require_token || s->signal.allowed_origins.n)
+        return NULL;
+    return public_http(s, setting);
+}
+
+/* A hub that other hosts reach with neither room tokens nor an Origin
+ * allow-list hands working TURN credentials to anyone who can open a
+ * WebSocket: it must be asked for (signal.open), not fallen into. */
+static int validate_signal(load_t *l)
+{
+    const char *setting;
+    const cmn_addr_t *a = cmn__cfg_open_hub(l->s, &setting);
+    if (!a || l->s->signal.open)
+        return 0;
+    char buf[CMN_ADDR_STRLEN];
+    return failf(l, "%s: the signaling hub on %s would give TURN credentials to anyone who can "
+                    "open a WebSocket; set signal.require_token = true (room tokens from your "
+                    "backend) or signal.allowed_origins (your web app's origins), or "
+                    "signal.open = true to serve it open on purpose",
+                 label_of(l, setting), cmn_addr_format(a, buf, sizeof(buf), true));
 }
 
 static int validate(load_t *l)
@@ -557,7 +587,9 @@ static int validate(load_t *l)
         return failf(l, "%s: expected at least one address while http.enabled is true, "
                         "found an empty list",
                      label_of(l, "http.listen"));
-    return validate_admin(l);
+    if (validate_admin(l) < 0)
+        return CMN_EINVAL;
+    return validate_signal(l);
 }
 
 int cmn_config_load(cmn_settings_t *out, const cmn_config_src_t *src, char *err, size_t errlen)

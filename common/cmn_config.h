@@ -127,6 +127,7 @@ typedef struct cmn_settings_s {
         int credential_ttl;         /* signal.credential_ttl: seconds */
         cmn_strlist_t allowed_origins; /* signal.allowed_origins: empty = same origin */
         bool require_token;         /* signal.require_token */
+        bool open;                  /* signal.open: no tokens or origins on a public address */
         char *token_secret;         /* signal.token_secret: "" = random per process */
         int max_message;            /* signal.max_message: bytes */
         int rate;                   /* signal.rate: messages/s per connection */

@@ -320,6 +320,18 @@ void cmn__cfg_warnings(const cmn_settings_t *s, void (*warn)(void *ud, const cha
                  cmn_config_source(s, "admin.enabled"));
         warn(ud, msg);
     }
+    const char *setting;
+    const cmn_addr_t *hub = cmn__cfg_open_hub(s, &setting);
+    if (hub && s->signal.open) {
+        char a[CMN_ADDR_STRLEN];
+        snprintf(msg, sizeof(msg),
+                 "%s: the signaling hub on %s is OPEN: anyone who can reach it joins rooms and "
+                 "gets TURN credentials (each valid signal.credential_ttl = %d s); set "
+                 "signal.require_token or signal.allowed_origins to close it",
+                 cmn_config_source(s, "signal.open"), cmn_addr_format(hub, a, sizeof(a), true),
+                 s->signal.credential_ttl);
+        warn(ud, msg);
+    }
     if (s->http.enabled && s->http.tls_listen.n && !s->tls.cert[0]) {
         snprintf(msg, sizeof(msg),
                  "%s: no HTTPS/WSS listener starts without tls.cert and tls.key",

@@ -69,6 +69,11 @@ const char *cmn__cfg_num_expect(const cmn_cfg_def_t *d, char *buf, size_t len);
 int cmn__cfg_add_ratemap(cmn_strlist_t *l, const char *elem, const char **why);
 void cmn__cfg_num_print(FILE *f, const cmn_cfg_def_t *d, const void *p);
 
+/* The address through which other hosts reach a hub with neither
+ * signal.require_token nor signal.allowed_origins (whatever signal.open
+ * says), or NULL; the name of its setting in <*setting>. */
+const cmn_addr_t *cmn__cfg_open_hub(const cmn_settings_t *s, const char **setting);
+
 /* cmn_config_hint.c: what helps a reader past a mistake. */
 /* For a libconfig syntax error at <line> of the file <path>: read that line
  * and, when it shows a common slip (an unquoted string or address, a size
