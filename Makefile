@@ -73,7 +73,7 @@ A_DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(A)/%.o)
 R_TESTS := $(TEST_SRCS:%.c=$(R)/%)
 A_TESTS := $(TEST_SRCS:%.c=$(A)/%)
 
-.PHONY: all run test unit-test asan-test integration-test fuzz bench clean help deps deps-quiet
+.PHONY: all run test unit-test asan-test integration-test fuzz bench clean help deps
 .DEFAULT_GOAL := all
 
 all: bin/icehubd
