@@ -473,6 +473,7 @@ def test_docs_paths_and_links():
     top = {e for e in os.listdir(ROOT) if not e.startswith(".")}
     path_re = re.compile(r"(?<![\w/.:-])((?:%s)/[A-Za-z0-9_./*-]*)" % "|".join(
         re.escape(t) for t in sorted(top) if os.path.isdir(os.path.join(ROOT, t))))
+    names = {f for _, _, files in os.walk(ROOT) for f in files}
     p = Problems()
 
     def check(d, n, rel):
@@ -491,6 +492,9 @@ def test_docs_paths_and_links():
                     (word.split("/")[0] in top or word.endswith("/") or ext in FILE_EXT) and \
                     not re.fullmatch(r"\d.*", word):
                 check(d, n, word)
+            # A bare source file name (`sig_hub.c`) must be somewhere in the tree.
+            if re.fullmatch(r"[A-Za-z0-9_-]+\.(c|h|py|mjs|sh)", word) and word not in names:
+                p.add(d, n, f"`{word}` is no file in the repository")
         for n, line, code in d.each():
             for m in path_re.finditer(re.sub(r"\]\([^)]*\)", "]", line)):
                 check(d, n, m.group(1))
