@@ -305,6 +305,14 @@ void cmn__cfg_warnings(const cmn_settings_t *s, void (*warn)(void *ud, const cha
                  CMN_QUOTA_MIN_BURST, CMN_QUOTA_MIN_BURST);
         warn(ud, msg);
     }
+    if (s->signal.enabled && s->signal.idle_timeout <= s->signal.ping_interval) {
+        snprintf(msg, sizeof(msg),
+                 "%s: %d s is not above signal.ping_interval (%d s), so a quiet WebSocket is "
+                 "closed before a ping can keep it open",
+                 cmn_config_source(s, "signal.idle_timeout"), s->signal.idle_timeout,
+                 s->signal.ping_interval);
+        warn(ud, msg);
+    }
     if (!s->http.enabled && s->signal.enabled) {
         snprintf(msg, sizeof(msg),
                  "%s: http.enabled is false, so the signaling hub (signal.enabled) is not "

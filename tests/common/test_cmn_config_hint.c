@@ -226,6 +226,15 @@ static void test_warnings(void **state)
     assert_int_equal(w.n, 1);
     assert_string_equal(w.msg[0], "--admin.enabled: admin.enabled is true but http.enabled is "
                                   "false, so the admin API and the dashboard are not served");
+    const char *idle[] = {"signal.ping_interval=30", "signal.idle_timeout=30", NULL};
+    warnings_of(idle, NULL, &w);
+    assert_int_equal(w.n, 1);
+    assert_string_equal(w.msg[0], "--signal.idle_timeout: 30 s is not above "
+                                  "signal.ping_interval (30 s), so a quiet WebSocket is closed "
+                                  "before a ping can keep it open");
+    const char *idle_ok[] = {"signal.ping_interval=30", "signal.idle_timeout=31", NULL};
+    warnings_of(idle_ok, NULL, &w);
+    assert_int_equal(w.n, 0);
     const char *no_cert[] = {"http.tls_listen=127.0.0.1:8443", NULL};
     warnings_of(no_cert, NULL, &w);
     assert_int_equal(w.n, 1);

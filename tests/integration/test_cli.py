@@ -144,6 +144,15 @@ def test_warnings_at_check_and_start():
             "(signal.enabled) is not served") in r.stderr, r.stderr
     r = run(["--check-config", "--http.enabled=false", "--signal.enabled=false"])
     assert r.returncode == 0 and "warn" not in r.stderr, r.stderr
+    for args, want in [
+            (["--http.enabled=false", "--signal.enabled=false", "--admin.enabled=true"],
+             "--admin.enabled: admin.enabled is true but http.enabled is false"),
+            (["--http.tls_listen=127.0.0.1:8443"],
+             "--http.tls_listen: no HTTPS/WSS listener starts without tls.cert"),
+            (["--signal.ping_interval=60"],
+             "signal.idle_timeout (default): 60 s is not above signal.ping_interval (60 s)")]:
+        r = run(["--check-config", *args])
+        assert r.returncode == 0 and f"[config] {want}" in r.stderr, (args, r.stderr)
     r = run(["--check-config"])
     assert r.returncode == 0 and "warn" not in r.stderr, r.stderr
     # At start the same lines go to the log.
