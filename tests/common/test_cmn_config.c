@@ -310,14 +310,10 @@ static void test_file_include(void **state)
     char dir[] = "/tmp/icehub-test-inc-XXXXXX";
     assert_non_null(mkdtemp(dir));
     char main_path[256], part_path[256], err[ERR_MAX], want[ERR_MAX];
-    snprintf(main_path, sizeof(main_path), "%s/main.conf", dir);
-    snprintf(part_path, sizeof(part_path), "%s/part.conf", dir);
-    FILE *f = fopen(main_path, "w");
-    fputs("turn = { threads = 3; };\n@include \"part.conf\"\n", f);
-    fclose(f);
-    f = fopen(part_path, "w");
-    fputs("log = {\n  level = \"warn\";\n};\n", f);
-    fclose(f);
+    dir_file(dir, "main.conf", "turn = { threads = 3; };\n@include \"part.conf\"\n", main_path,
+             sizeof(main_path));
+    dir_file(dir, "part.conf", "log = {\n  level = \"warn\";\n};\n", part_path,
+             sizeof(part_path));
 
     /* The working directory is not <dir>: the include is relative to the
      * including file. */
@@ -328,9 +324,8 @@ static void test_file_include(void **state)
     cmn_config_dispose(&s);
 
     /* An error inside the included file names that file and its line. */
-    f = fopen(part_path, "w");
-    fputs("log = {\n  level = \"loud\";\n};\n", f);
-    fclose(f);
+    dir_file(dir, "part.conf", "log = {\n  level = \"loud\";\n};\n", part_path,
+             sizeof(part_path));
     assert_int_equal(load(&s, main_path, NULL, NULL, err), CMN_EINVAL);
     snprintf(want, sizeof(want),
              "%s:2: log.level: expected one of error, warn, info, debug, found \"loud\"",

@@ -99,14 +99,9 @@ static void test_syntax_hint_in_include(void **state)
     char dir[] = "/tmp/icehub-test-inc-XXXXXX";
     assert_non_null(mkdtemp(dir));
     char main_path[256], inc_path[256], err[ERR_MAX], want[ERR_MAX];
-    snprintf(main_path, sizeof(main_path), "%s/main.conf", dir);
-    snprintf(inc_path, sizeof(inc_path), "%s/quota.conf", dir);
-    FILE *f = fopen(main_path, "w");
-    fputs("log = { level = \"info\"; };\n@include \"quota.conf\"\n", f);
-    fclose(f);
-    f = fopen(inc_path, "w");
-    fputs("\nquota = { floor_bps = 64k; };\n", f);
-    fclose(f);
+    dir_file(dir, "main.conf", "log = { level = \"info\"; };\n@include \"quota.conf\"\n",
+             main_path, sizeof(main_path));
+    dir_file(dir, "quota.conf", "\nquota = { floor_bps = 64k; };\n", inc_path, sizeof(inc_path));
     cmn_settings_t s;
     assert_int_equal(load(&s, main_path, NULL, NULL, err), CMN_EINVAL);
     snprintf(want, sizeof(want),

@@ -20,13 +20,12 @@ import functools
 import glob
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import time
 
 from harness import BIN, ROOT, Daemon
-from turnclient import TurnClient
+from turnclient import relay_once
 
 # Directories of source code (the daemon and its libraries); tests/ is not
 # the product.
@@ -206,17 +205,7 @@ def live():
                                        f"--ledger.path={tmp}/ledger.jsonl",
                                        "--signal.drain_delay=0"])
         with d:
-            c = TurnClient(d.port, "alice", "wonderland")
-            assert c.allocate()[0] == 2
-            p = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            p.bind(("127.0.0.1", 0))
-            p.settimeout(2)
-            assert c.permit(p.getsockname())[0] == 2
-            c.send_indication(p.getsockname(), b"x" * 100)
-            p.recvfrom(200)
-            assert c.refresh(0)[0] == 2
-            p.close()
-            c.close()
+            relay_once(d.port, "alice", "wonderland")
             server_types = asyncio.run(signal_session(d))
             status, body = d.http_get("/metrics")
             assert status == 200

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 
 from harness import Daemon
-from test_binding import make_cert
+from test_binding import make_cert, make_two_certs
 from test_daemon import run
 
 
@@ -100,10 +100,7 @@ def test_flag_without_equals_gets_a_hint():
 
 def test_pem_errors_name_the_source():
     with tempfile.TemporaryDirectory() as tmp:
-        os.mkdir(os.path.join(tmp, "a"))
-        os.mkdir(os.path.join(tmp, "b"))
-        cert, key = make_cert(os.path.join(tmp, "a"))
-        cert_b, key_b = make_cert(os.path.join(tmp, "b"))
+        (cert, key), (_, key_b) = make_two_certs(tmp)
         der = os.path.join(tmp, "cert.der")
         subprocess.run(["openssl", "x509", "-in", cert, "-outform", "DER", "-out", der],
                        check=True)

@@ -20,6 +20,15 @@ REFUSAL = ("the signaling hub on {} would give TURN credentials to anyone who ca
            "open on purpose")
 
 
+def join_needs_token(d):
+    async def go():
+        p = await connect(d)
+        await p.send({"type": "join", "room": "r"})
+        await p.error("token-required")
+        await p.close()
+    arun(go())
+
+
 def test_defaults_listen_on_loopback_and_start():
     """What `make run` runs: the defaults pass and serve HTTP on loopback only."""
     r = run(["--check-config"])
@@ -56,13 +65,7 @@ def test_public_hub_with_tokens_starts_and_requires_them():
     d.http_port = hp
     with d:
         assert "OPEN" not in d.log()
-
-        async def go():
-            p = await connect(d)
-            await p.send({"type": "join", "room": "r"})
-            await p.error("token-required")
-            await p.close()
-        arun(go())
+        join_needs_token(d)
     d = Daemon("safe-origins", args=["--signal.allowed_origins=https://app.example.com",
                                      f"--http.listen=0.0.0.0:{hp}"])
     d.http_port = hp
@@ -118,12 +121,6 @@ def test_reload_cannot_open_a_public_hub():
                 time.sleep(0.05)
             assert f"{path}:1: http.listen: " + REFUSAL.format(f"0.0.0.0:{hp}") in d.log(), \
                 d.log()
-
-            async def go():
-                p = await connect(d)
-                await p.send({"type": "join", "room": "r"})
-                await p.error("token-required")
-                await p.close()
-            arun(go())
+            join_needs_token(d)
     finally:
         os.unlink(path)
