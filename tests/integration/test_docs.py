@@ -63,11 +63,21 @@ class Doc:
             yield i + 1, line, self.code[i]
 
     def ticks(self):
-        """(line number, span) for every inline code span outside code blocks."""
-        for n, line, code in self.each():
-            if not code:
-                for m in re.finditer(r"`([^`]+)`", line):
-                    yield n, m.group(1)
+        """(line number, span) for every inline code span outside code blocks;
+        a span may wrap onto the next lines of its paragraph (it is then
+        joined with spaces and reported at the line where it starts)."""
+        block, first = [], 0
+        for n, line, code in list(self.each()) + [(len(self.lines) + 1, "", False)]:
+            if code or not line.strip():
+                text = "\n".join(block)
+                for m in re.finditer(r"`([^`]+)`", text):
+                    yield first + text.count("\n", 0, m.start()), \
+                        " ".join(x.strip() for x in m.group(1).split("\n"))
+                block = []
+                continue
+            if not block:
+                first = n
+            block.append(line)
 
     def tables(self):
         """(line number, header cells lowercased, cells) for every table row."""
