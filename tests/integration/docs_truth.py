@@ -63,19 +63,32 @@ def env_name(setting):
     return "ICEHUB_" + setting.replace(".", "_").upper()
 
 
+def help_options(text):
+    """The options of a help text: on each line that starts with an option,
+    the options before the description (settings, with a '.', left out)."""
+    opts = set()
+    for line in text.splitlines():
+        head = re.split(r"\s{2,}", line.strip(), maxsplit=1)[0]
+        if line.startswith(" ") and head.startswith("-"):
+            opts.update(o for o in re.findall(r"(?<![\w-])(--?[a-zA-Z][a-z0-9._-]*)", head)
+                        if "." not in o)
+    return opts
+
+
 @functools.lru_cache(maxsize=None)
 def cli_options():
-    """{"icehubd": options, "usage": options} from the two help texts: on
-    each line that starts with an option, the options before the description."""
-    def options(text):
-        opts = set()
-        for line in text.splitlines():
-            head = re.split(r"\s{2,}", line.strip(), maxsplit=1)[0]
-            if line.startswith(" ") and head.startswith("-"):
-                opts.update(o for o in re.findall(r"(?<![\w-])(--?[a-zA-Z][a-z0-9._-]*)", head))
-        return opts
-    main = {o for o in options(run_bin(["--help"])) if "." not in o}
-    return {"icehubd": main, "usage": options(run_bin(["usage", "--help"]))}
+    """{program: options} from each program's own --help: "icehubd",
+    "icehubd usage", and every other program the build puts in bin/ (a tool
+    added later is covered without a change here)."""
+    out = {"icehubd": help_options(run_bin(["--help"])),
+           "icehubd usage": help_options(run_bin(["usage", "--help"]))}
+    for path in sorted(glob.glob(os.path.join(ROOT, "bin", "*"))):
+        name = os.path.basename(path)
+        if name.startswith("icehubd") or not os.access(path, os.X_OK):
+            continue
+        r = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=20)
+        out[name] = help_options(r.stdout + r.stderr)
+    return out
 
 
 @functools.lru_cache(maxsize=None)

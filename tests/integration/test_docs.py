@@ -427,6 +427,25 @@ def test_docs_signaling():
 
 # ---- make targets and command-line options ---------------------------------------
 
+def check_options(p, d, n, s, opts, standalone):
+    """The options in <s> (an inline span or a line of a code block): after
+    a program's name, that program's; a span that is only options (say
+    `--check-config`), any program's, unless its paragraph names another
+    tool, whose options they then are."""
+    progs = sorted((x for x in opts if re.search(rf"(?<![\w-]){re.escape(x)}(?![\w-])", s)),
+                   key=len, reverse=True)
+    if progs:
+        start = s.index(progs[0])
+        allowed, s = opts[progs[0]], s[start:]
+    elif standalone and s.startswith("--") and not OTHER_TOOLS.search(d.para[n - 1]):
+        allowed = set().union(*opts.values())
+    else:
+        return
+    for m in re.finditer(r"(?<![\w-])(--?[a-zA-Z][a-z0-9-]*)(?![\w.-])", s):
+        if m.group(1) not in allowed:
+            p.add(d, n, f"option `{m.group(1)}` is not in the help of {progs[0] if progs else 'any program'}")
+
+
 def test_docs_make_targets_and_options():
     rules, phony = T.make_targets()
     opts = T.cli_options()
@@ -441,31 +460,16 @@ def test_docs_make_targets_and_options():
                 if m.group(2) not in rules:
                     p.add(d, n, f"`make {m.group(2)}`: no such target in the Makefile")
         for n, s in d.ticks():
-            if is_error_example(s):
-                continue
-            if "icehubd usage" in s:
-                allowed = opts["usage"]
-            elif "icehubd" in s or s.startswith("--"):
-                if s.startswith("--") and OTHER_TOOLS.search(d.para[n - 1]):
-                    continue
-                allowed = opts["icehubd"] | opts["usage"]
-            else:
-                continue
-            for m in re.finditer(r"(?<![\w-])(--?[a-zA-Z][a-z0-9-]*)(?![\w.-])", s):
-                if m.group(1) not in allowed:
-                    p.add(d, n, f"option `{m.group(1)}` is not in icehubd's help")
+            if not is_error_example(s):
+                check_options(p, d, n, s, opts, standalone=True)
         for n, line, code in d.each():
-            if code and "icehubd" in line and not is_error_example(line):
-                allowed = opts["usage"] if "icehubd usage" in line else opts["icehubd"]
-                after = line[line.index("icehubd"):]
-                for m in re.finditer(r"(?<![\w-])(--?[a-zA-Z][a-z0-9-]*)(?![\w.-])", after):
-                    if m.group(1) not in allowed:
-                        p.add(d, n, f"option `{m.group(1)}` is not in icehubd's help")
+            if code and not is_error_example(line):
+                check_options(p, d, n, line, opts, standalone=False)
     for t in sorted(phony - {"all"} - named):
         p.add(None, 0, f"`make {t}` is a target no doc names")
-    # Every option of both help texts appears in some doc.
+    # Every option of every program appears in some doc.
     text = "\n".join("\n".join(d.lines) for d in all_docs())
-    for o in sorted(opts["icehubd"] | opts["usage"]):
+    for o in sorted(set().union(*opts.values())):
         if o not in ("-h", "-V", "-c") and not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])",
                                                          text):
             p.add(None, 0, f"option `{o}` is in icehubd's help but no doc names it")
