@@ -88,8 +88,9 @@ def test_syntax_hints():
 def test_flag_without_equals_gets_a_hint():
     r = run(["--turn.realm", "example.com"])
     assert r.returncode == 2
-    assert r.stderr == ("icehubd: --turn.realm example.com: expected --turn.realm=VALUE, found "
-                        "the value as a separate argument; write --turn.realm=example.com\n"), r.stderr
+    want = ("icehubd: --turn.realm example.com: expected --turn.realm=VALUE, found the value as "
+            "a separate argument; write --turn.realm=example.com\n")
+    assert r.stderr == want, r.stderr
     r = run(["--check-config", "--signal.enabled", "off"])
     assert r.returncode == 2 and "write --signal.enabled=off" in r.stderr, r.stderr
     # A bare boolean switch is still a switch.

@@ -443,7 +443,8 @@ def check_options(p, d, n, s, opts, standalone):
         return
     for m in re.finditer(r"(?<![\w-])(--?[a-zA-Z][a-z0-9-]*)(?![\w.-])", s):
         if m.group(1) not in allowed:
-            p.add(d, n, f"option `{m.group(1)}` is not in the help of {progs[0] if progs else 'any program'}")
+            who = progs[0] if progs else "any program"
+            p.add(d, n, f"option `{m.group(1)}` is not in the help of {who}")
 
 
 def test_docs_make_targets_and_options():
