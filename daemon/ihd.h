@@ -47,15 +47,6 @@ typedef enum ihd_drop_e {
 } ihd_drop_t;
 
 const char *ihd_drop_name(unsigned reason);
-const char *ihd_turn_drop_name(unsigned i);
-
-/* Why turn/ dropped a message or datagram (turn_out_t.drop_reason), as the
- * reason label of icehub_turn_dropped_total; the last is for new reasons. */
-#define IHD_TURN_DROP_NAMES                                                           \
-    "no_allocation", "no_channel", "no_permission", "bad_send", "peer_family",        \
-        "unknown_attribute", "unexpected_class", "unexpected_indication",             \
-        "unauth_rate_limited", "encode_failed", "quota", "other"
-#define IHD_TURN_DROP_COUNT 12
 
 /* Why a stream connection was closed (ihd_tcp.c). */
 enum { IHD_CLOSE_ERROR = 0, IHD_CLOSE_PEER, IHD_CLOSE_SLOW };
@@ -88,7 +79,7 @@ typedef struct ihd_counters_s {
     uint64_t turn_requests;       /* TURN requests and indications handled */
     uint64_t gso_sends;           /* UDP GSO sends (runs of two or more datagrams) */
     uint64_t gso_segments;        /* datagrams that left in them */
-    uint64_t turn_drop[IHD_TURN_DROP_COUNT]; /* by reason, see IHD_TURN_DROP_NAMES */
+    uint64_t turn_drop[TURN_DROP_COUNT]; /* by turn_drop_t */
 } ihd_counters_t;
 
 #define IHD_INC(field, n) \

@@ -144,9 +144,9 @@ static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t 
             c->turn_requests);
     cmn_prom_family(p, "icehub_turn_dropped_total", "counter",
                     "Client messages and data the TURN state machine dropped, by reason.");
-    for (unsigned i = 0; i < IHD_TURN_DROP_COUNT; i++)
-        cmn_prom_sample_u64(p, "icehub_turn_dropped_total", c->turn_drop[i], "reason",
-                            ihd_turn_drop_name(i), CMN_PROM_END);
+    for (int d = TURN_DROP_NONE + 1; d < TURN_DROP_COUNT; d++)
+        cmn_prom_sample_u64(p, "icehub_turn_dropped_total", c->turn_drop[d], "reason",
+                            turn_drop_name((turn_drop_t)d), CMN_PROM_END);
     counter(p, "icehub_turn_peer_packets_total", "Datagrams from peers on relay sockets.",
             c->relay_rx_packets);
     counter(p, "icehub_turn_peer_dropped_total",

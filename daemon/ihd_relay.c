@@ -383,7 +383,7 @@ void ihd_relay_send(ihd_worker_t *w, turn_alloc_t *a, const cmn_addr_t *peer,
         return;
     ihd_relay_t *r = &g->relay[peer->family == CMN_AF_INET6];
     if (r->fd < 0) {
-        IHD_INC(w->c.turn_drop[4], 1); /* "peer_family": no relay of that family */
+        IHD_INC(w->c.turn_drop[TURN_DROP_PEER_FAMILY], 1); /* no relay of that family */
         return;
     }
     if (!w->fwd)

@@ -176,6 +176,30 @@ typedef struct turn_req_s {
     double wall;                /* realtime seconds (credential expiry) */
 } turn_req_t;
 
+/* Why turn/ dropped a client message or datagram without an answer (the
+ * RFC's silent "discard"); a metric label each (turn_drop_name). */
+typedef enum turn_drop_e {
+    TURN_DROP_NONE = 0,
+    TURN_DROP_NO_ALLOCATION,        /* no allocation on this 5-tuple */
+    TURN_DROP_NO_CHANNEL,           /* ChannelData on an unbound channel */
+    TURN_DROP_NO_PERMISSION,        /* no live permission for the peer (RFC 8656 §9) */
+    TURN_DROP_BAD_SEND,             /* Send without XOR-PEER-ADDRESS or DATA */
+    TURN_DROP_PEER_FAMILY,          /* peer of a family the allocation does not relay */
+    TURN_DROP_UNKNOWN_ATTRIBUTE,    /* indication with an unknown required attribute */
+    TURN_DROP_UNEXPECTED_CLASS,     /* a response, or an RFC 3489 message */
+    TURN_DROP_UNEXPECTED_INDICATION, /* an indication other than Send */
+    TURN_DROP_UNAUTH_RATE_LIMITED,  /* a 401 past the per-IP rate (turn_cfg_t.unauth_rate) */
+    TURN_DROP_ENCODE_FAILED,        /* the answer did not fit the output buffer */
+    TURN_DROP_QUOTA,                /* a bandwidth quota (turn_stats_t counts which) */
+    TURN_DROP_COUNT
+} turn_drop_t;
+
+/* "no_allocation", "no_channel", "no_permission", "bad_send",
+ * "peer_family", "unknown_attribute", "unexpected_class",
+ * "unexpected_indication", "unauth_rate_limited", "encode_failed",
+ * "quota"; "none" for TURN_DROP_NONE. */
+const char *turn_drop_name(turn_drop_t d);
+
 /* What the caller should do after a handler. */
 typedef struct turn_out_s {
     size_t reply_len;           /* > 0: send out[0..reply_len) back to the client */
@@ -186,8 +210,9 @@ typedef struct turn_out_s {
     const uint8_t *fwd_data;    /* borrowed from the input */
     size_t fwd_len;
     bool fwd_dont_fragment;
-    /* Why a message was dropped without reply (counters), or NULL. */
-    const char *drop_reason;    /* static string */
+    /* Why a message was dropped without reply (counters); TURN_DROP_NONE
+     * when it was answered or forwarded. */
+    turn_drop_t drop;
 } turn_out_t;
 
 /* turn_handle_msg: Allocate, Refresh, CreatePermission, ChannelBind

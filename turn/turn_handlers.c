@@ -321,7 +321,7 @@ static size_t auth_failed(turn_ctx_t *c, const turn_auth_t *au, uint8_t *out, si
 {
     if (c->err == TURN_ERR_UNAUTHENTICATED) {
         if (!turn__rl_allow(c->t, &c->req->tuple->client, c->req->now)) {
-            res->drop_reason = "unauth_rate_limited";
+            res->drop = TURN_DROP_UNAUTH_RATE_LIMITED;
             return 0;
         }
         if (au->offered)
@@ -364,7 +364,7 @@ static size_t handle_request(turn_ctx_t *c, uint8_t *out, size_t cap, turn_out_t
     count_answer(c);
     size_t len = c->err == TURN_OK ? turn__rsp_finish(c) : turn__rsp_error(c, out, cap);
     if (len == 0)
-        res->drop_reason = "encode_failed";
+        res->drop = TURN_DROP_ENCODE_FAILED;
     remember(c, out, len);
     c->auth = NULL; /* <au> lives on this frame only */
     return len;
@@ -375,18 +375,18 @@ int turn_handle_msg(turn_t *t, const turn_req_t *req, uint8_t *out, size_t cap, 
     const stun_msg_t *m = req->msg;
     memset(res, 0, sizeof(*res));
     if (m->classic) {
-        res->drop_reason = "unexpected_class";
+        res->drop = TURN_DROP_UNEXPECTED_CLASS;
         return 0;
     }
     if (m->cls == STUN_CLASS_INDICATION) {
         if (m->method == STUN_METHOD_SEND)
             turn__handle_send(t, req, res);
         else
-            res->drop_reason = "unexpected_indication";
+            res->drop = TURN_DROP_UNEXPECTED_INDICATION;
         return 0;
     }
     if (m->cls != STUN_CLASS_REQUEST) {
-        res->drop_reason = "unexpected_class";
+        res->drop = TURN_DROP_UNEXPECTED_CLASS;
         return 0;
     }
     turn_ctx_t c = {.t = t, .req = req};

@@ -88,7 +88,7 @@ static void test_channel_expiry_and_quarantine(void **state)
     tick(fx, 1);
     turn_channel_data(fx->t, &fx->tuple, 0x4001, data, 4, fx->now, &res);
     assert_null(res.fwd_alloc);
-    assert_string_equal(res.drop_reason, "no_channel");
+    assert_int_equal(res.drop, TURN_DROP_NO_CHANNEL);
     assert_int_equal(fx_stats(fx).channels_active, 0);
     /* Quarantine (RFC 8656 §12): neither side may bind elsewhere... */
     assert_int_equal(fx_bind(fx, 0x4001, "192.0.2.81:1000"), 400);
