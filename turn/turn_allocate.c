@@ -175,7 +175,7 @@ fail:
     /* Nothing was opened (a dual allocation fails only when both families
      * did), so there is no relay to close. */
     turn__shared_release(t->shared, a->quota_user, &tuple->client);
-    turn__alloc_discard(a);
+    turn__alloc_free(a);
     return err;
 }
 
