@@ -374,6 +374,46 @@ int ihd_admin_revoke(ihd_server_t *srv, const char *quota_user, bool revoke);
 /* The revoked names, sorted; an owned NULL-terminated array of owned strings. */
 char **ihd_admin_revoked(ihd_server_t *srv, size_t *n);
 
+/* ihd_ws.c: the signaling hub (signal/) on libwebsockets, on the HTTP
+ * thread; only ihd_http.c and ihd_ws.c include libwebsockets.h. */
+struct lws;
+struct lws_context;
+struct lws_protocols;
+struct sig_cfg_s;
+struct sig_hub_s;
+typedef struct ihd_ws_s ihd_ws_t;
+
+/* The hub's settings from the snapshot <cfg>: signal.*, what the hub
+ * needs from the TURN side (its ports, whether TLS is on, the shared
+ * secret it accepts: turn.secrets[0], or srv->auto_secret when TURN runs
+ * on that), and srv->token_key when signal.token_secret is empty. Free
+ * <out> with sig_cfg_dispose. */
+void ihd_ws_cfg(const ihd_cfg_t *cfg, const ihd_server_t *srv, struct sig_cfg_s *out);
+/* The glue and its hub, with the settings of the current snapshot; it
+ * takes each reloaded one on its once-a-second timer. */
+ihd_ws_t *ihd_ws_new(ihd_server_t *srv);
+/* Free after lws_context_destroy (which closes every connection). */
+void ihd_ws_free(ihd_ws_t *s);
+/* The hub; use it on the service thread only. */
+struct sig_hub_s *ihd_ws_hub(ihd_ws_t *s);
+/* Fill the vhost protocol entry "icehub-signal" (made the vhost's default
+ * protocol by the caller, so clients need no subprotocol). */
+void ihd_ws_protocol(ihd_ws_t *s, struct lws_protocols *out);
+/* Start the once-a-second timer; call before the service thread runs. */
+void ihd_ws_start(ihd_ws_t *s, struct lws_context *ctx);
+/* For the HTTP protocol's LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: check the
+ * path (/ws), Origin, per-IP limit and draining; answers a refusal itself.
+ * Returns what the callback must return (0 upgrade, 1 refused). */
+int ihd_ws_confirm_upgrade(ihd_ws_t *s, struct lws *wsi, const char *upgrade);
+/* The service thread has stopped and the context is about to be
+ * destroyed: drop whatever the hub still sends. */
+void ihd_ws_stopping(ihd_ws_t *s);
+/* Any thread: start draining: no new connections or joins, then after
+ * drain_delay every peer gets a 1001 close. */
+void ihd_ws_request_drain(ihd_ws_t *s);
+/* Any thread: WebSocket connections open now. */
+long ihd_ws_open(const ihd_ws_t *s);
+
 /* ihd_http.c, on the HTTP thread: the signaling hub's metrics. */
 struct cmn_prom_s;
 void ihd_http_sig_metrics(ihd_server_t *srv, struct cmn_prom_s *p);

@@ -2,7 +2,9 @@
  *
  * sig_int.h: what the files of signal/ share: the hub's objects (rooms,
  * peers, connections, queued messages), a small string-keyed hash map,
- * and the message helpers of sig_msg.c. Not for use outside signal/.
+ * the message helpers of sig_msg.c, the iceServers of sig_ice.c and the
+ * hub changes sig_route.c makes through sig_hub.c. Not for use outside
+ * signal/.
  */
 #ifndef SIG_INT_H
 #define SIG_INT_H
@@ -135,15 +137,16 @@ bool sig__utf8_ok(const char *s);
 bool sig__room_ok(const char *s);
 /* SIG_ID_LEN random url-safe characters into <out>. */
 void sig__random_id(char *out);
+
+/* ---- sig_ice.c -------------------------------------------------------- */
+
+/* The iceServers array for <user> (new reference). */
+json_t *sig__ice_servers(const sig_cfg_t *cfg, const char *host, const char *user, double now);
 /* The iceServers array as a json_t for <c> (its host and peer id). */
 json_t *sig__ice_json(sig_hub_t *h, sig_conn_t *c, double now);
-/* sig_ice.c: the iceServers array for <user> (new reference). */
-json_t *sig__ice_servers(const sig_cfg_t *cfg, const char *host, const char *user, double now);
 
-/* ---- sig_hub.c / sig_route.c ------------------------------------------ */
+/* ---- sig_hub.c: what sig_route.c changes the hub with ----------------- */
 
-/* Dispatch one parsed message (sig_route.c). */
-void sig__route(sig_hub_t *h, sig_conn_t *c, json_t *msg, double now);
 /* Deliver <text> to <p>: sent when present, queued when away. Returns 0,
  * or CMN_ELIMIT when the away queue is full. <from>/<ref> are kept for
  * an undelivered notice. */
