@@ -25,15 +25,6 @@
 #define IHD_TCP_WBUF_MAX (256 * 1024) /* a slower reader than this is disconnected */
 #define IHD_TLS_HANDSHAKE_TIMEOUT 10 /* seconds */
 
-typedef enum ihd_transport_e {
-    IHD_TR_UDP = 0,
-    IHD_TR_TCP,
-    IHD_TR_TLS,
-    IHD_TR_COUNT
-} ihd_transport_t;
-
-const char *ihd_transport_name(ihd_transport_t t);
-
 /* Why a packet or connection was dropped, beyond the decoder's reasons.
  * Indices into ihd_counters_t.invalid after STUN_DERR_COUNT. */
 typedef enum ihd_drop_e {
@@ -56,16 +47,16 @@ enum { IHD_CLOSE_ERROR = 0, IHD_CLOSE_PEER, IHD_CLOSE_SLOW };
  * prefix on the hot path), each read a relaxed load, and readers sum the
  * workers. */
 typedef struct ihd_counters_s {
-    uint64_t rx_packets[IHD_TR_COUNT];
-    uint64_t rx_bytes[IHD_TR_COUNT];
-    uint64_t tx_packets[IHD_TR_COUNT];
-    uint64_t tx_bytes[IHD_TR_COUNT];
-    uint64_t tx_errors[IHD_TR_COUNT];
-    uint64_t binding_requests[IHD_TR_COUNT];
+    uint64_t rx_packets[TURN_TR_COUNT];
+    uint64_t rx_bytes[TURN_TR_COUNT];
+    uint64_t tx_packets[TURN_TR_COUNT];
+    uint64_t tx_bytes[TURN_TR_COUNT];
+    uint64_t tx_errors[TURN_TR_COUNT];
+    uint64_t binding_requests[TURN_TR_COUNT];
     uint64_t binding_success;
     uint64_t binding_error;       /* 420s */
     uint64_t invalid[IHD_DROP_COUNT];
-    uint64_t tcp_accepted[IHD_TR_COUNT];
+    uint64_t tcp_accepted[TURN_TR_COUNT];
     uint64_t tcp_closed_idle;
     uint64_t tcp_closed_error;    /* garbage that cannot be a frame, TLS errors */
     uint64_t tcp_closed_peer;     /* the client closed or reset it */
@@ -120,7 +111,7 @@ typedef enum ihd_evkind_e {
 typedef struct ihd_listener_s {
     ihd_evkind_t kind;          /* IHD_EV_UDP or IHD_EV_TCP_LISTEN; first member */
     int fd;
-    ihd_transport_t tr;
+    turn_transport_t tr;
     cmn_addr_t addr;
 } ihd_listener_t;
 
@@ -180,7 +171,7 @@ struct ihd_server_s {
 int ihd_workers_start(ihd_server_t *srv, unsigned n);
 void ihd_workers_poke(ihd_server_t *srv);
 void ihd_workers_stop(ihd_server_t *srv);
-int ihd__listen_socket(const cmn_addr_t *a, ihd_transport_t tr, bool reuseport);
+int ihd__listen_socket(const cmn_addr_t *a, turn_transport_t tr, bool reuseport);
 void ihd__sum_counters(const ihd_server_t *srv, ihd_counters_t *out);
 
 /* ihd_dispatch.c: one message from a client, any transport. Writes the reply
@@ -188,7 +179,7 @@ void ihd__sum_counters(const ihd_server_t *srv, ihd_counters_t *out);
  * a peer is sent by the dispatcher itself through the allocation's relay
  * socket. The caller sets w->cur_listener / w->cur_conn first. */
 typedef struct ihd_pkt_s {
-    ihd_transport_t tr;
+    turn_transport_t tr;
     const cmn_addr_t *src;      /* borrowed: the client */
     const cmn_addr_t *dst;      /* borrowed: our address it was sent to */
     const uint8_t *data;        /* borrowed: one datagram or stream frame */
@@ -296,8 +287,8 @@ typedef struct ihd_http_resp_s {
     const char *extra_header_value;
 } ihd_http_resp_t;
 
-/* Helpers for handlers: set <r> to <status> with a copy of <text>, or
- * with a JSON error body {"error":code,"message":msg}. */
+/* ihd_http_resp.c, for handlers: set <r> to <status> with a copy of
+ * <text>, or with a JSON error body {"error":code,"message":msg}. */
 void ihd_http_resp_text(ihd_http_resp_t *r, unsigned status, const char *ctype,
                         const char *text);
 void ihd_http_resp_error(ihd_http_resp_t *r, unsigned status, const char *code,
@@ -305,6 +296,10 @@ void ihd_http_resp_error(ihd_http_resp_t *r, unsigned status, const char *code,
 /* <r> becomes 200 with a copy of an embedded web file (signal/sig_assets.h). */
 struct sig_asset_s;
 void ihd_http_resp_asset(ihd_http_resp_t *r, const struct sig_asset_s *a);
+/* <r> becomes <status> with <j> (consumed) as compact JSON and a newline;
+ * 500 if it cannot be encoded. */
+struct json_t;
+void ihd_http_resp_json(ihd_http_resp_t *r, unsigned status, struct json_t *j);
 
 /* ihd_api.c: the usage and admin JSON API (/api/...) and the dashboard's
  * data. Runs on the HTTP thread. Returns 0 when it answered <req> (in
@@ -414,15 +409,14 @@ void ihd_ws_request_drain(ihd_ws_t *s);
 /* Any thread: WebSocket connections open now. */
 long ihd_ws_open(const ihd_ws_t *s);
 
-/* ihd_http.c, on the HTTP thread: the signaling hub's metrics. */
-struct cmn_prom_s;
-void ihd_http_sig_metrics(ihd_server_t *srv, struct cmn_prom_s *p);
-/* Any thread: start the signaling drain (SIGTERM) and wait until every
+/* ihd_http.c, any thread: start the signaling drain (SIGTERM) and wait until every
  * WebSocket is closed (at most drain_delay + a few seconds). Returns at
  * once when none is open. */
 void ihd_http_drain(ihd_server_t *srv);
-/* ihd_metrics.c: render Prometheus text into a malloc'd buffer. */
-char *ihd_metrics_render(ihd_server_t *srv, size_t *len);
+/* ihd_metrics.c: write the daemon's metric families (workers, TURN, usage)
+ * into <p>. HTTP thread. */
+struct cmn_prom_s;
+void ihd_metrics_render(ihd_server_t *srv, struct cmn_prom_s *p);
 
 /* ihd_cost.c: what relaying <to_peer_bytes> (ingress: client to peer) and
  * <to_client_bytes> (egress: peer to client) costs at the prices of <s>

@@ -145,12 +145,6 @@ int ihd_time_parse(const char *s, double *out)
 
 /* ---- Records ------------------------------------------------------------- */
 
-static const char *transport_name(uint8_t t)
-{
-    static const char *const names[] = {"udp", "tcp", "tls"};
-    return t < CMN_ARRAY_LEN(names) ? names[t] : "?";
-}
-
 json_t *ihd_json_str(const char *s)
 {
     json_t *j = json_string(s ? s : "");
@@ -188,7 +182,7 @@ void ihd_rec_encode(const ihd_rec_t *r, char **buf, size_t *len, size_t *cap)
     json_object_set_new(o, "quota_user", ihd_json_str(r->quota_user));
     json_object_set_new(o, "realm", ihd_json_str(r->realm));
     json_object_set_new(o, "client", ihd_json_addr(&r->client, true));
-    json_object_set_new(o, "client_transport", json_string(transport_name(r->transport)));
+    json_object_set_new(o, "client_transport", json_string(turn_transport_name((turn_transport_t)r->transport)));
     json_object_set_new(o, "relay", relay);
     json_object_set_new(o, "start", json_string(ihd_time_format(r->start, t0, sizeof(t0))));
     json_object_set_new(o, "end", json_string(ihd_time_format(r->end, t1, sizeof(t1))));

@@ -27,8 +27,7 @@ static void tuple_of(const ihd_pkt_t *p, turn_5tuple_t *t)
 {
     t->client = *p->src;
     t->server = *p->dst;
-    t->transport = p->tr == IHD_TR_UDP ? TURN_TR_UDP : p->tr == IHD_TR_TCP ? TURN_TR_TCP
-                                                                           : TURN_TR_TLS;
+    t->transport = (uint8_t)p->tr;
 }
 
 static void forward(ihd_worker_t *w, const turn_out_t *res)

@@ -55,25 +55,6 @@ typedef struct http_pss_s {
     size_t len;
 } http_pss_t;
 
-void ihd_http_resp_text(ihd_http_resp_t *r, unsigned status, const char *ctype, const char *text)
-{
-    size_t n = strlen(text);
-    r->status = status;
-    r->ctype = ctype;
-    r->body = cmn_malloc(n + 1);
-    memcpy(r->body, text, n + 1);
-    r->len = n;
-}
-
-void ihd_http_resp_error(ihd_http_resp_t *r, unsigned status, const char *code, const char *msg)
-{
-    /* Codes and messages are static text of ours: no JSON escaping needed
-     * beyond refusing quotes and backslashes, which they never contain. */
-    char buf[512];
-    snprintf(buf, sizeof(buf), "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, msg);
-    ihd_http_resp_text(r, status, "application/json", buf);
-}
-
 static int http_send(struct lws *wsi, http_pss_t *pss, const ihd_http_resp_t *r)
 {
     uint8_t hdr[LWS_PRE + 1024];
@@ -101,10 +82,24 @@ static int http_send(struct lws *wsi, http_pss_t *pss, const ihd_http_resp_t *r)
     return 0;
 }
 
+/* /metrics: the daemon's families, then the signaling hub's (it lives on
+ * this thread). */
+static void http_metrics(ihd_http_t *h, ihd_http_resp_t *resp)
+{
+    cmn_prom_t p;
+    cmn_prom_init(&p);
+    ihd_metrics_render(h->srv, &p);
+    sig_hub_metrics(ihd_ws_hub(h->sig), &p);
+    resp->status = 200;
+    resp->ctype = "text/plain; version=0.0.4; charset=utf-8";
+    resp->body = cmn_prom_take(&p, &resp->len);
+}
+
 /* The daemon's own routes; the rest go to ihd_api_handle and the embedded
  * assets. Returns 0 with <resp> filled, or CMN_ENOENT. */
-static int http_builtin(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *resp)
+static int http_builtin(ihd_http_t *h, const ihd_http_req_t *req, ihd_http_resp_t *resp)
 {
+    ihd_server_t *srv = h->srv;
     if (!strcmp(req->path, "/livez")) {
         ihd_http_resp_text(resp, 200, "text/plain", "ok\n");
         return 0;
@@ -115,9 +110,7 @@ static int http_builtin(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_r
         return 0;
     }
     if (!strcmp(req->path, "/metrics")) {
-        resp->status = 200;
-        resp->ctype = "text/plain; version=0.0.4; charset=utf-8";
-        resp->body = ihd_metrics_render(srv, &resp->len);
+        http_metrics(h, resp);
         return 0;
     }
     return CMN_ENOENT;
@@ -154,15 +147,6 @@ static int http_assets(const ihd_http_req_t *req, ihd_http_resp_t *resp)
     }
     ihd_http_resp_asset(resp, a);
     return 0;
-}
-
-void ihd_http_resp_asset(ihd_http_resp_t *r, const sig_asset_t *a)
-{
-    r->status = 200;
-    r->ctype = a->ctype;
-    r->body = cmn_malloc(a->len + 1);
-    memcpy(r->body, a->data, a->len);
-    r->len = a->len;
 }
 
 /* The query string as handlers expect it ("a=1&b=x%26y"). lws keeps the
@@ -242,7 +226,7 @@ static int http_dispatch(struct lws *wsi, http_pss_t *pss, ihd_http_t *h, const 
         rc = 0;
     }
     if (rc == CMN_ENOENT)
-        rc = http_builtin(srv, &req, &resp);
+        rc = http_builtin(h, &req, &resp);
     /* metrics.listen: the built-in routes only. */
     const char *vh = lws_get_vhost_name(lws_get_vhost(wsi));
     bool metrics_only = vh && !strncmp(vh, "metrics", 7);
@@ -381,13 +365,6 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
-}
-
-void ihd_http_sig_metrics(ihd_server_t *srv, struct cmn_prom_s *p)
-{
-    ihd_http_t *h = srv->http;
-    if (h && h->sig)
-        sig_hub_metrics(ihd_ws_hub(h->sig), p);
 }
 
 void ihd_http_drain(ihd_server_t *srv)

@@ -433,9 +433,9 @@ static void relay_flush_udp(ihd_worker_t *w, ihd_alloc_t *g, ihd_relay_batch_t *
     }
     ihd_udp_stats_t st = {0, 0, 0};
     ihd_udp_send(w, g->l->fd, b->out, n, &st);
-    IHD_INC(w->c.tx_packets[IHD_TR_UDP], st.packets);
-    IHD_INC(w->c.tx_bytes[IHD_TR_UDP], st.bytes);
-    IHD_INC(w->c.tx_errors[IHD_TR_UDP], st.errors);
+    IHD_INC(w->c.tx_packets[TURN_TR_UDP], st.packets);
+    IHD_INC(w->c.tx_bytes[TURN_TR_UDP], st.bytes);
+    IHD_INC(w->c.tx_errors[TURN_TR_UDP], st.errors);
 }
 
 static int relay_recv_batch(ihd_relay_t *r, ihd_relay_batch_t *b)

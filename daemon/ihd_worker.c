@@ -54,31 +54,25 @@ double ihd_wallclock(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-const char *ihd_transport_name(ihd_transport_t t)
-{
-    static const char *const names[IHD_TR_COUNT] = {"udp", "tcp", "tls"};
-    return (unsigned)t < IHD_TR_COUNT ? names[t] : "?";
-}
-
 /* ihd__listen_socket: a bound (and for TCP, listening) non-blocking socket.
  * Returns the fd or a negative errno. */
-int ihd__listen_socket(const cmn_addr_t *a, ihd_transport_t tr, bool reuseport)
+int ihd__listen_socket(const cmn_addr_t *a, turn_transport_t tr, bool reuseport)
 {
     struct sockaddr_storage ss;
     socklen_t sl = cmn_addr_to_sockaddr(a, &ss);
     int dom = a->family == CMN_AF_INET6 ? AF_INET6 : AF_INET;
-    int type = (tr == IHD_TR_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC;
+    int type = (tr == TURN_TR_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC;
     int fd = socket(dom, type, 0);
     if (fd < 0)
         return -errno;
     int one = 1;
     if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
         goto fail;
-    if (tr != IHD_TR_UDP)
+    if (tr != TURN_TR_UDP)
         (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (dom == AF_INET6)
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (tr == IHD_TR_UDP) {
+    if (tr == TURN_TR_UDP) {
         int sz = 4 * 1024 * 1024;
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
@@ -91,7 +85,7 @@ int ihd__listen_socket(const cmn_addr_t *a, ihd_transport_t tr, bool reuseport)
     }
     if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
         goto fail;
-    if (tr != IHD_TR_UDP && listen(fd, 1024) < 0)
+    if (tr != TURN_TR_UDP && listen(fd, 1024) < 0)
         goto fail;
     return fd;
 fail:;
@@ -150,9 +144,9 @@ static void udp_flush(ihd_worker_t *w, ihd_listener_t *l, unsigned nout)
 {
     ihd_udp_stats_t st = {0, 0, 0};
     ihd_udp_send(w, l->fd, w->udp->out, nout, &st);
-    IHD_INC(w->c.tx_packets[IHD_TR_UDP], st.packets);
-    IHD_INC(w->c.tx_bytes[IHD_TR_UDP], st.bytes);
-    IHD_INC(w->c.tx_errors[IHD_TR_UDP], st.errors);
+    IHD_INC(w->c.tx_packets[TURN_TR_UDP], st.packets);
+    IHD_INC(w->c.tx_bytes[TURN_TR_UDP], st.bytes);
+    IHD_INC(w->c.tx_errors[TURN_TR_UDP], st.errors);
 }
 
 /* Handle one received batch; returns the number of datagrams read. */
@@ -174,8 +168,8 @@ static int udp_batch(ihd_worker_t *w, ihd_listener_t *l)
     for (int i = 0; i < n; i++) {
         struct msghdr *mh = &b->in[i].msg_hdr;
         size_t len = b->in[i].msg_len;
-        IHD_INC(w->c.rx_packets[IHD_TR_UDP], 1);
-        IHD_INC(w->c.rx_bytes[IHD_TR_UDP], len);
+        IHD_INC(w->c.rx_packets[TURN_TR_UDP], 1);
+        IHD_INC(w->c.rx_bytes[TURN_TR_UDP], len);
         if (mh->msg_flags & MSG_TRUNC) {
             IHD_INC(w->c.invalid[IHD_DROP_OVERSIZE], 1);
             continue;
@@ -184,7 +178,7 @@ static int udp_batch(ihd_worker_t *w, ihd_listener_t *l)
         if (cmn_addr_from_sockaddr(&src, mh->msg_name) < 0)
             continue;
         udp_local_addr(mh, l, &dst);
-        ihd_pkt_t p = {.tr = IHD_TR_UDP, .src = &src, .dst = &dst,
+        ihd_pkt_t p = {.tr = TURN_TR_UDP, .src = &src, .dst = &dst,
                        .data = b->in_buf[i], .len = len};
         w->cur_listener = l;
         w->cur_conn = NULL;
@@ -299,13 +293,13 @@ static int worker_open(ihd_worker_t *w, const cmn_settings_t *s, bool tls)
     w->ls = cmn_calloc(max ? max : 1, sizeof(*w->ls));
     for (size_t i = 0; i < max; i++) {
         const cmn_addr_t *a;
-        ihd_transport_t tr;
+        turn_transport_t tr;
         if (i < 2 * s->turn.listen.n) {
             a = &s->turn.listen.v[i / 2];
-            tr = i % 2 ? IHD_TR_TCP : IHD_TR_UDP;
+            tr = i % 2 ? TURN_TR_TCP : TURN_TR_UDP;
         } else {
             a = &s->turn.tls_listen.v[i - 2 * s->turn.listen.n];
-            tr = IHD_TR_TLS;
+            tr = TURN_TR_TLS;
         }
         char buf[CMN_ADDR_STRLEN];
         if (w->id == 0) {
@@ -315,7 +309,7 @@ static int worker_open(ihd_worker_t *w, const cmn_settings_t *s, bool tls)
             int probe = ihd__listen_socket(a, tr, false);
             if (probe < 0) {
                 cmn_err("turn", "cannot listen on %s (%s): %s",
-                        cmn_addr_format(a, buf, sizeof(buf), true), ihd_transport_name(tr),
+                        cmn_addr_format(a, buf, sizeof(buf), true), turn_transport_name(tr),
                         strerror(-probe));
                 return CMN_EIO;
             }
@@ -324,12 +318,12 @@ static int worker_open(ihd_worker_t *w, const cmn_settings_t *s, bool tls)
         int fd = ihd__listen_socket(a, tr, true);
         if (fd < 0) {
             cmn_err("turn", "cannot listen on %s (%s): %s",
-                    cmn_addr_format(a, buf, sizeof(buf), true), ihd_transport_name(tr),
+                    cmn_addr_format(a, buf, sizeof(buf), true), turn_transport_name(tr),
                     strerror(-fd));
             return CMN_EIO;
         }
         ihd_listener_t *l = &w->ls[w->nls++];
-        l->kind = tr == IHD_TR_UDP ? IHD_EV_UDP : IHD_EV_TCP_LISTEN;
+        l->kind = tr == TURN_TR_UDP ? IHD_EV_UDP : IHD_EV_TCP_LISTEN;
         l->fd = fd;
         l->tr = tr;
         l->addr = *a;
@@ -337,7 +331,7 @@ static int worker_open(ihd_worker_t *w, const cmn_settings_t *s, bool tls)
             return CMN_EIO;
         if (w->id == 0)
             cmn_info("turn", "listening on %s (%s)", cmn_addr_format(a, buf, sizeof(buf), true),
-                     ihd_transport_name(tr));
+                     turn_transport_name(tr));
     }
     return 0;
 }

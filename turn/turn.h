@@ -20,12 +20,17 @@
 #include "../common/cmn_addr.h"
 #include "../stun/stun.h"
 
-/* Client transports (the 5-tuple's protocol). */
+/* Client transports (the 5-tuple's protocol), the one list of them: the
+ * daemon's listeners, counters and labels use it too. */
 typedef enum turn_transport_e {
     TURN_TR_UDP = 0,
     TURN_TR_TCP = 1,
     TURN_TR_TLS = 2,
+    TURN_TR_COUNT
 } turn_transport_t;
+
+/* "udp", "tcp", "tls" (a metric label and an API field); "?" otherwise. */
+const char *turn_transport_name(turn_transport_t t);
 
 typedef struct turn_5tuple_s {
     cmn_addr_t client;      /* the client's address as this server sees it */
@@ -346,7 +351,6 @@ typedef enum turn_req_kind_e {
     TURN_REQ_KINDS
 } turn_req_kind_t;
 
-#define TURN_TR_COUNT 3             /* turn_transport_t values */
 #define TURN_ALLOC_ERR_SLOTS 32     /* room for every Allocate error kind */
 
 /* "to_peer", "to_client"; "allocation", "total", "user_throttle";

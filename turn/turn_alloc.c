@@ -193,6 +193,12 @@ const turn_alloc_counters_t *turn_alloc_counters(const turn_alloc_t *a)
     return &a->c;
 }
 
+const char *turn_transport_name(turn_transport_t t)
+{
+    static const char *const names[TURN_TR_COUNT] = {"udp", "tcp", "tls"};
+    return (unsigned)t < TURN_TR_COUNT ? names[t] : "?";
+}
+
 static const char *const end_names[TURN_END_COUNT] = {
     "client", "expired", "connection_closed", "credential_expired",
     "admin", "revoked", "quota", "shutdown",
