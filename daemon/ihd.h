@@ -135,10 +135,6 @@ typedef struct ihd_worker_s {
     turn_t *turn;               /* owned: this worker's allocations */
     turn_ops_t turn_ops;
     uint64_t turn_cfg_gen;      /* generation whose turn_cfg the turn_t uses */
-    /* The packet being dispatched, for relay_open to remember where the
-     * allocation's client is: its UDP listener or its stream connection. */
-    ihd_listener_t *cur_listener;
-    ihd_conn_t *cur_conn;
     bool gso_off;               /* the kernel refused UDP GSO once: send one by one */
     ihd_alloc_t *graveyard;     /* ended allocations' glue, freed after the event batch */
     ihd_conn_t *conn_graveyard; /* closed connections, freed after the event batch */
@@ -177,13 +173,16 @@ void ihd__sum_counters(const ihd_server_t *srv, ihd_counters_t *out);
 /* ihd_dispatch.c: one message from a client, any transport. Writes the reply
  * (if any) into <out> and returns its length, or 0 for no reply. Data for
  * a peer is sent by the dispatcher itself through the allocation's relay
- * socket. The caller sets w->cur_listener / w->cur_conn first. */
+ * socket. The packet is the turn_req_t's origin: an Allocate's relay_open
+ * reads from it where the allocation's client is (listener or conn). */
 typedef struct ihd_pkt_s {
     turn_transport_t tr;
     const cmn_addr_t *src;      /* borrowed: the client */
     const cmn_addr_t *dst;      /* borrowed: our address it was sent to */
     const uint8_t *data;        /* borrowed: one datagram or stream frame */
     size_t len;
+    ihd_listener_t *listener;   /* borrowed: the UDP socket it came in on, or NULL */
+    ihd_conn_t *conn;           /* borrowed: the stream connection, or NULL */
 } ihd_pkt_t;
 size_t ihd_dispatch(ihd_worker_t *w, const ihd_pkt_t *p, uint8_t *out, size_t cap);
 

@@ -49,7 +49,8 @@ static size_t dispatch_turn(ihd_worker_t *w, const ihd_pkt_t *p, const stun_msg_
     }
     turn_5tuple_t t;
     tuple_of(p, &t);
-    turn_req_t req = {.msg = m, .tuple = &t, .now = ihd_now(), .wall = ihd_wallclock()};
+    turn_req_t req = {.msg = m, .tuple = &t, .now = ihd_now(), .wall = ihd_wallclock(),
+                      .origin = (void *)p};
     turn_out_t res;
     memset(&res, 0, sizeof(res));
     IHD_INC(w->c.turn_requests, 1);

@@ -248,7 +248,9 @@ static void set_dont_fragment(int fd, uint8_t family, bool on)
     }
 }
 
-static ihd_alloc_t *glue_for(ihd_worker_t *w, turn_alloc_t *a)
+/* The glue of <a>, made at its first relay_open from the Allocate's packet
+ * <from> (where the client is: its UDP listener or its connection). */
+static ihd_alloc_t *glue_for(turn_alloc_t *a, const ihd_pkt_t *from)
 {
     ihd_alloc_t *g = turn_alloc_udata(a);
     if (g)
@@ -260,8 +262,8 @@ static ihd_alloc_t *glue_for(ihd_worker_t *w, turn_alloc_t *a)
         g->relay[i].fd = -1;
         g->relay[i].g = g;
     }
-    g->l = w->cur_listener;
-    g->conn = w->cur_conn;
+    g->l = from->listener;
+    g->conn = from->conn;
     g->client_len = cmn_addr_to_sockaddr(&turn_alloc_tuple(a)->client, &g->client);
     if (g->conn)
         ihd_conn_set_alloc(g->conn, true);
@@ -297,7 +299,7 @@ static int relay_open(void *ctx, turn_alloc_t *a, const turn_relay_req_t *req,
     }
     if (req->dont_fragment)
         set_dont_fragment(fd, bound.family, true);
-    ihd_alloc_t *g = glue_for(w, a);
+    ihd_alloc_t *g = glue_for(a, req->origin);
     ihd_relay_t *r = &g->relay[bound.family == CMN_AF_INET6];
     if (r->fd >= 0) {
         close(fd);

@@ -294,9 +294,7 @@ static int conn_frames(ihd_worker_t *w, ihd_conn_t *c)
         }
         IHD_INC(w->c.rx_packets[c->tr], 1);
         ihd_pkt_t p = {.tr = c->tr, .src = &c->peer, .dst = &c->local,
-                       .data = c->rbuf + off, .len = (size_t)fl};
-        w->cur_listener = NULL;
-        w->cur_conn = c;
+                       .data = c->rbuf + off, .len = (size_t)fl, .conn = c};
         size_t olen = ihd_dispatch(w, &p, out, sizeof(out));
         off += (size_t)fl;
         if (olen && conn_send(w, c, out, olen) < 0) {

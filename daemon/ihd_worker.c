@@ -179,9 +179,7 @@ static int udp_batch(ihd_worker_t *w, ihd_listener_t *l)
             continue;
         udp_local_addr(mh, l, &dst);
         ihd_pkt_t p = {.tr = TURN_TR_UDP, .src = &src, .dst = &dst,
-                       .data = b->in_buf[i], .len = len};
-        w->cur_listener = l;
-        w->cur_conn = NULL;
+                       .data = b->in_buf[i], .len = len, .listener = l};
         size_t olen = ihd_dispatch(w, &p, b->out_buf[nout], sizeof(b->out_buf[nout]));
         if (olen == 0)
             continue;

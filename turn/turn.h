@@ -112,6 +112,7 @@ typedef struct turn_relay_req_s {
     bool use_token;         /* RESERVATION-TOKEN present: take the reserved port */
     uint8_t token[8];       /* that token */
     bool dont_fragment;     /* DONT-FRAGMENT: set DF on the relay socket */
+    void *origin;           /* borrowed: the Allocate's turn_req_t.origin */
 } turn_relay_req_t;
 
 typedef struct turn_ops_s {
@@ -179,6 +180,10 @@ typedef struct turn_req_s {
     const turn_5tuple_t *tuple; /* borrowed */
     double now;                 /* monotonic seconds */
     double wall;                /* realtime seconds (credential expiry) */
+    /* The glue's, opaque here: where the message came in (its socket or
+     * connection). An Allocate hands it to relay_open in
+     * turn_relay_req_t.origin. Borrowed for the call. */
+    void *origin;
 } turn_req_t;
 
 /* Why turn/ dropped a client message or datagram without an answer (the

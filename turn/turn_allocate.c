@@ -229,6 +229,7 @@ void turn__handle_allocate(turn_ctx_t *c, uint8_t *out, size_t cap)
     alloc_got_t got;
     if ((c->err = alloc_validate(c->req->msg, &ask)) != TURN_OK)
         return;
+    ask.relay.origin = c->req->origin;
     if ((c->err = alloc_decide(c, &ask, &got)) != TURN_OK)
         return;
     c->a = got.a;
