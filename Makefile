@@ -44,7 +44,7 @@ ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined $(BASE_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lm -pthread
 
-LIB_SRCS := $(wildcard common/*.c stun/*.c turn/*.c signal/*.c)
+LIB_SRCS := $(wildcard common/*.c stun/*.c turn/*.c signal/*.c acct/*.c)
 # Web files served by icehubd, compiled in (signal/sig_assets.h).
 WWW_FILES := $(sort $(wildcard signal/www/*))
 DAEMON_SRCS := $(wildcard daemon/*.c)

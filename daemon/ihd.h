@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 
+#include "acct/acct.h"
 #include "common/cmn.h"
 #include "common/cmn_addr.h"
 #include "common/cmn_config.h"
@@ -417,13 +418,15 @@ void ihd_http_drain(ihd_server_t *srv);
 struct cmn_prom_s;
 void ihd_metrics_render(ihd_server_t *srv, struct cmn_prom_s *p);
 
-/* ihd_cost.c: what relaying <to_peer_bytes> (ingress: client to peer) and
- * <to_client_bytes> (egress: peer to client) costs at the prices of <s>
- * (cost.ingress_per_gb, cost.egress_per_gb per 10^9 bytes of UDP payload),
- * in s->cost.currency. Pure; callable from any thread. */
-double ihd_cost(const cmn_settings_t *s, uint64_t to_peer_bytes, uint64_t to_client_bytes);
+/* The prices of <s> (cost.*), for acct_cost. Borrows the currency. */
+static inline acct_prices_t ihd_prices(const cmn_settings_t *s)
+{
+    return (acct_prices_t){.ingress_per_gb = s->cost.ingress_per_gb,
+                           .egress_per_gb = s->cost.egress_per_gb,
+                           .currency = s->cost.currency};
+}
 
-/* ---- Usage accounting and the ledger (ihd_usage.c, ihd_ledger.c) ---- */
+/* ---- Usage accounting (ihd_usage.c: the daemon's side of acct/) ------ */
 
 /* Accounting state of one allocation, kept in its glue (ihd_alloc_t in
  * ihd_relay.c). Owner worker thread only. */
@@ -464,11 +467,7 @@ void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a, ihd_acct_t *acct);
 char *ihd_usage_json(ihd_server_t *srv, size_t *len);
 /* Append the usage and ledger metrics (top users, histograms, ledger
  * health) to a /metrics page being rendered (a cmn_prom_t *). */
-struct cmn_prom_s;
 void ihd_usage_metrics(ihd_server_t *srv, struct cmn_prom_s *p);
-/* ihd_usage_cli.c: `icehubd usage LEDGER... [options]`; returns the exit
- * status (0, 1 for unreadable or damaged files, 2 for usage errors). */
-int ihd_usage_cli(int argc, char **argv);
 
 double ihd_now(void);           /* CLOCK_MONOTONIC seconds */
 double ihd_wallclock(void);     /* CLOCK_REALTIME seconds */

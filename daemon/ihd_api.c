@@ -30,7 +30,6 @@
 #include <time.h>
 
 #include "common/cmn_log.h"
-#include "daemon/ihd_acct.h"
 #include "signal/sig_assets.h"
 
 #define API_NAME_MAX 255        /* longest user name in a path */
@@ -62,17 +61,17 @@ static json_t *alloc_json(const ihd_admin_list_t *l, const ihd_admin_alloc_t *e,
 {
     json_t *relay = json_array(), *peers = json_array();
     for (size_t i = 0; i < e->nrelay; i++)
-        json_array_append_new(relay, ihd_json_addr(&e->relay[i], true));
+        json_array_append_new(relay, acct_json_addr(&e->relay[i], true));
     for (size_t i = 0; i < e->npeers; i++)
-        json_array_append_new(peers, ihd_json_addr(&e->peers[i], false));
+        json_array_append_new(peers, acct_json_addr(&e->peers[i], false));
     json_t *j = json_object();
     json_object_set_new(j, "id", json_integer((json_int_t)e->id));
-    json_object_set_new(j, "user", ihd_json_str(ihd_admin_str(l, e->user_off)));
-    json_object_set_new(j, "quota_user", ihd_json_str(ihd_admin_str(l, e->quota_user_off)));
-    json_object_set_new(j, "realm", ihd_json_str(realm));
+    json_object_set_new(j, "user", acct_json_str(ihd_admin_str(l, e->user_off)));
+    json_object_set_new(j, "quota_user", acct_json_str(ihd_admin_str(l, e->quota_user_off)));
+    json_object_set_new(j, "realm", acct_json_str(realm));
     json_object_set_new(j, "transport", json_string(turn_transport_name((turn_transport_t)e->transport)));
-    json_object_set_new(j, "client", ihd_json_addr(&e->client, true));
-    json_object_set_new(j, "server", ihd_json_addr(&e->server, true));
+    json_object_set_new(j, "client", acct_json_addr(&e->client, true));
+    json_object_set_new(j, "server", acct_json_addr(&e->server, true));
     json_object_set_new(j, "relay", relay);
     json_object_set_new(j, "peers", peers);
     json_object_set_new(j, "peers_total", json_integer(e->peers_total));
@@ -300,7 +299,7 @@ static void user_revoke(ihd_server_t *srv, const ihd_http_req_t *req, const char
             live++;
     ihd_admin_list_dispose(&l);
     json_t *j = json_object();
-    json_object_set_new(j, "user", ihd_json_str(user));
+    json_object_set_new(j, "user", acct_json_str(user));
     json_object_set_new(j, "revoked", json_boolean(revoke));
     json_object_set_new(j, "changed", json_boolean(rc == 0));
     json_object_set_new(j, "blocked", revoke  ? json_string("revoked")
@@ -317,7 +316,7 @@ static void route_revoked(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http
     char **v = ihd_admin_revoked(srv, &n);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(arr, ihd_json_str(v[i]));
+        json_array_append_new(arr, acct_json_str(v[i]));
         cmn_free(v[i]);
     }
     cmn_free(v);
@@ -471,7 +470,7 @@ static void route_summary(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http
     json_t *top = json_array();
     for (size_t i = 0; i < nu && i < API_TOP_USERS; i++) {
         json_t *u = json_object();
-        json_object_set_new(u, "user", ihd_json_str(users[i].name));
+        json_object_set_new(u, "user", acct_json_str(users[i].name));
         json_object_set_new(u, "allocations", json_integer(users[i].allocations));
         json_object_set_new(u, "to_peer_bps", json_integer((json_int_t)llround(users[i].to_peer_bps)));
         json_object_set_new(u, "to_client_bps",

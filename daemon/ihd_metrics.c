@@ -86,10 +86,13 @@ static void relay_metrics(cmn_prom_t *p, const cmn_settings_t *s, const turn_sta
     cmn_prom_family(p, "icehub_turn_cost_total", "counter",
                     "Cost of the relayed bytes since start at the configured prices "
                     "(to_client = egress, to_peer = ingress).");
-    cmn_prom_sample(p, "icehub_turn_cost_total", ihd_cost(s, 0, dir[TURN_DIR_TO_CLIENT]), "realm",
-                    realm, "currency", s->cost.currency, "direction", "to_client", CMN_PROM_END);
-    cmn_prom_sample(p, "icehub_turn_cost_total", ihd_cost(s, dir[TURN_DIR_TO_PEER], 0), "realm",
-                    realm, "currency", s->cost.currency, "direction", "to_peer", CMN_PROM_END);
+    acct_prices_t pr = ihd_prices(s);
+    cmn_prom_sample(p, "icehub_turn_cost_total", acct_cost(&pr, 0, dir[TURN_DIR_TO_CLIENT]),
+                    "realm", realm, "currency", s->cost.currency, "direction", "to_client",
+                    CMN_PROM_END);
+    cmn_prom_sample(p, "icehub_turn_cost_total", acct_cost(&pr, dir[TURN_DIR_TO_PEER], 0),
+                    "realm", realm, "currency", s->cost.currency, "direction", "to_peer",
+                    CMN_PROM_END);
 }
 
 /* TURN requests by method and class (the family Binding starts). */

@@ -1,13 +1,13 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
- * ihd_utab.c: the usage table of one period: a chained hash table of rows
- * (one per user or realm) with a hard cap on rows, past which every new
+ * acct_utab.c: a table of usage rows: a chained hash table of rows (one
+ * per user, realm or day) with a hard cap on rows, past which every new
  * name shares one overflow row called "other". Memory is therefore at most
- * max * (sizeof(ihd_urow_t) + name length) plus the bucket array, whatever
- * usernames clients invent. Not thread-safe: ihd_usage.c holds its mutex
- * around every call. Pure (no server state), so unit tests include it.
+ * max * (sizeof(acct_urow_t) + name length) plus the bucket array, whatever
+ * usernames clients invent. Not thread-safe: the usage table
+ * (acct_usage.c) holds its mutex around every call.
  */
-#include "daemon/ihd_acct.h"
+#include "acct.h"
 
 #define UTAB_MIN_BUCKETS 64
 
@@ -19,7 +19,7 @@ static uint32_t name_hash(const char *s)
     return h;
 }
 
-void ihd_utab_init(ihd_utab_t *t, size_t max)
+void acct_utab_init(acct_utab_t *t, size_t max)
 {
     memset(t, 0, sizeof(*t));
     t->nbuckets = UTAB_MIN_BUCKETS;
@@ -27,12 +27,12 @@ void ihd_utab_init(ihd_utab_t *t, size_t max)
     t->max = max;
 }
 
-void ihd_utab_dispose(ihd_utab_t *t)
+void acct_utab_dispose(acct_utab_t *t)
 {
     for (size_t i = 0; i < t->nbuckets; i++) {
-        ihd_urow_t *r = t->buckets[i];
+        acct_urow_t *r = t->buckets[i];
         while (r) {
-            ihd_urow_t *next = r->next;
+            acct_urow_t *next = r->next;
             cmn_free(r);
             r = next;
         }
@@ -42,14 +42,14 @@ void ihd_utab_dispose(ihd_utab_t *t)
     memset(t, 0, sizeof(*t));
 }
 
-static void grow(ihd_utab_t *t)
+static void grow(acct_utab_t *t)
 {
     size_t n = t->nbuckets * 2;
-    ihd_urow_t **b = cmn_calloc(n, sizeof(*b));
+    acct_urow_t **b = cmn_calloc(n, sizeof(*b));
     for (size_t i = 0; i < t->nbuckets; i++) {
-        ihd_urow_t *r = t->buckets[i];
+        acct_urow_t *r = t->buckets[i];
         while (r) {
-            ihd_urow_t *next = r->next;
+            acct_urow_t *next = r->next;
             r->next = b[r->hash & (n - 1)];
             b[r->hash & (n - 1)] = r;
             r = next;
@@ -60,27 +60,27 @@ static void grow(ihd_utab_t *t)
     t->nbuckets = n;
 }
 
-static ihd_urow_t *row_new(const char *name, uint32_t h)
+static acct_urow_t *row_new(const char *name, uint32_t h)
 {
     size_t len = strlen(name);
-    ihd_urow_t *r = cmn_calloc(1, sizeof(*r) + len + 1);
+    acct_urow_t *r = cmn_calloc(1, sizeof(*r) + len + 1);
     r->hash = h;
     memcpy(r->name, name, len + 1);
     return r;
 }
 
-ihd_urow_t *ihd_utab_find(const ihd_utab_t *t, const char *name)
+acct_urow_t *acct_utab_find(const acct_utab_t *t, const char *name)
 {
     uint32_t h = name_hash(name);
-    for (ihd_urow_t *r = t->buckets[h & (t->nbuckets - 1)]; r; r = r->next)
+    for (acct_urow_t *r = t->buckets[h & (t->nbuckets - 1)]; r; r = r->next)
         if (r->hash == h && !strcmp(r->name, name))
             return r;
     return NULL;
 }
 
-ihd_urow_t *ihd_utab_get(ihd_utab_t *t, const char *name)
+acct_urow_t *acct_utab_get(acct_utab_t *t, const char *name)
 {
-    ihd_urow_t *r = ihd_utab_find(t, name);
+    acct_urow_t *r = acct_utab_find(t, name);
     if (r)
         return r;
     if (t->n >= t->max) {
@@ -99,22 +99,22 @@ ihd_urow_t *ihd_utab_get(ihd_utab_t *t, const char *name)
     return r;
 }
 
-void ihd_utab_foreach(const ihd_utab_t *t, void (*fn)(void *ctx, ihd_urow_t *r), void *ctx)
+void acct_utab_foreach(const acct_utab_t *t, void (*fn)(void *ctx, acct_urow_t *r), void *ctx)
 {
     for (size_t i = 0; i < t->nbuckets; i++)
-        for (ihd_urow_t *r = t->buckets[i]; r; r = r->next)
+        for (acct_urow_t *r = t->buckets[i]; r; r = r->next)
             fn(ctx, r);
 }
 
 /* "a ranks below b": fewer bytes, then (for a stable order) a later name. */
-static bool below(const ihd_urow_t *a, const ihd_urow_t *b)
+static bool below(const acct_urow_t *a, const acct_urow_t *b)
 {
-    uint64_t x = ihd_urow_bytes(a), y = ihd_urow_bytes(b);
+    uint64_t x = acct_urow_bytes(a), y = acct_urow_bytes(b);
     return x != y ? x < y : strcmp(a->name, b->name) > 0;
 }
 
 /* A min-heap of the best k seen so far: O(n log k) for n rows. */
-static void sift_down(ihd_urow_t **h, size_t n, size_t i)
+static void sift_down(acct_urow_t **h, size_t n, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, m = i;
@@ -124,20 +124,20 @@ static void sift_down(ihd_urow_t **h, size_t n, size_t i)
             m = l + 1;
         if (m == i)
             return;
-        ihd_urow_t *x = h[i];
+        acct_urow_t *x = h[i];
         h[i] = h[m];
         h[m] = x;
         i = m;
     }
 }
 
-size_t ihd_utab_top(const ihd_utab_t *t, size_t k, ihd_urow_t **out)
+size_t acct_utab_top(const acct_utab_t *t, size_t k, acct_urow_t **out)
 {
     size_t n = 0;
     if (!k)
         return 0;
     for (size_t i = 0; i < t->nbuckets; i++) {
-        for (ihd_urow_t *r = t->buckets[i]; r; r = r->next) {
+        for (acct_urow_t *r = t->buckets[i]; r; r = r->next) {
             if (n < k) {
                 out[n++] = r;
                 if (n == k)
@@ -154,7 +154,7 @@ size_t ihd_utab_top(const ihd_utab_t *t, size_t k, ihd_urow_t **out)
             sift_down(out, n, j);
     /* Heap sort into descending order: pop the smallest to the back. */
     for (size_t m = n; m > 1; m--) {
-        ihd_urow_t *x = out[0];
+        acct_urow_t *x = out[0];
         out[0] = out[m - 1];
         out[m - 1] = x;
         sift_down(out, m - 1, 0);
