@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "acct/acct.h"
 #include "common/cmn.h"
@@ -18,6 +19,8 @@
 #include "common/cmn_config.h"
 #include "stun/stun.h"
 #include "turn/turn.h"
+
+#include "ihd_clock.h"
 
 #define IHD_MAX_WORKERS 256
 #define IHD_MAX_LISTEN 16            /* addresses per listen setting */
@@ -166,7 +169,14 @@ struct ihd_server_s {
 
 /* ihd_worker.c */
 int ihd_workers_start(ihd_server_t *srv, unsigned n);
-void ihd_workers_poke(ihd_server_t *srv);
+/* Wake every worker (its eventfd): it takes a new configuration snapshot
+ * and runs posted admin commands. Any thread. */
+static inline void ihd_workers_poke(ihd_server_t *srv)
+{
+    uint64_t one = 1;
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        (void)!write(srv->workers[i].wakefd, &one, sizeof(one));
+}
 void ihd_workers_stop(ihd_server_t *srv);
 int ihd__listen_socket(const cmn_addr_t *a, turn_transport_t tr, bool reuseport);
 void ihd__sum_counters(const ihd_server_t *srv, ihd_counters_t *out);
@@ -235,9 +245,6 @@ typedef struct ihd_udp_stats_s {
 unsigned ihd_udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
                       ihd_udp_stats_t *st);
 
-/* ihd_worker.c: write an IP_PKTINFO / IPV6_PKTINFO control message asking
- * the kernel to send from <src> into <ctrl> (64 bytes); sets *len. */
-void ihd_udp_pktinfo(uint8_t *ctrl, const cmn_addr_t *src, size_t *len);
 
 /* ihd_tls.c */
 int ihd_tls_ctx_new(const cmn_settings_t *s, void **out, char *err, size_t errlen);
@@ -469,7 +476,5 @@ char *ihd_usage_json(ihd_server_t *srv, size_t *len);
  * health) to a /metrics page being rendered (a cmn_prom_t *). */
 void ihd_usage_metrics(ihd_server_t *srv, struct cmn_prom_s *p);
 
-double ihd_now(void);           /* CLOCK_MONOTONIC seconds */
-double ihd_wallclock(void);     /* CLOCK_REALTIME seconds */
 
 #endif /* IHD_H */

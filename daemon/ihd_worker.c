@@ -21,7 +21,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/cmn_log.h"
@@ -39,20 +38,6 @@ typedef struct ihd_udp_batch_s {
     cmn_addr_t out_from[IHD_UDP_BATCH];
     uint8_t out_buf[IHD_UDP_BATCH][IHD_UDP_MAX + 128];
 } ihd_udp_batch_t;
-
-double ihd_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-double ihd_wallclock(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ihd__listen_socket: a bound (and for TCP, listening) non-blocking socket.
  * Returns the fd or a negative errno. */
@@ -112,32 +97,6 @@ static void udp_local_addr(const struct msghdr *mh, const ihd_listener_t *l, cmn
             memcpy(out->ip, &pi.ipi6_addr, 16);
         }
     }
-}
-
-void ihd_udp_pktinfo(uint8_t *ctrl, const cmn_addr_t *local, size_t *len)
-{
-    memset(ctrl, 0, IHD_CTRL_LEN);
-    struct msghdr mh = {.msg_control = ctrl, .msg_controllen = IHD_CTRL_LEN};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    if (local->family == CMN_AF_INET) {
-        struct in_pktinfo pi;
-        memset(&pi, 0, sizeof(pi));
-        memcpy(&pi.ipi_spec_dst, local->ip, 4);
-        cm->cmsg_level = IPPROTO_IP;
-        cm->cmsg_type = IP_PKTINFO;
-        cm->cmsg_len = CMSG_LEN(sizeof(pi));
-        memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-        *len = CMSG_SPACE(sizeof(pi));
-        return;
-    }
-    struct in6_pktinfo pi6;
-    memset(&pi6, 0, sizeof(pi6));
-    memcpy(&pi6.ipi6_addr, local->ip, 16);
-    cm->cmsg_level = IPPROTO_IPV6;
-    cm->cmsg_type = IPV6_PKTINFO;
-    cm->cmsg_len = CMSG_LEN(sizeof(pi6));
-    memcpy(CMSG_DATA(cm), &pi6, sizeof(pi6));
-    *len = CMSG_SPACE(sizeof(pi6));
 }
 
 static void udp_flush(ihd_worker_t *w, ihd_listener_t *l, unsigned nout)
@@ -395,13 +354,6 @@ fail:
     srv->workers = NULL;
     srv->nworkers = 0;
     return CMN_EIO;
-}
-
-void ihd_workers_poke(ihd_server_t *srv)
-{
-    uint64_t one = 1;
-    for (unsigned i = 0; i < srv->nworkers; i++)
-        (void)!write(srv->workers[i].wakefd, &one, sizeof(one));
 }
 
 void ihd_workers_stop(ihd_server_t *srv)

@@ -20,7 +20,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <strings.h>
-#include <time.h>
 
 #include "common/cmn_log.h"
 #include "signal/sig.h"
@@ -65,20 +64,6 @@ struct ihd_ws_s {
     double rx_at;               /* while the hub handles a message: its arrival */
     sig_conn_t *rx_conn;        /* ... and the connection it came from */
 };
-
-static double wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- Hub ops ---------------------------------------------------------- */
 
@@ -188,8 +173,8 @@ static void pss_established(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi)
     lws_get_peer_simple(wsi, ip, sizeof(ip));
     memset(pss, 0, sizeof(*pss));
     pss->wsi = wsi;
-    pss->last_rx = pss->last_ping = mono_now();
-    pss->conn = sig_conn_open(s->hub, pss, ip, host, wall_now());
+    pss->last_rx = pss->last_ping = ihd_now();
+    pss->conn = sig_conn_open(s->hub, pss, ip, host, ihd_wallclock());
     pss->next = s->conns;
     if (s->conns)
         s->conns->prev = pss;
@@ -201,7 +186,7 @@ static void pss_closed(ihd_ws_t *s, ws_pss_t *pss)
 {
     if (!pss->conn)
         return;
-    sig_conn_gone(s->hub, pss->conn, wall_now());
+    sig_conn_gone(s->hub, pss->conn, ihd_wallclock());
     pss->conn = NULL;
     while (pss->qhead) {
         out_t *n = pss->qhead->next;
@@ -224,7 +209,7 @@ static void pss_receive(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi, const void 
                         size_t len)
 {
     size_t max = sig_hub_cfg(s->hub)->max_message;
-    pss->last_rx = mono_now();
+    pss->last_rx = ihd_now();
     if (!pss->in_msg) {
         pss->in_msg = true;
         pss->rx_binary = lws_frame_is_binary(wsi);
@@ -246,7 +231,7 @@ static void pss_receive(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi, const void 
     if (!lws_is_final_fragment(wsi))
         return;
     pss->in_msg = false;
-    double now = wall_now();
+    double now = ihd_wallclock();
     s->rx_at = pss->last_rx;
     s->rx_conn = pss->conn;
     if (pss->rx_binary)
@@ -280,7 +265,7 @@ static int pss_writeable(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi)
         out_t *o = pss->qhead;
         int n = lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_TEXT);
         if (n >= 0 && o->rx_at > 0)
-            sig_hub_observe_delivery(s->hub, mono_now() - o->rx_at);
+            sig_hub_observe_delivery(s->hub, ihd_now() - o->rx_at);
         pss->qhead = o->next;
         if (!pss->qhead)
             pss->qtail = NULL;
@@ -362,12 +347,12 @@ static void start_drain(ihd_ws_t *s)
         return;
     s->draining = true;
     sig_hub_drain(s->hub);
-    s->drain_at = wall_now() + sig_hub_cfg(s->hub)->drain_delay;
+    s->drain_at = ihd_wallclock() + sig_hub_cfg(s->hub)->drain_delay;
     cmn_info("signal", "draining: %ld WebSocket connection(s) get a going-away close in %u s",
              (long)atomic_load(&s->open), sig_hub_cfg(s->hub)->drain_delay);
     if (!sig_hub_cfg(s->hub)->drain_delay) {
         s->drain_at = 0;
-        s->kill_at = wall_now() + 2;
+        s->kill_at = ihd_wallclock() + 2;
         sig_hub_close_all(s->hub, SIG_CLOSE_GOING_AWAY, "server shutting down");
     }
 }
@@ -375,7 +360,7 @@ static void start_drain(ihd_ws_t *s)
 static void keepalive(ihd_ws_t *s)
 {
     const sig_cfg_t *cfg = sig_hub_cfg(s->hub);
-    double now = mono_now();
+    double now = ihd_now();
     for (ws_pss_t *p = s->conns; p; p = p->next) {
         if (p->close_code)
             continue;
@@ -396,7 +381,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
     sync_cfg(s);
     if (atomic_load(&s->drain_req))
         start_drain(s);
-    double now = wall_now();
+    double now = ihd_wallclock();
     if (s->draining && s->drain_at && now >= s->drain_at) {
         s->drain_at = 0;
         s->kill_at = now + 2;
@@ -430,7 +415,7 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
             pss_receive(s, pss, wsi, in, len);
         return 0;
     case LWS_CALLBACK_RECEIVE_PONG:
-        pss->last_rx = mono_now();
+        pss->last_rx = ihd_now();
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return pss->conn ? pss_writeable(s, pss, wsi) : 0;
