@@ -142,7 +142,7 @@ integration-test: bin/icehubd
 FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. \
                $(shell pkg-config --cflags openssl jansson 2>/dev/null)
 FUZZ_LIB_SRCS := $(wildcard common/cmn.c common/cmn_crypto.c common/cmn_addr.c common/cmn_log.c \
-                   common/cmn_metrics.c stun/*.c turn/*.c signal/*.c)
+                   common/cmn_map.c common/cmn_metrics.c stun/*.c turn/*.c signal/*.c)
 FUZZ_LIBS := $(shell pkg-config --libs openssl jansson 2>/dev/null) -lm -pthread
 # The hub's ids and tokens come from a seeded generator in the target.
 build/fuzz/fuzz_signal: FUZZ_LDFLAGS := -Wl,--wrap=cmn_random

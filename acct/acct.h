@@ -20,6 +20,7 @@
 
 #include "common/cmn.h"
 #include "common/cmn_addr.h"
+#include "common/cmn_map.h"
 
 struct cmn_prom_s;
 struct json_t;
@@ -119,8 +120,7 @@ int acct_ledger_read(FILE *f, const char *name, acct_rec_fn fn, acct_warn_fn war
 
 /* Usage of one key (a user, a realm, a day) in the current period. */
 typedef struct acct_urow_s {
-    struct acct_urow_s *next;   /* hash chain */
-    uint32_t hash;
+    cmn_map_node_t node;        /* in acct_utab_t.map, by name */
     bool quota_blocked;         /* the usage table blocked this user (ACCT_BLOCK_QUOTA) */
     const char *realm;          /* users: the realm row's name (same table set) */
     uint64_t to_peer_bytes, to_client_bytes, to_peer_packets, to_client_packets;
@@ -130,10 +130,12 @@ typedef struct acct_urow_s {
 
 /* A hash table of rows with a cap: past <max> rows every new key shares the
  * overflow row (name "other"), so memory is bounded by max * (sizeof row +
- * name) whatever names clients use. Not thread-safe. */
+ * name) whatever names clients use; the names hash under the table's random
+ * key (cmn_map), so clients cannot pick names that share a chain either.
+ * map.n is the number of rows (the overflow row aside). Not thread-safe. */
 typedef struct acct_utab_s {
-    acct_urow_t **buckets;
-    size_t nbuckets, n, max;
+    cmn_map_t map;              /* acct_urow_t by name */
+    size_t max;
     acct_urow_t *other;         /* overflow row, created on first use */
     uint64_t overflowed;        /* lookups that landed in the overflow row */
 } acct_utab_t;

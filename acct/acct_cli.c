@@ -271,7 +271,7 @@ static json_t *row_json(const char *key, const acct_urow_t *r, double cost)
 static void print_report(cli_t *c, const acct_prices_t *pr)
 {
     static const char *const by_name[] = {"user", "realm", "day"};
-    size_t n = c->rows.n;
+    size_t n = c->rows.map.n;
     acct_urow_t **rows = cmn_calloc(n + 1, sizeof(*rows));
     n = acct_utab_top(&c->rows, n, rows); /* most bytes first */
     if (c->by == CLI_BY_DAY)

@@ -110,7 +110,7 @@ static void roll_period(acct_usage_t *u, acct_period_t period, double wall, acct
     names_clear(&u->qblocked);
     if (u->pend > 0)
         cmn_info("usage", "new %s period: usage restarts (%llu users last period)",
-                 acct_period_name(period), (unsigned long long)u->users.n);
+                 acct_period_name(period), (unsigned long long)u->users.map.n);
     acct_utab_dispose(&u->users);
     acct_utab_dispose(&u->realms);
     acct_utab_init(&u->users, ACCT_USAGE_MAX_USERS);
@@ -296,7 +296,7 @@ void acct_usage_rebuild(acct_usage_t *u, const char *path)
         cmn_info("usage", "rebuilt usage since %s from %llu ledger records in %llu files "
                           "(%llu users)",
                  acct_time_format(u->pstart, t, sizeof(t)), (unsigned long long)rb.used,
-                 (unsigned long long)files, (unsigned long long)u->users.n);
+                 (unsigned long long)files, (unsigned long long)u->users.map.n);
     cmn_free(d);
     cmn_free(b);
 }

@@ -1,109 +1,82 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
- * acct_utab.c: a table of usage rows: a chained hash table of rows (one
- * per user, realm or day) with a hard cap on rows, past which every new
- * name shares one overflow row called "other". Memory is therefore at most
- * max * (sizeof(acct_urow_t) + name length) plus the bucket array, whatever
- * usernames clients invent. Not thread-safe: the usage table
+ * acct_utab.c: a table of usage rows: a hash table (cmn_map, names hashed
+ * under its random key) of rows, one per user, realm or day, with a hard
+ * cap on rows, past which every new name shares one overflow row called
+ * "other". Memory is therefore at most max * (sizeof(acct_urow_t) + name
+ * length) plus the bucket array, whatever usernames clients invent. Not thread-safe: the usage table
  * (acct_usage.c) holds its mutex around every call.
  */
 #include "acct.h"
 
 #define UTAB_MIN_BUCKETS 64
 
-static uint32_t name_hash(const char *s)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
-
 void acct_utab_init(acct_utab_t *t, size_t max)
 {
     memset(t, 0, sizeof(*t));
-    t->nbuckets = UTAB_MIN_BUCKETS;
-    t->buckets = cmn_calloc(t->nbuckets, sizeof(*t->buckets));
+    cmn_map_init(&t->map, UTAB_MIN_BUCKETS);
     t->max = max;
 }
 
 void acct_utab_dispose(acct_utab_t *t)
 {
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        acct_urow_t *r = t->buckets[i];
-        while (r) {
-            acct_urow_t *next = r->next;
-            cmn_free(r);
-            r = next;
-        }
+    if (t->map.b) {
+        cmn_map_iter_t it;
+        cmn_map_iter_init(&it, &t->map);
+        for (cmn_map_node_t *n; (n = cmn_map_iter_next(&it));)
+            cmn_free(CMN_MAP_ENTRY(n, acct_urow_t, node));
     }
-    cmn_free(t->buckets);
+    cmn_map_dispose(&t->map);
     cmn_free(t->other);
     memset(t, 0, sizeof(*t));
 }
 
-static void grow(acct_utab_t *t)
-{
-    size_t n = t->nbuckets * 2;
-    acct_urow_t **b = cmn_calloc(n, sizeof(*b));
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        acct_urow_t *r = t->buckets[i];
-        while (r) {
-            acct_urow_t *next = r->next;
-            r->next = b[r->hash & (n - 1)];
-            b[r->hash & (n - 1)] = r;
-            r = next;
-        }
-    }
-    cmn_free(t->buckets);
-    t->buckets = b;
-    t->nbuckets = n;
-}
-
-static acct_urow_t *row_new(const char *name, uint32_t h)
+static acct_urow_t *row_new(const char *name)
 {
     size_t len = strlen(name);
     acct_urow_t *r = cmn_calloc(1, sizeof(*r) + len + 1);
-    r->hash = h;
     memcpy(r->name, name, len + 1);
     return r;
 }
 
+static acct_urow_t *find(const acct_utab_t *t, const char *name, uint64_t h)
+{
+    for (cmn_map_node_t *n = cmn_map_first(&t->map, h); n; n = cmn_map_next(n)) {
+        acct_urow_t *r = CMN_MAP_ENTRY(n, acct_urow_t, node);
+        if (!strcmp(r->name, name))
+            return r;
+    }
+    return NULL;
+}
+
 acct_urow_t *acct_utab_find(const acct_utab_t *t, const char *name)
 {
-    uint32_t h = name_hash(name);
-    for (acct_urow_t *r = t->buckets[h & (t->nbuckets - 1)]; r; r = r->next)
-        if (r->hash == h && !strcmp(r->name, name))
-            return r;
-    return NULL;
+    return find(t, name, cmn_map_hash_str(&t->map, name));
 }
 
 acct_urow_t *acct_utab_get(acct_utab_t *t, const char *name)
 {
-    acct_urow_t *r = acct_utab_find(t, name);
+    uint64_t h = cmn_map_hash_str(&t->map, name);
+    acct_urow_t *r = find(t, name, h);
     if (r)
         return r;
-    if (t->n >= t->max) {
+    if (t->map.n >= t->max) {
         if (!t->other)
-            t->other = row_new("other", 0);
+            t->other = row_new("other");
         t->overflowed++;
         return t->other;
     }
-    if (t->n >= t->nbuckets)
-        grow(t);
-    uint32_t h = name_hash(name);
-    r = row_new(name, h);
-    r->next = t->buckets[h & (t->nbuckets - 1)];
-    t->buckets[h & (t->nbuckets - 1)] = r;
-    t->n++;
+    r = row_new(name);
+    cmn_map_insert(&t->map, &r->node, h);
     return r;
 }
 
 void acct_utab_foreach(const acct_utab_t *t, void (*fn)(void *ctx, acct_urow_t *r), void *ctx)
 {
-    for (size_t i = 0; i < t->nbuckets; i++)
-        for (acct_urow_t *r = t->buckets[i]; r; r = r->next)
-            fn(ctx, r);
+    cmn_map_iter_t it;
+    cmn_map_iter_init(&it, &t->map);
+    for (cmn_map_node_t *n; (n = cmn_map_iter_next(&it));)
+        fn(ctx, CMN_MAP_ENTRY(n, acct_urow_t, node));
 }
 
 /* "a ranks below b": fewer bytes, then (for a stable order) a later name. */
@@ -136,17 +109,18 @@ size_t acct_utab_top(const acct_utab_t *t, size_t k, acct_urow_t **out)
     size_t n = 0;
     if (!k)
         return 0;
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        for (acct_urow_t *r = t->buckets[i]; r; r = r->next) {
-            if (n < k) {
-                out[n++] = r;
-                if (n == k)
-                    for (size_t j = k / 2 + 1; j-- > 0;)
-                        sift_down(out, n, j);
-            } else if (below(out[0], r)) {
-                out[0] = r;
-                sift_down(out, n, 0);
-            }
+    cmn_map_iter_t it;
+    cmn_map_iter_init(&it, &t->map);
+    for (cmn_map_node_t *x; (x = cmn_map_iter_next(&it));) {
+        acct_urow_t *r = CMN_MAP_ENTRY(x, acct_urow_t, node);
+        if (n < k) {
+            out[n++] = r;
+            if (n == k)
+                for (size_t j = k / 2 + 1; j-- > 0;)
+                    sift_down(out, n, j);
+        } else if (below(out[0], r)) {
+            out[0] = r;
+            sift_down(out, n, 0);
         }
     }
     if (n < k)

@@ -50,7 +50,7 @@ static void snap_take(acct_usage_t *u, size_t k, snap_t *s)
 {
     memset(s, 0, sizeof(*s));
     pthread_mutex_lock(&u->mu);
-    size_t want = CMN_MIN(k, u->users.n);
+    size_t want = CMN_MIN(k, u->users.map.n);
     acct_urow_t **top = cmn_calloc(want + 1, sizeof(*top));
     size_t n = acct_utab_top(&u->users, want, top);
     s->users = cmn_calloc(n + 1, sizeof(*s->users));
@@ -59,15 +59,15 @@ static void snap_take(acct_usage_t *u, size_t k, snap_t *s)
     if (u->users.other)
         snap_row(&s->users[s->nusers++], u->users.other, true);
     cmn_free(top);
-    acct_urow_t **rt = cmn_calloc(u->realms.n + 1, sizeof(*rt));
-    size_t nr = acct_utab_top(&u->realms, u->realms.n, rt);
+    acct_urow_t **rt = cmn_calloc(u->realms.map.n + 1, sizeof(*rt));
+    size_t nr = acct_utab_top(&u->realms, u->realms.map.n, rt);
     s->realms = cmn_calloc(nr + 1, sizeof(*s->realms));
     for (size_t i = 0; i < nr; i++)
         snap_row(&s->realms[s->nrealms++], rt[i], false);
     if (u->realms.other)
         snap_row(&s->realms[s->nrealms++], u->realms.other, true);
     cmn_free(rt);
-    s->users_total = u->users.n;
+    s->users_total = u->users.map.n;
     s->total = u->total;
     s->allocations = u->allocations;
     s->pstart = u->pstart;

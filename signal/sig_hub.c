@@ -49,19 +49,19 @@ void sig_hub_free(sig_hub_t *h)
         h->conns = c->next;
         cmn_free(c);
     }
-    for (size_t i = 0; i < h->rooms.nb; i++) {
-        for (sig_map_ent_t *e = h->rooms.b[i]; e; e = e->next) {
-            sig_room_t *r = e->val;
-            sig_peer_t *p = r->head;
-            while (p) {
-                sig_peer_t *n = p->next;
-                queue_free(p);
-                cmn_free(p);
-                p = n;
-            }
-            cmn_free(r->name);
-            cmn_free(r);
+    cmn_map_iter_t it;
+    cmn_map_iter_init(&it, &h->rooms);
+    for (sig_map_ent_t *e; (e = sig__map_walk(&it));) {
+        sig_room_t *r = e->val;
+        sig_peer_t *p = r->head;
+        while (p) {
+            sig_peer_t *n = p->next;
+            queue_free(p);
+            cmn_free(p);
+            p = n;
         }
+        cmn_free(r->name);
+        cmn_free(r);
     }
     sig__map_dispose(&h->rooms);
     sig__map_dispose(&h->resumes);

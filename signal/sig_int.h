@@ -1,7 +1,7 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
  * sig_int.h: what the files of signal/ share: the hub's objects (rooms,
- * peers, connections, queued messages), a small string-keyed hash map,
+ * peers, connections, queued messages), a string-keyed map,
  * the message helpers of sig_msg.c, the iceServers of sig_ice.c and the
  * hub changes sig_route.c makes through sig_hub.c. Not for use outside
  * signal/.
@@ -13,18 +13,18 @@
 
 #include "sig.h"
 
-/* ---- sig_map.c: string -> pointer, chained, grows by doubling -------- */
+#include "common/cmn_map.h"
+
+/* ---- sig_map.c: string -> pointer, on cmn_map ------------------------ */
 
 typedef struct sig_map_ent_s {
-    struct sig_map_ent_s *next;
+    cmn_map_node_t node;
     void *val;
     char key[];                 /* NUL-terminated, owned */
 } sig_map_ent_t;
 
-typedef struct sig_map_s {
-    sig_map_ent_t **b;
-    size_t nb, n;
-} sig_map_t;
+/* m.n is the number of entries. */
+typedef cmn_map_t sig_map_t;
 
 void sig__map_init(sig_map_t *m);
 void sig__map_dispose(sig_map_t *m);
@@ -33,6 +33,9 @@ void *sig__map_get(const sig_map_t *m, const char *key);
 void sig__map_put(sig_map_t *m, const char *key, void *val);
 /* Remove; returns the value or NULL. */
 void *sig__map_del(sig_map_t *m, const char *key);
+/* Every entry once, in no order: cmn_map_iter_init(&it, m), then this until
+ * NULL. The walk may delete the entry it was given. */
+sig_map_ent_t *sig__map_walk(cmn_map_iter_t *it);
 
 /* ---- The hub ---------------------------------------------------------- */
 

@@ -25,8 +25,7 @@ turn_t *turn_new(const turn_cfg_t *cfg, const turn_ops_t *ops, turn_shared_t *sh
     t->cfg = cfg;
     t->ops = ops;
     t->shared = shared;
-    t->nbuckets = TURN_ALLOC_BUCKETS_MIN;
-    t->buckets = cmn_calloc(t->nbuckets, sizeof(*t->buckets));
+    cmn_map_init(&t->allocs, TURN_ALLOC_BUCKETS_MIN);
     /* A failed RNG leaves zeros: the seed and the indication tid prefix
      * are defences in depth, not secrets the protocol relies on. */
     (void)cmn_random(&t->seed, sizeof(t->seed));
@@ -42,7 +41,7 @@ static void free_ended(turn_t *t)
 {
     while (t->ended) {
         turn_alloc_t *a = t->ended;
-        t->ended = a->next;
+        t->ended = a->next_ended;
         turn__alloc_free(a);
     }
 }
@@ -58,7 +57,7 @@ void turn_free(turn_t *t)
         return;
     turn_foreach_alloc(t, end_one, t);
     free_ended(t);
-    cmn_free(t->buckets);
+    cmn_map_dispose(&t->allocs);
     cmn_free(t->uhash);
     cmn_free(t);
 }

@@ -4,8 +4,8 @@
  * allocation object (created, ended, freed, and what the glue may read of
  * it) and the table that finds it by the client's 5-tuple.
  *
- * The table is a chained hash table with a random seed, so a client
- * cannot aim its 5-tuples at one bucket. An allocation that ends is
+ * The table is a cmn_map with a random key, so a client cannot aim its
+ * 5-tuples at one chain. An allocation that ends is
  * unlinked and its relay closed at once, but its memory is freed by the
  * next turn_tick (turn.c): the glue may still hold the pointer in events
  * it has queued for this loop iteration.
@@ -35,18 +35,25 @@ bool turn__tuple_equal(const turn_5tuple_t *x, const turn_5tuple_t *y)
            cmn_addr_equal(&x->server, &y->server);
 }
 
-static uint32_t tuple_hash(const turn_t *t, const turn_5tuple_t *tu)
+/* Seeded with the table's random key: a client picks its source address,
+ * not where it lands. The fast hash (cmn_addr_hash) rather than SipHash:
+ * it runs for every relayed datagram, and a client controls at most the
+ * port and a few address bits of its own 5-tuple. */
+static uint64_t tuple_hash(const turn_t *t, const turn_5tuple_t *tu)
 {
-    return cmn_addr_hash(&tu->client, cmn_addr_hash(&tu->server, t->seed ^ tu->transport));
+    uint32_t seed = cmn_map_seed32(&t->allocs) ^ tu->transport;
+    return cmn_addr_hash(&tu->client, cmn_addr_hash(&tu->server, seed));
 }
 
 /* The allocation of <tuple> in the table, live or expired, or NULL. */
 static turn_alloc_t *table_find(turn_t *t, const turn_5tuple_t *tuple)
 {
-    uint32_t h = tuple_hash(t, tuple);
-    for (turn_alloc_t *a = t->buckets[h & (t->nbuckets - 1)]; a; a = a->next)
-        if (a->hash == h && turn__tuple_equal(&a->tuple, tuple))
+    uint64_t h = tuple_hash(t, tuple);
+    for (cmn_map_node_t *n = cmn_map_first(&t->allocs, h); n; n = cmn_map_next(n)) {
+        turn_alloc_t *a = CMN_MAP_ENTRY(n, turn_alloc_t, node);
+        if (turn__tuple_equal(&a->tuple, tuple))
             return a;
+    }
     return NULL;
 }
 
@@ -60,56 +67,20 @@ turn_alloc_t *turn__alloc_find(turn_t *t, const turn_5tuple_t *tuple, double now
     return NULL;
 }
 
-static void table_grow(turn_t *t)
-{
-    uint32_t n = t->nbuckets * 2;
-    turn_alloc_t **b = cmn_calloc(n, sizeof(*b));
-    for (uint32_t i = 0; i < t->nbuckets; i++) {
-        turn_alloc_t *a = t->buckets[i];
-        while (a) {
-            turn_alloc_t *next = a->next;
-            a->next = b[a->hash & (n - 1)];
-            b[a->hash & (n - 1)] = a;
-            a = next;
-        }
-    }
-    cmn_free(t->buckets);
-    t->buckets = b;
-    t->nbuckets = n;
-}
-
 void turn__alloc_insert(turn_t *t, turn_alloc_t *a)
 {
-    if (t->nallocs >= t->nbuckets)
-        table_grow(t);
-    uint32_t i = a->hash & (t->nbuckets - 1);
-    a->next = t->buckets[i];
-    t->buckets[i] = a;
+    cmn_map_insert(&t->allocs, &a->node, tuple_hash(t, &a->tuple));
     a->next_due = a->expires;
-    t->nallocs++;
     TURN_STAT_ADD(t, allocations_active, 1);
     TURN_STAT_ADD(t, allocations_created, 1);
 }
 
-static void table_unlink(turn_t *t, turn_alloc_t *a)
-{
-    turn_alloc_t **pp = &t->buckets[a->hash & (t->nbuckets - 1)];
-    while (*pp && *pp != a)
-        pp = &(*pp)->next;
-    if (*pp)
-        *pp = a->next;
-}
-
 void turn_foreach_alloc(turn_t *t, void (*fn)(void *ctx, turn_alloc_t *a), void *ctx)
 {
-    for (uint32_t i = 0; i < t->nbuckets; i++) {
-        turn_alloc_t *a = t->buckets[i];
-        while (a) {
-            turn_alloc_t *next = a->next; /* fn may end (unlink) <a> */
-            fn(ctx, a);
-            a = next;
-        }
-    }
+    cmn_map_iter_t it;
+    cmn_map_iter_init(&it, &t->allocs);
+    for (cmn_map_node_t *n; (n = cmn_map_iter_next(&it));)
+        fn(ctx, CMN_MAP_ENTRY(n, turn_alloc_t, node)); /* fn may end (unlink) it */
 }
 
 void turn_end_tuple(turn_t *t, const turn_5tuple_t *tuple)
@@ -126,7 +97,6 @@ turn_alloc_t *turn__alloc_new(turn_t *t, const turn_5tuple_t *tuple, const turn_
     turn_alloc_t *a = cmn_calloc(1, sizeof(*a));
     a->turn = t;
     a->tuple = *tuple;
-    a->hash = tuple_hash(t, tuple);
     a->user = cmn_strndup(auth->user, auth->ulen);
     a->quota_user = cmn_strndup(auth->quota_user, auth->qlen);
     a->cred_expiry = auth->cred_expiry;
@@ -149,15 +119,14 @@ void turn__alloc_end(turn_t *t, turn_alloc_t *a, turn_end_reason_t why)
 {
     if (a->ended)
         return;
-    table_unlink(t, a);
+    cmn_map_remove(&t->allocs, &a->node);
     a->ended = true;
     a->end_reason = why;
-    t->nallocs--;
     TURN_STAT_SUB(t, allocations_active, 1);
     turn__perm_clear(t, a);
     turn__shared_release(t->shared, a->quota_user, &a->tuple.client);
     t->ops->relay_close(t->ops->ctx, a);
-    a->next = t->ended;
+    a->next_ended = t->ended;
     t->ended = a;
 }
 

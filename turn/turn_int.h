@@ -15,6 +15,8 @@
 
 #include "turn.h"
 
+#include "../common/cmn_map.h"
+
 /* ---- Limits and timers ------------------------------------------------ */
 
 #define TURN_DEF_NONCE_LIFETIME 600   /* s */
@@ -40,7 +42,7 @@
 #define TURN_RECENT_SLOTS 32          /* ring of deleted allocations' last answers */
 #define TURN_RECENT_TTL 40.0          /* s: RFC 8489 §6.2.1 gives up after 39.5 s */
 #define TURN_RL_SLOTS 4096            /* 401 token buckets per worker (power of 2) */
-#define TURN_ALLOC_BUCKETS_MIN 64     /* allocation hash buckets (power of 2) */
+#define TURN_ALLOC_BUCKETS_MIN 64     /* allocation table buckets at first */
 /* The code point drafts of RFC 8656 gave ADDITIONAL-ADDRESS-FAMILY before
  * IANA assigned 0x8000; coturn (turnutils_uclient -Z) still sends it. */
 #define TURN_ATTR_ADDITIONAL_ADDRESS_FAMILY_OLD 0x8032
@@ -122,9 +124,9 @@ typedef struct turn_bucket_s {
 } turn_bucket_t;
 
 struct turn_alloc_s {
-    turn_alloc_t *next;         /* hash chain, or the list of ended allocations */
+    cmn_map_node_t node;        /* in turn_t.allocs, by 5-tuple */
+    turn_alloc_t *next_ended;   /* the list of ended allocations */
     turn_t *turn;               /* owner */
-    uint32_t hash;
     turn_5tuple_t tuple;
     char *user;                 /* owned: the authenticated username */
     char *quota_user;           /* owned: the name quotas count (see turn_auth.c) */
@@ -191,10 +193,8 @@ struct turn_s {
     const turn_cfg_t *cfg;      /* borrowed */
     const turn_ops_t *ops;      /* borrowed */
     turn_shared_t *shared;      /* borrowed */
-    turn_alloc_t **buckets;     /* owned */
-    uint32_t nbuckets;          /* power of 2 */
-    uint32_t nallocs;
-    uint32_t seed;              /* hash seed, random */
+    cmn_map_t allocs;           /* live allocations by 5-tuple (nodes: turn_alloc_t.node) */
+    uint32_t seed;              /* hash seed of the permission and channel indexes, random */
     turn_alloc_t *ended;        /* ended allocations waiting for the next tick */
     turn_recent_t recent[TURN_RECENT_SLOTS];
     unsigned recent_next;

@@ -197,7 +197,7 @@ static void test_rollover(void **state)
     /* The clock steps back an hour: same period, nothing changes. */
     fake_wall = t_of("2026-12-31T23:00:00Z");
     add(f, "bob", 1, 0, true);
-    assert_int_equal(f->u->users.n, 3);
+    assert_int_equal(f->u->users.map.n, 3);
     assert_int_equal(blocked(f, "alice"), TURN_BLOCK_QUOTA);
 
     /* January: an empty table; quota blocks lifted, the revocation stays. */
@@ -205,7 +205,7 @@ static void test_rollover(void **state)
     add(f, "bob", 5, 0, false);
     assert_true(f->u->pstart == t_of("2027-01-01"));
     assert_true(f->u->pend == t_of("2027-02-01"));
-    assert_int_equal(f->u->users.n, 1);
+    assert_int_equal(f->u->users.map.n, 1);
     assert_int_equal(acct_urow_bytes(row(f, "bob")), 5);
     assert_null(row(f, "alice"));
     assert_int_equal(blocked(f, "alice"), TURN_BLOCK_NONE);

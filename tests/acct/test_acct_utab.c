@@ -25,8 +25,8 @@ static void test_utab_basic(void **state)
         r->to_peer_bytes += (uint64_t)i;
         r->to_client_bytes += 1;
     }
-    assert_int_equal(t.n, 5000);
-    assert_true(t.nbuckets >= 5000);
+    assert_int_equal(t.map.n, 5000);
+    assert_true(t.map.nb >= 5000);
     assert_true(acct_utab_get(&t, "user17") == acct_utab_find(&t, "user17"));
     assert_null(acct_utab_find(&t, "nobody"));
     assert_int_equal(acct_utab_find(&t, "user4999")->to_peer_bytes, 4999);
@@ -61,7 +61,7 @@ static void test_utab_cap(void **state)
     assert_string_equal(o->name, "other");
     assert_true(acct_utab_get(&t, "e") == o);
     assert_true(acct_utab_get(&t, "a") != o); /* known names keep their rows */
-    assert_int_equal(t.n, 3);
+    assert_int_equal(t.map.n, 3);
     assert_int_equal(t.overflowed, 2);
     o->to_peer_bytes = 100;
     acct_urow_t *top[4];

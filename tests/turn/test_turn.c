@@ -29,7 +29,7 @@ static void test_allocation_expiry(void **state)
     assert_int_equal(fx->closes, 0);
     tick(fx, 2);
     assert_int_equal(fx->closes, 1);
-    assert_int_equal(fx->t->nallocs, 0);
+    assert_int_equal(fx->t->allocs.n, 0);
     assert_int_equal(fx_stats(fx).allocations_active, 0);
     assert_int_equal(turn_shared_active(fx->shared), 0);
     tick(fx, 1); /* frees it */

@@ -53,8 +53,8 @@ static void test_table_growth(void **state)
         fx->nonce[0] = '\0';
         assert_int_equal(fx_allocate(fx), 0);
     }
-    assert_int_equal(fx->t->nallocs, 301);
-    assert_true(fx->t->nbuckets >= 301);
+    assert_int_equal(fx->t->allocs.n, 301);
+    assert_true(fx->t->allocs.nb >= 301);
     for (int i = 0; i <= 300; i++) {
         fx->tuple.client.port = (uint16_t)(base + i);
         assert_non_null(fx_alloc(fx));
@@ -62,7 +62,7 @@ static void test_table_growth(void **state)
     assert_int_equal(fx_stats(fx).allocations_active, 301);
     tick(fx, 601);
     assert_int_equal(fx->closes, 301);
-    assert_int_equal(fx->t->nallocs, 0);
+    assert_int_equal(fx->t->allocs.n, 0);
 }
 
 static void test_accessors(void **state)

@@ -409,7 +409,7 @@ static void test_unauthenticated_leaves_no_state(void **state)
         fx_begin(fx, &e, STUN_METHOD_REFRESH, STUN_CLASS_REQUEST);
         assert_int_equal(fx_send(fx, &e, false), 401);
     }
-    assert_int_equal(fx->t->nallocs, 0);
+    assert_int_equal(fx->t->allocs.n, 0);
     assert_int_equal(fx->opens, 0);
     turn_stats_t st = fx_stats(fx);
     assert_int_equal(st.auth_failures, 0);
