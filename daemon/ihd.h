@@ -435,20 +435,6 @@ static inline acct_prices_t ihd_prices(const cmn_settings_t *s)
 
 /* ---- Usage accounting (ihd_usage.c: the daemon's side of acct/) ------ */
 
-/* Accounting state of one allocation, kept in its glue (ihd_alloc_t in
- * ihd_relay.c). Owner worker thread only. */
-typedef struct ihd_acct_s {
-    bool seen;                          /* counted in the usage table */
-    turn_alloc_counters_t usage_rep;    /* already added to the usage table */
-    turn_alloc_counters_t ledger_rep;   /* already in ledger records */
-    double ledger_last;                 /* wall time the previous record ended */
-    double next_interim;                /* monotonic time of the next interim record */
-    uint32_t seq;                       /* ledger records of this allocation so far */
-} ihd_acct_t;
-
-/* The accounting of the allocation <a> (NULL if it has no glue). */
-ihd_acct_t *ihd_relay_acct(turn_alloc_t *a);
-
 /* Start accounting: rebuild the current period from ledger.path (if set),
  * open the ledger and its writer thread. Call before the workers start.
  * Returns 0, or CMN_EIO with a message in <err> (a bad ledger.path). */
@@ -468,7 +454,7 @@ void ihd_usage_reload(ihd_server_t *srv);
 void ihd_usage_tick(ihd_worker_t *w, double now, double wall);
 /* relay_close: the final delta, the final ledger record and the
  * allocation histograms of <a> (ended, still readable). */
-void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a, ihd_acct_t *acct);
+void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a);
 /* GET /api/usage: the current period's usage per user and realm as JSON
  * (docs/ledger.md); malloc'd (cmn_free), length in *len. */
 char *ihd_usage_json(ihd_server_t *srv, size_t *len);

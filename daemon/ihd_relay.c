@@ -51,7 +51,6 @@ struct ihd_alloc_s {
     socklen_t client_len;
     bool dead;
     ihd_alloc_t *next_dead;
-    ihd_acct_t acct;        /* usage and ledger bookkeeping (ihd_usage.c) */
 };
 
 typedef struct ihd_relay_batch_s {
@@ -324,7 +323,7 @@ static void relay_close(void *ctx, turn_alloc_t *a)
     ihd_alloc_t *g = turn_alloc_udata(a);
     if (!g)
         return;
-    ihd_usage_alloc_end(w, a, &g->acct);
+    ihd_usage_alloc_end(w, a);
     /* Datagrams queued for these sockets leave before the sockets close. */
     ihd_relay_flush(w);
     for (int i = 0; i < 2; i++) {
@@ -340,12 +339,6 @@ static void relay_close(void *ctx, turn_alloc_t *a)
     g->dead = true;
     g->next_dead = w->graveyard;
     w->graveyard = g;
-}
-
-ihd_acct_t *ihd_relay_acct(turn_alloc_t *a)
-{
-    ihd_alloc_t *g = turn_alloc_udata(a);
-    return g ? &g->acct : NULL;
 }
 
 void ihd_relay_init_ops(ihd_worker_t *w)

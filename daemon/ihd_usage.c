@@ -4,10 +4,10 @@
  * the usage table and the ledger from the workers' allocations, and puts
  * the table's quota blocks into the relay's block list (turn_shared_t).
  *  - each worker's tick (about once a second) walks its live allocations,
- *    takes each one's new bytes since its previous report (ihd_acct_t in
- *    the allocation's glue) and applies them with ONE call (one mutex
- *    acquisition); it also formats the interim ledger records that are
- *    due and queues them with one call;
+ *    takes each one's new bytes since its previous report (the worker's
+ *    usage_alloc_t of it, found by allocation id) and applies them with
+ *    ONE call (one mutex acquisition); it also formats the interim ledger
+ *    records that are due and queues them with one call;
  *  - relay_close reports the last bytes, the final ledger record and the
  *    allocation histograms (one acct_hist_t per worker, summed on read).
  * Nothing here runs per packet. Start, reload and stop follow the
@@ -18,8 +18,21 @@
 
 #include "common/cmn_log.h"
 
-/* Per-worker scratch of the tick. */
+/* Accounting state of one allocation, from its first tick to its end. */
+typedef struct usage_alloc_s {
+    cmn_map_node_t node;                /* in usage_worker_t.allocs, by id */
+    uint64_t id;                        /* turn_alloc_info_t.id */
+    bool seen;                          /* counted in the usage table */
+    turn_alloc_counters_t usage_rep;    /* already added to the usage table */
+    turn_alloc_counters_t ledger_rep;   /* already in ledger records */
+    double ledger_last;                 /* wall time the previous record ended */
+    double next_interim;                /* monotonic time of the next interim record */
+    uint32_t seq;                       /* ledger records of this allocation so far */
+} usage_alloc_t;
+
+/* Per-worker state: written by its worker only, so no lock. */
 typedef struct usage_worker_s {
+    cmn_map_t allocs;           /* usage_alloc_t of the worker's allocations; lazy */
     acct_delta_t *d;            /* tick scratch */
     size_t nd, dcap;
     char *lines;                /* interim records of this tick */
@@ -142,8 +155,14 @@ void ihd_usage_stop(ihd_server_t *srv)
     srv->usage = NULL;
     acct_ledger_close(u->ledger);
     for (unsigned i = 0; i < IHD_MAX_WORKERS; i++) {
-        cmn_free(u->wk[i].d);
-        cmn_free(u->wk[i].lines);
+        usage_worker_t *wk = &u->wk[i];
+        cmn_map_iter_t it;
+        cmn_map_iter_init(&it, &wk->allocs);
+        for (cmn_map_node_t *n; (n = cmn_map_iter_next(&it));)
+            cmn_free(CMN_MAP_ENTRY(n, usage_alloc_t, node));
+        cmn_map_dispose(&wk->allocs);
+        cmn_free(wk->d);
+        cmn_free(wk->lines);
     }
     acct_usage_free(u->table);
     cmn_free(u);
@@ -151,7 +170,25 @@ void ihd_usage_stop(ihd_server_t *srv)
 
 /* ---- The workers' side ------------------------------------------------------ */
 
-static void acct_first(ihd_acct_t *acct, const turn_alloc_info_t *info, int interval)
+/* The accounting state of allocation <id> on this worker, made at its
+ * first sight (its first tick, or its end if it never saw one). */
+static usage_alloc_t *alloc_state(usage_worker_t *wk, uint64_t id)
+{
+    if (!wk->allocs.b)
+        cmn_map_init(&wk->allocs, 64);
+    uint64_t h = cmn_map_hash_bytes(&wk->allocs, &id, sizeof(id));
+    for (cmn_map_node_t *n = cmn_map_first(&wk->allocs, h); n; n = cmn_map_next(n)) {
+        usage_alloc_t *st = CMN_MAP_ENTRY(n, usage_alloc_t, node);
+        if (st->id == id)
+            return st;
+    }
+    usage_alloc_t *st = cmn_calloc(1, sizeof(*st));
+    st->id = id;
+    cmn_map_insert(&wk->allocs, &st->node, h);
+    return st;
+}
+
+static void acct_first(usage_alloc_t *acct, const turn_alloc_info_t *info, int interval)
 {
     if (acct->seen)
         return;
@@ -162,7 +199,7 @@ static void acct_first(ihd_acct_t *acct, const turn_alloc_info_t *info, int inte
 
 /* Format the next ledger record of <a> (its bytes since the previous one)
  * into the buffer. */
-static void ledger_record(ihd_worker_t *w, turn_alloc_t *a, ihd_acct_t *acct,
+static void ledger_record(ihd_worker_t *w, turn_alloc_t *a, usage_alloc_t *acct,
                           const turn_alloc_info_t *info, double wall, bool final, char **buf,
                           size_t *len, size_t *cap)
 {
@@ -203,11 +240,9 @@ typedef struct tick_ctx_s {
 static void tick_one(void *ctx, turn_alloc_t *a)
 {
     tick_ctx_t *c = ctx;
-    ihd_acct_t *acct = ihd_relay_acct(a);
-    if (!acct)
-        return;
     turn_alloc_info_t info;
     turn_alloc_info(a, &info);
+    usage_alloc_t *acct = alloc_state(c->wk, info.id);
     bool started = !acct->seen;
     acct_first(acct, &info, c->interval);
     const turn_alloc_counters_t *cur = turn_alloc_counters(a);
@@ -246,7 +281,7 @@ void ihd_usage_tick(ihd_worker_t *w, double now, double wall)
     acct_usage_apply(u->table, &r, wk->d, wk->nd, wall);
 }
 
-void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a, ihd_acct_t *acct)
+void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a)
 {
     ihd_usage_t *u = w->srv->usage;
     if (!u || w->id >= IHD_MAX_WORKERS)
@@ -254,6 +289,8 @@ void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a, ihd_acct_t *acct)
     double now = ihd_now(), wall = ihd_wallclock();
     turn_alloc_info_t info;
     turn_alloc_info(a, &info);
+    usage_worker_t *wk = &u->wk[w->id];
+    usage_alloc_t *acct = alloc_state(wk, info.id);
     bool started = !acct->seen;
     acct_first(acct, &info, w->cfg->s.ledger.interval);
     const turn_alloc_counters_t *cur = turn_alloc_counters(a);
@@ -272,6 +309,8 @@ void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a, ihd_acct_t *acct)
         acct_ledger_append(u->ledger, buf, len, 1);
         cmn_free(buf);
     }
+    cmn_map_remove(&wk->allocs, &acct->node);
+    cmn_free(acct);
 }
 
 /* ---- Views ------------------------------------------------------------------ */
