@@ -167,6 +167,12 @@ struct ihd_server_s {
     char token_key[48];
 };
 
+/* ihd_addr.c: convert to and from struct sockaddr. to_sockaddr returns the
+ * socklen (0 for an address of no family); from_sockaddr returns 0 or
+ * CMN_EINVAL for other families. */
+unsigned ihd_addr_to_sockaddr(const cmn_addr_t *a, struct sockaddr_storage *ss);
+int ihd_addr_from_sockaddr(cmn_addr_t *a, const struct sockaddr *sa);
+
 /* ihd_worker.c */
 int ihd_workers_start(ihd_server_t *srv, unsigned n);
 /* Wake every worker (its eventfd): it takes a new configuration snapshot
