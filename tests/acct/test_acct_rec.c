@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
-#include "acct/acct.h"
+#include "tests/acct/acct_fixture.h"
 
 /* Records are not NUL-terminated strings. */
 #define HAS(buf, len, lit) memmem((buf), (len), (lit), sizeof(lit) - 1)
@@ -21,13 +21,6 @@
 typedef struct rd_s {
     uint64_t bytes, n, warnings;
 } rd_t;
-
-static double t_of(const char *s)
-{
-    double t;
-    assert_int_equal(acct_time_parse(s, &t), 0);
-    return t;
-}
 
 static acct_rec_t sample_rec(cmn_addr_t *relay, cmn_addr_t *peers)
 {

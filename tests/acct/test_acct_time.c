@@ -9,14 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "acct/acct.h"
-
-static double t_of(const char *s)
-{
-    double t;
-    assert_int_equal(acct_time_parse(s, &t), 0);
-    return t;
-}
+#include "tests/acct/acct_fixture.h"
 
 static void test_period_bounds(void **state)
 {

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "acct/acct_int.h"
+#include "tests/acct/acct_fixture.h"
 #include "common/cmn_config.h"
 #include "common/cmn_log.h"
 #include "common/cmn_metrics.h"
@@ -128,13 +129,6 @@ static turn_block_t blocked(fx_t *f, const char *user)
 static const acct_urow_t *row(fx_t *f, const char *user)
 {
     return acct_utab_find(&f->u->users, user);
-}
-
-static double t_of(const char *s)
-{
-    double t;
-    assert_int_equal(acct_time_parse(s, &t), 0);
-    return t;
 }
 
 static void test_add_and_block(void **state)

@@ -14,25 +14,18 @@
 
 #include "tests/turn/turn_fixture.h"
 
-static void tick(fx_t *fx, double dt)
-{
-    fx->now += dt;
-    fx->wall += dt;
-    turn_tick(fx->t, fx->now, fx->wall);
-}
-
 static void test_allocation_expiry(void **state)
 {
     fx_t *fx = *state;
-    tick(fx, 599);
+    fx_tick(fx, 599);
     assert_non_null(fx_alloc(fx));
     assert_int_equal(fx->closes, 0);
-    tick(fx, 2);
+    fx_tick(fx, 2);
     assert_int_equal(fx->closes, 1);
     assert_int_equal(fx->t->allocs.n, 0);
     assert_int_equal(fx_stats(fx).allocations_active, 0);
     assert_int_equal(turn_shared_active(fx->shared), 0);
-    tick(fx, 1); /* frees it */
+    fx_tick(fx, 1); /* frees it */
     assert_null(fx->t->ended);
     assert_int_equal(fx->closes, 1);
 }
@@ -48,10 +41,10 @@ static void test_credential_expiry(void **state)
     fx->tuple.client.port++;
     fx->nonce[0] = '\0';
     assert_int_equal(fx_allocate(fx), 0);
-    tick(fx, 99);
+    fx_tick(fx, 99);
     assert_non_null(fx_alloc(fx));
     assert_int_equal(fx->closes, 0);
-    tick(fx, 1);
+    fx_tick(fx, 1);
     assert_null(fx_alloc(fx));
     assert_int_equal(fx->closes, 1);
     /* The static user's allocation (no expiry) is untouched. */
@@ -73,7 +66,7 @@ static void test_deferred_free(void **state)
     /* Still readable (the glue may hold it this iteration), but inert. */
     assert_int_equal(turn_peer_data(fx->t, a, &peer, buf, 4, fx->now, &msg, &mlen), CMN_ENOENT);
     assert_string_equal(turn_alloc_user(a), FX_USER);
-    tick(fx, 0);
+    fx_tick(fx, 0);
     assert_null(fx->t->ended);
 }
 
@@ -122,7 +115,7 @@ static void test_blocked_users(void **state)
     assert_int_equal(turn_shared_user_blocked(fx->shared, FX_USER), TURN_BLOCK_QUOTA);
     assert_int_equal(turn_shared_user_blocked(fx->shared, "bob"), TURN_BLOCK_NONE);
     assert_int_equal(fx->closes, 0); /* nothing happens before the tick */
-    tick(fx, 0);
+    fx_tick(fx, 0);
     assert_int_equal(fx->closes, 1);
     turn_alloc_info(a, &info);
     assert_int_equal(info.end_reason, TURN_END_QUOTA);
@@ -143,7 +136,7 @@ static void test_blocked_users(void **state)
     assert_int_equal(fx_allocate(fx), 0);
     a = fx_alloc(fx);
     turn_shared_block_user(fx->shared, FX_USER, TURN_BLOCK_REVOKED);
-    tick(fx, 0);
+    fx_tick(fx, 0);
     turn_alloc_info(a, &info);
     assert_int_equal(info.end_reason, TURN_END_REVOKED);
     assert_int_equal(turn_shared_active(fx->shared), 0);

@@ -12,13 +12,6 @@
 
 #include "tests/turn/turn_fixture.h"
 
-static void tick(fx_t *fx, double dt)
-{
-    fx->now += dt;
-    fx->wall += dt;
-    turn_tick(fx->t, fx->now, fx->wall);
-}
-
 static void test_expired_found_by_request(void **state)
 {
     fx_t *fx = *state;
@@ -60,7 +53,7 @@ static void test_table_growth(void **state)
         assert_non_null(fx_alloc(fx));
     }
     assert_int_equal(fx_stats(fx).allocations_active, 301);
-    tick(fx, 601);
+    fx_tick(fx, 601);
     assert_int_equal(fx->closes, 301);
     assert_int_equal(fx->t->allocs.n, 0);
 }

@@ -19,13 +19,6 @@ static void long_life(fx_t *fx)
     assert_int_equal(fx_refresh(fx, 3600), 0);
 }
 
-static void tick(fx_t *fx, double dt)
-{
-    fx->now += dt;
-    fx->wall += dt;
-    turn_tick(fx->t, fx->now, fx->wall);
-}
-
 static void test_permission_expiry(void **state)
 {
     fx_t *fx = *state;
@@ -35,7 +28,7 @@ static void test_permission_expiry(void **state)
     fx->now += 1;
     assert_false(fx_has_perm(fx, "192.0.2.80:9")); /* the data path needs no tick */
     assert_int_equal(fx_alloc(fx)->nperms, 1);
-    tick(fx, 0);
+    fx_tick(fx, 0);
     assert_int_equal(fx_alloc(fx)->nperms, 0);
     assert_int_equal(fx_stats(fx).permissions_active, 0);
     /* A configured lifetime. */
@@ -56,7 +49,7 @@ static void test_channel_expiry_and_quarantine(void **state)
     assert_int_equal(fx_permission(fx, "192.0.2.80:1"), 0); /* keep the permission */
     turn_channel_data(fx->t, &fx->tuple, 0x4001, data, 4, fx->now, &res);
     assert_ptr_equal(res.fwd_alloc, fx_alloc(fx));
-    tick(fx, 1);
+    fx_tick(fx, 1);
     turn_channel_data(fx->t, &fx->tuple, 0x4001, data, 4, fx->now, &res);
     assert_null(res.fwd_alloc);
     assert_int_equal(res.drop, TURN_DROP_NO_CHANNEL);
@@ -68,10 +61,10 @@ static void test_channel_expiry_and_quarantine(void **state)
     assert_int_equal(fx_bind(fx, 0x4001, "192.0.2.80:1000"), 0);
     assert_int_equal(fx_stats(fx).channels_active, 1);
     /* Expired and quarantined for 5 more minutes: then free. */
-    tick(fx, 600);
-    tick(fx, 299);
+    fx_tick(fx, 600);
+    fx_tick(fx, 299);
     assert_int_equal(fx_bind(fx, 0x4001, "192.0.2.81:1000"), 400);
-    tick(fx, 1);
+    fx_tick(fx, 1);
     assert_int_equal(fx_bind(fx, 0x4001, "192.0.2.81:1000"), 0);
     assert_int_equal(fx_bind(fx, 0x4002, "192.0.2.80:1000"), 0);
     assert_int_equal(fx_alloc(fx)->nchans, 2);
@@ -90,7 +83,7 @@ static void test_quarantine_without_tick(void **state)
     assert_non_null(c);
     assert_int_equal(c->cpeer.ip[3], 81);
     /* The dead entry goes at the next tick. */
-    tick(fx, 0);
+    fx_tick(fx, 0);
     assert_int_equal(fx_alloc(fx)->nchans, 1);
     assert_int_equal(fx_stats(fx).channels_active, 1);
 }
@@ -115,12 +108,12 @@ static void test_many_channels(void **state)
         assert_int_equal(fx_bind(fx, (uint16_t)(0x4000 + i), peer), 0);
     }
     /* Keep the odd ones alive past the even ones' end. */
-    tick(fx, 500);
+    fx_tick(fx, 500);
     for (int i = 1; i < n; i += 2) {
         peer_text(peer, sizeof(peer), i);
         assert_int_equal(fx_bind(fx, (uint16_t)(0x4000 + i), peer), 0);
     }
-    tick(fx, 150); /* evens: channels quarantined, permissions gone */
+    fx_tick(fx, 150); /* evens: channels quarantined, permissions gone */
     turn_alloc_t *a = fx_alloc(fx);
     assert_int_equal(a->nperms, n / 2);
     assert_int_equal(fx_stats(fx).channels_active, n / 2);
@@ -134,7 +127,7 @@ static void test_many_channels(void **state)
         assert_int_equal(fx->now < c->expires, i % 2 == 1);
         assert_int_equal(turn__perm_find(a, &p, fx->now) != NULL, i % 2 == 1);
     }
-    tick(fx, 250); /* the quarantine of the evens ends */
+    fx_tick(fx, 250); /* the quarantine of the evens ends */
     assert_int_equal(a->nchans, n / 2);
     for (int i = 0; i < n; i += 2)
         assert_null(turn__chan_by_num(a, (uint16_t)(0x4000 + i), fx->now));

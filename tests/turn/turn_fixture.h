@@ -355,6 +355,14 @@ static FX_UNUSED turn_stats_t fx_stats(fx_t *fx)
     return st;
 }
 
+/* Move both clocks by <dt> seconds and run turn_tick. */
+static FX_UNUSED void fx_tick(fx_t *fx, double dt)
+{
+    fx->now += dt;
+    fx->wall += dt;
+    turn_tick(fx->t, fx->now, fx->wall);
+}
+
 /* A cmocka setup with one allocation made, and nonces that outlive the
  * clock moves of the tests. */
 static FX_UNUSED int fx_setup_alloc(void **state)
