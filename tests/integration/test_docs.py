@@ -529,4 +529,12 @@ def test_docs_paths_and_links():
                 elif anchor and path.endswith(".md"):
                     if anchor not in {slug(h) for _, h in Doc(path).headings()}:
                         p.add(d, n, f"link to `{target}`: {path} has no heading #{anchor}")
+    # README's layout names every top-level folder of the tree.
+    readme = doc("README.md")
+    layout = {m.group(1) for n, line, code in readme.each() if code
+              for m in [re.match(r"^([a-z][a-z0-9_-]*)/\s{2,}\S", line)] if m}
+    for t in sorted(top):
+        if os.path.isdir(os.path.join(ROOT, t)) and t not in ("bin", "build") and \
+                t not in layout:
+            p.add(readme, 0, f"the layout does not list the folder `{t}/`")
     p.check("path and link")
