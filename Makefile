@@ -1,5 +1,5 @@
 # icehub top-level build.
-#   make            build bin/icehubd (release, -O2)
+#   make            build bin/icehubd and bin/icehub-probe (release, -O2)
 #   make run        build and start icehubd in the foreground with the embedded defaults
 #   make test       unit tests (plain and ASan+UBSan), integration tests, a short fuzz run
 #   make bench      benchmarks (writes docs/benchmarks.md)
@@ -11,9 +11,11 @@
 VERSION := 0.1.0
 PKGS := libwebsockets openssl libconfig jansson
 TEST_PKGS := cmocka
+# icehub-probe (ice/) also links libnice (and its GLib) and libsrtp2.
+ICE_PKGS := nice libsrtp2 glib-2.0
 
 ifeq ($(filter clean help,$(MAKECMDGOALS)),)
-ifneq ($(shell pkg-config --exists $(PKGS) $(TEST_PKGS) 2>/dev/null && echo ok),ok)
+ifneq ($(shell pkg-config --exists $(PKGS) $(TEST_PKGS) $(ICE_PKGS) 2>/dev/null && echo ok),ok)
 $(info icehub: build dependencies missing; running deploy/install-deps.sh)
 DEPS_RC := $(shell sh deploy/install-deps.sh 1>&2; echo $$?)
 ifneq ($(DEPS_RC),0)
@@ -63,7 +65,7 @@ A_TESTS := $(TEST_SRCS:%.c=$(A)/%)
 .PHONY: all run test unit-test asan-test integration-test fuzz-smoke fuzz bench clean help deps
 .DEFAULT_GOAL := all
 
-all: bin/icehubd
+all: bin/icehubd bin/icehub-probe
 
 help:
 	@sed -n '2,8p' Makefile
@@ -116,6 +118,40 @@ $(A)/tests/%: tests/%.c $(A)/libicehub.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -o $@ $< $(A)/libicehub.a $(LDLIBS) $(CMOCKA_LIBS)
 
+# icehub-probe: ice/ in its own archive (only it needs libnice and libsrtp),
+# main in ice/ice_main.c; its unit tests link the archive.
+ICE_CFLAGS := $(shell pkg-config --cflags $(ICE_PKGS) 2>/dev/null)
+ICE_LIBS := $(shell pkg-config --libs $(ICE_PKGS) 2>/dev/null)
+ICE_SRCS := $(filter-out ice/ice_main.c,$(wildcard ice/*.c))
+R_ICE_OBJS := $(ICE_SRCS:%.c=$(R)/%.o)
+A_ICE_OBJS := $(ICE_SRCS:%.c=$(A)/%.o)
+$(R_ICE_OBJS) $(R)/ice/ice_main.o: RELEASE_CFLAGS += $(ICE_CFLAGS)
+$(A_ICE_OBJS): ASAN_CFLAGS += $(ICE_CFLAGS)
+
+$(R)/libiceprobe.a: $(R_ICE_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(A)/libiceprobe.a: $(A_ICE_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+bin/icehub-probe: $(R)/ice/ice_main.o $(R)/libiceprobe.a $(R)/libicehub.a
+	@mkdir -p bin
+	$(CC) $(RELEASE_CFLAGS) -o $@ $^ $(LDLIBS) $(ICE_LIBS)
+
+$(R)/tests/ice/%: tests/ice/%.c $(R)/libiceprobe.a $(R)/libicehub.a
+	@mkdir -p $(dir $@)
+	$(CC) $(RELEASE_CFLAGS) $(ICE_CFLAGS) -o $@ $< $(R)/libiceprobe.a $(R)/libicehub.a \
+	    $(LDLIBS) $(ICE_LIBS) $(CMOCKA_LIBS)
+
+$(A)/tests/ice/%: tests/ice/%.c $(A)/libiceprobe.a $(A)/libicehub.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) $(ICE_CFLAGS) -o $@ $< $(A)/libiceprobe.a $(A)/libicehub.a \
+	    $(LDLIBS) $(ICE_LIBS) $(CMOCKA_LIBS)
+
+test integration-test: bin/icehub-probe
+
 run: bin/icehubd
 	./bin/icehubd $(ARGS)
 
@@ -165,5 +201,6 @@ clean:
 	rm -rf build bin
 
 -include $(R_LIB_OBJS:.o=.d) $(A_LIB_OBJS:.o=.d) $(R_DAEMON_OBJS:.o=.d) $(A_DAEMON_OBJS:.o=.d)
+-include $(R_ICE_OBJS:.o=.d) $(A_ICE_OBJS:.o=.d) $(R)/ice/ice_main.d
 # Unit tests may #include the .c they test (tests/daemon): rebuild on its change.
 -include $(R_TESTS:=.d) $(A_TESTS:=.d)
