@@ -136,7 +136,8 @@ typedef struct ice_opts_s {
     bool pair;                       /* call: both ends in this process */
     ice_transport_t turn_transport;  /* call: transport to the hub's TURN server */
     ice_srtp_suite_t srtp;           /* call */
-    char *local_address;             /* call: the only local address to use, or NULL */
+    char *local_address;             /* the local address to use, or NULL for the kernel's
+                                      * choice (call: libnice's, or 127.0.0.1 for a loopback hub) */
     char *ca;                        /* TLS: CA file to verify the server with */
     bool insecure;                   /* TLS: do not verify the server's certificate */
     bool json;                       /* print one JSON object */

@@ -148,7 +148,7 @@ static int cand_head(cand_cur_t *cur, ice_cand_t *c, const char **why)
         *why = "the foundation is not 1-32 letters, digits, '+' or '/'";
         return CMN_EINVAL;
     }
-    snprintf(c->foundation, sizeof(c->foundation), "%s", tok);
+    memcpy(c->foundation, tok, strlen(tok) + 1); /* 1..32 bytes, checked above */
     if (cand_token(cur, tok, sizeof(tok)) < 0 || !cand_digits(tok, 3, 256, &v) || v == 0) {
         *why = "the component id is not a number from 1 to 256";
         return CMN_EINVAL;

@@ -304,6 +304,7 @@ typedef struct ice_conn_req_s {
     ice_transport_t tp;
     cmn_addr_t to;
     ice_tls_opts_t tls;       /* for ICE_TP_TLS */
+    const char *local_ip;     /* borrowed: bind to this address (--local-address), or NULL */
     uint16_t local_port;      /* UDP: bind this port, shared with other sockets
                                * (SO_REUSEPORT) so several servers see one
                                * mapping; 0 = any */

@@ -83,19 +83,31 @@ static int net_wait(int fd, short events, double deadline)
     }
 }
 
-/* A UDP socket on <port> that other sockets of this process may share:
- * each is connected to its own server, so the kernel hands every socket
- * the datagrams of its 4-tuple. */
-static int net_bind_shared(int fd, int family, uint16_t port)
+/* Bind before connecting: to --local-address if given and, for UDP, to a
+ * port other sockets of this process may share: each is connected to its
+ * own server, so the kernel hands every socket the datagrams of its
+ * 4-tuple. */
+static int net_bind(ice_conn_t *c, int fd, int family, const ice_conn_req_t *req, char *err,
+                    size_t errlen)
 {
+    cmn_addr_t a = {.family = (uint8_t)(family == AF_INET6 ? CMN_AF_INET6 : CMN_AF_INET)};
+    if (req->local_ip && (cmn_addr_parse_ip(&a, req->local_ip) < 0 ||
+                          (a.family == CMN_AF_INET6) != (family == AF_INET6))) {
+        snprintf(err, errlen, "--local-address %s: not an IP address of the server's family",
+                 req->local_ip);
+        return CMN_EINVAL;
+    }
+    if (c->tp != ICE_TP_UDP && !req->local_ip)
+        return 0;
     int one = 1;
-    cmn_addr_t any = {.family = (uint8_t)(family == AF_INET6 ? CMN_AF_INET6 : CMN_AF_INET),
-                      .port = port};
+    a.port = c->tp == ICE_TP_UDP ? req->local_port : 0;
     struct sockaddr_storage ss;
-    unsigned sl = cmn_addr_to_sockaddr(&any, &ss);
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-        bind(fd, (struct sockaddr *)&ss, sl) < 0)
+    unsigned sl = cmn_addr_to_sockaddr(&a, &ss);
+    if ((c->tp == ICE_TP_UDP && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+        bind(fd, (struct sockaddr *)&ss, sl) < 0) {
+        snprintf(err, errlen, "bind: %s", strerror(errno));
         return CMN_EIO;
+    }
     return 0;
 }
 
@@ -112,10 +124,9 @@ static int net_connect(ice_conn_t *c, const ice_conn_req_t *req, char *err, size
         return CMN_EIO;
     }
     c->fd = fd;
-    if (c->tp == ICE_TP_UDP && net_bind_shared(fd, ss.ss_family, req->local_port) < 0) {
-        snprintf(err, errlen, "bind: %s", strerror(errno));
-        return CMN_EIO;
-    }
+    int rc = net_bind(c, fd, ss.ss_family, req, err, errlen);
+    if (rc < 0)
+        return rc;
     if (c->tp != ICE_TP_UDP) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -125,8 +136,9 @@ static int net_connect(ice_conn_t *c, const ice_conn_req_t *req, char *err, size
         return CMN_EIO;
     }
     if (c->tp != ICE_TP_UDP) {
-        int rc = net_wait(fd, POLLOUT, req->deadline), soerr = 0;
+        int soerr = 0;
         socklen_t len = sizeof(soerr);
+        rc = net_wait(fd, POLLOUT, req->deadline);
         if (rc < 0)
             return rc;
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);

@@ -56,7 +56,7 @@ static const opt_def_t opt_defs[] = {
     {"pair", OPT_FLAG, C_CALL, O(pair), 0, 0},
     {"turn-transport", OPT_TP, C_CALL, O(turn_transport), 0, 0},
     {"srtp", OPT_SRTP, C_CALL, O(srtp), 0, 0},
-    {"local-address", OPT_STR, C_CALL, O(local_address), 1, 64},
+    {"local-address", OPT_STR, C_CHECK, O(local_address), 1, 64},
     {"ca", OPT_STR, C_CHECK, O(ca), 1, 4096},
     {"insecure", OPT_FLAG, C_CHECK, O(insecure), 0, 0},
     {"json", OPT_FLAG, C_CHECK, O(json), 0, 0},
@@ -78,10 +78,10 @@ const char *ice_usage(void)
            "       [--count N] [--rate PPS] [--size BYTES] [--duration S]\n"
            "  call --signal ws[s]://HOST[:PORT]/ws (--room R | --pair) [--relay-only]\n"
            "       [--duration S] [--rate PPS] [--size BYTES] [--srtp aes-cm|aes-gcm]\n"
-           "       [--turn-transport udp|tcp|tls] [--local-address IP]\n"
+           "       [--turn-transport udp|tcp|tls]\n"
            "  serve [--listen IP:PORT] [--modules FILE]\n"
-           "checks take: --timeout S  --json  --max-loss R  --max-rtt S  --require host|srflx|relay\n"
-           "             --ca FILE  --insecure\n"
+           "checks take: --timeout S  --json  --max-loss R  --max-rtt S  --local-address IP\n"
+           "             --ca FILE  --insecure  (call: --require host|srflx|relay)\n"
            "exit status: 0 thresholds met, 1 not met (or refused, timed out), 2 usage error\n"
            "see docs/probe.md\n";
 }
@@ -205,14 +205,14 @@ static const char *opt_expect(const opt_def_t *d, char *buf, size_t len)
     case OPT_RATIO:
         return "a ratio from 0 to 1, or a percentage (\"2%\")";
     case OPT_SECS:
-        snprintf(buf, len, "seconds from %g to %g (\"1.5\", \"250ms\")", d->min, d->max);
+        snprintf(buf, len, "seconds from %.10g to %.10g (\"1.5\", \"250ms\")", d->min, d->max);
         return buf;
     case OPT_INT:
     case OPT_NUM:
-        snprintf(buf, len, "a number from %g to %g", d->min, d->max);
+        snprintf(buf, len, "a number from %.10g to %.10g", d->min, d->max);
         return buf;
     case OPT_STR:
-        snprintf(buf, len, "%g to %g bytes of text", d->min, d->max);
+        snprintf(buf, len, "%.10g to %.10g bytes of text", d->min, d->max);
         return buf;
     case OPT_FLAG:
         break;

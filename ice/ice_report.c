@@ -171,6 +171,8 @@ static void txt_stun(txt_t *t, const ice_report_t *r)
     for (size_t i = 0; i < r->nservers; i++) {
         const ice_server_res_t *s = &r->servers[i];
         txt_add(t, "  server        %s (%s)\n", s->target, addr_txt(&s->server, a));
+        if (s->t.sent == 0)
+            continue;
         txt_add(t, "    mapped      %s  (local %s)\n",
                 s->mapped.family ? addr_txt(&s->mapped, b) : "none", addr_txt(&s->local, c));
         txt_add(t, "    answered    %llu of %llu; rtt p50 %.3f ms, max %.3f ms\n",

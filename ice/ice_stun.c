@@ -84,6 +84,7 @@ static int stun_connect(stun_run_t *run, size_t i, ice_conn_t *c)
         .tp = u.scheme == ICE_SCHEME_STUNS ? ICE_TP_TLS : o->transport,
         .to = s->server,
         .tls = {.ca = o->ca, .insecure = o->insecure, .sni = u.host},
+        .local_ip = o->local_address,
         .local_port = run->local_port[fam],
         .deadline = ice_now() + o->timeout,
     };

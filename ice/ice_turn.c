@@ -148,6 +148,7 @@ static int turn_open(turn_run_t *run, turn_cl_t *c)
     ice_conn_req_t req = {
         .tp = run->url.transport, .to = run->server,
         .tls = {.ca = o->ca, .insecure = o->insecure, .sni = run->url.host},
+        .local_ip = o->local_address,
         .deadline = ice_now() + o->timeout,
     };
     int rc = ice_conn_open(&c->conn, &req, err, sizeof(err));
