@@ -126,7 +126,7 @@ ICE_SRCS := $(filter-out ice/ice_main.c,$(wildcard ice/*.c))
 R_ICE_OBJS := $(ICE_SRCS:%.c=$(R)/%.o)
 A_ICE_OBJS := $(ICE_SRCS:%.c=$(A)/%.o)
 $(R_ICE_OBJS) $(R)/ice/ice_main.o: RELEASE_CFLAGS += $(ICE_CFLAGS)
-$(A_ICE_OBJS): ASAN_CFLAGS += $(ICE_CFLAGS)
+$(A_ICE_OBJS) $(A)/ice/ice_main.o: ASAN_CFLAGS += $(ICE_CFLAGS)
 
 $(R)/libiceprobe.a: $(R_ICE_OBJS)
 	@rm -f $@
@@ -140,6 +140,10 @@ bin/icehub-probe: $(R)/ice/ice_main.o $(R)/libiceprobe.a $(R)/libicehub.a
 	@mkdir -p bin
 	$(CC) $(RELEASE_CFLAGS) -o $@ $^ $(LDLIBS) $(ICE_LIBS)
 
+bin/icehub-probe-asan: $(A)/ice/ice_main.o $(A)/libiceprobe.a $(A)/libicehub.a
+	@mkdir -p bin
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS) $(ICE_LIBS)
+
 $(R)/tests/ice/%: tests/ice/%.c $(R)/libiceprobe.a $(R)/libicehub.a
 	@mkdir -p $(dir $@)
 	$(CC) $(RELEASE_CFLAGS) $(ICE_CFLAGS) -o $@ $< $(R)/libiceprobe.a $(R)/libicehub.a \
@@ -151,6 +155,7 @@ $(A)/tests/ice/%: tests/ice/%.c $(A)/libiceprobe.a $(A)/libicehub.a
 	    $(LDLIBS) $(ICE_LIBS) $(CMOCKA_LIBS)
 
 test integration-test: bin/icehub-probe
+test: bin/icehub-probe-asan
 
 run: bin/icehubd
 	./bin/icehubd $(ARGS)
@@ -201,6 +206,6 @@ clean:
 	rm -rf build bin
 
 -include $(R_LIB_OBJS:.o=.d) $(A_LIB_OBJS:.o=.d) $(R_DAEMON_OBJS:.o=.d) $(A_DAEMON_OBJS:.o=.d)
--include $(R_ICE_OBJS:.o=.d) $(A_ICE_OBJS:.o=.d) $(R)/ice/ice_main.d
+-include $(R_ICE_OBJS:.o=.d) $(A_ICE_OBJS:.o=.d) $(R)/ice/ice_main.d $(A)/ice/ice_main.d
 # Unit tests may #include the .c they test (tests/daemon): rebuild on its change.
 -include $(R_TESTS:=.d) $(A_TESTS:=.d)

@@ -205,11 +205,10 @@ static int agent_servers(ice_end_t *e, NiceAgent *a, char *err, size_t errlen)
         return CMN_EINVAL;
     }
     if (turn) {
-        static const NiceRelayType types[] = {NICE_RELAY_TYPE_TURN_UDP, NICE_RELAY_TYPE_TURN_TCP,
-                                              NICE_RELAY_TYPE_TURN_TLS};
         cmn_addr_format(&turn_ip, ipt, sizeof(ipt), false);
         nice_agent_set_relay_info(a, e->stream, 1, ipt, turn_ip.port, turn->user, turn->cred,
-                                  types[turn->url.transport]);
+                                  turn->url.transport == ICE_TP_TCP ? NICE_RELAY_TYPE_TURN_TCP
+                                                                    : NICE_RELAY_TYPE_TURN_UDP);
         e->relay_tp = turn->url.transport;
     }
     /* The Allocate response's XOR-MAPPED-ADDRESS gives libnice the srflx

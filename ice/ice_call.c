@@ -383,8 +383,9 @@ static void call_traffic(ice_call_t *c, ice_report_t *r)
     ice_traffic_merge(&r->traffic, &a, &b);
     size_t n = e0->rx.nrtt + (c->nends == 2 ? e1->rx.nrtt : 0);
     double *all = cmn_malloc((n ? n : 1) * sizeof(double));
-    memcpy(all, e0->rx.rtt, e0->rx.nrtt * sizeof(double));
-    if (c->nends == 2)
+    if (e0->rx.nrtt)
+        memcpy(all, e0->rx.rtt, e0->rx.nrtt * sizeof(double));
+    if (c->nends == 2 && e1->rx.nrtt)
         memcpy(all + e0->rx.nrtt, e1->rx.rtt, e1->rx.nrtt * sizeof(double));
     ice_rtt_summary(&r->traffic.rtt, all, n);
     cmn_free(all);

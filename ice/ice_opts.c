@@ -78,7 +78,7 @@ const char *ice_usage(void)
            "       [--count N] [--rate PPS] [--size BYTES] [--duration S]\n"
            "  call --signal ws[s]://HOST[:PORT]/ws (--room R | --pair) [--relay-only]\n"
            "       [--duration S] [--rate PPS] [--size BYTES] [--srtp aes-cm|aes-gcm]\n"
-           "       [--turn-transport udp|tcp|tls]\n"
+           "       [--turn-transport udp|tcp]\n"
            "  serve [--listen IP:PORT] [--modules FILE]\n"
            "checks take: --timeout S  --json  --max-loss R  --max-rtt S  --local-address IP\n"
            "             --ca FILE  --insecure  (call: --require host|srflx|relay)\n"
@@ -384,6 +384,13 @@ int ice_opts_check(const ice_opts_t *o, char *err, size_t errlen)
     case ICE_CMD_CALL:
         if (o->ntargets || !o->signal || (!o->room && !o->pair)) {
             snprintf(err, errlen, "call: give --signal ws[s]://HOST[:PORT]/ws and --room R (or --pair)");
+            return CMN_EINVAL;
+        }
+        /* libnice 0.1.21 speaks TURN-over-TLS as plain TCP outside its
+         * Google/MSOC modes: it cannot reach a real turns: server. */
+        if (o->turn_transport == ICE_TP_TLS) {
+            snprintf(err, errlen, "call: --turn-transport tls is not available (libnice sends "
+                                  "TURN over TLS as plain TCP); check turns: with the turn command");
             return CMN_EINVAL;
         }
         return 0;

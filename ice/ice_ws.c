@@ -12,12 +12,14 @@
 
 #include <glib.h>
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 
 #include "common/cmn_log.h"
 
 #define WS_MSG_MAX (256 * 1024)   /* bytes of one message we accept from the hub */
 #define WS_QUEUE_MAX 64           /* messages waiting to be written */
+#define WS_CLOSE_WAIT 0.5         /* seconds a closing connection may take */
 
 struct ice_ws_s {
     struct lws_context *ctx;
@@ -27,6 +29,9 @@ struct ice_ws_s {
     char *queue[WS_QUEUE_MAX];    /* owned, oldest first */
     size_t nqueue;
     bool established, ended;
+    bool closing;                 /* close at the next writeable callback */
+    GMainLoop *loop;              /* borrowed: the check's loop */
+    SSL_CTX *ssl_ctx;             /* owned: wss:// only; freed after the lws context */
     char *rx;                     /* owned: the message being reassembled */
     size_t rxlen;
     bool rx_too_big;
@@ -40,7 +45,8 @@ static void ws_end(ice_ws_t *w, const char *why)
         return;
     w->ended = true;
     w->wsi = NULL;
-    w->cb(w->ud, NULL, 0, why);
+    if (w->cb)
+        w->cb(w->ud, NULL, 0, why);
 }
 
 static void ws_receive(ice_ws_t *w, struct lws *wsi, const void *in, size_t len)
@@ -103,6 +109,10 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         ws_receive(w, wsi, in, len);
         return 0;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
+        if (w->closing && w->nqueue == 0) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+            return -1;
+        }
         return ws_write(w, wsi);
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
         char why[200];
@@ -119,6 +129,27 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+/* Our own client SSL_CTX for wss://: lws 4.1.6 keeps the one it makes
+ * (its client-context cache never drops the last reference once a
+ * connection used it), so a long-running serve would grow with every
+ * check. lws verifies the host name on each connection itself. */
+static SSL_CTX *ws_ssl_ctx(const ice_tls_opts_t *tls)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (!tls->insecure) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        if (!(tls->ca ? SSL_CTX_load_verify_locations(ctx, tls->ca, NULL)
+                      : SSL_CTX_set_default_verify_paths(ctx))) {
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+    }
+    return ctx;
+}
+
 static struct lws_context *ws_context(ice_ws_t *w, GMainLoop *loop, const ice_url_t *url,
                                       const ice_tls_opts_t *tls)
 {
@@ -132,8 +163,11 @@ static struct lws_context *ws_context(ice_ws_t *w, GMainLoop *loop, const ice_ur
     info.options = LWS_SERVER_OPTION_GLIB;
     info.foreign_loops = loops;
     if (url->scheme == ICE_SCHEME_WSS) {
+        w->ssl_ctx = ws_ssl_ctx(tls);
+        if (!w->ssl_ctx)
+            return NULL;
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-        info.client_ssl_ca_filepath = tls->ca;
+        info.provided_client_ssl_ctx = w->ssl_ctx;
     }
     return lws_create_context(&info);
 }
@@ -142,12 +176,15 @@ ice_ws_t *ice_ws_open(void *gloop, const ice_url_t *url, const ice_tls_opts_t *t
                       ice_ws_cb cb, void *ud, char *err, size_t errlen)
 {
     ice_ws_t *w = cmn_calloc(1, sizeof(*w));
+    w->loop = gloop;
     w->cb = cb;
     w->ud = ud;
     w->ctx = ws_context(w, gloop, url, tls);
     if (!w->ctx) {
-        snprintf(err, errlen, "cannot create the libwebsockets client context");
-        cmn_free(w);
+        snprintf(err, errlen, w->ssl_ctx || url->scheme != ICE_SCHEME_WSS
+                                  ? "cannot create the libwebsockets client context"
+                                  : "cannot load the TLS CA certificates");
+        ice_ws_free(w);
         return NULL;
     }
     bool v6 = strchr(url->host, ':') != NULL;
@@ -193,10 +230,24 @@ void ice_ws_free(ice_ws_t *w)
 {
     if (!w)
         return;
-    w->ended = true; /* no callbacks into the check from here on */
-    w->cb = NULL;
+    w->cb = NULL; /* no callbacks into the check from here on */
+    /* Close the connection on the loop first: destroying the context with
+     * a live TLS connection on a foreign loop leaks lws's client SSL_CTX
+     * (lws 4.1.6). Whatever is queued (a "leave") goes out before. */
+    if (w->wsi && !w->ended) {
+        GMainContext *gctx = g_main_loop_get_context(w->loop);
+        double until = ice_now() + WS_CLOSE_WAIT;
+        w->closing = true;
+        lws_callback_on_writable(w->wsi);
+        while (!w->ended && ice_now() < until)
+            if (!g_main_context_iteration(gctx, FALSE))
+                g_usleep(1000);
+    }
+    w->ended = true;
     if (w->ctx)
         lws_context_destroy(w->ctx);
+    if (w->ssl_ctx)
+        SSL_CTX_free(w->ssl_ctx);
     for (size_t i = 0; i < w->nqueue; i++)
         cmn_free(w->queue[i]);
     cmn_free(w->rx);

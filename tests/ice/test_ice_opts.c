@@ -109,13 +109,13 @@ static void test_call(void **state)
     (void)state;
     ice_opts_t o;
     assert_int_equal(parse(&o, "call", "--signal", "ws://h/ws", "--pair", "--relay-only",
-                           "--srtp", "aes-gcm", "--turn-transport", "tls", "--require", "relay",
+                           "--srtp", "aes-gcm", "--turn-transport", "tcp", "--require", "relay",
                            NULL),
                      0);
     assert_true(o.pair);
     assert_true(o.relay_only);
     assert_int_equal(o.srtp, ICE_SRTP_AES_GCM_128);
-    assert_int_equal(o.turn_transport, ICE_TP_TLS);
+    assert_int_equal(o.turn_transport, ICE_TP_TCP);
     assert_int_equal(o.lim.require, ICE_CTYPE_RELAY);
     assert_true(o.duration == 3);
     assert_null(o.room);
@@ -125,6 +125,8 @@ static void test_call(void **state)
     bad("--require: expected host, srflx or relay, found \"prflx\"", "call", "--require", "prflx",
         NULL);
     bad("--srtp: expected aes-cm or aes-gcm", "call", "--srtp", "null", NULL);
+    bad("--turn-transport tls is not available", "call", "--signal", "ws://h/ws", "--pair",
+        "--turn-transport", "tls", NULL);
 }
 
 static void test_mistakes(void **state)
