@@ -192,6 +192,13 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS) $(wildcard common/*.h si
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(FUZZ_LDFLAGS) $(FUZZ_LIBS)
 
+# The probe's network parsers (ice/, the pure files only) have their own
+# target: fuzz_ice.
+ICE_FUZZ_SRCS := ice/ice_url.c ice/ice_cand.c ice/ice_msg.c ice/ice_rtp.c ice/ice_turnc.c
+build/fuzz/fuzz_ice: tests/fuzz/fuzz_ice.c $(ICE_FUZZ_SRCS) $(FUZZ_LIB_SRCS) $(wildcard ice/*.h)
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(ICE_FUZZ_SRCS) $(FUZZ_LIB_SRCS) $(FUZZ_LIBS)
+
 FUZZ_SECONDS ?= 600
 fuzz: $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do n=$${t#build/fuzz/fuzz_}; mkdir -p build/fuzz/corpus-$$n; \
