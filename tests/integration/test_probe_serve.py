@@ -4,6 +4,7 @@ file, call) against icehubd, every answer validated with `promtool check
 metrics`; its own /metrics, bad requests, a failing target, and a clean
 stop on SIGTERM."""
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -110,3 +111,46 @@ def test_probe_serve_bad_modules_file():
                             "--modules", mods], capture_output=True, text=True, timeout=10)
         assert r.returncode == 2
         assert f"{mods}:2: modules.x.count: expected a number" in r.stderr, r.stderr
+
+
+def test_probe_serve_deploy_files():
+    """deploy/probe-prometheus.yml and probe-alerts.yml pass promtool; the
+    sample deploy/probe-modules.conf serves real checks; every icehub_probe_*
+    metric the alerts use is in those answers."""
+    deploy = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy")
+    for args in (["check", "config", os.path.join(deploy, "probe-prometheus.yml")],
+                 ["check", "rules", os.path.join(deploy, "probe-alerts.yml")]):
+        r = subprocess.run(["promtool", *args], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stdout + r.stderr
+    with Daemon("probe-serve-deploy", args=["--turn.secrets=CHANGE-ME",
+                                            "--turn.allowed_peers=127.0.0.0/8"]) as d:
+        port = free_port(udp_and_tcp=False)
+        log = open(os.path.join(ARTIFACTS, "probe-serve-deploy.log"), "wb")
+        p = subprocess.Popen([PROBE, "serve", "--listen", f"127.0.0.1:{port}", "--modules",
+                              os.path.join(deploy, "probe-modules.conf")],
+                             stdout=log, stderr=subprocess.STDOUT)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            assert wait_for(lambda: curl(base + "/")[0] == 200, timeout=10)
+            seen = set()
+            q = urllib.parse.quote
+            for module, target in (("stun", f"127.0.0.1:{d.port}"),
+                                   ("turn", f"turn:127.0.0.1:{d.port}"),
+                                   ("call_relay", f"ws://127.0.0.1:{d.http_port}/ws")):
+                code, body = curl(f"{base}/probe?module={module}&target={q(target, safe='')}")
+                assert code == 200 and sample(body, "icehub_probe_success") == 1, (module, body)
+                seen |= {line.split("{")[0].split(" ")[0] for line in body.splitlines()
+                         if line and not line.startswith("#")}
+            # A failing check adds the failed step.
+            code, body = curl(f"{base}/probe?module=stun&target=127.0.0.1:{free_port()}",
+                              "-H", "X-Prometheus-Scrape-Timeout-Seconds: 1")
+            assert code == 200 and sample(body, "icehub_probe_success") == 0
+            seen |= {line.split("{")[0].split(" ")[0] for line in body.splitlines()
+                     if line and not line.startswith("#")}
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=10)
+            log.close()
+    with open(os.path.join(deploy, "probe-alerts.yml")) as f:
+        used = set(re.findall(r"icehub_probe_[a-z_]+", f.read()))
+    assert used and used <= seen, used - seen
