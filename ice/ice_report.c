@@ -156,7 +156,7 @@ static void txt_rtt(txt_t *t, const ice_rtt_t *r)
 static void txt_traffic(txt_t *t, const ice_report_t *r, const char *what)
 {
     const ice_traffic_t *tr = &r->traffic;
-    txt_add(t, "  stream        %llu packets of %d bytes at %.0f/s, %s\n",
+    txt_add(t, "  stream        %llu packets of %d bytes, %.0f/s %s\n",
             (unsigned long long)tr->sent, r->size, r->rate, what);
     txt_rtt(t, &tr->rtt);
     txt_add(t, "  jitter        %.3f ms\n", tr->jitter * 1e3);
@@ -217,7 +217,7 @@ static void txt_call(txt_t *t, const ice_report_t *r)
     txt_add(t, "  srtp          %s, %llu authentication failures\n", ice_srtp_suite_name(r->srtp),
             (unsigned long long)r->srtp_auth_failures);
     if (r->traffic.sent)
-        txt_traffic(t, r, "both ways");
+        txt_traffic(t, r, "each way (both ways counted)");
 }
 
 char *ice_report_text(const ice_report_t *r)

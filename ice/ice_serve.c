@@ -318,7 +318,7 @@ static int serve_start(serve_t *s, const ice_opts_t *o, struct lws_protocols *pr
         fprintf(stderr, "icehub-probe: cannot listen on %s\n", listen);
         return ICE_EXIT_FAIL;
     }
-    cmn_log(CMN_LOG_WARN, "serve", "listening on %s (%zu modules)", listen, s->mods.n);
+    cmn_info("serve", "listening on %s (%zu modules)", listen, s->mods.n);
     return 0;
 }
 
@@ -334,6 +334,7 @@ int ice_serve(const ice_opts_t *o)
         cmn_free(s);
         return ICE_EXIT_USAGE;
     }
+    cmn_log_set_level(CMN_LOG_INFO); /* a service: say where it listens */
     s->ok = cmn_calloc(s->mods.n, sizeof(*s->ok));
     s->failed = cmn_calloc(s->mods.n, sizeof(*s->failed));
     pthread_mutex_init(&s->lock, NULL);
