@@ -7,7 +7,7 @@
 set -eu
 
 PKGS="build-essential pkg-config clang libclang-rt-14-dev llvm \
-libwebsockets-dev libssl-dev libconfig-dev libjansson-dev libhiredis-dev \
+libwebsockets-dev libwebsockets-evlib-glib libssl-dev libconfig-dev libjansson-dev libhiredis-dev \
 libnice-dev libsrtp2-dev libglib2.0-dev libcmocka-dev \
 coturn stun-client python3 python3-websockets prometheus iproute2 procps chromium"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
