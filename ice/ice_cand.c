@@ -86,11 +86,10 @@ static bool cand_digits(const char *s, size_t maxlen, unsigned long long max,
     return true;
 }
 
-/* foundation = 1*32 ice-char; ice-char = ALPHA / DIGIT / "+" / "/" */
-static bool cand_foundation_ok(const char *s)
+bool ice__ice_chars(const char *s, size_t min, size_t max)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 32)
+    if (n < min || n > max)
         return false;
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
@@ -144,7 +143,8 @@ static int cand_head(cand_cur_t *cur, ice_cand_t *c, const char **why)
 {
     char tok[ICE_CAND_TOKEN_MAX];
     unsigned long long v;
-    if (cand_token(cur, tok, sizeof(tok)) < 0 || !cand_foundation_ok(tok)) {
+    /* foundation = 1*32 ice-char (RFC 8839 §5.1) */
+    if (cand_token(cur, tok, sizeof(tok)) < 0 || !ice__ice_chars(tok, 1, 32)) {
         *why = "the foundation is not 1-32 letters, digits, '+' or '/'";
         return CMN_EINVAL;
     }

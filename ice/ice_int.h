@@ -65,6 +65,9 @@ typedef struct ice_cand_s {
 /* Parse "candidate:..." (an "a=" prefix is allowed) of <len> bytes.
  * Returns 0 or CMN_EINVAL with *why a static phrase. */
 int ice_cand_parse(ice_cand_t *c, const char *line, size_t len, const char **why);
+/* <s> is <min>..<max> ice-chars (ALPHA / DIGIT / "+" / "/", RFC 8839 §5.1):
+ * foundations, ufrags, passwords. */
+bool ice__ice_chars(const char *s, size_t min, size_t max);
 /* "host", "srflx", "prflx", "relay" -> type. Returns 0 or CMN_EINVAL. */
 int ice_ctype_parse(const char *s, ice_ctype_t *out);
 

@@ -50,21 +50,6 @@ bool ice_peer_id_ok(const char *s)
     return true;
 }
 
-/* ufrag/pwd: ice-char only, 4..256 and 22..256 characters (RFC 8839 §5.4). */
-static bool msg_ice_text_ok(const char *s, size_t min)
-{
-    size_t n = strlen(s);
-    if (n < min || n > 256)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '+' || c == '/'))
-            return false;
-    }
-    return true;
-}
-
 static const char *msg_str(json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
@@ -155,7 +140,8 @@ int ice_pmsg_from_json(ice_pmsg_t *pm, json_t *o, const char **why)
         return CMN_EINVAL;
     }
     const char *ufrag = msg_str(o, "ufrag"), *pwd = msg_str(o, "pwd");
-    if (!ufrag || !pwd || !msg_ice_text_ok(ufrag, 4) || !msg_ice_text_ok(pwd, 22)) {
+    /* ufrag/pwd: ice-char only, 4..256 and 22..256 characters (RFC 8839 §5.4) */
+    if (!ufrag || !pwd || !ice__ice_chars(ufrag, 4, 256) || !ice__ice_chars(pwd, 22, 256)) {
         *why = "ufrag or pwd missing or malformed (RFC 8839 ice-char, 4/22..256)";
         return CMN_EINVAL;
     }

@@ -150,45 +150,44 @@ static int parse_double(const char *s, double *out)
     return 0;
 }
 
-int ice_parse_seconds(const char *s, double *out)
+/* The number in the first <n> bytes of <s>, times <scale>. */
+static int parse_scaled(const char *s, size_t n, double scale, double *out)
 {
     char num[64];
-    size_t n = strlen(s);
-    double scale = 1;
-    if (n > 2 && !strcmp(s + n - 2, "ms")) {
-        scale = 1e-3;
-        n -= 2;
-    } else if (n > 1 && s[n - 1] == 's') {
-        n -= 1;
-    }
     if (n == 0 || n >= sizeof(num))
         return CMN_EINVAL;
     memcpy(num, s, n);
     num[n] = '\0';
     double v;
-    if (parse_double(num, &v) < 0 || v < 0)
+    if (parse_double(num, &v) < 0)
         return CMN_EINVAL;
     *out = v * scale;
     return 0;
 }
 
+int ice_parse_seconds(const char *s, double *out)
+{
+    size_t n = strlen(s);
+    double v;
+    int rc;
+    if (n > 2 && !strcmp(s + n - 2, "ms"))
+        rc = parse_scaled(s, n - 2, 1e-3, &v);
+    else
+        rc = parse_scaled(s, n > 1 && s[n - 1] == 's' ? n - 1 : n, 1, &v);
+    if (rc < 0 || v < 0)
+        return CMN_EINVAL;
+    *out = v;
+    return 0;
+}
+
 int ice_parse_ratio(const char *s, double *out)
 {
-    char num[64];
     size_t n = strlen(s);
-    double scale = 1;
-    if (n > 1 && s[n - 1] == '%') {
-        scale = 0.01;
-        n--;
-    }
-    if (n == 0 || n >= sizeof(num))
-        return CMN_EINVAL;
-    memcpy(num, s, n);
-    num[n] = '\0';
+    bool pct = n > 1 && s[n - 1] == '%';
     double v;
-    if (parse_double(num, &v) < 0 || v * scale < 0 || v * scale > 1)
+    if (parse_scaled(s, pct ? n - 1 : n, pct ? 0.01 : 1, &v) < 0 || v < 0 || v > 1)
         return CMN_EINVAL;
-    *out = v * scale;
+    *out = v;
     return 0;
 }
 
