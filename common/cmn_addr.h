@@ -3,7 +3,7 @@
  * cmn_addr.h: transport addresses as plain values (family, 16-byte address,
  * port), parsing and printing of "host:port" and CIDR text, and CIDR sets.
  * The value type carries no socket state so codecs and state machines can
- * use it; the daemon converts it to and from struct sockaddr (ihd_addr.c).
+ * use it; glue converts it to and from struct sockaddr (cmn_sockaddr.h).
  */
 #ifndef CMN_ADDR_H
 #define CMN_ADDR_H

@@ -16,6 +16,7 @@
 #include "acct/acct.h"
 #include "common/cmn.h"
 #include "common/cmn_addr.h"
+#include "common/cmn_sockaddr.h"
 #include "common/cmn_config.h"
 #include "stun/stun.h"
 #include "turn/turn.h"
@@ -167,11 +168,6 @@ struct ihd_server_s {
     char token_key[48];
 };
 
-/* ihd_addr.c: convert to and from struct sockaddr. to_sockaddr returns the
- * socklen (0 for an address of no family); from_sockaddr returns 0 or
- * CMN_EINVAL for other families. */
-unsigned ihd_addr_to_sockaddr(const cmn_addr_t *a, struct sockaddr_storage *ss);
-int ihd_addr_from_sockaddr(cmn_addr_t *a, const struct sockaddr *sa);
 
 /* ihd_worker.c */
 int ihd_workers_start(ihd_server_t *srv, unsigned n);

@@ -19,16 +19,17 @@
 # only that one) is stopped or disabled again afterwards.
 set -eu
 
-# What `make` needs: a C toolchain, pkg-config and the four libraries icehubd links.
+# What `make` needs: a C toolchain, pkg-config, the four libraries icehubd links, and
+# what icehub-probe (ice/) links on top: libnice with its GLib, libsrtp2, and lws's GLib
+# event-loop plugin (the probe runs lws on libnice's GMainLoop).
 BUILD_PKGS="build-essential pkg-config libwebsockets-dev libssl-dev libconfig-dev \
-libjansson-dev"
+libjansson-dev libnice-dev libsrtp2-dev libglib2.0-dev libwebsockets-evlib-glib"
 # What `make test` needs on top: clang and libFuzzer for the fuzz targets, cmocka for
-# the unit tests, clients nobody here wrote (coturn's turnutils_*, the stun client,
-# python3-websockets, Chromium), promtool (prometheus), iproute2 and procps for the
-# tests' network set-up and process checks, and the libraries of parts to come.
-TEST_PKGS="clang libclang-rt-14-dev llvm libhiredis-dev libnice-dev libsrtp2-dev \
-libglib2.0-dev libcmocka-dev coturn stun-client python3 python3-websockets prometheus \
-iproute2 procps chromium"
+# the unit tests, clients nobody here wrote (coturn's turnutils_* and turnserver, the
+# stun client, python3-websockets, Chromium), promtool (prometheus), iproute2 and procps
+# for the tests' network set-up and process checks, and the libraries of parts to come.
+TEST_PKGS="clang libclang-rt-14-dev llvm libhiredis-dev libcmocka-dev coturn stun-client \
+python3 python3-websockets prometheus iproute2 procps chromium"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # The tests point this at a scratch file; everyone else gets Debian's path.
