@@ -4,6 +4,8 @@
 #   make test       unit tests (plain and ASan+UBSan), integration tests, a short fuzz run
 #   make bench      benchmarks (writes docs/benchmarks.md)
 #   make fuzz       long libFuzzer run of every fuzz target (FUZZ_SECONDS each, default 600)
+#   make install    install under PREFIX (default /usr/local), staged under DESTDIR
+#   make test-deploy  build and run the container image, check every file in deploy/
 #
 # Missing Debian packages are installed by deploy/install-deps.sh, the single
 # source of truth for dependencies.
@@ -60,13 +62,14 @@ A_DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(A)/%.o)
 R_TESTS := $(TEST_SRCS:%.c=$(R)/%)
 A_TESTS := $(TEST_SRCS:%.c=$(A)/%)
 
-.PHONY: all run test unit-test asan-test integration-test fuzz-smoke fuzz bench clean help deps
+.PHONY: all run test unit-test asan-test integration-test fuzz-smoke fuzz bench clean help deps \
+        install uninstall test-deploy
 .DEFAULT_GOAL := all
 
 all: bin/icehubd
 
 help:
-	@sed -n '2,8p' Makefile
+	@sed -n '2,10p' Makefile
 
 deps:
 	sh deploy/install-deps.sh
@@ -160,6 +163,47 @@ fuzz: $(FUZZ_TARGETS)
 
 bench: bin/icehubd
 	@bash tests/bench/run.sh
+
+# Installation, as users of a C project expect: PREFIX for the layout,
+# DESTDIR to stage it (packaging, the container image's build stage).
+# SYSCONFDIR stays /etc whatever the prefix, where the unit and the image
+# look for icehub.conf; an existing icehub.conf is never overwritten.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+DOCDIR ?= $(PREFIX)/share/doc/icehub
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+# Programs `make install` copies to BINDIR.
+INSTALL_BINS := bin/icehubd
+INSTALL_DOCS := README.md $(wildcard docs/*.md)
+INSTALL_EXAMPLES := deploy/icehub.conf deploy/prometheus.yml deploy/alerts.yml \
+                    deploy/grafana-dashboard.json
+
+install: $(INSTALL_BINS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/icehub
+	install -m 755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/share/doc/icehub/|$(DOCDIR)/|g' -e 's|/etc/icehub/|$(SYSCONFDIR)/icehub/|g' \
+	    deploy/icehubd.service >$(DESTDIR)$(UNITDIR)/icehubd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/icehubd.service
+	install -m 644 deploy/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/icehub.conf
+	install -m 644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 644 $(INSTALL_EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+	test -e $(DESTDIR)$(SYSCONFDIR)/icehub/icehub.conf || \
+	    install -m 644 deploy/icehub.conf $(DESTDIR)$(SYSCONFDIR)/icehub/icehub.conf
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INSTALL_BINS))) \
+	    $(DESTDIR)$(UNITDIR)/icehubd.service $(DESTDIR)$(SYSUSERSDIR)/icehub.conf
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/icehub (your configuration)"
+
+# The deployment files, exercised: the container image built from
+# deploy/Dockerfile and run with podman, compose, Kubernetes and systemd
+# files validated, make install. Its own tools come from install-deps.sh.
+test-deploy: deps-quiet bin/icehubd
+	@/usr/bin/python3 tests/deploy/run.py
 
 clean:
 	rm -rf build bin

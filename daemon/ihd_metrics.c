@@ -225,5 +225,6 @@ char *ihd_metrics_render(ihd_server_t *srv, size_t *len)
     turn_metrics(&p, srv, &c, &st);
     ihd_usage_metrics(srv, &p);
     ihd_http_sig_metrics(srv, &p);
+    ihd_extip_metrics(srv, &p);
     return cmn_prom_take(&p, len);
 }
