@@ -493,7 +493,8 @@ static int validate_admin(load_t *l)
     size_t tlen = strlen(s->admin.token);
     if (tlen && tlen < 16)
         return failf(l, "%s: expected at least 16 characters, found %zu",
-                     label_of(l, "admin.token"), tlen);
+                     label_of(l, s->admin.token_file[0] ? "admin.token_file" : "admin.token"),
+                     tlen);
     for (size_t i = 0; s->http.enabled && i < s->metrics.listen.n; i++) {
         char buf[CMN_ADDR_STRLEN];
         for (size_t k = 0; k < s->http.listen.n; k++)
