@@ -168,7 +168,7 @@ static int judge_family(const probe_t *v, size_t n, uint8_t family, char *entry,
 {
     const probe_t *first = NULL;
     size_t asked = 0, answered = 0;
-    char b1[CMN_ADDR_STRLEN], b2[CMN_ADDR_STRLEN];
+    char b1[CMN_ADDR_STRLEN], b2[CMN_ADDR_STRLEN], b3[CMN_ADDR_STRLEN], b4[CMN_ADDR_STRLEN];
     for (size_t i = 0; i < n; i++) {
         if (v[i].server->family != family)
             continue;
@@ -183,8 +183,8 @@ static int judge_family(const probe_t *v, size_t n, uint8_t family, char *entry,
             snprintf(why, whylen, "%s says %s, %s says %s",
                      cmn_addr_format(first->server, b1, sizeof(b1), true),
                      cmn_addr_format(&first->mapped, b2, sizeof(b2), false),
-                     cmn_addr_format(v[i].server, b1, sizeof(b1), true),
-                     cmn_addr_format(&v[i].mapped, b2, sizeof(b2), false));
+                     cmn_addr_format(v[i].server, b3, sizeof(b3), true),
+                     cmn_addr_format(&v[i].mapped, b4, sizeof(b4), false));
             *fail = EXTIP_DISAGREE;
             return -1;
         }
