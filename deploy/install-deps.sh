@@ -10,6 +10,12 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev llvm \
 libwebsockets-dev libssl-dev libconfig-dev libjansson-dev libhiredis-dev \
 libnice-dev libsrtp2-dev libglib2.0-dev libcmocka-dev \
 coturn stun-client python3 python3-websockets prometheus iproute2 procps chromium"
+# Deployment tests (make test-deploy, tests/deploy/): podman and buildah build and
+# run the image, debootstrap makes its base image, podman-compose reads
+# deploy/compose.yaml, systemd-analyze checks the unit, iptables makes the NAT of
+# tests/integration/test_extip.py. Their npm half is tests/deploy/package.json.
+DEPLOY_PKGS="podman buildah runc debootstrap podman-compose systemd iptables"
+PKGS="$PKGS $DEPLOY_PKGS"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUIET=""
 [ "${1:-}" = "--quiet" ] && QUIET=1
@@ -60,6 +66,16 @@ if [ "$want" != "$have" ]; then
     (cd "$BROWSER_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
         npm ci --no-audit --no-fund --loglevel=error)
     missing="$missing playwright-core"
+fi
+
+# The deployment tests' linters and schema validators (tests/deploy/package.json,
+# locked by its package-lock.json): npm ci when node_modules is missing or older.
+DEPLOY_DIR="$ROOT/tests/deploy"
+if [ ! -e "$DEPLOY_DIR/node_modules/.package-lock.json" ] ||
+    [ "$DEPLOY_DIR/package-lock.json" -nt "$DEPLOY_DIR/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci in tests/deploy"
+    (cd "$DEPLOY_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+    missing="$missing tests/deploy"
 fi
 
 if [ -z "$missing" ]; then

@@ -46,9 +46,10 @@ IMAGE = "localhost/icehub:deploy-test"
 CONTAINER = "icehub-deploy-test"
 MIRROR = os.environ.get("ICEHUB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 NODE_TOOLS = os.path.join(HERE, "node_modules", ".bin")
-# Host paths podman would write to whatever its configuration says (its blob
-# cache): bind-mounted from WORK inside this process's mount namespace.
-HOST_STATE = ["/var/lib/containers"]
+# Host paths podman and runc write to whatever their configuration says (the
+# blob cache, runc's state): bind-mounted from WORK inside this process's
+# mount namespace.
+HOST_STATE = ["/var/lib/containers", "/run/runc"]
 
 
 class Results:
@@ -197,10 +198,12 @@ def image_size():
 def check_image_contents():
     size = image_size()
     print(f"      image size: {size / 1e6:.1f} MB", flush=True)
-    cfg = json.loads(podman("image", "inspect", IMAGE).stdout)[0]["Config"]
+    data = json.loads(podman("image", "inspect", IMAGE).stdout)[0]
+    cfg = data["Config"]
     assert cfg["User"] == "10001:10001", cfg["User"]
     assert set(cfg["ExposedPorts"]) == {"3478/udp", "3478/tcp", "5349/tcp", "8080/tcp"}
-    assert cfg.get("Healthcheck", {}).get("Test") == ["CMD", "/usr/local/bin/icehub-healthcheck"]
+    hc = data.get("Healthcheck") or cfg.get("Healthcheck") or {}
+    assert hc.get("Test") == ["CMD", "/usr/local/bin/icehub-healthcheck"], data
     r = podman("run", "--rm", "--network", "host", "--no-healthcheck", "--entrypoint", "sh",
                IMAGE, "-c", "dpkg-query -W -f '${Package}\\n'; "
                "for c in gcc cc make clang ld; do command -v $c; done; "
@@ -373,7 +376,8 @@ def check_prometheus(box):
     assert "127.0.0.1:8080" in cfg
     with open(os.path.join(pdir, "prometheus.yml"), "w") as f:
         f.write(cfg.replace("127.0.0.1:8080", f"127.0.0.1:{box.http}")
-                .replace("scrape_interval: 15s", "scrape_interval: 1s"))
+                .replace("scrape_interval: 15s", "scrape_interval: 1s")
+                .replace("scrape_timeout: 5s", "scrape_timeout: 1s"))
     shutil.copy(os.path.join(ROOT, "deploy", "alerts.yml"), pdir)
     web = free_port(udp_and_tcp=False)
     log = open(os.path.join(pdir, "prometheus.log"), "w")
@@ -385,7 +389,7 @@ def check_prometheus(box):
         api = f"http://127.0.0.1:{web}/api/v1"
         deadline = time.time() + 60
         up = None
-        while time.time() < deadline:
+        while time.time() < deadline and proc.poll() is None:
             try:
                 q = urllib.request.urlopen(f"{api}/query?query=up%7Bjob%3D%22icehub%22%7D",
                                            timeout=2)
@@ -396,7 +400,8 @@ def check_prometheus(box):
             except (OSError, ValueError):
                 pass
             time.sleep(0.5)
-        assert up, "Prometheus never saw icehub up: " + open(log.name).read()[-2000:]
+        with open(log.name) as f:
+            assert up, "Prometheus never saw icehub up: " + f.read()[-2000:]
         q = urllib.request.urlopen(f"{api}/query?query=icehub_turn_allocations_total", timeout=5)
         assert json.load(q)["data"]["result"], "no icehub_turn_allocations_total"
         rules = json.load(urllib.request.urlopen(f"{api}/rules", timeout=5))["data"]["groups"]
