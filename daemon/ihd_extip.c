@@ -209,6 +209,9 @@ static extip_result_t discover(const cmn_addrlist_t *servers, char out[2][EXTIP_
 {
     probe_t v[EXTIP_MAX_SERVERS];
     size_t n = CMN_MIN(servers->n, (size_t)EXTIP_MAX_SERVERS);
+    if (servers->n > n)
+        cmn_warn("turn", "external_ip auto: asking the first %d of %zu servers",
+                 EXTIP_MAX_SERVERS, servers->n);
     for (size_t i = 0; i < n; i++) {
         v[i] = (probe_t){.server = &servers->v[i], .fd = -1};
         if (probe_open(&v[i]) < 0) {
