@@ -445,6 +445,18 @@ def check_dockerfile_lint():
     assert r.stdout.strip() == "", r.stdout
 
 
+def check_dockerfile_packages():
+    """The build stage installs nothing that deploy/install-deps.sh, the
+    single list of dependencies, does not name."""
+    with open(os.path.join(ROOT, "deploy", "Dockerfile")) as f:
+        build = f.read().split("\nFROM ")[1]
+    wanted = set(re.search(r"apt-get install[^\n]*\\\n((?:[^&]*\\\n)+)", build).group(1)
+                 .replace("\\", " ").split())
+    with open(os.path.join(ROOT, "deploy", "install-deps.sh")) as f:
+        listed = set(re.search(r'PKGS="([^"]*)"', f.read()).group(1).replace("\\", " ").split())
+    assert wanted and wanted <= listed, sorted(wanted - listed)
+
+
 def check_compose_podman():
     """podman-compose (Debian's, 1.0.3: no `config`, no profiles) reads the
     file in --dry-run mode and prints the podman commands it would run (it
@@ -561,6 +573,8 @@ def main():
         print("== deploy: static checks", flush=True)
         res.check("deploy/Dockerfile lint (dockerfilelint, dockerfile-utils)",
                   check_dockerfile_lint)
+        res.check("deploy/Dockerfile's build packages are install-deps.sh's",
+                  check_dockerfile_packages)
         res.check("deploy/compose.yaml read by podman-compose (--dry-run up)",
                   check_compose_podman)
         res.check("compose-spec and Kubernetes schemas (deploy/compose.yaml, "
