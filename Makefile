@@ -46,7 +46,7 @@ ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined $(BASE_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lm -pthread
 
-LIB_SRCS := $(wildcard common/*.c stun/*.c turn/*.c signal/*.c)
+LIB_SRCS := $(wildcard common/*.c stun/*.c turn/*.c signal/*.c acct/*.c)
 # Web files served by icehubd, compiled in (signal/sig_assets.h).
 WWW_FILES := $(sort $(wildcard signal/www/*))
 DAEMON_SRCS := $(wildcard daemon/*.c)
@@ -139,14 +139,13 @@ deps-quiet:
 integration-test: bin/icehubd
 	@/usr/bin/python3 tests/integration/run.py
 
-# libFuzzer targets (clang). The pure modules are compiled with the fuzzer:
-# the STUN codec, the TURN state machine and the signaling hub (not its lws
-# glue).
+# libFuzzer targets (clang). The pure modules are compiled whole with the
+# fuzzer: the STUN codec, the TURN state machine and the signaling hub (its
+# lws glue is the daemon's).
 FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. \
                $(shell pkg-config --cflags openssl jansson 2>/dev/null)
 FUZZ_LIB_SRCS := $(wildcard common/cmn.c common/cmn_crypto.c common/cmn_addr.c common/cmn_log.c \
-                   common/cmn_metrics.c stun/*.c turn/*.c) \
-                 $(filter-out signal/sig_lws.c,$(wildcard signal/*.c))
+                   common/cmn_map.c common/cmn_metrics.c stun/*.c turn/*.c signal/*.c)
 FUZZ_LIBS := $(shell pkg-config --libs openssl jansson 2>/dev/null) -lm -pthread
 # The hub's ids and tokens come from a seeded generator in the target.
 build/fuzz/fuzz_signal: FUZZ_LDFLAGS := -Wl,--wrap=cmn_random

@@ -3,8 +3,8 @@
  * cmn_addr.c: transport addresses as values. Parses "IP:PORT", "[IPv6]:PORT"
  * and bare IP literals with inet_pton, formats them back, compares, hashes
  * and canonicalises them (IPv4-mapped and IPv4-compatible IPv6 addresses
- * become IPv4), converts to and from struct sockaddr for glue code, and
- * keeps small CIDR sets for the TURN peer allow and deny lists.
+ * become IPv4), and keeps small CIDR sets for the TURN peer allow and deny
+ * lists. No socket structures: the daemon converts to struct sockaddr.
  *
  * It deliberately does no name resolution: a host name is an error, so
  * parsing never blocks and never depends on the resolver's configuration.
@@ -13,9 +13,7 @@
 #include "cmn_addr.h"
 
 #include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
-#include <sys/socket.h>
 
 /* The longest IP literal we hand to inet_pton, with its NUL. */
 #define ADDR_IP_TEXT_MAX 64
@@ -207,46 +205,6 @@ uint32_t cmn_addr_hash(const cmn_addr_t *a, uint32_t seed)
     h *= 0xc2b2ae35u;
     h ^= h >> 16;
     return h;
-}
-
-unsigned cmn_addr_to_sockaddr(const cmn_addr_t *a, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof(*ss));
-    if (a->family == CMN_AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(a->port);
-        memcpy(&sin->sin_addr, a->ip, 4);
-        return sizeof(*sin);
-    }
-    if (a->family == CMN_AF_INET6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(a->port);
-        memcpy(&sin6->sin6_addr, a->ip, 16);
-        return sizeof(*sin6);
-    }
-    return 0;
-}
-
-int cmn_addr_from_sockaddr(cmn_addr_t *a, const struct sockaddr *sa)
-{
-    memset(a, 0, sizeof(*a));
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-        a->family = CMN_AF_INET;
-        a->port = ntohs(sin->sin_port);
-        memcpy(a->ip, &sin->sin_addr, 4);
-        return 0;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-        a->family = CMN_AF_INET6;
-        a->port = ntohs(sin6->sin6_port);
-        memcpy(a->ip, &sin6->sin6_addr, 16);
-        return 0;
-    }
-    return CMN_EINVAL;
 }
 
 /* ---- CIDR ------------------------------------------------------------ */

@@ -3,7 +3,7 @@
  * cmn_addr.h: transport addresses as plain values (family, 16-byte address,
  * port), parsing and printing of "host:port" and CIDR text, and CIDR sets.
  * The value type carries no socket state so codecs and state machines can
- * use it; cmn_addr_to_sockaddr/cmn_addr_from_sockaddr are for glue code.
+ * use it; the daemon converts it to and from struct sockaddr (ihd_addr.c).
  */
 #ifndef CMN_ADDR_H
 #define CMN_ADDR_H
@@ -42,11 +42,6 @@ bool cmn_addr_is_any(const cmn_addr_t *a);
  * excluding :: and ::1) IPv6 address becomes plain IPv4. */
 void cmn_addr_canonical(cmn_addr_t *out, const cmn_addr_t *in);
 uint32_t cmn_addr_hash(const cmn_addr_t *a, uint32_t seed);
-
-/* Glue helpers: convert to and from struct sockaddr. to_sockaddr returns the
- * socklen; from_sockaddr returns 0 or CMN_EINVAL for other families. */
-unsigned cmn_addr_to_sockaddr(const cmn_addr_t *a, struct sockaddr_storage *ss);
-int cmn_addr_from_sockaddr(cmn_addr_t *a, const struct sockaddr *sa);
 
 /* CIDR sets: a small ordered list of prefixes, looked up linearly (tens of
  * entries; the lookup is off the packet path, at permission time). */

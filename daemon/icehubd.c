@@ -317,7 +317,7 @@ static int random_text(char *out, size_t cap, size_t n)
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "usage"))
-        return ihd_usage_cli(argc - 1, argv + 1);
+        return acct_cli(argc - 1, argv + 1);
     ihd_args_t a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc) {

@@ -11,12 +11,16 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include "acct/acct.h"
 #include "common/cmn.h"
 #include "common/cmn_addr.h"
 #include "common/cmn_config.h"
 #include "stun/stun.h"
 #include "turn/turn.h"
+
+#include "ihd_clock.h"
 
 #define IHD_MAX_WORKERS 256
 #define IHD_MAX_LISTEN 16            /* addresses per listen setting */
@@ -24,15 +28,6 @@
 #define IHD_UDP_MAX 2048             /* largest datagram handled (bigger are truncated and dropped) */
 #define IHD_TCP_WBUF_MAX (256 * 1024) /* a slower reader than this is disconnected */
 #define IHD_TLS_HANDSHAKE_TIMEOUT 10 /* seconds */
-
-typedef enum ihd_transport_e {
-    IHD_TR_UDP = 0,
-    IHD_TR_TCP,
-    IHD_TR_TLS,
-    IHD_TR_COUNT
-} ihd_transport_t;
-
-const char *ihd_transport_name(ihd_transport_t t);
 
 /* Why a packet or connection was dropped, beyond the decoder's reasons.
  * Indices into ihd_counters_t.invalid after STUN_DERR_COUNT. */
@@ -47,15 +42,6 @@ typedef enum ihd_drop_e {
 } ihd_drop_t;
 
 const char *ihd_drop_name(unsigned reason);
-const char *ihd_turn_drop_name(unsigned i);
-
-/* Why turn/ dropped a message or datagram (turn_out_t.drop_reason), as the
- * reason label of icehub_turn_dropped_total; the last is for new reasons. */
-#define IHD_TURN_DROP_NAMES                                                           \
-    "no_allocation", "no_channel", "no_permission", "bad_send", "peer_family",        \
-        "unknown_attribute", "unexpected_class", "unexpected_indication",             \
-        "unauth_rate_limited", "encode_failed", "quota", "other"
-#define IHD_TURN_DROP_COUNT 12
 
 /* Why a stream connection was closed (ihd_tcp.c). */
 enum { IHD_CLOSE_ERROR = 0, IHD_CLOSE_PEER, IHD_CLOSE_SLOW };
@@ -65,16 +51,16 @@ enum { IHD_CLOSE_ERROR = 0, IHD_CLOSE_PEER, IHD_CLOSE_SLOW };
  * prefix on the hot path), each read a relaxed load, and readers sum the
  * workers. */
 typedef struct ihd_counters_s {
-    uint64_t rx_packets[IHD_TR_COUNT];
-    uint64_t rx_bytes[IHD_TR_COUNT];
-    uint64_t tx_packets[IHD_TR_COUNT];
-    uint64_t tx_bytes[IHD_TR_COUNT];
-    uint64_t tx_errors[IHD_TR_COUNT];
-    uint64_t binding_requests[IHD_TR_COUNT];
+    uint64_t rx_packets[TURN_TR_COUNT];
+    uint64_t rx_bytes[TURN_TR_COUNT];
+    uint64_t tx_packets[TURN_TR_COUNT];
+    uint64_t tx_bytes[TURN_TR_COUNT];
+    uint64_t tx_errors[TURN_TR_COUNT];
+    uint64_t binding_requests[TURN_TR_COUNT];
     uint64_t binding_success;
     uint64_t binding_error;       /* 420s */
     uint64_t invalid[IHD_DROP_COUNT];
-    uint64_t tcp_accepted[IHD_TR_COUNT];
+    uint64_t tcp_accepted[TURN_TR_COUNT];
     uint64_t tcp_closed_idle;
     uint64_t tcp_closed_error;    /* garbage that cannot be a frame, TLS errors */
     uint64_t tcp_closed_peer;     /* the client closed or reset it */
@@ -88,7 +74,7 @@ typedef struct ihd_counters_s {
     uint64_t turn_requests;       /* TURN requests and indications handled */
     uint64_t gso_sends;           /* UDP GSO sends (runs of two or more datagrams) */
     uint64_t gso_segments;        /* datagrams that left in them */
-    uint64_t turn_drop[IHD_TURN_DROP_COUNT]; /* by reason, see IHD_TURN_DROP_NAMES */
+    uint64_t turn_drop[TURN_DROP_COUNT]; /* by turn_drop_t */
 } ihd_counters_t;
 
 #define IHD_INC(field, n) \
@@ -129,7 +115,7 @@ typedef enum ihd_evkind_e {
 typedef struct ihd_listener_s {
     ihd_evkind_t kind;          /* IHD_EV_UDP or IHD_EV_TCP_LISTEN; first member */
     int fd;
-    ihd_transport_t tr;
+    turn_transport_t tr;
     cmn_addr_t addr;
 } ihd_listener_t;
 
@@ -153,10 +139,6 @@ typedef struct ihd_worker_s {
     turn_t *turn;               /* owned: this worker's allocations */
     turn_ops_t turn_ops;
     uint64_t turn_cfg_gen;      /* generation whose turn_cfg the turn_t uses */
-    /* The packet being dispatched, for relay_open to remember where the
-     * allocation's client is: its UDP listener or its stream connection. */
-    ihd_listener_t *cur_listener;
-    ihd_conn_t *cur_conn;
     bool gso_off;               /* the kernel refused UDP GSO once: send one by one */
     ihd_alloc_t *graveyard;     /* ended allocations' glue, freed after the event batch */
     ihd_conn_t *conn_graveyard; /* closed connections, freed after the event batch */
@@ -186,23 +168,39 @@ struct ihd_server_s {
     char token_key[48];
 };
 
+/* ihd_addr.c: convert to and from struct sockaddr. to_sockaddr returns the
+ * socklen (0 for an address of no family); from_sockaddr returns 0 or
+ * CMN_EINVAL for other families. */
+unsigned ihd_addr_to_sockaddr(const cmn_addr_t *a, struct sockaddr_storage *ss);
+int ihd_addr_from_sockaddr(cmn_addr_t *a, const struct sockaddr *sa);
+
 /* ihd_worker.c */
 int ihd_workers_start(ihd_server_t *srv, unsigned n);
-void ihd_workers_poke(ihd_server_t *srv);
+/* Wake every worker (its eventfd): it takes a new configuration snapshot
+ * and runs posted admin commands. Any thread. */
+static inline void ihd_workers_poke(ihd_server_t *srv)
+{
+    uint64_t one = 1;
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        (void)!write(srv->workers[i].wakefd, &one, sizeof(one));
+}
 void ihd_workers_stop(ihd_server_t *srv);
-int ihd__listen_socket(const cmn_addr_t *a, ihd_transport_t tr, bool reuseport);
+int ihd__listen_socket(const cmn_addr_t *a, turn_transport_t tr, bool reuseport);
 void ihd__sum_counters(const ihd_server_t *srv, ihd_counters_t *out);
 
 /* ihd_dispatch.c: one message from a client, any transport. Writes the reply
  * (if any) into <out> and returns its length, or 0 for no reply. Data for
  * a peer is sent by the dispatcher itself through the allocation's relay
- * socket. The caller sets w->cur_listener / w->cur_conn first. */
+ * socket. The packet is the turn_req_t's origin: an Allocate's relay_open
+ * reads from it where the allocation's client is (listener or conn). */
 typedef struct ihd_pkt_s {
-    ihd_transport_t tr;
+    turn_transport_t tr;
     const cmn_addr_t *src;      /* borrowed: the client */
     const cmn_addr_t *dst;      /* borrowed: our address it was sent to */
     const uint8_t *data;        /* borrowed: one datagram or stream frame */
     size_t len;
+    ihd_listener_t *listener;   /* borrowed: the UDP socket it came in on, or NULL */
+    ihd_conn_t *conn;           /* borrowed: the stream connection, or NULL */
 } ihd_pkt_t;
 size_t ihd_dispatch(ihd_worker_t *w, const ihd_pkt_t *p, uint8_t *out, size_t cap);
 
@@ -254,9 +252,6 @@ typedef struct ihd_udp_stats_s {
 unsigned ihd_udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
                       ihd_udp_stats_t *st);
 
-/* ihd_worker.c: write an IP_PKTINFO / IPV6_PKTINFO control message asking
- * the kernel to send from <src> into <ctrl> (64 bytes); sets *len. */
-void ihd_udp_pktinfo(uint8_t *ctrl, const cmn_addr_t *src, size_t *len);
 
 /* ihd_extip.c: turn.external_ip = "auto". ihd_extip_apply, on the main
  * thread while a configuration is loaded (start, SIGHUP), replaces the
@@ -321,8 +316,8 @@ typedef struct ihd_http_resp_s {
     const char *extra_header_value;
 } ihd_http_resp_t;
 
-/* Helpers for handlers: set <r> to <status> with a copy of <text>, or
- * with a JSON error body {"error":code,"message":msg}. */
+/* ihd_http_resp.c, for handlers: set <r> to <status> with a copy of
+ * <text>, or with a JSON error body {"error":code,"message":msg}. */
 void ihd_http_resp_text(ihd_http_resp_t *r, unsigned status, const char *ctype,
                         const char *text);
 void ihd_http_resp_error(ihd_http_resp_t *r, unsigned status, const char *code,
@@ -330,6 +325,10 @@ void ihd_http_resp_error(ihd_http_resp_t *r, unsigned status, const char *code,
 /* <r> becomes 200 with a copy of an embedded web file (signal/sig_assets.h). */
 struct sig_asset_s;
 void ihd_http_resp_asset(ihd_http_resp_t *r, const struct sig_asset_s *a);
+/* <r> becomes <status> with <j> (consumed) as compact JSON and a newline;
+ * 500 if it cannot be encoded. */
+struct json_t;
+void ihd_http_resp_json(ihd_http_resp_t *r, unsigned status, struct json_t *j);
 
 /* ihd_api.c: the usage and admin JSON API (/api/...) and the dashboard's
  * data. Runs on the HTTP thread. Returns 0 when it answered <req> (in
@@ -399,37 +398,64 @@ int ihd_admin_revoke(ihd_server_t *srv, const char *quota_user, bool revoke);
 /* The revoked names, sorted; an owned NULL-terminated array of owned strings. */
 char **ihd_admin_revoked(ihd_server_t *srv, size_t *n);
 
-/* ihd_http.c, on the HTTP thread: the signaling hub's metrics. */
-struct cmn_prom_s;
-void ihd_http_sig_metrics(ihd_server_t *srv, struct cmn_prom_s *p);
-/* Any thread: start the signaling drain (SIGTERM) and wait until every
+/* ihd_ws.c: the signaling hub (signal/) on libwebsockets, on the HTTP
+ * thread; only ihd_http.c and ihd_ws.c include libwebsockets.h. */
+struct lws;
+struct lws_context;
+struct lws_protocols;
+struct sig_cfg_s;
+struct sig_hub_s;
+typedef struct ihd_ws_s ihd_ws_t;
+
+/* The hub's settings from the snapshot <cfg>: signal.*, what the hub
+ * needs from the TURN side (its ports, whether TLS is on, the shared
+ * secret it accepts: turn.secrets[0], or srv->auto_secret when TURN runs
+ * on that), and srv->token_key when signal.token_secret is empty. Free
+ * <out> with sig_cfg_dispose. */
+void ihd_ws_cfg(const ihd_cfg_t *cfg, const ihd_server_t *srv, struct sig_cfg_s *out);
+/* The glue and its hub, with the settings of the current snapshot; it
+ * takes each reloaded one on its once-a-second timer. */
+ihd_ws_t *ihd_ws_new(ihd_server_t *srv);
+/* Free after lws_context_destroy (which closes every connection). */
+void ihd_ws_free(ihd_ws_t *s);
+/* The hub; use it on the service thread only. */
+struct sig_hub_s *ihd_ws_hub(ihd_ws_t *s);
+/* Fill the vhost protocol entry "icehub-signal" (made the vhost's default
+ * protocol by the caller, so clients need no subprotocol). */
+void ihd_ws_protocol(ihd_ws_t *s, struct lws_protocols *out);
+/* Start the once-a-second timer; call before the service thread runs. */
+void ihd_ws_start(ihd_ws_t *s, struct lws_context *ctx);
+/* For the HTTP protocol's LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: check the
+ * path (/ws), Origin, per-IP limit and draining; answers a refusal itself.
+ * Returns what the callback must return (0 upgrade, 1 refused). */
+int ihd_ws_confirm_upgrade(ihd_ws_t *s, struct lws *wsi, const char *upgrade);
+/* The service thread has stopped and the context is about to be
+ * destroyed: drop whatever the hub still sends. */
+void ihd_ws_stopping(ihd_ws_t *s);
+/* Any thread: start draining: no new connections or joins, then after
+ * drain_delay every peer gets a 1001 close. */
+void ihd_ws_request_drain(ihd_ws_t *s);
+/* Any thread: WebSocket connections open now. */
+long ihd_ws_open(const ihd_ws_t *s);
+
+/* ihd_http.c, any thread: start the signaling drain (SIGTERM) and wait until every
  * WebSocket is closed (at most drain_delay + a few seconds). Returns at
  * once when none is open. */
 void ihd_http_drain(ihd_server_t *srv);
-/* ihd_metrics.c: render Prometheus text into a malloc'd buffer. */
-char *ihd_metrics_render(ihd_server_t *srv, size_t *len);
+/* ihd_metrics.c: write the daemon's metric families (workers, TURN, usage)
+ * into <p>. HTTP thread. */
+struct cmn_prom_s;
+void ihd_metrics_render(ihd_server_t *srv, struct cmn_prom_s *p);
 
-/* ihd_cost.c: what relaying <to_peer_bytes> (ingress: client to peer) and
- * <to_client_bytes> (egress: peer to client) costs at the prices of <s>
- * (cost.ingress_per_gb, cost.egress_per_gb per 10^9 bytes of UDP payload),
- * in s->cost.currency. Pure; callable from any thread. */
-double ihd_cost(const cmn_settings_t *s, uint64_t to_peer_bytes, uint64_t to_client_bytes);
+/* The prices of <s> (cost.*), for acct_cost. Borrows the currency. */
+static inline acct_prices_t ihd_prices(const cmn_settings_t *s)
+{
+    return (acct_prices_t){.ingress_per_gb = s->cost.ingress_per_gb,
+                           .egress_per_gb = s->cost.egress_per_gb,
+                           .currency = s->cost.currency};
+}
 
-/* ---- Usage accounting and the ledger (ihd_usage.c, ihd_ledger.c) ---- */
-
-/* Accounting state of one allocation, kept in its glue (ihd_alloc_t in
- * ihd_relay.c). Owner worker thread only. */
-typedef struct ihd_acct_s {
-    bool seen;                          /* counted in the usage table */
-    turn_alloc_counters_t usage_rep;    /* already added to the usage table */
-    turn_alloc_counters_t ledger_rep;   /* already in ledger records */
-    double ledger_last;                 /* wall time the previous record ended */
-    double next_interim;                /* monotonic time of the next interim record */
-    uint32_t seq;                       /* ledger records of this allocation so far */
-} ihd_acct_t;
-
-/* The accounting of the allocation <a> (NULL if it has no glue). */
-ihd_acct_t *ihd_relay_acct(turn_alloc_t *a);
+/* ---- Usage accounting (ihd_usage.c: the daemon's side of acct/) ------ */
 
 /* Start accounting: rebuild the current period from ledger.path (if set),
  * open the ledger and its writer thread. Call before the workers start.
@@ -450,19 +476,13 @@ void ihd_usage_reload(ihd_server_t *srv);
 void ihd_usage_tick(ihd_worker_t *w, double now, double wall);
 /* relay_close: the final delta, the final ledger record and the
  * allocation histograms of <a> (ended, still readable). */
-void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a, ihd_acct_t *acct);
+void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a);
 /* GET /api/usage: the current period's usage per user and realm as JSON
  * (docs/ledger.md); malloc'd (cmn_free), length in *len. */
 char *ihd_usage_json(ihd_server_t *srv, size_t *len);
 /* Append the usage and ledger metrics (top users, histograms, ledger
  * health) to a /metrics page being rendered (a cmn_prom_t *). */
-struct cmn_prom_s;
 void ihd_usage_metrics(ihd_server_t *srv, struct cmn_prom_s *p);
-/* ihd_usage_cli.c: `icehubd usage LEDGER... [options]`; returns the exit
- * status (0, 1 for unreadable or damaged files, 2 for usage errors). */
-int ihd_usage_cli(int argc, char **argv);
 
-double ihd_now(void);           /* CLOCK_MONOTONIC seconds */
-double ihd_wallclock(void);     /* CLOCK_REALTIME seconds */
 
 #endif /* IHD_H */

@@ -30,7 +30,6 @@
 #include <time.h>
 
 #include "common/cmn_log.h"
-#include "daemon/ihd_acct.h"
 #include "signal/sig_assets.h"
 
 #define API_NAME_MAX 255        /* longest user name in a path */
@@ -39,25 +38,6 @@
 #define API_LIST_MAX 100000
 
 /* ---- Responses -------------------------------------------------------- */
-
-static void resp_json(ihd_http_resp_t *r, unsigned status, json_t *j)
-{
-    char *text = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    if (!text) {
-        ihd_http_resp_error(r, 500, "internal", "cannot encode the answer");
-        return;
-    }
-    size_t n = strlen(text);
-    r->status = status;
-    r->ctype = "application/json";
-    r->body = cmn_malloc(n + 2);
-    memcpy(r->body, text, n);
-    r->body[n] = '\n';
-    r->body[n + 1] = '\0';
-    r->len = n + 1;
-    free(text);
-}
 
 static void method_not_allowed(ihd_http_resp_t *r, const char *allow)
 {
@@ -76,27 +56,22 @@ static json_t *time_json(double wall)
     return json_string(buf);
 }
 
-static const char *transport_name(uint8_t t)
-{
-    return t == TURN_TR_UDP ? "udp" : t == TURN_TR_TCP ? "tcp" : t == TURN_TR_TLS ? "tls" : "?";
-}
-
 static json_t *alloc_json(const ihd_admin_list_t *l, const ihd_admin_alloc_t *e,
                           const char *realm, double now_wall)
 {
     json_t *relay = json_array(), *peers = json_array();
     for (size_t i = 0; i < e->nrelay; i++)
-        json_array_append_new(relay, ihd_json_addr(&e->relay[i], true));
+        json_array_append_new(relay, acct_json_addr(&e->relay[i], true));
     for (size_t i = 0; i < e->npeers; i++)
-        json_array_append_new(peers, ihd_json_addr(&e->peers[i], false));
+        json_array_append_new(peers, acct_json_addr(&e->peers[i], false));
     json_t *j = json_object();
     json_object_set_new(j, "id", json_integer((json_int_t)e->id));
-    json_object_set_new(j, "user", ihd_json_str(ihd_admin_str(l, e->user_off)));
-    json_object_set_new(j, "quota_user", ihd_json_str(ihd_admin_str(l, e->quota_user_off)));
-    json_object_set_new(j, "realm", ihd_json_str(realm));
-    json_object_set_new(j, "transport", json_string(transport_name(e->transport)));
-    json_object_set_new(j, "client", ihd_json_addr(&e->client, true));
-    json_object_set_new(j, "server", ihd_json_addr(&e->server, true));
+    json_object_set_new(j, "user", acct_json_str(ihd_admin_str(l, e->user_off)));
+    json_object_set_new(j, "quota_user", acct_json_str(ihd_admin_str(l, e->quota_user_off)));
+    json_object_set_new(j, "realm", acct_json_str(realm));
+    json_object_set_new(j, "transport", json_string(turn_transport_name((turn_transport_t)e->transport)));
+    json_object_set_new(j, "client", acct_json_addr(&e->client, true));
+    json_object_set_new(j, "server", acct_json_addr(&e->server, true));
     json_object_set_new(j, "relay", relay);
     json_object_set_new(j, "peers", peers);
     json_object_set_new(j, "peers_total", json_integer(e->peers_total));
@@ -214,7 +189,7 @@ static void get_allocations(ihd_server_t *srv, const ihd_http_req_t *req, ihd_ht
     json_object_set_new(j, "snapshot_age_s", json_real(floor(l.age * 100) / 100));
     json_object_set_new(j, "allocations", arr);
     ihd_admin_list_dispose(&l);
-    resp_json(r, 200, j);
+    ihd_http_resp_json(r, 200, j);
 }
 
 static void one_allocation(ihd_server_t *srv, const ihd_http_req_t *req, const char *tail,
@@ -238,7 +213,7 @@ static void one_allocation(ihd_server_t *srv, const ihd_http_req_t *req, const c
             json_object_set_new(j, "id", json_integer((json_int_t)id));
             json_object_set_new(j, "ended", json_true());
             json_object_set_new(j, "reason", json_string(turn_end_reason_name(TURN_END_ADMIN)));
-            resp_json(r, 200, j);
+            ihd_http_resp_json(r, 200, j);
         }
         return;
     }
@@ -255,7 +230,7 @@ static void one_allocation(ihd_server_t *srv, const ihd_http_req_t *req, const c
         if (l.v[i].id == id)
             hit = &l.v[i];
     if (hit)
-        resp_json(r, 200, alloc_json(&l, hit, realm, ihd_wallclock()));
+        ihd_http_resp_json(r, 200, alloc_json(&l, hit, realm, ihd_wallclock()));
     else
         ihd_http_resp_error(r, 404, "not-found", "no live allocation with this id");
     ihd_admin_list_dispose(&l);
@@ -324,14 +299,14 @@ static void user_revoke(ihd_server_t *srv, const ihd_http_req_t *req, const char
             live++;
     ihd_admin_list_dispose(&l);
     json_t *j = json_object();
-    json_object_set_new(j, "user", ihd_json_str(user));
+    json_object_set_new(j, "user", acct_json_str(user));
     json_object_set_new(j, "revoked", json_boolean(revoke));
     json_object_set_new(j, "changed", json_boolean(rc == 0));
     json_object_set_new(j, "blocked", revoke  ? json_string("revoked")
                                       : quota ? json_string("quota")
                                               : json_null());
     json_object_set_new(j, "live_allocations", json_integer(live));
-    resp_json(r, 200, j);
+    ihd_http_resp_json(r, 200, j);
 }
 
 static void route_revoked(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *r)
@@ -341,13 +316,13 @@ static void route_revoked(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http
     char **v = ihd_admin_revoked(srv, &n);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(arr, ihd_json_str(v[i]));
+        json_array_append_new(arr, acct_json_str(v[i]));
         cmn_free(v[i]);
     }
     cmn_free(v);
     json_t *j = json_object();
     json_object_set_new(j, "users", arr);
-    resp_json(r, 200, j);
+    ihd_http_resp_json(r, 200, j);
 }
 
 /* The usage table's JSON (ihd_usage.c), parsed; NULL if it cannot be. */
@@ -371,7 +346,7 @@ static void route_usage(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_r
         ihd_http_resp_error(r, 503, "not-available", "usage accounting is not available");
         return;
     }
-    resp_json(r, 200, j);
+    ihd_http_resp_json(r, 200, j);
 }
 
 /* ---- The dashboard's summary ------------------------------------------ */
@@ -495,7 +470,7 @@ static void route_summary(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http
     json_t *top = json_array();
     for (size_t i = 0; i < nu && i < API_TOP_USERS; i++) {
         json_t *u = json_object();
-        json_object_set_new(u, "user", ihd_json_str(users[i].name));
+        json_object_set_new(u, "user", acct_json_str(users[i].name));
         json_object_set_new(u, "allocations", json_integer(users[i].allocations));
         json_object_set_new(u, "to_peer_bps", json_integer((json_int_t)llround(users[i].to_peer_bps)));
         json_object_set_new(u, "to_client_bps",
@@ -534,7 +509,7 @@ static void route_summary(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http
     json_object_set_new(j, "usage", usage ? usage : json_null());
     cmn_free(users);
     ihd_admin_list_dispose(&l);
-    resp_json(r, 200, j);
+    ihd_http_resp_json(r, 200, j);
 }
 
 static void api_route(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *r)

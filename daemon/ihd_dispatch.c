@@ -27,26 +27,7 @@ static void tuple_of(const ihd_pkt_t *p, turn_5tuple_t *t)
 {
     t->client = *p->src;
     t->server = *p->dst;
-    t->transport = p->tr == IHD_TR_UDP ? TURN_TR_UDP : p->tr == IHD_TR_TCP ? TURN_TR_TCP
-                                                                           : TURN_TR_TLS;
-}
-
-static const char *const turn_drop_names[IHD_TURN_DROP_COUNT] = {IHD_TURN_DROP_NAMES};
-
-const char *ihd_turn_drop_name(unsigned i)
-{
-    return i < IHD_TURN_DROP_COUNT ? turn_drop_names[i] : "?";
-}
-
-/* Count a drop by its reason. Drops are off the relaying path proper (no
- * permission, no channel), so a short string search is fine here. */
-static void count_turn_drop(ihd_worker_t *w, const char *reason)
-{
-    unsigned i;
-    for (i = 0; i < IHD_TURN_DROP_COUNT - 1; i++)
-        if (!strcmp(reason, turn_drop_names[i]))
-            break;
-    IHD_INC(w->c.turn_drop[i], 1);
+    t->transport = (uint8_t)p->tr;
 }
 
 static void forward(ihd_worker_t *w, const turn_out_t *res)
@@ -55,8 +36,8 @@ static void forward(ihd_worker_t *w, const turn_out_t *res)
         ihd_relay_send_df(w, res->fwd_alloc, &res->fwd_peer, res->fwd_data, res->fwd_len);
     else if (res->fwd_alloc)
         ihd_relay_send(w, res->fwd_alloc, &res->fwd_peer, res->fwd_data, res->fwd_len);
-    else if (res->drop_reason)
-        count_turn_drop(w, res->drop_reason);
+    else if (res->drop != TURN_DROP_NONE)
+        IHD_INC(w->c.turn_drop[res->drop], 1);
 }
 
 static size_t dispatch_turn(ihd_worker_t *w, const ihd_pkt_t *p, const stun_msg_t *m,
@@ -68,7 +49,8 @@ static size_t dispatch_turn(ihd_worker_t *w, const ihd_pkt_t *p, const stun_msg_
     }
     turn_5tuple_t t;
     tuple_of(p, &t);
-    turn_req_t req = {.msg = m, .tuple = &t, .now = ihd_now(), .wall = ihd_wallclock()};
+    turn_req_t req = {.msg = m, .tuple = &t, .now = ihd_now(), .wall = ihd_wallclock(),
+                      .origin = (void *)p};
     turn_out_t res;
     memset(&res, 0, sizeof(res));
     IHD_INC(w->c.turn_requests, 1);

@@ -86,7 +86,7 @@ void ihd_extip_free(ihd_extip_t *x)
 static int probe_open(probe_t *p)
 {
     struct sockaddr_storage ss;
-    socklen_t sl = cmn_addr_to_sockaddr(p->server, &ss);
+    socklen_t sl = ihd_addr_to_sockaddr(p->server, &ss);
     int af = p->server->family == CMN_AF_INET6 ? AF_INET6 : AF_INET;
     p->fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (p->fd < 0)
@@ -95,7 +95,7 @@ static int probe_open(probe_t *p)
         return CMN_EIO;
     sl = sizeof(ss);
     if (getsockname(p->fd, (struct sockaddr *)&ss, &sl) < 0 ||
-        cmn_addr_from_sockaddr(&p->local, (struct sockaddr *)&ss) < 0)
+        ihd_addr_from_sockaddr(&p->local, (struct sockaddr *)&ss) < 0)
         return CMN_EIO;
     return cmn_random(p->tid, sizeof(p->tid));
 }

@@ -10,7 +10,8 @@
  * It turns each request into an ihd_http_req_t, asks the route handlers
  * in turn, and writes their ihd_http_resp_t; handlers never see lws.
  *
- * Only this file and signal/sig_lws.c include libwebsockets.h.
+ * Only this file and ihd_ws.c (the hub's WebSocket glue) include
+ * libwebsockets.h.
  */
 #include "ihd.h"
 
@@ -31,8 +32,7 @@ typedef struct ihd_http_s {
     char vh_name[3 * IHD_MAX_LISTEN][16];
     char vh_iface[3 * IHD_MAX_LISTEN][CMN_ADDR_STRLEN];
     size_t nvh;
-    sig_lws_t *sig;          /* owned: the signaling hub at /ws */
-    uint64_t sig_gen;        /* configuration generation the hub has */
+    ihd_ws_t *sig;           /* owned: the signaling hub at /ws */
     uint64_t seen_gen;       /* atomic: generation the thread's handlers read now */
     struct lws_protocols protocols[3];
     struct lws_protocols protocols_metrics[2]; /* metrics.listen: HTTP only */
@@ -54,25 +54,6 @@ typedef struct http_pss_s {
     uint8_t *body;           /* owned; LWS_PRE bytes of headroom first */
     size_t len;
 } http_pss_t;
-
-void ihd_http_resp_text(ihd_http_resp_t *r, unsigned status, const char *ctype, const char *text)
-{
-    size_t n = strlen(text);
-    r->status = status;
-    r->ctype = ctype;
-    r->body = cmn_malloc(n + 1);
-    memcpy(r->body, text, n + 1);
-    r->len = n;
-}
-
-void ihd_http_resp_error(ihd_http_resp_t *r, unsigned status, const char *code, const char *msg)
-{
-    /* Codes and messages are static text of ours: no JSON escaping needed
-     * beyond refusing quotes and backslashes, which they never contain. */
-    char buf[512];
-    snprintf(buf, sizeof(buf), "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, msg);
-    ihd_http_resp_text(r, status, "application/json", buf);
-}
 
 static int http_send(struct lws *wsi, http_pss_t *pss, const ihd_http_resp_t *r)
 {
@@ -101,10 +82,24 @@ static int http_send(struct lws *wsi, http_pss_t *pss, const ihd_http_resp_t *r)
     return 0;
 }
 
+/* /metrics: the daemon's families, then the signaling hub's (it lives on
+ * this thread). */
+static void http_metrics(ihd_http_t *h, ihd_http_resp_t *resp)
+{
+    cmn_prom_t p;
+    cmn_prom_init(&p);
+    ihd_metrics_render(h->srv, &p);
+    sig_hub_metrics(ihd_ws_hub(h->sig), &p);
+    resp->status = 200;
+    resp->ctype = "text/plain; version=0.0.4; charset=utf-8";
+    resp->body = cmn_prom_take(&p, &resp->len);
+}
+
 /* The daemon's own routes; the rest go to ihd_api_handle and the embedded
  * assets. Returns 0 with <resp> filled, or CMN_ENOENT. */
-static int http_builtin(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *resp)
+static int http_builtin(ihd_http_t *h, const ihd_http_req_t *req, ihd_http_resp_t *resp)
 {
+    ihd_server_t *srv = h->srv;
     if (!strcmp(req->path, "/livez")) {
         ihd_http_resp_text(resp, 200, "text/plain", "ok\n");
         return 0;
@@ -115,9 +110,7 @@ static int http_builtin(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_r
         return 0;
     }
     if (!strcmp(req->path, "/metrics")) {
-        resp->status = 200;
-        resp->ctype = "text/plain; version=0.0.4; charset=utf-8";
-        resp->body = ihd_metrics_render(srv, &resp->len);
+        http_metrics(h, resp);
         return 0;
     }
     return CMN_ENOENT;
@@ -130,7 +123,7 @@ static int http_signal(ihd_http_t *h, const ihd_http_req_t *req, ihd_http_resp_t
                          .query = req->query, .authorization = req->authorization,
                          .host = req->host};
     sig_http_resp_t out;
-    if (sig_rest_handle(sig_hub_cfg(sig_lws_hub(h->sig)), &sr, &out, ihd_wallclock()) < 0)
+    if (sig_rest_handle(sig_hub_cfg(ihd_ws_hub(h->sig)), &sr, &out, ihd_wallclock()) < 0)
         return CMN_ENOENT;
     resp->status = out.status;
     resp->ctype = "application/json";
@@ -154,15 +147,6 @@ static int http_assets(const ihd_http_req_t *req, ihd_http_resp_t *resp)
     }
     ihd_http_resp_asset(resp, a);
     return 0;
-}
-
-void ihd_http_resp_asset(ihd_http_resp_t *r, const sig_asset_t *a)
-{
-    r->status = 200;
-    r->ctype = a->ctype;
-    r->body = cmn_malloc(a->len + 1);
-    memcpy(r->body, a->data, a->len);
-    r->len = a->len;
 }
 
 /* The query string as handlers expect it ("a=1&b=x%26y"). lws keeps the
@@ -242,7 +226,7 @@ static int http_dispatch(struct lws *wsi, http_pss_t *pss, ihd_http_t *h, const 
         rc = 0;
     }
     if (rc == CMN_ENOENT)
-        rc = http_builtin(srv, &req, &resp);
+        rc = http_builtin(h, &req, &resp);
     /* metrics.listen: the built-in routes only. */
     const char *vh = lws_get_vhost_name(lws_get_vhost(wsi));
     bool metrics_only = vh && !strncmp(vh, "metrics", 7);
@@ -376,52 +360,22 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         http_pss_free(pss);
         break;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        return sig_lws_confirm_upgrade(h->sig, wsi, in);
+        return ihd_ws_confirm_upgrade(h->sig, wsi, in);
     default:
         break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-/* The hub's settings from a configuration snapshot. */
-static void http_sig_cfg(ihd_http_t *h, const ihd_cfg_t *cfg, sig_cfg_t *out)
-{
-    const cmn_settings_t *s = &cfg->s;
-    const char *turn_secret = s->turn.secrets.n ? s->turn.secrets.v[0]
-                              : cfg->turn.nsecrets ? h->srv->auto_secret : "";
-    sig_cfg_from_settings(out, s, turn_secret, h->srv->token_key);
-}
-
-/* Once a second on the HTTP thread: give the hub a reloaded configuration. */
-static void http_sig_tick(void *ud)
-{
-    ihd_http_t *h = ud;
-    ihd_cfg_t *cfg = atomic_load(&h->srv->cfg);
-    if (cfg->gen == h->sig_gen)
-        return;
-    sig_cfg_t sc;
-    http_sig_cfg(h, cfg, &sc);
-    sig_hub_configure(sig_lws_hub(h->sig), &sc);
-    sig_cfg_dispose(&sc);
-    h->sig_gen = cfg->gen;
-}
-
-void ihd_http_sig_metrics(ihd_server_t *srv, struct cmn_prom_s *p)
-{
-    ihd_http_t *h = srv->http;
-    if (h && h->sig)
-        sig_hub_metrics(sig_lws_hub(h->sig), p);
-}
-
 void ihd_http_drain(ihd_server_t *srv)
 {
     ihd_http_t *h = srv->http;
-    if (!h || !h->sig || sig_lws_open(h->sig) == 0)
+    if (!h || !h->sig || ihd_ws_open(h->sig) == 0)
         return;
     ihd_cfg_t *cfg = atomic_load(&srv->cfg);
     double deadline = ihd_now() + cfg->s.signal.drain_delay + 5.0;
-    sig_lws_request_drain(h->sig);
-    while (sig_lws_open(h->sig) > 0 && ihd_now() < deadline)
+    ihd_ws_request_drain(h->sig);
+    while (ihd_ws_open(h->sig) > 0 && ihd_now() < deadline)
         usleep(20000);
 }
 
@@ -555,30 +509,26 @@ int ihd_http_start(ihd_server_t *srv, char *err, size_t errlen)
     /* One lws fd table for every WebSocket: as large as RLIMIT_NOFILE
      * (raised to its hard limit at start) allows. */
     ci.fd_limit_per_thread = 0;
-    sig_cfg_t sc;
-    http_sig_cfg(h, cfg, &sc);
-    h->sig = sig_lws_new(&sc, http_sig_tick, h);
-    sig_cfg_dispose(&sc);
-    h->sig_gen = cfg->gen;
+    h->sig = ihd_ws_new(srv);
     h->protocols[0] = (struct lws_protocols){"http", http_cb, sizeof(http_pss_t), 0, 0, NULL, 0};
     h->protocols_metrics[0] = h->protocols[0];
-    sig_lws_protocol(h->sig, &h->protocols[1]);
+    ihd_ws_protocol(h->sig, &h->protocols[1]);
     h->pvo_default = (struct lws_protocol_vhost_options){NULL, NULL, "default", ""};
     h->pvo_sig = (struct lws_protocol_vhost_options){NULL, &h->pvo_default,
                                                       h->protocols[1].name, ""};
     h->ctx = lws_create_context(&ci);
     if (!h->ctx) {
         snprintf(err, errlen, "http: cannot create the libwebsockets context");
-        sig_lws_free(h->sig);
+        ihd_ws_free(h->sig);
         cmn_free(h);
         return CMN_EIO;
     }
-    sig_lws_start(h->sig, h->ctx);
+    ihd_ws_start(h->sig, h->ctx);
     if (http_vhosts(h, &cfg->s, err, errlen) < 0 ||
         pthread_create(&h->thread, NULL, http_main, h) != 0) {
-        sig_lws_stopping(h->sig);
+        ihd_ws_stopping(h->sig);
         lws_context_destroy(h->ctx);
-        sig_lws_free(h->sig);
+        ihd_ws_free(h->sig);
         cmn_free(h);
         return CMN_EIO;
     }
@@ -594,9 +544,9 @@ void ihd_http_stop(ihd_server_t *srv)
     atomic_store(&h->stop, 1);
     lws_cancel_service(h->ctx);
     pthread_join(h->thread, NULL);
-    sig_lws_stopping(h->sig);
+    ihd_ws_stopping(h->sig);
     lws_context_destroy(h->ctx);
-    sig_lws_free(h->sig);
+    ihd_ws_free(h->sig);
     cmn_free(h);
     srv->http = NULL;
 }

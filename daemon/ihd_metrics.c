@@ -1,7 +1,8 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
- * ihd_metrics.c: the daemon's /metrics page. Sums the workers' counters
- * and writes them with cmn_prom. Metric names are part of icehub's
+ * ihd_metrics.c: the daemon's /metrics families. Sums the workers' counters
+ * and writes them, and the usage families, into the cmn_prom writer it is
+ * given (the HTTP glue adds the signaling hub's and serves the page). Metric names are part of icehub's
  * interface (dashboards and alerts use them): add, never rename.
  */
 #include "ihd.h"
@@ -12,8 +13,8 @@ static void per_transport(cmn_prom_t *p, const char *name, const char *type, con
                           const uint64_t *v)
 {
     cmn_prom_family(p, name, type, help);
-    for (int t = 0; t < IHD_TR_COUNT; t++)
-        cmn_prom_sample_u64(p, name, v[t], "transport", ihd_transport_name((ihd_transport_t)t),
+    for (int t = 0; t < TURN_TR_COUNT; t++)
+        cmn_prom_sample_u64(p, name, v[t], "transport", turn_transport_name((turn_transport_t)t),
                             CMN_PROM_END);
 }
 
@@ -46,8 +47,6 @@ static void turn_sum(ihd_server_t *srv, turn_stats_t *sum)
     }
 }
 
-static const char *const tr_names[TURN_TR_COUNT] = {"udp", "tcp", "tls"};
-
 /* Relayed traffic (live), quota drops and cost. */
 static void relay_metrics(cmn_prom_t *p, const cmn_settings_t *s, const turn_stats_t *st)
 {
@@ -59,14 +58,14 @@ static void relay_metrics(cmn_prom_t *p, const cmn_settings_t *s, const turn_sta
         for (int tr = 0; tr < TURN_TR_COUNT; tr++)
             cmn_prom_sample_u64(p, "icehub_turn_relayed_bytes_total", st->relayed_bytes[d][tr],
                                 "direction", turn_dir_name((turn_dir_t)d), "transport",
-                                tr_names[tr], "realm", realm, CMN_PROM_END);
+                                turn_transport_name((turn_transport_t)tr), "realm", realm, CMN_PROM_END);
     cmn_prom_family(p, "icehub_turn_relayed_packets_total", "counter",
                     "Datagrams relayed, by direction and client transport.");
     for (int d = 0; d < TURN_DIR_COUNT; d++)
         for (int tr = 0; tr < TURN_TR_COUNT; tr++)
             cmn_prom_sample_u64(p, "icehub_turn_relayed_packets_total",
                                 st->relayed_packets[d][tr], "direction",
-                                turn_dir_name((turn_dir_t)d), "transport", tr_names[tr], "realm",
+                                turn_dir_name((turn_dir_t)d), "transport", turn_transport_name((turn_transport_t)tr), "realm",
                                 realm, CMN_PROM_END);
     cmn_prom_family(p, "icehub_turn_quota_dropped_bytes_total", "counter",
                     "UDP payload bytes dropped by bandwidth quotas, by the limit that was hit.");
@@ -87,10 +86,13 @@ static void relay_metrics(cmn_prom_t *p, const cmn_settings_t *s, const turn_sta
     cmn_prom_family(p, "icehub_turn_cost_total", "counter",
                     "Cost of the relayed bytes since start at the configured prices "
                     "(to_client = egress, to_peer = ingress).");
-    cmn_prom_sample(p, "icehub_turn_cost_total", ihd_cost(s, 0, dir[TURN_DIR_TO_CLIENT]), "realm",
-                    realm, "currency", s->cost.currency, "direction", "to_client", CMN_PROM_END);
-    cmn_prom_sample(p, "icehub_turn_cost_total", ihd_cost(s, dir[TURN_DIR_TO_PEER], 0), "realm",
-                    realm, "currency", s->cost.currency, "direction", "to_peer", CMN_PROM_END);
+    acct_prices_t pr = ihd_prices(s);
+    cmn_prom_sample(p, "icehub_turn_cost_total", acct_cost(&pr, 0, dir[TURN_DIR_TO_CLIENT]),
+                    "realm", realm, "currency", s->cost.currency, "direction", "to_client",
+                    CMN_PROM_END);
+    cmn_prom_sample(p, "icehub_turn_cost_total", acct_cost(&pr, dir[TURN_DIR_TO_PEER], 0),
+                    "realm", realm, "currency", s->cost.currency, "direction", "to_peer",
+                    CMN_PROM_END);
 }
 
 /* TURN requests by method and class (the family Binding starts). */
@@ -144,9 +146,9 @@ static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t 
             c->turn_requests);
     cmn_prom_family(p, "icehub_turn_dropped_total", "counter",
                     "Client messages and data the TURN state machine dropped, by reason.");
-    for (unsigned i = 0; i < IHD_TURN_DROP_COUNT; i++)
-        cmn_prom_sample_u64(p, "icehub_turn_dropped_total", c->turn_drop[i], "reason",
-                            ihd_turn_drop_name(i), CMN_PROM_END);
+    for (int d = TURN_DROP_NONE + 1; d < TURN_DROP_COUNT; d++)
+        cmn_prom_sample_u64(p, "icehub_turn_dropped_total", c->turn_drop[d], "reason",
+                            turn_drop_name((turn_drop_t)d), CMN_PROM_END);
     counter(p, "icehub_turn_peer_packets_total", "Datagrams from peers on relay sockets.",
             c->relay_rx_packets);
     counter(p, "icehub_turn_peer_dropped_total",
@@ -163,68 +165,64 @@ static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t 
             "Datagrams to peers the kernel refused to send.", c->relay_tx_errors);
 }
 
-char *ihd_metrics_render(ihd_server_t *srv, size_t *len)
+void ihd_metrics_render(ihd_server_t *srv, cmn_prom_t *p)
 {
     ihd_counters_t c;
     turn_stats_t st;
     ihd__sum_counters(srv, &c);
     turn_sum(srv, &st);
-    cmn_prom_t p;
-    cmn_prom_init(&p);
 
-    cmn_prom_family(&p, "icehub_build_info", "gauge", "Build information; always 1.");
-    cmn_prom_sample(&p, "icehub_build_info", 1, "version", ICEHUB_VERSION, CMN_PROM_END);
-    cmn_prom_family(&p, "icehub_process_start_time_seconds", "gauge",
+    cmn_prom_family(p, "icehub_build_info", "gauge", "Build information; always 1.");
+    cmn_prom_sample(p, "icehub_build_info", 1, "version", ICEHUB_VERSION, CMN_PROM_END);
+    cmn_prom_family(p, "icehub_process_start_time_seconds", "gauge",
                     "Start time of the process since the Unix epoch, in seconds.");
-    cmn_prom_sample(&p, "icehub_process_start_time_seconds", srv->start_time, CMN_PROM_END);
-    cmn_prom_family(&p, "icehub_workers", "gauge", "Relay worker threads.");
-    cmn_prom_sample(&p, "icehub_workers", srv->nworkers, CMN_PROM_END);
+    cmn_prom_sample(p, "icehub_process_start_time_seconds", srv->start_time, CMN_PROM_END);
+    cmn_prom_family(p, "icehub_workers", "gauge", "Relay worker threads.");
+    cmn_prom_sample(p, "icehub_workers", srv->nworkers, CMN_PROM_END);
 
-    per_transport(&p, "icehub_rx_packets_total", "counter",
+    per_transport(p, "icehub_rx_packets_total", "counter",
                   "Datagrams or stream frames received from clients.", c.rx_packets);
-    per_transport(&p, "icehub_rx_bytes_total", "counter", "Bytes received from clients.",
+    per_transport(p, "icehub_rx_bytes_total", "counter", "Bytes received from clients.",
                   c.rx_bytes);
-    per_transport(&p, "icehub_tx_packets_total", "counter",
+    per_transport(p, "icehub_tx_packets_total", "counter",
                   "Datagrams or stream frames sent to clients.", c.tx_packets);
-    per_transport(&p, "icehub_tx_bytes_total", "counter", "Bytes sent to clients.", c.tx_bytes);
-    per_transport(&p, "icehub_tx_errors_total", "counter",
+    per_transport(p, "icehub_tx_bytes_total", "counter", "Bytes sent to clients.", c.tx_bytes);
+    per_transport(p, "icehub_tx_errors_total", "counter",
                   "Replies that could not be sent (dropped).", c.tx_errors);
 
-    cmn_prom_family(&p, "icehub_stun_requests_total", "counter",
+    cmn_prom_family(p, "icehub_stun_requests_total", "counter",
                     "STUN requests answered, by method and response class.");
-    cmn_prom_sample_u64(&p, "icehub_stun_requests_total", c.binding_success, "method", "binding",
+    cmn_prom_sample_u64(p, "icehub_stun_requests_total", c.binding_success, "method", "binding",
                         "class", "success", CMN_PROM_END);
-    cmn_prom_sample_u64(&p, "icehub_stun_requests_total", c.binding_error, "method", "binding",
+    cmn_prom_sample_u64(p, "icehub_stun_requests_total", c.binding_error, "method", "binding",
                         "class", "error", CMN_PROM_END);
-    turn_request_samples(&p, &st);
+    turn_request_samples(p, &st);
 
-    cmn_prom_family(&p, "icehub_invalid_packets_total", "counter",
+    cmn_prom_family(p, "icehub_invalid_packets_total", "counter",
                     "Packets and frames dropped without a reply, by reason.");
     for (unsigned r = 1; r < IHD_DROP_COUNT; r++)
-        cmn_prom_sample_u64(&p, "icehub_invalid_packets_total", c.invalid[r], "reason",
+        cmn_prom_sample_u64(p, "icehub_invalid_packets_total", c.invalid[r], "reason",
                             ihd_drop_name(r), CMN_PROM_END);
 
-    per_transport(&p, "icehub_connections_accepted_total", "counter",
+    per_transport(p, "icehub_connections_accepted_total", "counter",
                   "Stream connections accepted.", c.tcp_accepted);
-    cmn_prom_family(&p, "icehub_connections_open", "gauge", "Stream connections open now.");
-    cmn_prom_sample_u64(&p, "icehub_connections_open", c.tcp_open, CMN_PROM_END);
-    cmn_prom_family(&p, "icehub_connections_closed_total", "counter",
+    cmn_prom_family(p, "icehub_connections_open", "gauge", "Stream connections open now.");
+    cmn_prom_sample_u64(p, "icehub_connections_open", c.tcp_open, CMN_PROM_END);
+    cmn_prom_family(p, "icehub_connections_closed_total", "counter",
                     "Stream connections closed, by reason (peer: the client closed it).");
-    cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tcp_closed_idle, "reason",
+    cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tcp_closed_idle, "reason",
                         "idle", CMN_PROM_END);
-    cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tcp_closed_error, "reason",
+    cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tcp_closed_error, "reason",
                         "error", CMN_PROM_END);
-    cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tcp_closed_peer, "reason",
+    cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tcp_closed_peer, "reason",
                         "peer", CMN_PROM_END);
-    cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tcp_closed_slow, "reason",
+    cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tcp_closed_slow, "reason",
                         "slow_reader", CMN_PROM_END);
-    cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tcp_rejected_limit, "reason",
+    cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tcp_rejected_limit, "reason",
                         "limit", CMN_PROM_END);
-    cmn_prom_sample_u64(&p, "icehub_connections_closed_total", c.tls_handshake_failed,
+    cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tls_handshake_failed,
                         "reason", "tls_handshake", CMN_PROM_END);
-    turn_metrics(&p, srv, &c, &st);
-    ihd_usage_metrics(srv, &p);
-    ihd_http_sig_metrics(srv, &p);
-    ihd_extip_metrics(srv, &p);
-    return cmn_prom_take(&p, len);
+    turn_metrics(p, srv, &c, &st);
+    ihd_usage_metrics(srv, p);
+    ihd_extip_metrics(srv, p);
 }

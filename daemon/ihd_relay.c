@@ -51,7 +51,6 @@ struct ihd_alloc_s {
     socklen_t client_len;
     bool dead;
     ihd_alloc_t *next_dead;
-    ihd_acct_t acct;        /* usage and ledger bookkeeping (ihd_usage.c) */
 };
 
 typedef struct ihd_relay_batch_s {
@@ -142,7 +141,7 @@ static int bind_udp(const cmn_addr_t *ip, uint16_t port)
     cmn_addr_t a = *ip;
     a.port = port;
     struct sockaddr_storage ss;
-    socklen_t sl = cmn_addr_to_sockaddr(&a, &ss);
+    socklen_t sl = ihd_addr_to_sockaddr(&a, &ss);
     int fd = socket(a.family == CMN_AF_INET6 ? AF_INET6 : AF_INET,
                     SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -248,7 +247,9 @@ static void set_dont_fragment(int fd, uint8_t family, bool on)
     }
 }
 
-static ihd_alloc_t *glue_for(ihd_worker_t *w, turn_alloc_t *a)
+/* The glue of <a>, made at its first relay_open from the Allocate's packet
+ * <from> (where the client is: its UDP listener or its connection). */
+static ihd_alloc_t *glue_for(turn_alloc_t *a, const ihd_pkt_t *from)
 {
     ihd_alloc_t *g = turn_alloc_udata(a);
     if (g)
@@ -260,9 +261,9 @@ static ihd_alloc_t *glue_for(ihd_worker_t *w, turn_alloc_t *a)
         g->relay[i].fd = -1;
         g->relay[i].g = g;
     }
-    g->l = w->cur_listener;
-    g->conn = w->cur_conn;
-    g->client_len = cmn_addr_to_sockaddr(&turn_alloc_tuple(a)->client, &g->client);
+    g->l = from->listener;
+    g->conn = from->conn;
+    g->client_len = ihd_addr_to_sockaddr(&turn_alloc_tuple(a)->client, &g->client);
     if (g->conn)
         ihd_conn_set_alloc(g->conn, true);
     turn_alloc_set_udata(a, g);
@@ -297,7 +298,7 @@ static int relay_open(void *ctx, turn_alloc_t *a, const turn_relay_req_t *req,
     }
     if (req->dont_fragment)
         set_dont_fragment(fd, bound.family, true);
-    ihd_alloc_t *g = glue_for(w, a);
+    ihd_alloc_t *g = glue_for(a, req->origin);
     ihd_relay_t *r = &g->relay[bound.family == CMN_AF_INET6];
     if (r->fd >= 0) {
         close(fd);
@@ -322,7 +323,7 @@ static void relay_close(void *ctx, turn_alloc_t *a)
     ihd_alloc_t *g = turn_alloc_udata(a);
     if (!g)
         return;
-    ihd_usage_alloc_end(w, a, &g->acct);
+    ihd_usage_alloc_end(w, a);
     /* Datagrams queued for these sockets leave before the sockets close. */
     ihd_relay_flush(w);
     for (int i = 0; i < 2; i++) {
@@ -338,12 +339,6 @@ static void relay_close(void *ctx, turn_alloc_t *a)
     g->dead = true;
     g->next_dead = w->graveyard;
     w->graveyard = g;
-}
-
-ihd_acct_t *ihd_relay_acct(turn_alloc_t *a)
-{
-    ihd_alloc_t *g = turn_alloc_udata(a);
-    return g ? &g->acct : NULL;
 }
 
 void ihd_relay_init_ops(ihd_worker_t *w)
@@ -383,7 +378,7 @@ void ihd_relay_send(ihd_worker_t *w, turn_alloc_t *a, const cmn_addr_t *peer,
         return;
     ihd_relay_t *r = &g->relay[peer->family == CMN_AF_INET6];
     if (r->fd < 0) {
-        IHD_INC(w->c.turn_drop[4], 1); /* "peer_family": no relay of that family */
+        IHD_INC(w->c.turn_drop[TURN_DROP_PEER_FAMILY], 1); /* no relay of that family */
         return;
     }
     if (!w->fwd)
@@ -393,7 +388,7 @@ void ihd_relay_send(ihd_worker_t *w, turn_alloc_t *a, const cmn_addr_t *peer,
         ihd_relay_flush(w);
     unsigned i = f->n++;
     f->fd = r->fd;
-    socklen_t sl = cmn_addr_to_sockaddr(peer, &f->addr[i]);
+    socklen_t sl = ihd_addr_to_sockaddr(peer, &f->addr[i]);
     f->d[i] = (ihd_dgram_t){.data = data, .len = len, .to = &f->addr[i], .tolen = sl};
 }
 
@@ -411,7 +406,7 @@ void ihd_relay_send_df(ihd_worker_t *w, turn_alloc_t *a, const cmn_addr_t *peer,
     }
     ihd_relay_flush(w);
     struct sockaddr_storage ss;
-    socklen_t sl = cmn_addr_to_sockaddr(peer, &ss);
+    socklen_t sl = ihd_addr_to_sockaddr(peer, &ss);
     set_dont_fragment(r->fd, r->addr.family, true);
     if (sendto(r->fd, data, len, 0, (struct sockaddr *)&ss, sl) < 0)
         IHD_INC(w->c.relay_tx_errors, 1);
@@ -433,9 +428,9 @@ static void relay_flush_udp(ihd_worker_t *w, ihd_alloc_t *g, ihd_relay_batch_t *
     }
     ihd_udp_stats_t st = {0, 0, 0};
     ihd_udp_send(w, g->l->fd, b->out, n, &st);
-    IHD_INC(w->c.tx_packets[IHD_TR_UDP], st.packets);
-    IHD_INC(w->c.tx_bytes[IHD_TR_UDP], st.bytes);
-    IHD_INC(w->c.tx_errors[IHD_TR_UDP], st.errors);
+    IHD_INC(w->c.tx_packets[TURN_TR_UDP], st.packets);
+    IHD_INC(w->c.tx_bytes[TURN_TR_UDP], st.bytes);
+    IHD_INC(w->c.tx_errors[TURN_TR_UDP], st.errors);
 }
 
 static int relay_recv_batch(ihd_relay_t *r, ihd_relay_batch_t *b)
@@ -467,7 +462,7 @@ void ihd_relay_readable(ihd_worker_t *w, void *relay)
             const uint8_t *msg;
             size_t mlen;
             if ((b->in[i].msg_hdr.msg_flags & MSG_TRUNC) ||
-                cmn_addr_from_sockaddr(&peer, b->in[i].msg_hdr.msg_name) < 0 ||
+                ihd_addr_from_sockaddr(&peer, b->in[i].msg_hdr.msg_name) < 0 ||
                 turn_peer_data(w->turn, g->a, &peer, b->buf[i], b->in[i].msg_len, now, &msg,
                                &mlen) < 0) {
                 IHD_INC(w->c.relay_rx_dropped, 1);

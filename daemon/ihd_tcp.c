@@ -28,7 +28,7 @@
 struct ihd_conn_s {
     ihd_evkind_t kind;      /* IHD_EV_CONN; first member */
     int fd;
-    ihd_transport_t tr;
+    turn_transport_t tr;
     SSL *ssl;               /* owned; NULL for plain TCP */
     bool handshaking;       /* TLS handshake not finished */
     cmn_addr_t peer;
@@ -83,7 +83,7 @@ static void conn_tuple(const ihd_conn_t *c, turn_5tuple_t *t)
 {
     t->client = c->peer;
     t->server = c->local;
-    t->transport = c->tr == IHD_TR_TLS ? TURN_TR_TLS : TURN_TR_TCP;
+    t->transport = (uint8_t)c->tr;
 }
 
 /* Close now, free after the event batch (ihd_tcp_reap): a relay event
@@ -178,12 +178,12 @@ void ihd_tcp_accept(ihd_worker_t *w, ihd_listener_t *l)
             struct sockaddr_storage ls;
             socklen_t ll = sizeof(ls);
             if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0)
-                (void)cmn_addr_from_sockaddr(&c->local, (struct sockaddr *)&ls);
+                (void)ihd_addr_from_sockaddr(&c->local, (struct sockaddr *)&ls);
         }
-        (void)cmn_addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss);
+        (void)ihd_addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss);
         c->last_active = ihd_now();
         c->events = EPOLLIN;
-        if (l->tr == IHD_TR_TLS) {
+        if (l->tr == TURN_TR_TLS) {
             c->ssl = SSL_new(w->srv->ssl_ctx);
             if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
                 SSL_free(c->ssl);
@@ -294,9 +294,7 @@ static int conn_frames(ihd_worker_t *w, ihd_conn_t *c)
         }
         IHD_INC(w->c.rx_packets[c->tr], 1);
         ihd_pkt_t p = {.tr = c->tr, .src = &c->peer, .dst = &c->local,
-                       .data = c->rbuf + off, .len = (size_t)fl};
-        w->cur_listener = NULL;
-        w->cur_conn = c;
+                       .data = c->rbuf + off, .len = (size_t)fl, .conn = c};
         size_t olen = ihd_dispatch(w, &p, out, sizeof(out));
         off += (size_t)fl;
         if (olen && conn_send(w, c, out, olen) < 0) {

@@ -43,11 +43,40 @@ static unsigned run_length(const ihd_dgram_t *d, unsigned n)
     return k;
 }
 
+/* An IP_PKTINFO / IPV6_PKTINFO control message asking the kernel to send
+ * from <local> (on a socket bound to a wildcard address), into <ctrl>;
+ * sets *len. */
+static void put_pktinfo(uint8_t *ctrl, const cmn_addr_t *local, size_t *len)
+{
+    memset(ctrl, 0, IHD_CTRL_SPACE);
+    struct msghdr mh = {.msg_control = ctrl, .msg_controllen = IHD_CTRL_SPACE};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    if (local->family == CMN_AF_INET) {
+        struct in_pktinfo pi;
+        memset(&pi, 0, sizeof(pi));
+        memcpy(&pi.ipi_spec_dst, local->ip, 4);
+        cm->cmsg_level = IPPROTO_IP;
+        cm->cmsg_type = IP_PKTINFO;
+        cm->cmsg_len = CMSG_LEN(sizeof(pi));
+        memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+        *len = CMSG_SPACE(sizeof(pi));
+        return;
+    }
+    struct in6_pktinfo pi6;
+    memset(&pi6, 0, sizeof(pi6));
+    memcpy(&pi6.ipi6_addr, local->ip, 16);
+    cm->cmsg_level = IPPROTO_IPV6;
+    cm->cmsg_type = IPV6_PKTINFO;
+    cm->cmsg_len = CMSG_LEN(sizeof(pi6));
+    memcpy(CMSG_DATA(cm), &pi6, sizeof(pi6));
+    *len = CMSG_SPACE(sizeof(pi6));
+}
+
 static socklen_t put_cmsgs(uint8_t *ctrl, const cmn_addr_t *from, uint16_t gso_size)
 {
     size_t len = 0;
     if (from)
-        ihd_udp_pktinfo(ctrl, from, &len);
+        put_pktinfo(ctrl, from, &len);
     if (!gso_size)
         return (socklen_t)len;
     if (!len)

@@ -1,208 +1,99 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
- * ihd_usage.c: usage accounting for the current quota period (a UTC day or
- * calendar month, quota.period): bytes, packets, allocations and cost per
- * user (the quota user) and per realm, fed by the workers:
+ * ihd_usage.c: the daemon's side of usage accounting (acct/): it feeds
+ * the usage table and the ledger from the workers' allocations, and puts
+ * the table's quota blocks into the relay's block list (turn_shared_t).
  *  - each worker's tick (about once a second) walks its live allocations,
- *    takes each one's new bytes since its previous report (ihd_acct_t in
- *    the allocation's glue) and applies them with ONE mutex acquisition;
- *    it also formats the interim ledger records that are due and queues
- *    them with one call;
+ *    takes each one's new bytes since its previous report (the worker's
+ *    usage_alloc_t of it, found by allocation id) and applies them with
+ *    ONE call (one mutex acquisition); it also formats the interim ledger
+ *    records that are due and queues them with one call;
  *  - relay_close reports the last bytes, the final ledger record and the
- *    allocation histograms (per-worker buckets, summed on read).
- * Nothing here runs per packet.
- *
- * Quotas: when a user's bytes this period reach quota.user_bytes, the user
- * is blocked in turn_shared (TURN_BLOCK_QUOTA: new Allocates get 486, the
- * workers end or throttle the user's allocations per quota.over_action).
- * At a period rollover the table restarts empty and quota blocks are lifted;
- * revocations stay. At start the current period is rebuilt from the ledger
- * files, so a restart does not reset quotas.
- *
- * Memory: the table holds one row per user seen this period, at most
- * IHD_USAGE_MAX_USERS (then new names share the "other" row; such users
- * are not blocked individually), and at most IHD_USAGE_MAX_REALMS realms.
- * It is freed at each rollover.
+ *    allocation histograms (one acct_hist_t per worker, summed on read).
+ * Nothing here runs per packet. Start, reload and stop follow the
+ * daemon's life cycle; /api/usage and /metrics are acct/'s views with the
+ * settings of the moment.
  */
 #include "ihd.h"
 
 #include "common/cmn_log.h"
-#include "daemon/ihd_acct.h"
 
-const double ihd__dur_le[NDUR] = {1, 5, 10, 30, 60, 300, 600, 1800, 3600, 7200, 21600, 86400};
-const double ihd__bytes_le[NBYTES] = {1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11};
+/* Accounting state of one allocation, from its first tick to its end. */
+typedef struct usage_alloc_s {
+    cmn_map_node_t node;                /* in usage_worker_t.allocs, by id */
+    uint64_t id;                        /* turn_alloc_info_t.id */
+    bool seen;                          /* counted in the usage table */
+    turn_alloc_counters_t usage_rep;    /* already added to the usage table */
+    turn_alloc_counters_t ledger_rep;   /* already in ledger records */
+    double ledger_last;                 /* wall time the previous record ended */
+    double next_interim;                /* monotonic time of the next interim record */
+    uint32_t seq;                       /* ledger records of this allocation so far */
+} usage_alloc_t;
 
-/* Users whose block changes, collected under the mutex and applied after
- * it is released (turn_shared takes its own mutex). */
-typedef ihd_names_t name_list_t;
+/* Per-worker state: written by its worker only, so no lock. */
+typedef struct usage_worker_s {
+    cmn_map_t allocs;           /* usage_alloc_t of the worker's allocations; lazy */
+    acct_delta_t *d;            /* tick scratch */
+    size_t nd, dcap;
+    char *lines;                /* interim records of this tick */
+    size_t llen, lcap;
+    unsigned nlines;
+} __attribute__((aligned(64))) usage_worker_t;
 
-static void names_add(name_list_t *l, const char *s)
+typedef struct ihd_usage_s {
+    acct_usage_t *table;
+    acct_ledger_t *ledger;      /* NULL without ledger.path */
+    usage_worker_t wk[IHD_MAX_WORKERS];
+    acct_hist_t hist[IHD_MAX_WORKERS]; /* written by each worker, read by /metrics */
+} ihd_usage_t;
+
+/* ---- Settings and the relay's block list ----------------------------------- */
+
+static acct_period_t period_of(const cmn_settings_t *s)
 {
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 8;
-        l->v = cmn_realloc(l->v, l->cap * sizeof(*l->v));
-    }
-    l->v[l->n++] = cmn_strdup(s);
+    return s->quota.period == CMN_QUOTA_PERIOD_DAY ? ACCT_PERIOD_DAY : ACCT_PERIOD_MONTH;
 }
 
-static void names_clear(name_list_t *l)
+static acct_rules_t rules_of(const cmn_settings_t *s)
 {
-    for (size_t i = 0; i < l->n; i++)
-        cmn_free(l->v[i]);
-    cmn_free(l->v);
-    memset(l, 0, sizeof(*l));
+    return (acct_rules_t){.period = period_of(s), .user_bytes = s->quota.user_bytes,
+                          .realm = s->turn.realm};
 }
 
-static void names_copy(name_list_t *dst, const name_list_t *src)
+static acct_block_t blk_state(void *ctx, const char *user)
 {
-    for (size_t i = 0; i < src->n; i++)
-        names_add(dst, src->v[i]);
+    turn_block_t b = turn_shared_user_blocked(ctx, user);
+    return b == TURN_BLOCK_QUOTA ? ACCT_BLOCK_QUOTA
+           : b == TURN_BLOCK_NONE ? ACCT_BLOCK_NONE
+                                  : ACCT_BLOCK_OTHER;
 }
 
-/* Block (TURN_BLOCK_QUOTA), lift (TURN_BLOCK_NONE: only our own quota
- * blocks, never a revocation) or re-check (<verify>: put back a quota block
- * someone lifted, e.g. an operator's un-revoke of a user still over quota)
- * the users of <l>, then free it. */
-static void names_apply(ihd_server_t *srv, name_list_t *l, turn_block_t why, bool verify)
+static void blk_block(void *ctx, const char *user)
 {
-    for (size_t i = 0; i < l->n; i++) {
-        turn_block_t now = turn_shared_user_blocked(srv->turn_shared, l->v[i]);
-        if (why == TURN_BLOCK_QUOTA && (!verify || now == TURN_BLOCK_NONE)) {
-            turn_shared_block_user(srv->turn_shared, l->v[i], TURN_BLOCK_QUOTA);
-            if (!verify)
-                cmn_info("usage", "user \"%s\" reached quota.user_bytes for this period",
-                         l->v[i]);
-        } else if (why == TURN_BLOCK_NONE) {
-            turn_shared_lift_block(srv->turn_shared, l->v[i], TURN_BLOCK_QUOTA);
-        }
-    }
-    names_clear(l);
+    turn_shared_block_user(ctx, user, TURN_BLOCK_QUOTA);
 }
 
-static ihd_period_t period_of(int kind)
+static void blk_lift(void *ctx, const char *user)
 {
-    return kind == CMN_QUOTA_PERIOD_DAY ? IHD_PERIOD_DAY : IHD_PERIOD_MONTH;
+    turn_shared_lift_block(ctx, user, TURN_BLOCK_QUOTA);
 }
 
-/* Under the mutex: start a new period once <wall> passed the end of the
- * current one, or quota.period changed. Only forward: a wall clock stepped
- * back (NTP) keeps the current period rather than wiping it. Blocks to
- * lift go to <lift>. */
-static void roll_period(ihd_usage_t *u, const cmn_settings_t *s, double wall, name_list_t *lift)
+static uint64_t blk_gen(void *ctx)
 {
-    if (wall < u->pend && s->quota.period == u->period_kind)
-        return;
-    names_copy(lift, &u->qblocked);
-    names_clear(&u->qblocked);
-    if (u->pend > 0)
-        cmn_info("usage", "new %s period: usage restarts (%llu users last period)",
-                 ihd_period_name(period_of(s->quota.period)),
-                 (unsigned long long)u->users.n);
-    ihd_utab_dispose(&u->users);
-    ihd_utab_dispose(&u->realms);
-    ihd_utab_init(&u->users, IHD_USAGE_MAX_USERS);
-    ihd_utab_init(&u->realms, IHD_USAGE_MAX_REALMS);
-    memset(&u->total, 0, sizeof(u->total));
-    u->allocations = 0;
-    u->period_kind = s->quota.period;
-    ihd_period_bounds(period_of(u->period_kind), wall, &u->pstart, &u->pend);
+    return turn_shared_block_gen(ctx);
 }
 
-static void add_counts(ihd_urow_t *r, const turn_alloc_counters_t *d, bool started)
+static acct_counts_t counts_of(const turn_alloc_counters_t *c)
 {
-    r->to_peer_bytes += d->to_peer_bytes;
-    r->to_client_bytes += d->to_client_bytes;
-    r->to_peer_packets += d->to_peer_packets;
-    r->to_client_packets += d->to_client_packets;
-    r->allocations += started;
+    return (acct_counts_t){.to_peer_bytes = c->to_peer_bytes,
+                           .to_peer_packets = c->to_peer_packets,
+                           .to_client_bytes = c->to_client_bytes,
+                           .to_client_packets = c->to_client_packets};
 }
 
-/* Under the mutex: add one user's delta; a user who reaches the limit goes
- * to <block>. The overflow row is never blocked (it is not one user). */
-static void apply_one(ihd_usage_t *u, const char *user, const char *realm,
-                      const turn_alloc_counters_t *d, bool started, name_list_t *block)
+static acct_counts_t counters_sub(const turn_alloc_counters_t *a, const turn_alloc_counters_t *b)
 {
-    ihd_urow_t *rr = ihd_utab_get(&u->realms, realm);
-    ihd_urow_t *r = ihd_utab_get(&u->users, user);
-    add_counts(rr, d, started);
-    add_counts(r, d, started);
-    if (!r->realm)
-        r->realm = rr->name;
-    u->total.to_peer_bytes += d->to_peer_bytes;
-    u->total.to_client_bytes += d->to_client_bytes;
-    u->total.to_peer_packets += d->to_peer_packets;
-    u->total.to_client_packets += d->to_client_packets;
-    u->allocations += started;
-    if (block && u->limit && !r->quota_blocked && r != u->users.other &&
-        ihd_urow_bytes(r) >= u->limit) {
-        r->quota_blocked = true;
-        names_add(block, r->name);
-        names_add(&u->qblocked, r->name);
-    }
-}
-
-typedef struct relimit_ctx_s {
-    uint64_t limit;
-    name_list_t *block, *lift, *blocked;
-} relimit_ctx_t;
-
-static void relimit_one(void *ctx, ihd_urow_t *r)
-{
-    relimit_ctx_t *c = ctx;
-    bool over = c->limit && ihd_urow_bytes(r) >= c->limit;
-    if (over && !r->quota_blocked)
-        names_add(c->block, r->name);
-    else if (!over && r->quota_blocked)
-        names_add(c->lift, r->name);
-    if (over)
-        names_add(c->blocked, r->name);
-    r->quota_blocked = over;
-}
-
-/* Under the mutex: quota.user_bytes changed (reload): re-decide every row. */
-static void relimit(ihd_usage_t *u, uint64_t limit, name_list_t *block, name_list_t *lift)
-{
-    if (limit == u->limit)
-        return;
-    u->limit = limit;
-    names_clear(&u->qblocked);
-    relimit_ctx_t c = {limit, block, lift, &u->qblocked};
-    ihd_utab_foreach(&u->users, relimit_one, &c);
-}
-
-void ihd__usage_fold(ihd_usage_t *u, const char *user, const char *realm,
-                     const turn_alloc_counters_t *d, bool started)
-{
-    apply_one(u, user, realm, d, started, NULL);
-}
-
-/* Apply a batch of deltas with one lock, then change blocks outside it. */
-void ihd__usage_apply(ihd_usage_t *u, const cmn_settings_t *s, const usage_delta_t *d,
-                        size_t n, double wall)
-{
-    name_list_t block = {0}, lift = {0}, verify = {0};
-    uint64_t gen = turn_shared_block_gen(u->srv->turn_shared);
-    pthread_mutex_lock(&u->mu);
-    roll_period(u, s, wall, &lift);
-    relimit(u, s->quota.user_bytes, &block, &lift);
-    for (size_t i = 0; i < n; i++)
-        apply_one(u, d[i].user, s->turn.realm, &d[i].d, d[i].started, &block);
-    /* The blocked set changed (a revoke or an un-revoke, or our own blocks):
-     * make sure our quota blocks are all still in place. */
-    if (gen != u->block_gen) {
-        u->block_gen = gen;
-        names_copy(&verify, &u->qblocked);
-    }
-    pthread_mutex_unlock(&u->mu);
-    names_apply(u->srv, &lift, TURN_BLOCK_NONE, false);
-    names_apply(u->srv, &block, TURN_BLOCK_QUOTA, false);
-    names_apply(u->srv, &verify, TURN_BLOCK_QUOTA, true);
-}
-
-static turn_alloc_counters_t counters_sub(const turn_alloc_counters_t *a,
-                                          const turn_alloc_counters_t *b)
-{
-    return (turn_alloc_counters_t){
+    return (acct_counts_t){
         .to_peer_bytes = a->to_peer_bytes - b->to_peer_bytes,
         .to_peer_packets = a->to_peer_packets - b->to_peer_packets,
         .to_client_bytes = a->to_client_bytes - b->to_client_bytes,
@@ -210,7 +101,94 @@ static turn_alloc_counters_t counters_sub(const turn_alloc_counters_t *a,
     };
 }
 
-static void acct_first(ihd_acct_t *acct, const turn_alloc_info_t *info, int interval)
+/* ---- Life cycle ----------------------------------------------------------- */
+
+int ihd_usage_start(ihd_server_t *srv, char *err, size_t errlen)
+{
+    const cmn_settings_t *s = &atomic_load(&srv->cfg)->s;
+    ihd_usage_t *u = cmn_calloc(1, sizeof(*u));
+    acct_blocker_t blocker = {.ctx = srv->turn_shared, .state = blk_state, .block = blk_block,
+                              .lift = blk_lift, .gen = blk_gen};
+    double wall = ihd_wallclock();
+    u->table = acct_usage_new(&blocker, period_of(s), wall);
+    if (s->ledger.path[0]) {
+        acct_usage_rebuild(u->table, s->ledger.path);
+        if (acct_ledger_open(s->ledger.path, s->ledger.max_bytes, s->ledger.rotate_daily,
+                             &u->ledger, err, errlen) < 0) {
+            acct_usage_free(u->table);
+            cmn_free(u);
+            return CMN_EIO;
+        }
+        cmn_info("ledger", "writing %s (interim records every %d s)", s->ledger.path,
+                 s->ledger.interval);
+    }
+    srv->usage = u;
+    /* Block the users the rebuilt usage already puts over the quota. */
+    acct_rules_t r = rules_of(s);
+    acct_usage_apply(u->table, &r, NULL, 0, wall);
+    return 0;
+}
+
+int ihd_usage_check(const cmn_settings_t *s, char *err, size_t errlen)
+{
+    if (!s->ledger.path[0])
+        return 0;
+    return acct_ledger_check(s->ledger.path, s->ledger.max_bytes, s->ledger.rotate_daily, err,
+                             errlen);
+}
+
+void ihd_usage_reload(ihd_server_t *srv)
+{
+    ihd_usage_t *u = srv->usage;
+    if (!u || !u->ledger)
+        return;
+    const cmn_settings_t *s = &atomic_load(&srv->cfg)->s;
+    acct_ledger_configure(u->ledger, s->ledger.max_bytes, s->ledger.rotate_daily);
+    acct_ledger_reopen(u->ledger);
+}
+
+void ihd_usage_stop(ihd_server_t *srv)
+{
+    ihd_usage_t *u = srv->usage;
+    if (!u)
+        return;
+    srv->usage = NULL;
+    acct_ledger_close(u->ledger);
+    for (unsigned i = 0; i < IHD_MAX_WORKERS; i++) {
+        usage_worker_t *wk = &u->wk[i];
+        cmn_map_iter_t it;
+        cmn_map_iter_init(&it, &wk->allocs);
+        for (cmn_map_node_t *n; (n = cmn_map_iter_next(&it));)
+            cmn_free(CMN_MAP_ENTRY(n, usage_alloc_t, node));
+        cmn_map_dispose(&wk->allocs);
+        cmn_free(wk->d);
+        cmn_free(wk->lines);
+    }
+    acct_usage_free(u->table);
+    cmn_free(u);
+}
+
+/* ---- The workers' side ------------------------------------------------------ */
+
+/* The accounting state of allocation <id> on this worker, made at its
+ * first sight (its first tick, or its end if it never saw one). */
+static usage_alloc_t *alloc_state(usage_worker_t *wk, uint64_t id)
+{
+    if (!wk->allocs.b)
+        cmn_map_init(&wk->allocs, 64);
+    uint64_t h = cmn_map_hash_bytes(&wk->allocs, &id, sizeof(id));
+    for (cmn_map_node_t *n = cmn_map_first(&wk->allocs, h); n; n = cmn_map_next(n)) {
+        usage_alloc_t *st = CMN_MAP_ENTRY(n, usage_alloc_t, node);
+        if (st->id == id)
+            return st;
+    }
+    usage_alloc_t *st = cmn_calloc(1, sizeof(*st));
+    st->id = id;
+    cmn_map_insert(&wk->allocs, &st->node, h);
+    return st;
+}
+
+static void acct_first(usage_alloc_t *acct, const turn_alloc_info_t *info, int interval)
 {
     if (acct->seen)
         return;
@@ -221,13 +199,13 @@ static void acct_first(ihd_acct_t *acct, const turn_alloc_info_t *info, int inte
 
 /* Format the next ledger record of <a> (its bytes since the previous one)
  * into the buffer. */
-static void ledger_record(ihd_worker_t *w, turn_alloc_t *a, ihd_acct_t *acct,
+static void ledger_record(ihd_worker_t *w, turn_alloc_t *a, usage_alloc_t *acct,
                           const turn_alloc_info_t *info, double wall, bool final, char **buf,
                           size_t *len, size_t *cap)
 {
     const turn_alloc_counters_t *c = turn_alloc_counters(a);
     const turn_5tuple_t *tp = turn_alloc_tuple(a);
-    ihd_rec_t r = {
+    acct_rec_t r = {
         .final = final,
         .alloc_id = info->id,
         .seq = acct->seq++,
@@ -235,7 +213,7 @@ static void ledger_record(ihd_worker_t *w, turn_alloc_t *a, ihd_acct_t *acct,
         .quota_user = info->quota_user,
         .realm = w->cfg->s.turn.realm,
         .client = tp->client,
-        .transport = tp->transport,
+        .transport = turn_transport_name((turn_transport_t)tp->transport),
         .relay = info->relay,
         .nrelay = info->nrelay,
         .start = final ? info->started_wall : acct->ledger_last,
@@ -246,7 +224,7 @@ static void ledger_record(ihd_worker_t *w, turn_alloc_t *a, ihd_acct_t *acct,
         .peers_total = info->peers_total,
         .end_reason = final ? turn_end_reason_name(info->end_reason) : NULL,
     };
-    ihd_rec_encode(&r, buf, len, cap);
+    acct_rec_encode(&r, buf, len, cap);
     acct->ledger_rep = *c;
     acct->ledger_last = wall;
 }
@@ -262,22 +240,20 @@ typedef struct tick_ctx_s {
 static void tick_one(void *ctx, turn_alloc_t *a)
 {
     tick_ctx_t *c = ctx;
-    ihd_acct_t *acct = ihd_relay_acct(a);
-    if (!acct)
-        return;
     turn_alloc_info_t info;
     turn_alloc_info(a, &info);
+    usage_alloc_t *acct = alloc_state(c->wk, info.id);
     bool started = !acct->seen;
     acct_first(acct, &info, c->interval);
     const turn_alloc_counters_t *cur = turn_alloc_counters(a);
-    turn_alloc_counters_t d = counters_sub(cur, &acct->usage_rep);
+    acct_counts_t d = counters_sub(cur, &acct->usage_rep);
     if (started || d.to_peer_packets || d.to_client_packets) {
         usage_worker_t *wk = c->wk;
         if (wk->nd == wk->dcap) {
             wk->dcap = wk->dcap ? 2 * wk->dcap : 64;
             wk->d = cmn_realloc(wk->d, wk->dcap * sizeof(*wk->d));
         }
-        wk->d[wk->nd++] = (usage_delta_t){.user = info.quota_user, .d = d, .started = started};
+        wk->d[wk->nd++] = (acct_delta_t){.user = info.quota_user, .d = d, .started = started};
         acct->usage_rep = *cur;
     }
     if (c->u->ledger && c->now >= acct->next_interim) {
@@ -300,26 +276,12 @@ void ihd_usage_tick(ihd_worker_t *w, double now, double wall)
     wk->nlines = 0;
     if (w->turn)
         turn_foreach_alloc(w->turn, tick_one, &c);
-    ihd_ledger_append(u->ledger, wk->lines, wk->llen, wk->nlines);
-    ihd__usage_apply(u, &w->cfg->s, wk->d, wk->nd, wall);
+    acct_ledger_append(u->ledger, wk->lines, wk->llen, wk->nlines);
+    acct_rules_t r = rules_of(&w->cfg->s);
+    acct_usage_apply(u->table, &r, wk->d, wk->nd, wall);
 }
 
-static void hist_observe(usage_worker_t *wk, double secs, uint64_t bytes)
-{
-    size_t i = 0;
-    while (i < NDUR && secs > ihd__dur_le[i])
-        i++;
-    IHD_INC(wk->dur[i], 1);
-    size_t j = 0;
-    while (j < NBYTES && (double)bytes > ihd__bytes_le[j])
-        j++;
-    IHD_INC(wk->bytes[j], 1);
-    IHD_INC(wk->dur_sum_us, (uint64_t)(secs * 1e6));
-    IHD_INC(wk->bytes_sum, bytes);
-    IHD_INC(wk->count, 1);
-}
-
-void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a, ihd_acct_t *acct)
+void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a)
 {
     ihd_usage_t *u = w->srv->usage;
     if (!u || w->id >= IHD_MAX_WORKERS)
@@ -327,19 +289,48 @@ void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a, ihd_acct_t *acct)
     double now = ihd_now(), wall = ihd_wallclock();
     turn_alloc_info_t info;
     turn_alloc_info(a, &info);
+    usage_worker_t *wk = &u->wk[w->id];
+    usage_alloc_t *acct = alloc_state(wk, info.id);
     bool started = !acct->seen;
     acct_first(acct, &info, w->cfg->s.ledger.interval);
     const turn_alloc_counters_t *cur = turn_alloc_counters(a);
-    usage_delta_t d = {.user = info.quota_user, .d = counters_sub(cur, &acct->usage_rep),
-                       .started = started};
+    acct_delta_t d = {.user = info.quota_user, .d = counters_sub(cur, &acct->usage_rep),
+                      .started = started};
     acct->usage_rep = *cur;
-    ihd__usage_apply(u, &w->cfg->s, &d, 1, wall);
-    hist_observe(&u->wk[w->id], now - info.started, cur->to_peer_bytes + cur->to_client_bytes);
+    acct_rules_t r = rules_of(&w->cfg->s);
+    acct_usage_apply(u->table, &r, &d, 1, wall);
+    acct_counts_t all = counts_of(cur);
+    acct_hist_observe(&u->hist[w->id], now - info.started,
+                      all.to_peer_bytes + all.to_client_bytes);
     if (u->ledger) {
         char *buf = NULL;
         size_t len = 0, cap = 0;
         ledger_record(w, a, acct, &info, wall, true, &buf, &len, &cap);
-        ihd_ledger_append(u->ledger, buf, len, 1);
+        acct_ledger_append(u->ledger, buf, len, 1);
         cmn_free(buf);
     }
+    cmn_map_remove(&wk->allocs, &acct->node);
+    cmn_free(acct);
+}
+
+/* ---- Views ------------------------------------------------------------------ */
+
+char *ihd_usage_json(ihd_server_t *srv, size_t *len)
+{
+    const cmn_settings_t *s = &atomic_load(&srv->cfg)->s;
+    ihd_usage_t *u = srv->usage;
+    acct_view_t v = {.period = period_of(s), .user_bytes = s->quota.user_bytes,
+                     .prices = ihd_prices(s)};
+    return acct_usage_json(u ? u->table : NULL, &v, ihd_wallclock(), len);
+}
+
+void ihd_usage_metrics(ihd_server_t *srv, struct cmn_prom_s *p)
+{
+    ihd_usage_t *u = srv->usage;
+    if (!u)
+        return;
+    const cmn_settings_t *s = &atomic_load(&srv->cfg)->s;
+    acct_usage_metrics(u->table, (size_t)s->metrics.top_users, p);
+    acct_hist_metrics(u->hist, IHD_MAX_WORKERS, p);
+    acct_ledger_metrics(u->ledger, p);
 }

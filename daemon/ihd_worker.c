@@ -21,7 +21,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/cmn_log.h"
@@ -40,45 +39,25 @@ typedef struct ihd_udp_batch_s {
     uint8_t out_buf[IHD_UDP_BATCH][IHD_UDP_MAX + 128];
 } ihd_udp_batch_t;
 
-double ihd_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-double ihd_wallclock(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-const char *ihd_transport_name(ihd_transport_t t)
-{
-    static const char *const names[IHD_TR_COUNT] = {"udp", "tcp", "tls"};
-    return (unsigned)t < IHD_TR_COUNT ? names[t] : "?";
-}
-
 /* ihd__listen_socket: a bound (and for TCP, listening) non-blocking socket.
  * Returns the fd or a negative errno. */
-int ihd__listen_socket(const cmn_addr_t *a, ihd_transport_t tr, bool reuseport)
+int ihd__listen_socket(const cmn_addr_t *a, turn_transport_t tr, bool reuseport)
 {
     struct sockaddr_storage ss;
-    socklen_t sl = cmn_addr_to_sockaddr(a, &ss);
+    socklen_t sl = ihd_addr_to_sockaddr(a, &ss);
     int dom = a->family == CMN_AF_INET6 ? AF_INET6 : AF_INET;
-    int type = (tr == IHD_TR_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC;
+    int type = (tr == TURN_TR_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC;
     int fd = socket(dom, type, 0);
     if (fd < 0)
         return -errno;
     int one = 1;
     if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
         goto fail;
-    if (tr != IHD_TR_UDP)
+    if (tr != TURN_TR_UDP)
         (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (dom == AF_INET6)
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (tr == IHD_TR_UDP) {
+    if (tr == TURN_TR_UDP) {
         int sz = 4 * 1024 * 1024;
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
@@ -91,7 +70,7 @@ int ihd__listen_socket(const cmn_addr_t *a, ihd_transport_t tr, bool reuseport)
     }
     if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
         goto fail;
-    if (tr != IHD_TR_UDP && listen(fd, 1024) < 0)
+    if (tr != TURN_TR_UDP && listen(fd, 1024) < 0)
         goto fail;
     return fd;
 fail:;
@@ -120,39 +99,13 @@ static void udp_local_addr(const struct msghdr *mh, const ihd_listener_t *l, cmn
     }
 }
 
-void ihd_udp_pktinfo(uint8_t *ctrl, const cmn_addr_t *local, size_t *len)
-{
-    memset(ctrl, 0, IHD_CTRL_LEN);
-    struct msghdr mh = {.msg_control = ctrl, .msg_controllen = IHD_CTRL_LEN};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    if (local->family == CMN_AF_INET) {
-        struct in_pktinfo pi;
-        memset(&pi, 0, sizeof(pi));
-        memcpy(&pi.ipi_spec_dst, local->ip, 4);
-        cm->cmsg_level = IPPROTO_IP;
-        cm->cmsg_type = IP_PKTINFO;
-        cm->cmsg_len = CMSG_LEN(sizeof(pi));
-        memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-        *len = CMSG_SPACE(sizeof(pi));
-        return;
-    }
-    struct in6_pktinfo pi6;
-    memset(&pi6, 0, sizeof(pi6));
-    memcpy(&pi6.ipi6_addr, local->ip, 16);
-    cm->cmsg_level = IPPROTO_IPV6;
-    cm->cmsg_type = IPV6_PKTINFO;
-    cm->cmsg_len = CMSG_LEN(sizeof(pi6));
-    memcpy(CMSG_DATA(cm), &pi6, sizeof(pi6));
-    *len = CMSG_SPACE(sizeof(pi6));
-}
-
 static void udp_flush(ihd_worker_t *w, ihd_listener_t *l, unsigned nout)
 {
     ihd_udp_stats_t st = {0, 0, 0};
     ihd_udp_send(w, l->fd, w->udp->out, nout, &st);
-    IHD_INC(w->c.tx_packets[IHD_TR_UDP], st.packets);
-    IHD_INC(w->c.tx_bytes[IHD_TR_UDP], st.bytes);
-    IHD_INC(w->c.tx_errors[IHD_TR_UDP], st.errors);
+    IHD_INC(w->c.tx_packets[TURN_TR_UDP], st.packets);
+    IHD_INC(w->c.tx_bytes[TURN_TR_UDP], st.bytes);
+    IHD_INC(w->c.tx_errors[TURN_TR_UDP], st.errors);
 }
 
 /* Handle one received batch; returns the number of datagrams read. */
@@ -174,20 +127,18 @@ static int udp_batch(ihd_worker_t *w, ihd_listener_t *l)
     for (int i = 0; i < n; i++) {
         struct msghdr *mh = &b->in[i].msg_hdr;
         size_t len = b->in[i].msg_len;
-        IHD_INC(w->c.rx_packets[IHD_TR_UDP], 1);
-        IHD_INC(w->c.rx_bytes[IHD_TR_UDP], len);
+        IHD_INC(w->c.rx_packets[TURN_TR_UDP], 1);
+        IHD_INC(w->c.rx_bytes[TURN_TR_UDP], len);
         if (mh->msg_flags & MSG_TRUNC) {
             IHD_INC(w->c.invalid[IHD_DROP_OVERSIZE], 1);
             continue;
         }
         cmn_addr_t src, dst;
-        if (cmn_addr_from_sockaddr(&src, mh->msg_name) < 0)
+        if (ihd_addr_from_sockaddr(&src, mh->msg_name) < 0)
             continue;
         udp_local_addr(mh, l, &dst);
-        ihd_pkt_t p = {.tr = IHD_TR_UDP, .src = &src, .dst = &dst,
-                       .data = b->in_buf[i], .len = len};
-        w->cur_listener = l;
-        w->cur_conn = NULL;
+        ihd_pkt_t p = {.tr = TURN_TR_UDP, .src = &src, .dst = &dst,
+                       .data = b->in_buf[i], .len = len, .listener = l};
         size_t olen = ihd_dispatch(w, &p, b->out_buf[nout], sizeof(b->out_buf[nout]));
         if (olen == 0)
             continue;
@@ -299,13 +250,13 @@ static int worker_open(ihd_worker_t *w, const cmn_settings_t *s, bool tls)
     w->ls = cmn_calloc(max ? max : 1, sizeof(*w->ls));
     for (size_t i = 0; i < max; i++) {
         const cmn_addr_t *a;
-        ihd_transport_t tr;
+        turn_transport_t tr;
         if (i < 2 * s->turn.listen.n) {
             a = &s->turn.listen.v[i / 2];
-            tr = i % 2 ? IHD_TR_TCP : IHD_TR_UDP;
+            tr = i % 2 ? TURN_TR_TCP : TURN_TR_UDP;
         } else {
             a = &s->turn.tls_listen.v[i - 2 * s->turn.listen.n];
-            tr = IHD_TR_TLS;
+            tr = TURN_TR_TLS;
         }
         char buf[CMN_ADDR_STRLEN];
         if (w->id == 0) {
@@ -315,7 +266,7 @@ static int worker_open(ihd_worker_t *w, const cmn_settings_t *s, bool tls)
             int probe = ihd__listen_socket(a, tr, false);
             if (probe < 0) {
                 cmn_err("turn", "cannot listen on %s (%s): %s",
-                        cmn_addr_format(a, buf, sizeof(buf), true), ihd_transport_name(tr),
+                        cmn_addr_format(a, buf, sizeof(buf), true), turn_transport_name(tr),
                         strerror(-probe));
                 return CMN_EIO;
             }
@@ -324,12 +275,12 @@ static int worker_open(ihd_worker_t *w, const cmn_settings_t *s, bool tls)
         int fd = ihd__listen_socket(a, tr, true);
         if (fd < 0) {
             cmn_err("turn", "cannot listen on %s (%s): %s",
-                    cmn_addr_format(a, buf, sizeof(buf), true), ihd_transport_name(tr),
+                    cmn_addr_format(a, buf, sizeof(buf), true), turn_transport_name(tr),
                     strerror(-fd));
             return CMN_EIO;
         }
         ihd_listener_t *l = &w->ls[w->nls++];
-        l->kind = tr == IHD_TR_UDP ? IHD_EV_UDP : IHD_EV_TCP_LISTEN;
+        l->kind = tr == TURN_TR_UDP ? IHD_EV_UDP : IHD_EV_TCP_LISTEN;
         l->fd = fd;
         l->tr = tr;
         l->addr = *a;
@@ -337,7 +288,7 @@ static int worker_open(ihd_worker_t *w, const cmn_settings_t *s, bool tls)
             return CMN_EIO;
         if (w->id == 0)
             cmn_info("turn", "listening on %s (%s)", cmn_addr_format(a, buf, sizeof(buf), true),
-                     ihd_transport_name(tr));
+                     turn_transport_name(tr));
     }
     return 0;
 }
@@ -403,13 +354,6 @@ fail:
     srv->workers = NULL;
     srv->nworkers = 0;
     return CMN_EIO;
-}
-
-void ihd_workers_poke(ihd_server_t *srv)
-{
-    uint64_t one = 1;
-    for (unsigned i = 0; i < srv->nworkers; i++)
-        (void)!write(srv->workers[i].wakefd, &one, sizeof(one));
 }
 
 void ihd_workers_stop(ihd_server_t *srv)

@@ -6,8 +6,8 @@
  * credentials for the co-located relay. Also the hub's REST endpoints
  * (/ice-servers, /turn-credentials, /room-token) and room tokens.
  *
- * The hub is pure: no sockets, no lws, no clock. The glue (sig_lws.c)
- * reports connection events and complete text messages; the hub answers
+ * The hub is pure: no sockets, no lws, no clock. The glue (the daemon's
+ * daemon/ihd_ws.c) reports connection events and complete text messages; the hub answers
  * through the ops struct (send text, close) and takes <now> (wall-clock
  * seconds since the Unix epoch: credentials and tokens carry Unix times)
  * as a parameter, so the unit tests drive it with fake ops and a fake
@@ -91,7 +91,7 @@ typedef struct sig_cfg_s {
     uint32_t credential_ttl;    /* seconds */
     cmn_strlist_t allowed_origins; /* empty = same origin; "*" = any */
     bool require_token;
-    char *token_secret;         /* never empty after sig_cfg_from_settings */
+    char *token_secret;         /* for room tokens; never empty */
     char *turn_secret;          /* shared secret of the TURN service; "" = none */
     uint16_t turn_port;         /* UDP and TCP; 0 = no stun:/turn: URLs */
     uint16_t turns_port;        /* 0 = no turns: URL */
@@ -109,12 +109,7 @@ typedef struct sig_cfg_s {
     size_t send_queue;          /* bytes a slow reader may have pending (glue) */
 } sig_cfg_t;
 
-/* Fill <out> from the settings. <turn_secret> is the secret the TURN
- * service accepts (turn.secrets[0], or the process's generated one);
- * <token_secret> is used when signal.token_secret is empty. Free with
- * sig_cfg_dispose. */
-void sig_cfg_from_settings(sig_cfg_t *out, const cmn_settings_t *s, const char *turn_secret,
-                           const char *token_secret);
+/* A deep copy of <src> into <dst>; free it with sig_cfg_dispose. */
 void sig_cfg_copy(sig_cfg_t *dst, const sig_cfg_t *src);
 void sig_cfg_dispose(sig_cfg_t *c);
 
@@ -216,38 +211,5 @@ typedef struct sig_http_resp_s {
  * with <resp> filled, or CMN_ENOENT when the path is not one of these. */
 int sig_rest_handle(const sig_cfg_t *cfg, const sig_http_req_t *req, sig_http_resp_t *resp,
                     double now);
-
-/* ---- The libwebsockets glue (sig_lws.c) ------------------------------ */
-
-struct lws;
-struct lws_context;
-struct lws_protocols;
-
-typedef struct sig_lws_s sig_lws_t;
-
-/* The glue and its hub. <tick> (optional) runs on the service thread once
- * a second, before the hub's own timers; the daemon syncs settings there. */
-sig_lws_t *sig_lws_new(const sig_cfg_t *cfg, void (*tick)(void *ud), void *tick_ud);
-/* Free after lws_context_destroy (which closes every connection). */
-void sig_lws_free(sig_lws_t *s);
-/* The hub; use it on the service thread only. */
-sig_hub_t *sig_lws_hub(sig_lws_t *s);
-/* Fill the vhost protocol entry "icehub-signal" (made the vhost's default
- * protocol by the caller, so clients need no subprotocol). */
-void sig_lws_protocol(sig_lws_t *s, struct lws_protocols *out);
-/* Start the once-a-second timer; call before the service thread runs. */
-void sig_lws_start(sig_lws_t *s, struct lws_context *ctx);
-/* For the HTTP protocol's LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: check the
- * path (/ws), Origin, per-IP limit and draining; answers a refusal itself.
- * Returns what the callback must return (0 upgrade, 1 refused). */
-int sig_lws_confirm_upgrade(sig_lws_t *s, struct lws *wsi, const char *upgrade);
-/* The service thread has stopped and the context is about to be
- * destroyed: drop whatever the hub still sends. */
-void sig_lws_stopping(sig_lws_t *s);
-/* Any thread: start draining: no new connections or joins, then after
- * drain_delay every peer gets a 1001 close. */
-void sig_lws_request_drain(sig_lws_t *s);
-/* Any thread: WebSocket connections open now. */
-long sig_lws_open(const sig_lws_t *s);
 
 #endif /* SIG_H */

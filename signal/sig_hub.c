@@ -49,19 +49,19 @@ void sig_hub_free(sig_hub_t *h)
         h->conns = c->next;
         cmn_free(c);
     }
-    for (size_t i = 0; i < h->rooms.nb; i++) {
-        for (sig_map_ent_t *e = h->rooms.b[i]; e; e = e->next) {
-            sig_room_t *r = e->val;
-            sig_peer_t *p = r->head;
-            while (p) {
-                sig_peer_t *n = p->next;
-                queue_free(p);
-                cmn_free(p);
-                p = n;
-            }
-            cmn_free(r->name);
-            cmn_free(r);
+    cmn_map_iter_t it;
+    cmn_map_iter_init(&it, &h->rooms);
+    for (sig_map_ent_t *e; (e = sig__map_walk(&it));) {
+        sig_room_t *r = e->val;
+        sig_peer_t *p = r->head;
+        while (p) {
+            sig_peer_t *n = p->next;
+            queue_free(p);
+            cmn_free(p);
+            p = n;
         }
+        cmn_free(r->name);
+        cmn_free(r);
     }
     sig__map_dispose(&h->rooms);
     sig__map_dispose(&h->resumes);
@@ -178,74 +178,6 @@ sig_conn_t *sig_conn_open(sig_hub_t *h, void *handle, const char *ip, const char
     uintptr_t n = (uintptr_t)sig__map_get(&h->ips, c->ip);
     sig__map_put(&h->ips, c->ip, (void *)(n + 1));
     return c;
-}
-
-/* Take one token from the bucket; false when it is empty. */
-static bool conn_rate_ok(sig_hub_t *h, sig_conn_t *c, double now)
-{
-    double dt = now - c->tokens_at;
-    if (dt > 0) {
-        c->tokens += dt * h->cfg.rate;
-        if (c->tokens > h->cfg.burst)
-            c->tokens = h->cfg.burst;
-    }
-    c->tokens_at = now;
-    if (c->tokens < 1.0)
-        return false;
-    c->tokens -= 1.0;
-    return true;
-}
-
-static bool conn_admit_msg(sig_hub_t *h, sig_conn_t *c, double now)
-{
-    if (c->closing)
-        return false;
-    if (now - c->abuse_start >= SIG_ABUSE_WINDOW) {
-        c->abuse_start = now;
-        c->abuse = 0;
-    }
-    if (!conn_rate_ok(h, c, now)) {
-        h->msgs[SIG_T_INVALID]++;
-        sig__error(h, c, SIG_E_RATE_LIMITED, "too many messages; slow down", NULL);
-        return false;
-    }
-    return true;
-}
-
-void sig_conn_text(sig_hub_t *h, sig_conn_t *c, const char *data, size_t len, double now)
-{
-    if (!conn_admit_msg(h, c, now))
-        return;
-    if (len > h->cfg.max_message) {
-        h->msgs[SIG_T_INVALID]++;
-        sig__error(h, c, SIG_E_TOO_LARGE, "message larger than signal.max_message", NULL);
-        return;
-    }
-    json_error_t jerr;
-    json_t *msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!msg) {
-        h->msgs[SIG_T_INVALID]++;
-        sig__error(h, c, SIG_E_BAD_MESSAGE, "not valid JSON (or not UTF-8)", NULL);
-        return;
-    }
-    sig__route(h, c, msg, now);
-    json_decref(msg);
-}
-
-void sig_conn_binary(sig_hub_t *h, sig_conn_t *c, double now)
-{
-    if (!conn_admit_msg(h, c, now))
-        return;
-    h->msgs[SIG_T_INVALID]++;
-    sig__error(h, c, SIG_E_BINARY, "binary frames are not supported; send JSON text", NULL);
-}
-
-void sig_conn_too_large(sig_hub_t *h, sig_conn_t *c, double now)
-{
-    if (!conn_admit_msg(h, c, now))
-        return;
-    h->msgs[SIG_T_INVALID]++;
-    sig__error(h, c, SIG_E_TOO_LARGE, "message larger than signal.max_message", NULL);
 }
 
 static void away_unlink(sig_hub_t *h, sig_peer_t *p)

@@ -5,11 +5,9 @@
  * shared-secret credentials ("<expiry>:<user>" and base64(HMAC-SHA1(secret,
  * username)), see turn_ephemeral_password), and room tokens:
  * base64url(JSON {"r":room,"p":peer,"e":expiry}) "." base64url(HMAC-SHA256(
- * token_secret, "icehub-room-v1." + first part)). Also the hub's settings:
- * built from the signal.* settings plus what the hub needs from the TURN
- * side (its ports, whether TLS is on, the shared secret it accepts), and
- * deep copies, so the hub never borrows from a configuration snapshot a
- * reload may free.
+ * token_secret, "icehub-room-v1." + first part)). Also deep copies of the
+ * hub's settings, so the hub never borrows from a configuration snapshot a
+ * reload may free (the daemon builds them from its settings, ihd_ws.c).
  */
 #include "sig_int.h"
 
@@ -104,6 +102,11 @@ char *sig_ice_servers_json(const sig_cfg_t *cfg, const char *host, const char *u
 {
     size_t len;
     return sig__encode(sig__ice_servers(cfg, host, user, now), &len);
+}
+
+json_t *sig__ice_json(sig_hub_t *h, sig_conn_t *c, double now)
+{
+    return sig__ice_servers(&h->cfg, c->host, c->peer ? c->peer->id : "anonymous", now);
 }
 
 /* ---- base64url ------------------------------------------------------- */
@@ -238,39 +241,6 @@ static void strlist_free(cmn_strlist_t *l)
 static char *secret_dup(const char *s)
 {
     return cmn_strdup(s ? s : "");
-}
-
-void sig_cfg_from_settings(sig_cfg_t *out, const cmn_settings_t *s, const char *turn_secret,
-                           const char *token_secret)
-{
-    sig_cfg_t c;
-    memset(&c, 0, sizeof(c));
-    c.enabled = s->signal.enabled;
-    c.public_host = (char *)s->signal.public_host;
-    c.api_keys = s->signal.api_keys;
-    c.credential_ttl = (uint32_t)s->signal.credential_ttl;
-    c.allowed_origins = s->signal.allowed_origins;
-    c.require_token = s->signal.require_token;
-    c.token_secret = s->signal.token_secret && s->signal.token_secret[0]
-                         ? s->signal.token_secret : (char *)token_secret;
-    c.turn_secret = (char *)turn_secret;
-    if (s->turn.enabled && s->turn.listen.n)
-        c.turn_port = s->turn.listen.v[0].port;
-    if (s->turn.enabled && s->tls.cert && s->tls.cert[0] && s->turn.tls_listen.n)
-        c.turns_port = s->turn.tls_listen.v[0].port;
-    c.max_message = (size_t)s->signal.max_message;
-    c.rate = (uint32_t)s->signal.rate;
-    c.burst = (uint32_t)s->signal.burst;
-    c.max_room_peers = (uint32_t)s->signal.max_room_peers;
-    c.max_rooms = (uint32_t)s->signal.max_rooms;
-    c.max_connections_per_ip = (uint32_t)s->signal.max_connections_per_ip;
-    c.ping_interval = (uint32_t)s->signal.ping_interval;
-    c.idle_timeout = (uint32_t)s->signal.idle_timeout;
-    c.resume_seconds = (uint32_t)s->signal.resume_seconds;
-    c.resume_queue = (uint32_t)s->signal.resume_queue;
-    c.drain_delay = (uint32_t)s->signal.drain_delay;
-    c.send_queue = CMN_MAX((size_t)4 * c.max_message, (size_t)1 << 20);
-    sig_cfg_copy(out, &c);
 }
 
 void sig_cfg_copy(sig_cfg_t *dst, const sig_cfg_t *src)

@@ -1,8 +1,10 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
  * sig_int.h: what the files of signal/ share: the hub's objects (rooms,
- * peers, connections, queued messages), a small string-keyed hash map,
- * and the message helpers of sig_msg.c. Not for use outside signal/.
+ * peers, connections, queued messages), a string-keyed map,
+ * the message helpers of sig_msg.c, the iceServers of sig_ice.c and the
+ * hub changes sig_route.c makes through sig_hub.c. Not for use outside
+ * signal/.
  */
 #ifndef SIG_INT_H
 #define SIG_INT_H
@@ -11,18 +13,18 @@
 
 #include "sig.h"
 
-/* ---- sig_map.c: string -> pointer, chained, grows by doubling -------- */
+#include "common/cmn_map.h"
+
+/* ---- sig_map.c: string -> pointer, on cmn_map ------------------------ */
 
 typedef struct sig_map_ent_s {
-    struct sig_map_ent_s *next;
+    cmn_map_node_t node;
     void *val;
     char key[];                 /* NUL-terminated, owned */
 } sig_map_ent_t;
 
-typedef struct sig_map_s {
-    sig_map_ent_t **b;
-    size_t nb, n;
-} sig_map_t;
+/* m.n is the number of entries. */
+typedef cmn_map_t sig_map_t;
 
 void sig__map_init(sig_map_t *m);
 void sig__map_dispose(sig_map_t *m);
@@ -31,6 +33,9 @@ void *sig__map_get(const sig_map_t *m, const char *key);
 void sig__map_put(sig_map_t *m, const char *key, void *val);
 /* Remove; returns the value or NULL. */
 void *sig__map_del(sig_map_t *m, const char *key);
+/* Every entry once, in no order: cmn_map_iter_init(&it, m), then this until
+ * NULL. The walk may delete the entry it was given. */
+sig_map_ent_t *sig__map_walk(cmn_map_iter_t *it);
 
 /* ---- The hub ---------------------------------------------------------- */
 
@@ -135,15 +140,16 @@ bool sig__utf8_ok(const char *s);
 bool sig__room_ok(const char *s);
 /* SIG_ID_LEN random url-safe characters into <out>. */
 void sig__random_id(char *out);
+
+/* ---- sig_ice.c -------------------------------------------------------- */
+
+/* The iceServers array for <user> (new reference). */
+json_t *sig__ice_servers(const sig_cfg_t *cfg, const char *host, const char *user, double now);
 /* The iceServers array as a json_t for <c> (its host and peer id). */
 json_t *sig__ice_json(sig_hub_t *h, sig_conn_t *c, double now);
-/* sig_ice.c: the iceServers array for <user> (new reference). */
-json_t *sig__ice_servers(const sig_cfg_t *cfg, const char *host, const char *user, double now);
 
-/* ---- sig_hub.c / sig_route.c ------------------------------------------ */
+/* ---- sig_hub.c: what sig_route.c changes the hub with ----------------- */
 
-/* Dispatch one parsed message (sig_route.c). */
-void sig__route(sig_hub_t *h, sig_conn_t *c, json_t *msg, double now);
 /* Deliver <text> to <p>: sent when present, queued when away. Returns 0,
  * or CMN_ELIMIT when the away queue is full. <from>/<ref> are kept for
  * an undelivered notice. */

@@ -153,11 +153,6 @@ void sig__random_id(char *out)
     out[SIG_ID_LEN] = '\0';
 }
 
-json_t *sig__ice_json(sig_hub_t *h, sig_conn_t *c, double now)
-{
-    return sig__ice_servers(&h->cfg, c->host, c->peer ? c->peer->id : "anonymous", now);
-}
-
 /* ---- Metrics ------------------------------------------------------------ */
 
 /* The hub and the page renderer share one thread, so this reads the hub's

@@ -1,9 +1,11 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
- * sig_route.c: one handler per client message type (docs/signaling.md):
- * join, signal, broadcast, leave, resume, ice-servers, ping. Each checks
- * its fields, then changes the hub through sig_hub.c and answers. Every
- * reply and error echoes the message's "ref".
+ * sig_route.c: where a client's message enters the hub (sig_conn_text,
+ * and the binary and oversized ones the glue reports): the per-connection
+ * rate limit, JSON parsing, then one handler per message type
+ * (docs/signaling.md): join, signal, broadcast, leave, resume,
+ * ice-servers, ping. Each checks its fields, then changes the hub through
+ * sig_hub.c and answers. Every reply and error echoes the message's "ref".
  */
 #include "sig_int.h"
 
@@ -308,7 +310,7 @@ static sig_type_t type_of(const char *t)
     return SIG_T_INVALID;
 }
 
-void sig__route(sig_hub_t *h, sig_conn_t *c, json_t *msg, double now)
+static void route(sig_hub_t *h, sig_conn_t *c, json_t *msg, double now)
 {
     route_ctx_t x = {.h = h, .c = c, .msg = msg, .now = now};
     if (!json_is_object(msg)) {
@@ -338,4 +340,74 @@ void sig__route(sig_hub_t *h, sig_conn_t *c, json_t *msg, double now)
         fail(&x, SIG_E_BAD_MESSAGE, type ? "unknown \"type\"" : "\"type\" is missing");
         break;
     }
+}
+
+/* ---- Entry points ------------------------------------------------------- */
+
+/* Take one token from the bucket; false when it is empty. */
+static bool conn_rate_ok(sig_hub_t *h, sig_conn_t *c, double now)
+{
+    double dt = now - c->tokens_at;
+    if (dt > 0) {
+        c->tokens += dt * h->cfg.rate;
+        if (c->tokens > h->cfg.burst)
+            c->tokens = h->cfg.burst;
+    }
+    c->tokens_at = now;
+    if (c->tokens < 1.0)
+        return false;
+    c->tokens -= 1.0;
+    return true;
+}
+
+static bool conn_admit_msg(sig_hub_t *h, sig_conn_t *c, double now)
+{
+    if (c->closing)
+        return false;
+    if (now - c->abuse_start >= SIG_ABUSE_WINDOW) {
+        c->abuse_start = now;
+        c->abuse = 0;
+    }
+    if (!conn_rate_ok(h, c, now)) {
+        h->msgs[SIG_T_INVALID]++;
+        sig__error(h, c, SIG_E_RATE_LIMITED, "too many messages; slow down", NULL);
+        return false;
+    }
+    return true;
+}
+
+void sig_conn_text(sig_hub_t *h, sig_conn_t *c, const char *data, size_t len, double now)
+{
+    if (!conn_admit_msg(h, c, now))
+        return;
+    if (len > h->cfg.max_message) {
+        h->msgs[SIG_T_INVALID]++;
+        sig__error(h, c, SIG_E_TOO_LARGE, "message larger than signal.max_message", NULL);
+        return;
+    }
+    json_error_t jerr;
+    json_t *msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!msg) {
+        h->msgs[SIG_T_INVALID]++;
+        sig__error(h, c, SIG_E_BAD_MESSAGE, "not valid JSON (or not UTF-8)", NULL);
+        return;
+    }
+    route(h, c, msg, now);
+    json_decref(msg);
+}
+
+void sig_conn_binary(sig_hub_t *h, sig_conn_t *c, double now)
+{
+    if (!conn_admit_msg(h, c, now))
+        return;
+    h->msgs[SIG_T_INVALID]++;
+    sig__error(h, c, SIG_E_BINARY, "binary frames are not supported; send JSON text", NULL);
+}
+
+void sig_conn_too_large(sig_hub_t *h, sig_conn_t *c, double now)
+{
+    if (!conn_admit_msg(h, c, now))
+        return;
+    h->msgs[SIG_T_INVALID]++;
+    sig__error(h, c, SIG_E_TOO_LARGE, "message larger than signal.max_message", NULL);
 }

@@ -6,6 +6,9 @@
  * Bits the RFCs mark reserved or RFFU are ignored on reception, as they ask.
  * Semantic checks (is this family or transport supported, is the channel in
  * range) belong to the caller, which knows which error code to answer.
+ * Also the per-type facts the decoder (stun_msg.c) and the integrity
+ * checks (stun_auth.c) consult: which types are known, which lengths a
+ * fixed-size attribute may have, how long a text attribute may be.
  */
 #include "stun_int.h"
 
@@ -24,6 +27,99 @@ size_t stun__text_max(uint16_t type)
         return STUN_ALTERNATE_DOMAIN_MAX;
     default:
         return SIZE_MAX;
+    }
+}
+
+bool stun__attr_known(uint16_t type)
+{
+    switch (type) {
+    case STUN_ATTR_MAPPED_ADDRESS:
+    case STUN_ATTR_USERNAME:
+    case STUN_ATTR_MESSAGE_INTEGRITY:
+    case STUN_ATTR_ERROR_CODE:
+    case STUN_ATTR_UNKNOWN_ATTRIBUTES:
+    case STUN_ATTR_CHANNEL_NUMBER:
+    case STUN_ATTR_LIFETIME:
+    case STUN_ATTR_XOR_PEER_ADDRESS:
+    case STUN_ATTR_DATA:
+    case STUN_ATTR_REALM:
+    case STUN_ATTR_NONCE:
+    case STUN_ATTR_XOR_RELAYED_ADDRESS:
+    case STUN_ATTR_REQUESTED_ADDRESS_FAMILY:
+    case STUN_ATTR_EVEN_PORT:
+    case STUN_ATTR_REQUESTED_TRANSPORT:
+    case STUN_ATTR_DONT_FRAGMENT:
+    case STUN_ATTR_MESSAGE_INTEGRITY_SHA256:
+    case STUN_ATTR_PASSWORD_ALGORITHM:
+    case STUN_ATTR_USERHASH:
+    case STUN_ATTR_XOR_MAPPED_ADDRESS:
+    case STUN_ATTR_RESERVATION_TOKEN:
+    case STUN_ATTR_PRIORITY:
+    case STUN_ATTR_USE_CANDIDATE:
+    case STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY:
+    case STUN_ATTR_ADDRESS_ERROR_CODE:
+    case STUN_ATTR_PASSWORD_ALGORITHMS:
+    case STUN_ATTR_ALTERNATE_DOMAIN:
+    case STUN_ATTR_ICMP:
+    case STUN_ATTR_SOFTWARE:
+    case STUN_ATTR_ALTERNATE_SERVER:
+    case STUN_ATTR_FINGERPRINT:
+    case STUN_ATTR_ICE_CONTROLLED:
+    case STUN_ATTR_ICE_CONTROLLING:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool stun__attr_len_ok(uint16_t type, size_t len)
+{
+    switch (type) {
+    /* Addresses: 8 bytes for IPv4, 20 for IPv6 (RFC 8489 §14.1, §14.2). The
+     * family byte itself is checked by the getters. */
+    case STUN_ATTR_MAPPED_ADDRESS:
+    case STUN_ATTR_XOR_MAPPED_ADDRESS:
+    case STUN_ATTR_XOR_PEER_ADDRESS:
+    case STUN_ATTR_XOR_RELAYED_ADDRESS:
+    case STUN_ATTR_ALTERNATE_SERVER:
+        return len == 8 || len == 20;
+    case STUN_ATTR_MESSAGE_INTEGRITY:
+        return len == STUN__MI_LEN;
+    /* §14.6: at least 16 bytes, at most 32, a multiple of 4. */
+    case STUN_ATTR_MESSAGE_INTEGRITY_SHA256:
+        return len >= STUN__MI256_MIN && len <= STUN__MI256_MAX && len % 4 == 0;
+    case STUN_ATTR_USERHASH:
+        return len == 32;
+    /* A 32-bit word: RFC 8489 §14.7; RFC 8656 §18.1, §18.2, §18.6, §18.8,
+     * §18.11; RFC 8445 §16.1. */
+    case STUN_ATTR_FINGERPRINT:
+    case STUN_ATTR_CHANNEL_NUMBER:
+    case STUN_ATTR_LIFETIME:
+    case STUN_ATTR_REQUESTED_ADDRESS_FAMILY:
+    case STUN_ATTR_REQUESTED_TRANSPORT:
+    case STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY:
+    case STUN_ATTR_PRIORITY:
+        return len == 4;
+    /* RFC 8656 §18.7: one byte holding the R flag. */
+    case STUN_ATTR_EVEN_PORT:
+        return len == 1;
+    /* RFC 8656 §18.10, §18.13; RFC 8445 §16.1. */
+    case STUN_ATTR_RESERVATION_TOKEN:
+    case STUN_ATTR_ICMP:
+    case STUN_ATTR_ICE_CONTROLLED:
+    case STUN_ATTR_ICE_CONTROLLING:
+        return len == 8;
+    /* Flags without a value (RFC 8656 §18.9, RFC 8445 §16.1). */
+    case STUN_ATTR_DONT_FRAGMENT:
+    case STUN_ATTR_USE_CANDIDATE:
+        return len == 0;
+    /* ERROR-CODE and ADDRESS-ERROR-CODE need their 4-byte head. */
+    case STUN_ATTR_ERROR_CODE:
+    case STUN_ATTR_ADDRESS_ERROR_CODE:
+    case STUN_ATTR_PASSWORD_ALGORITHM:
+        return len >= 4;
+    default:
+        return true;
     }
 }
 

@@ -62,9 +62,9 @@ static inline int stun__stage_next(int stage, uint16_t type)
     }
 }
 
-/* stun_msg.c: true when <type> is one of the attributes in stun.h's enum. */
+/* stun_attr.c: true when <type> is one of the attributes in stun.h's enum. */
 bool stun__attr_known(uint16_t type);
-/* stun_msg.c: false when a fixed-size (or fixed-shape: addresses,
+/* stun_attr.c: false when a fixed-size (or fixed-shape: addresses,
  * MESSAGE-INTEGRITY-SHA256) attribute of <type> has a wrong value length. */
 bool stun__attr_len_ok(uint16_t type, size_t len);
 

@@ -20,12 +20,17 @@
 #include "../common/cmn_addr.h"
 #include "../stun/stun.h"
 
-/* Client transports (the 5-tuple's protocol). */
+/* Client transports (the 5-tuple's protocol), the one list of them: the
+ * daemon's listeners, counters and labels use it too. */
 typedef enum turn_transport_e {
     TURN_TR_UDP = 0,
     TURN_TR_TCP = 1,
     TURN_TR_TLS = 2,
+    TURN_TR_COUNT
 } turn_transport_t;
+
+/* "udp", "tcp", "tls" (a metric label and an API field); "?" otherwise. */
+const char *turn_transport_name(turn_transport_t t);
 
 typedef struct turn_5tuple_s {
     cmn_addr_t client;      /* the client's address as this server sees it */
@@ -107,6 +112,7 @@ typedef struct turn_relay_req_s {
     bool use_token;         /* RESERVATION-TOKEN present: take the reserved port */
     uint8_t token[8];       /* that token */
     bool dont_fragment;     /* DONT-FRAGMENT: set DF on the relay socket */
+    void *origin;           /* borrowed: the Allocate's turn_req_t.origin */
 } turn_relay_req_t;
 
 typedef struct turn_ops_s {
@@ -174,7 +180,35 @@ typedef struct turn_req_s {
     const turn_5tuple_t *tuple; /* borrowed */
     double now;                 /* monotonic seconds */
     double wall;                /* realtime seconds (credential expiry) */
+    /* The glue's, opaque here: where the message came in (its socket or
+     * connection). An Allocate hands it to relay_open in
+     * turn_relay_req_t.origin. Borrowed for the call. */
+    void *origin;
 } turn_req_t;
+
+/* Why turn/ dropped a client message or datagram without an answer (the
+ * RFC's silent "discard"); a metric label each (turn_drop_name). */
+typedef enum turn_drop_e {
+    TURN_DROP_NONE = 0,
+    TURN_DROP_NO_ALLOCATION,        /* no allocation on this 5-tuple */
+    TURN_DROP_NO_CHANNEL,           /* ChannelData on an unbound channel */
+    TURN_DROP_NO_PERMISSION,        /* no live permission for the peer (RFC 8656 §9) */
+    TURN_DROP_BAD_SEND,             /* Send without XOR-PEER-ADDRESS or DATA */
+    TURN_DROP_PEER_FAMILY,          /* peer of a family the allocation does not relay */
+    TURN_DROP_UNKNOWN_ATTRIBUTE,    /* indication with an unknown required attribute */
+    TURN_DROP_UNEXPECTED_CLASS,     /* a response, or an RFC 3489 message */
+    TURN_DROP_UNEXPECTED_INDICATION, /* an indication other than Send */
+    TURN_DROP_UNAUTH_RATE_LIMITED,  /* a 401 past the per-IP rate (turn_cfg_t.unauth_rate) */
+    TURN_DROP_ENCODE_FAILED,        /* the answer did not fit the output buffer */
+    TURN_DROP_QUOTA,                /* a bandwidth quota (turn_stats_t counts which) */
+    TURN_DROP_COUNT
+} turn_drop_t;
+
+/* "no_allocation", "no_channel", "no_permission", "bad_send",
+ * "peer_family", "unknown_attribute", "unexpected_class",
+ * "unexpected_indication", "unauth_rate_limited", "encode_failed",
+ * "quota"; "none" for TURN_DROP_NONE. */
+const char *turn_drop_name(turn_drop_t d);
 
 /* What the caller should do after a handler. */
 typedef struct turn_out_s {
@@ -186,8 +220,9 @@ typedef struct turn_out_s {
     const uint8_t *fwd_data;    /* borrowed from the input */
     size_t fwd_len;
     bool fwd_dont_fragment;
-    /* Why a message was dropped without reply (counters), or NULL. */
-    const char *drop_reason;    /* static string */
+    /* Why a message was dropped without reply (counters); TURN_DROP_NONE
+     * when it was answered or forwarded. */
+    turn_drop_t drop;
 } turn_out_t;
 
 /* turn_handle_msg: Allocate, Refresh, CreatePermission, ChannelBind
@@ -321,7 +356,6 @@ typedef enum turn_req_kind_e {
     TURN_REQ_KINDS
 } turn_req_kind_t;
 
-#define TURN_TR_COUNT 3             /* turn_transport_t values */
 #define TURN_ALLOC_ERR_SLOTS 32     /* room for every Allocate error kind */
 
 /* "to_peer", "to_client"; "allocation", "total", "user_throttle";

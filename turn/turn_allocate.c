@@ -175,7 +175,7 @@ fail:
     /* Nothing was opened (a dual allocation fails only when both families
      * did), so there is no relay to close. */
     turn__shared_release(t->shared, a->quota_user, &tuple->client);
-    turn__alloc_discard(a);
+    turn__alloc_free(a);
     return err;
 }
 
@@ -229,6 +229,7 @@ void turn__handle_allocate(turn_ctx_t *c, uint8_t *out, size_t cap)
     alloc_got_t got;
     if ((c->err = alloc_validate(c->req->msg, &ask)) != TURN_OK)
         return;
+    ask.relay.origin = c->req->origin;
     if ((c->err = alloc_decide(c, &ask, &got)) != TURN_OK)
         return;
     c->a = got.a;

@@ -11,7 +11,7 @@
  * the allocation's permission and channel indexes. Nothing here refreshes a
  * permission or a channel: only CreatePermission and ChannelBind do
  * (§9, §12). Drops are silent (the RFC's "discard") and named in
- * turn_out_t.drop_reason for the counters.
+ * turn_out_t.drop for the counters.
  *
  * Payload byte counters (per allocation, and the worker's live counters
  * by direction and transport) count the UDP payload relayed, not the TURN
@@ -42,32 +42,32 @@ void turn__handle_send(turn_t *t, const turn_req_t *req, turn_out_t *res)
     const stun_msg_t *m = req->msg;
     turn_alloc_t *a = turn__alloc_find(t, req->tuple, req->now, false);
     if (!a) {
-        res->drop_reason = "no_allocation";
+        res->drop = TURN_DROP_NO_ALLOCATION;
         return;
     }
     /* RFC 8489 §6.3.2: an indication with an unknown comprehension-required
      * attribute is discarded. */
     if (m->nunknown > 0) {
-        res->drop_reason = "unknown_attribute";
+        res->drop = TURN_DROP_UNKNOWN_ATTRIBUTE;
         return;
     }
     const stun_attr_t *pa = stun_msg_find(m, STUN_ATTR_XOR_PEER_ADDRESS);
     const stun_attr_t *da = stun_msg_find(m, STUN_ATTR_DATA);
     cmn_addr_t peer;
     if (!pa || !da || stun_attr_get_xor_addr(m, pa, &peer) != 0) {
-        res->drop_reason = "bad_send";
+        res->drop = TURN_DROP_BAD_SEND;
         return;
     }
     if (!turn__family_ok(a, &peer)) {
-        res->drop_reason = "peer_family";
+        res->drop = TURN_DROP_PEER_FAMILY;
         return;
     }
     if (!turn__perm_find(a, &peer, req->now) || !turn__peer_port_ok(t->cfg, &peer)) {
-        res->drop_reason = "no_permission";
+        res->drop = TURN_DROP_NO_PERMISSION;
         return;
     }
     if (!turn__quota_pass(t, a, TURN_DIR_TO_PEER, da->len, req->now)) {
-        res->drop_reason = "quota";
+        res->drop = TURN_DROP_QUOTA;
         return;
     }
     res->fwd_alloc = a;
@@ -85,20 +85,20 @@ void turn_channel_data(turn_t *t, const turn_5tuple_t *tuple, uint16_t channel,
     memset(res, 0, sizeof(*res));
     turn_alloc_t *a = turn__alloc_find(t, tuple, now, false);
     if (!a) {
-        res->drop_reason = "no_allocation";
+        res->drop = TURN_DROP_NO_ALLOCATION;
         return;
     }
     turn_chan_t *ch = turn__chan_by_num(a, channel, now);
     if (!ch || now >= ch->expires) {
-        res->drop_reason = "no_channel";
+        res->drop = TURN_DROP_NO_CHANNEL;
         return;
     }
     if (!turn__perm_find(a, &ch->cpeer, now)) {
-        res->drop_reason = "no_permission";
+        res->drop = TURN_DROP_NO_PERMISSION;
         return;
     }
     if (!turn__quota_pass(t, a, TURN_DIR_TO_PEER, len, now)) {
-        res->drop_reason = "quota";
+        res->drop = TURN_DROP_QUOTA;
         return;
     }
     res->fwd_alloc = a;

@@ -2,7 +2,8 @@
  *
  * turn_err.c: the one mapping from what a TURN handler decided to the
  * ERROR-CODE it answers with (RFC 8489 §14.8, RFC 8656 §19), and from the
- * relay_open return codes of the glue to those decisions.
+ * relay_open return codes of the glue to those decisions; and the names of
+ * the silent drops (turn_drop_t), which are metric labels.
  *
  * Reason phrases name the rule or limit that was hit, so a client log or a
  * packet capture says why ("Allocation Quota Reached (per-user)") without a
@@ -115,4 +116,24 @@ turn_err_t turn__err_from_relay(int rc)
     default:
         return TURN_ERR_SERVER;
     }
+}
+
+static const char *const drop_names[TURN_DROP_COUNT] = {
+    [TURN_DROP_NONE] = "none",
+    [TURN_DROP_NO_ALLOCATION] = "no_allocation",
+    [TURN_DROP_NO_CHANNEL] = "no_channel",
+    [TURN_DROP_NO_PERMISSION] = "no_permission",
+    [TURN_DROP_BAD_SEND] = "bad_send",
+    [TURN_DROP_PEER_FAMILY] = "peer_family",
+    [TURN_DROP_UNKNOWN_ATTRIBUTE] = "unknown_attribute",
+    [TURN_DROP_UNEXPECTED_CLASS] = "unexpected_class",
+    [TURN_DROP_UNEXPECTED_INDICATION] = "unexpected_indication",
+    [TURN_DROP_UNAUTH_RATE_LIMITED] = "unauth_rate_limited",
+    [TURN_DROP_ENCODE_FAILED] = "encode_failed",
+    [TURN_DROP_QUOTA] = "quota",
+};
+
+const char *turn_drop_name(turn_drop_t d)
+{
+    return (unsigned)d < TURN_DROP_COUNT ? drop_names[d] : "?";
 }

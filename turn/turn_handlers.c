@@ -3,80 +3,19 @@
  * turn_handlers.c: the entry point for STUN messages other than Binding
  * (turn_handle_msg) and the request handlers except Allocate, which has
  * its own file: Refresh (RFC 8656 §8), CreatePermission (§10) and
- * ChannelBind (§12). Also the response encoder every handler shares:
- * success and error responses, with MESSAGE-INTEGRITY(-SHA256) for
- * authenticated requests, SOFTWARE on Allocate and Refresh answers, and
- * FINGERPRINT on all of them.
+ * ChannelBind (§12).
  *
  * A request goes: retransmission? (answer from the cache) -> authenticate
  * (401/438/400) -> 5-tuple rules (437, 441) -> unknown attributes (420) ->
  * the method's handler -> encode -> cache. The handlers change the tables
  * only once everything they check has passed, so an error leaves no trace.
- *
- * Retransmissions (RFC 8489 §6.3.1): each allocation keeps the last
- * response it sent and the transaction id it answered; the same request
- * arriving again gets those bytes again, so a retransmitted Allocate does
- * not meet its own allocation as a 437. A Refresh that deleted the
- * allocation leaves its answer in a small ring (turn__recent_put).
+ * Encoding and the retransmission cache are turn_rsp.c's.
  *
  * Left out: refreshing or deleting one family of a dual allocation (the
  * REQUESTED-ADDRESS-FAMILY of a Refresh is checked, 443, but the lifetime
  * applies to the whole allocation: turn_ops_t closes all relays at once).
  */
 #include "turn_int.h"
-
-/* ---- Responses --------------------------------------------------------- */
-
-void turn__rsp_success(turn_ctx_t *c, uint8_t *out, size_t cap)
-{
-    const stun_msg_t *m = c->req->msg;
-    stun_enc_init(&c->e, out, cap, stun_type(m->method, STUN_CLASS_SUCCESS), m->tid);
-}
-
-size_t turn__rsp_finish(turn_ctx_t *c)
-{
-    const char *sw = c->t->cfg->software;
-    if (c->software && sw && *sw)
-        stun_enc_text(&c->e, STUN_ATTR_SOFTWARE, sw);
-    /* RFC 8489 §9.2.4: the response is protected like the request was. */
-    if (c->auth && c->auth->sha256)
-        stun_enc_integrity_sha256(&c->e, c->auth->key, c->auth->keylen);
-    else if (c->auth)
-        stun_enc_integrity(&c->e, c->auth->key, c->auth->keylen);
-    stun_enc_fingerprint(&c->e);
-    ssize_t n = stun_enc_finish(&c->e);
-    return n > 0 ? (size_t)n : 0;
-}
-
-/* 401 and 438 (RFC 8489 §9.2.4) carry what the client needs to try again
- * and nothing else: REALM, a fresh NONCE and PASSWORD-ALGORITHMS; no
- * SOFTWARE and no integrity, so they are as small as they can be. */
-static void challenge_attrs(turn_ctx_t *c)
-{
-    char nonce[TURN_NONCE_LEN + 1];
-    const char *realm = c->t->cfg->realm ? c->t->cfg->realm : "";
-    turn__nonce_make(c->t, c->req->tuple, c->req->now, nonce);
-    stun_enc_text(&c->e, STUN_ATTR_REALM, realm);
-    stun_enc_text(&c->e, STUN_ATTR_NONCE, nonce);
-    stun_enc_pwalgs(&c->e, turn__pwalgs, CMN_ARRAY_LEN(turn__pwalgs));
-    c->software = false;
-    c->auth = NULL;
-}
-
-size_t turn__rsp_error(turn_ctx_t *c, uint8_t *out, size_t cap)
-{
-    const stun_msg_t *m = c->req->msg;
-    int code;
-    const char *reason;
-    turn__err_code(c->err, &code, &reason);
-    stun_enc_init(&c->e, out, cap, stun_type(m->method, STUN_CLASS_ERROR), m->tid);
-    stun_enc_error(&c->e, code, reason);
-    if (c->err == TURN_ERR_UNKNOWN_ATTR)
-        stun_enc_unknown(&c->e, m->unknown, m->nunknown);
-    else if (c->err == TURN_ERR_UNAUTHENTICATED || c->err == TURN_ERR_STALE_NONCE)
-        challenge_attrs(c);
-    return turn__rsp_finish(c);
-}
 
 /* ---- Refresh (RFC 8656 §8.2) ------------------------------------------- */
 
@@ -236,54 +175,6 @@ static void handle_channel_bind(turn_ctx_t *c, uint8_t *out, size_t cap)
 
 /* ---- Dispatch ---------------------------------------------------------- */
 
-/* A retransmission of the request last answered on this 5-tuple: send
- * the same bytes again (RFC 8489 §6.3.1). */
-static bool replay(turn_ctx_t *c, uint8_t *out, size_t cap, turn_out_t *res)
-{
-    const stun_msg_t *m = c->req->msg;
-    const uint8_t *src = NULL;
-    size_t len = 0;
-    if (c->a && c->a->last_len && c->a->last_method == m->method &&
-        memcmp(c->a->last_tid, m->tid, STUN_TID_LEN) == 0) {
-        src = c->a->last_resp;
-        len = c->a->last_len;
-    } else {
-        /* Also with an allocation: the 5-tuple may have allocated again
-         * since, and the old Refresh must not delete the new one. */
-        const turn_recent_t *r = turn__recent_find(c->t, c->req->tuple, m->tid, c->req->now);
-        if (r && r->method == m->method) {
-            src = r->resp;
-            len = r->len;
-        }
-    }
-    if (!src || len > cap)
-        return false;
-    memcpy(out, src, len);
-    res->reply_len = len;
-    return true;
-}
-
-/* Keep the answer for retransmissions, unless it answered someone else
- * (437 to a second Allocate, 441 to another user): those must not
- * replace the owner's cached answer. */
-static void remember(turn_ctx_t *c, const uint8_t *out, size_t len)
-{
-    turn_alloc_t *a = c->a;
-    if (!a || a->ended)
-        return;
-    if (len > 0 && len <= TURN_RESP_CACHE_MAX && c->err != TURN_ERR_ALLOC_MISMATCH &&
-        c->err != TURN_ERR_WRONG_CREDENTIALS) {
-        memcpy(a->last_resp, out, len);
-        a->last_len = (uint16_t)len;
-        a->last_method = c->req->msg->method;
-        memcpy(a->last_tid, c->req->msg->tid, STUN_TID_LEN);
-        if (c->deleted)
-            turn__recent_put(c->t, a, c->req->now);
-    }
-    if (c->deleted)
-        turn__alloc_end(c->t, a, TURN_END_CLIENT);
-}
-
 /* RFC 8656 §5: an Allocate needs a 5-tuple without an allocation, every
  * other request one with it (437), created by the same user (441). */
 static turn_err_t tuple_rules(const turn_ctx_t *c)
@@ -321,7 +212,7 @@ static size_t auth_failed(turn_ctx_t *c, const turn_auth_t *au, uint8_t *out, si
 {
     if (c->err == TURN_ERR_UNAUTHENTICATED) {
         if (!turn__rl_allow(c->t, &c->req->tuple->client, c->req->now)) {
-            res->drop_reason = "unauth_rate_limited";
+            res->drop = TURN_DROP_UNAUTH_RATE_LIMITED;
             return 0;
         }
         if (au->offered)
@@ -364,8 +255,10 @@ static size_t handle_request(turn_ctx_t *c, uint8_t *out, size_t cap, turn_out_t
     count_answer(c);
     size_t len = c->err == TURN_OK ? turn__rsp_finish(c) : turn__rsp_error(c, out, cap);
     if (len == 0)
-        res->drop_reason = "encode_failed";
-    remember(c, out, len);
+        res->drop = TURN_DROP_ENCODE_FAILED;
+    turn__rsp_remember(c, out, len);
+    if (c->deleted)
+        turn__alloc_end(c->t, c->a, TURN_END_CLIENT);
     c->auth = NULL; /* <au> lives on this frame only */
     return len;
 }
@@ -375,23 +268,23 @@ int turn_handle_msg(turn_t *t, const turn_req_t *req, uint8_t *out, size_t cap, 
     const stun_msg_t *m = req->msg;
     memset(res, 0, sizeof(*res));
     if (m->classic) {
-        res->drop_reason = "unexpected_class";
+        res->drop = TURN_DROP_UNEXPECTED_CLASS;
         return 0;
     }
     if (m->cls == STUN_CLASS_INDICATION) {
         if (m->method == STUN_METHOD_SEND)
             turn__handle_send(t, req, res);
         else
-            res->drop_reason = "unexpected_indication";
+            res->drop = TURN_DROP_UNEXPECTED_INDICATION;
         return 0;
     }
     if (m->cls != STUN_CLASS_REQUEST) {
-        res->drop_reason = "unexpected_class";
+        res->drop = TURN_DROP_UNEXPECTED_CLASS;
         return 0;
     }
     turn_ctx_t c = {.t = t, .req = req};
     c.a = turn__alloc_find(t, req->tuple, req->now, true);
-    if (replay(&c, out, cap, res))
+    if (turn__rsp_replay(&c, out, cap, &res->reply_len))
         return 0;
     res->reply_len = handle_request(&c, out, cap, res);
     return 0;

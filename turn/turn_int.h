@@ -15,6 +15,8 @@
 
 #include "turn.h"
 
+#include "../common/cmn_map.h"
+
 /* ---- Limits and timers ------------------------------------------------ */
 
 #define TURN_DEF_NONCE_LIFETIME 600   /* s */
@@ -40,7 +42,7 @@
 #define TURN_RECENT_SLOTS 32          /* ring of deleted allocations' last answers */
 #define TURN_RECENT_TTL 40.0          /* s: RFC 8489 §6.2.1 gives up after 39.5 s */
 #define TURN_RL_SLOTS 4096            /* 401 token buckets per worker (power of 2) */
-#define TURN_ALLOC_BUCKETS_MIN 64     /* allocation hash buckets (power of 2) */
+#define TURN_ALLOC_BUCKETS_MIN 64     /* allocation table buckets at first */
 /* The code point drafts of RFC 8656 gave ADDITIONAL-ADDRESS-FAMILY before
  * IANA assigned 0x8000; coturn (turnutils_uclient -Z) still sends it. */
 #define TURN_ATTR_ADDITIONAL_ADDRESS_FAMILY_OLD 0x8032
@@ -99,7 +101,7 @@ turn_err_t turn__err_from_relay(int rc);
 
 typedef struct turn_perm_s {
     cmn_addr_t ip;          /* canonical form, port 0 */
-    int32_t next;           /* index chain (turn_alloc.c), -1 ends it */
+    int32_t next;           /* index chain (turn_perm.c), -1 ends it */
     double expires;         /* monotonic */
 } turn_perm_t;
 
@@ -107,7 +109,7 @@ typedef struct turn_chan_s {
     cmn_addr_t peer;        /* as the client sent it: where ChannelData goes */
     cmn_addr_t cpeer;       /* canonical form: what lookups compare */
     double expires;         /* bound while now < expires; reserved until + quarantine */
-    int32_t next_num;       /* index chains (turn_alloc.c), -1 ends them */
+    int32_t next_num;       /* index chains (turn_perm.c), -1 ends them */
     int32_t next_peer;
     uint16_t num;
     bool counted;           /* included in stats.channels_active */
@@ -122,9 +124,9 @@ typedef struct turn_bucket_s {
 } turn_bucket_t;
 
 struct turn_alloc_s {
-    turn_alloc_t *next;         /* hash chain, or the list of ended allocations */
+    cmn_map_node_t node;        /* in turn_t.allocs, by 5-tuple */
+    turn_alloc_t *next_ended;   /* the list of ended allocations */
     turn_t *turn;               /* owner */
-    uint32_t hash;
     turn_5tuple_t tuple;
     char *user;                 /* owned: the authenticated username */
     char *quota_user;           /* owned: the name quotas count (see turn_auth.c) */
@@ -191,10 +193,8 @@ struct turn_s {
     const turn_cfg_t *cfg;      /* borrowed */
     const turn_ops_t *ops;      /* borrowed */
     turn_shared_t *shared;      /* borrowed */
-    turn_alloc_t **buckets;     /* owned */
-    uint32_t nbuckets;          /* power of 2 */
-    uint32_t nallocs;
-    uint32_t seed;              /* hash seed, random */
+    cmn_map_t allocs;           /* live allocations by 5-tuple (nodes: turn_alloc_t.node) */
+    uint32_t seed;              /* hash seed of the permission and channel indexes, random */
     turn_alloc_t *ended;        /* ended allocations waiting for the next tick */
     turn_recent_t recent[TURN_RECENT_SLOTS];
     unsigned recent_next;
@@ -307,23 +307,27 @@ bool turn__rl_allow(turn_t *t, const cmn_addr_t *ip, double now);
 turn_err_t turn__shared_acquire(turn_shared_t *s, const char *user, const cmn_addr_t *ip);
 void turn__shared_release(turn_shared_t *s, const char *user, const cmn_addr_t *ip);
 
-/* ---- Allocation table (turn_alloc.c) ----------------------------------- */
+/* ---- Allocations and the 5-tuple table (turn_alloc.c) ----------------- */
 
 /* Find the live allocation of <tuple>; one whose lifetime ran out is ended
  * first (when <reap> is true) or just ignored (data path). */
 turn_alloc_t *turn__alloc_find(turn_t *t, const turn_5tuple_t *tuple, double now, bool reap);
 /* A zeroed allocation for <tuple> (not yet in the table). */
 turn_alloc_t *turn__alloc_new(turn_t *t, const turn_5tuple_t *tuple, const turn_auth_t *auth);
-/* Discard an allocation that never got into the table (relay_open failed). */
-void turn__alloc_discard(turn_alloc_t *a);
+/* Free an allocation that never got into the table (relay_open failed),
+ * or one that ended before the current turn_tick. */
+void turn__alloc_free(turn_alloc_t *a);
 void turn__alloc_insert(turn_t *t, turn_alloc_t *a);
 /* End <a>: unlink, release quotas, relay_close, keep until the next tick. */
 void turn__alloc_end(turn_t *t, turn_alloc_t *a, turn_end_reason_t why);
+bool turn__tuple_equal(const turn_5tuple_t *x, const turn_5tuple_t *y);
+/* Lifetime for a request that asked for <req> seconds (0 = no LIFETIME). */
+uint32_t turn__lifetime(const turn_cfg_t *cfg, bool has, uint32_t req);
+
+/* ---- Permissions and channels (turn_perm.c) ---------------------------- */
+
 /* Permission of <ip> (any port) if live at <now>, else NULL. */
 turn_perm_t *turn__perm_find(turn_alloc_t *a, const cmn_addr_t *ip, double now);
-/* A Send to one of the server's own IPs must go to a relay port, whatever
- * permission its IP holds (turn_policy.c step 3). */
-bool turn__peer_port_ok(const turn_cfg_t *cfg, const cmn_addr_t *peer);
 /* Whether installing <ips> keeps the live permissions within <max>. */
 bool turn__perm_fits(turn_alloc_t *a, const cmn_addr_t *ips, size_t n, double now, uint32_t max);
 /* Install or refresh the permission of <ip> until <expires>. */
@@ -337,15 +341,23 @@ void turn__chan_refresh(turn_alloc_t *a, turn_chan_t *c, double expires);
 /* Cap of a per-allocation table from the configuration. */
 uint32_t turn__max_perms(const turn_cfg_t *cfg);
 uint32_t turn__max_chans(const turn_cfg_t *cfg);
-/* Remember a deleted allocation's last response. */
-void turn__recent_put(turn_t *t, const turn_alloc_t *a, double now);
-const turn_recent_t *turn__recent_find(const turn_t *t, const turn_5tuple_t *tuple,
-                                       const uint8_t tid[STUN_TID_LEN], double now);
-bool turn__tuple_equal(const turn_5tuple_t *x, const turn_5tuple_t *y);
-/* Lifetime for a request that asked for <req> seconds (0 = no LIFETIME). */
-uint32_t turn__lifetime(const turn_cfg_t *cfg, bool has, uint32_t req);
+/* Drop expired permissions, move expired channels into quarantine and
+ * drop those past it; set a->next_due to the earliest deadline left. */
+void turn__perm_sweep(turn_t *t, turn_alloc_t *a, double now);
+/* <a> ended: uncount and empty its tables (no index left to follow). */
+void turn__perm_clear(turn_t *t, turn_alloc_t *a);
+/* Free <a>'s tables (turn__alloc_free). */
+void turn__perm_free(turn_alloc_t *a);
 
-/* ---- Handlers (turn_handlers.c, turn_allocate.c) ----------------------- */
+/* ---- Policy (turn_policy.c) -------------------------------------------- */
+
+/* A Send to one of the server's own IPs must go to a relay port, whatever
+ * permission its IP holds (turn_policy.c step 3). */
+bool turn__peer_port_ok(const turn_cfg_t *cfg, const cmn_addr_t *peer);
+/* XOR-PEER-ADDRESS family against the allocation's relays. */
+bool turn__family_ok(const turn_alloc_t *a, const cmn_addr_t *peer);
+
+/* ---- Handlers and responses (turn_handlers.c, turn_allocate.c, turn_rsp.c) */
 
 /* What a handler produced: an error, or a success whose attributes the
  * handler already wrote into <e>. */
@@ -366,6 +378,13 @@ void turn__rsp_success(turn_ctx_t *c, uint8_t *out, size_t cap);
 size_t turn__rsp_finish(turn_ctx_t *c);
 /* Encode the error response for c->err into <out>; returns its length or 0. */
 size_t turn__rsp_error(turn_ctx_t *c, uint8_t *out, size_t cap);
+/* A retransmission of the request last answered on this 5-tuple (or by an
+ * allocation deleted moments ago): copies the same answer into <out>, sets
+ * *len and returns true. */
+bool turn__rsp_replay(turn_ctx_t *c, uint8_t *out, size_t cap, size_t *len);
+/* Keep the answer <out,len> to c->req for retransmissions (in the
+ * allocation; in the worker's ring when the request deleted it). */
+void turn__rsp_remember(turn_ctx_t *c, const uint8_t *out, size_t len);
 
 /* turn_allocate.c: an authenticated Allocate on a 5-tuple without one. */
 void turn__handle_allocate(turn_ctx_t *c, uint8_t *out, size_t cap);
@@ -374,8 +393,5 @@ void turn__ext_map(const turn_cfg_t *cfg, const cmn_addr_t *relay, cmn_addr_t *o
 
 /* turn_data.c: a Send indication. */
 void turn__handle_send(turn_t *t, const turn_req_t *req, turn_out_t *res);
-
-/* turn_policy.c: XOR-PEER-ADDRESS family against the allocation's relays. */
-bool turn__family_ok(const turn_alloc_t *a, const cmn_addr_t *peer);
 
 #endif /* TURN_INT_H */

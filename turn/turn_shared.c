@@ -7,11 +7,11 @@
  * behind one pthread mutex. The mutex is taken only when an allocation is
  * created or ends, never per packet.
  *
- * Counts are kept in a small chained hash table of user names and IP
+ * Counts are kept in a hash table (cmn_map) of user names and IP
  * addresses; an entry exists only while its count is above zero, so memory
- * follows the number of allocations. The table has a fixed number of
- * buckets: it is touched at allocation rate, not packet rate, and a long
- * chain costs a few string compares under a lock nobody holds for long.
+ * follows the number of allocations. It is touched at allocation rate, not
+ * packet rate. Names are the clients' (a REST-credential user picks its
+ * own), so the table hashes them under its random key.
  *
  * It also holds the set of blocked users (revoked by an operator, or over
  * their byte quota): Allocate refuses them, and each worker's turn_tick
@@ -23,13 +23,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#define SHARED_BUCKETS 1024 /* power of 2 */
+#define SHARED_BUCKETS_MIN 64
 
 enum { KEY_USER = 1, KEY_IP = 2, KEY_BLOCK = 3 }; /* KEY_BLOCK: count holds a turn_block_t */
 
 typedef struct shared_entry_s {
-    struct shared_entry_s *next;
-    uint32_t hash;
+    cmn_map_node_t node;
     uint32_t count;
     uint8_t kind;
     size_t klen;
@@ -41,7 +40,7 @@ struct turn_shared_s {
     uint32_t max_total, max_per_user, max_per_ip; /* 0 = unlimited */
     uint32_t active;                              /* atomic reads outside the mutex */
     uint64_t block_gen;                           /* atomic: bumped by every block change */
-    shared_entry_t *buckets[SHARED_BUCKETS];
+    cmn_map_t map;                                /* shared_entry_t by kind and key */
 };
 
 turn_shared_t *turn_shared_new(uint32_t max_total, uint32_t max_per_user, uint32_t max_per_ip)
@@ -51,6 +50,7 @@ turn_shared_t *turn_shared_new(uint32_t max_total, uint32_t max_per_user, uint32
     s->max_total = max_total;
     s->max_per_user = max_per_user;
     s->max_per_ip = max_per_ip;
+    cmn_map_init(&s->map, SHARED_BUCKETS_MIN);
     return s;
 }
 
@@ -58,14 +58,11 @@ void turn_shared_free(turn_shared_t *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < SHARED_BUCKETS; i++) {
-        shared_entry_t *e = s->buckets[i];
-        while (e) {
-            shared_entry_t *next = e->next;
-            cmn_free(e);
-            e = next;
-        }
-    }
+    cmn_map_iter_t it;
+    cmn_map_iter_init(&it, &s->map);
+    for (cmn_map_node_t *n; (n = cmn_map_iter_next(&it));)
+        cmn_free(CMN_MAP_ENTRY(n, shared_entry_t, node));
+    cmn_map_dispose(&s->map);
     pthread_mutex_destroy(&s->mu);
     cmn_free(s);
 }
@@ -85,16 +82,10 @@ uint32_t turn_shared_active(const turn_shared_t *s)
     return __atomic_load_n(&s->active, __ATOMIC_RELAXED);
 }
 
-/* FNV-1a over the kind and the key. Names and addresses come from
- * authenticated clients only, so a keyed hash buys nothing here. */
-static uint32_t key_hash(uint8_t kind, const uint8_t *key, size_t klen)
+/* SipHash under the table's key, with the kind folded in. */
+static uint64_t key_hash(const turn_shared_t *s, uint8_t kind, const uint8_t *key, size_t klen)
 {
-    uint32_t h = 2166136261u ^ kind;
-    for (size_t i = 0; i < klen; i++) {
-        h ^= key[i];
-        h *= 16777619u;
-    }
-    return h;
+    return cmn_map_hash_bytes(&s->map, key, klen) ^ kind;
 }
 
 /* The key bytes of an IP address: family then the 16 address bytes. */
@@ -107,45 +98,55 @@ static size_t ip_key(const cmn_addr_t *ip, uint8_t key[17])
     return 17;
 }
 
-static shared_entry_t **entry_slot(turn_shared_t *s, uint8_t kind, const uint8_t *key,
-                                   size_t klen, uint32_t h)
+static shared_entry_t *entry_find(const turn_shared_t *s, uint8_t kind, const uint8_t *key,
+                                  size_t klen)
 {
-    shared_entry_t **pp = &s->buckets[h & (SHARED_BUCKETS - 1)];
-    for (; *pp; pp = &(*pp)->next) {
-        shared_entry_t *e = *pp;
-        if (e->hash == h && e->kind == kind && e->klen == klen && memcmp(e->key, key, klen) == 0)
-            break;
+    uint64_t h = key_hash(s, kind, key, klen);
+    for (cmn_map_node_t *n = cmn_map_first(&s->map, h); n; n = cmn_map_next(n)) {
+        shared_entry_t *e = CMN_MAP_ENTRY(n, shared_entry_t, node);
+        if (e->kind == kind && e->klen == klen && memcmp(e->key, key, klen) == 0)
+            return e;
     }
-    return pp;
+    return NULL;
 }
 
-static uint32_t entry_count(turn_shared_t *s, uint8_t kind, const uint8_t *key, size_t klen)
+static shared_entry_t *entry_new(turn_shared_t *s, uint8_t kind, const uint8_t *key, size_t klen,
+                                 uint32_t count)
 {
-    shared_entry_t **pp = entry_slot(s, kind, key, klen, key_hash(kind, key, klen));
-    return *pp ? (*pp)->count : 0;
+    shared_entry_t *e = cmn_calloc(1, sizeof(*e) + klen);
+    e->kind = kind;
+    e->klen = klen;
+    e->count = count;
+    memcpy(e->key, key, klen);
+    cmn_map_insert(&s->map, &e->node, key_hash(s, kind, key, klen));
+    return e;
+}
+
+static void entry_del(turn_shared_t *s, shared_entry_t *e)
+{
+    cmn_map_remove(&s->map, &e->node);
+    cmn_free(e);
+}
+
+static uint32_t entry_count(const turn_shared_t *s, uint8_t kind, const uint8_t *key,
+                            size_t klen)
+{
+    shared_entry_t *e = entry_find(s, kind, key, klen);
+    return e ? e->count : 0;
 }
 
 static void entry_add(turn_shared_t *s, uint8_t kind, const uint8_t *key, size_t klen, int delta)
 {
-    uint32_t h = key_hash(kind, key, klen);
-    shared_entry_t **pp = entry_slot(s, kind, key, klen, h);
-    shared_entry_t *e = *pp;
+    shared_entry_t *e = entry_find(s, kind, key, klen);
     if (!e) {
         if (delta < 0)
             return; /* a release without an acquire: nothing to undo */
-        e = cmn_calloc(1, sizeof(*e) + klen);
-        e->hash = h;
-        e->kind = kind;
-        e->klen = klen;
-        memcpy(e->key, key, klen);
-        *pp = e;
+        e = entry_new(s, kind, key, klen, 0);
     }
-    if (delta > 0) {
+    if (delta > 0)
         e->count++;
-    } else if (--e->count == 0) {
-        *pp = e->next;
-        cmn_free(e);
-    }
+    else if (--e->count == 0)
+        entry_del(s, e);
 }
 
 turn_err_t turn__shared_acquire(turn_shared_t *s, const char *user, const cmn_addr_t *ip)
@@ -158,11 +159,11 @@ turn_err_t turn__shared_acquire(turn_shared_t *s, const char *user, const cmn_ad
     pthread_mutex_lock(&s->mu);
     /* The client's own limits first: a client over its quota is told so
      * (486) even when the server is also full. */
-    shared_entry_t **bp = entry_slot(s, KEY_BLOCK, (const uint8_t *)user, ulen,
-                                     key_hash(KEY_BLOCK, (const uint8_t *)user, ulen));
-    if (*bp)
-        err = (*bp)->count == TURN_BLOCK_REVOKED ? TURN_ERR_USER_REVOKED : TURN_ERR_QUOTA_BYTES;
-    else if (s->max_per_user && entry_count(s, KEY_USER, (const uint8_t *)user, ulen) >= s->max_per_user)
+    shared_entry_t *be = entry_find(s, KEY_BLOCK, (const uint8_t *)user, ulen);
+    if (be)
+        err = be->count == TURN_BLOCK_REVOKED ? TURN_ERR_USER_REVOKED : TURN_ERR_QUOTA_BYTES;
+    else if (s->max_per_user &&
+             entry_count(s, KEY_USER, (const uint8_t *)user, ulen) >= s->max_per_user)
         err = TURN_ERR_QUOTA_USER;
     else if (s->max_per_ip && entry_count(s, KEY_IP, ipk, iplen) >= s->max_per_ip)
         err = TURN_ERR_QUOTA_IP;
@@ -194,21 +195,13 @@ void turn_shared_block_user(turn_shared_t *s, const char *quota_user, turn_block
 {
     size_t ulen = strlen(quota_user);
     const uint8_t *key = (const uint8_t *)quota_user;
-    uint32_t h = key_hash(KEY_BLOCK, key, ulen);
     pthread_mutex_lock(&s->mu);
-    shared_entry_t **pp = entry_slot(s, KEY_BLOCK, key, ulen, h);
-    shared_entry_t *e = *pp;
+    shared_entry_t *e = entry_find(s, KEY_BLOCK, key, ulen);
     bool changed = false;
     if (why == TURN_BLOCK_NONE) {
         /* Not a block: lifting is turn_shared_lift_block's. */
     } else if (!e) {
-        e = cmn_calloc(1, sizeof(*e) + ulen);
-        e->hash = h;
-        e->kind = KEY_BLOCK;
-        e->klen = ulen;
-        memcpy(e->key, key, ulen);
-        e->count = (uint32_t)why;
-        *pp = e;
+        entry_new(s, KEY_BLOCK, key, ulen, (uint32_t)why);
         changed = true;
     } else if (e->count != (uint32_t)why && e->count != TURN_BLOCK_REVOKED) {
         /* A revocation outranks a quota block (an operator's decision is
@@ -226,8 +219,8 @@ turn_block_t turn_shared_user_blocked(turn_shared_t *s, const char *quota_user)
     size_t ulen = strlen(quota_user);
     const uint8_t *key = (const uint8_t *)quota_user;
     pthread_mutex_lock(&s->mu);
-    shared_entry_t **pp = entry_slot(s, KEY_BLOCK, key, ulen, key_hash(KEY_BLOCK, key, ulen));
-    turn_block_t why = *pp ? (turn_block_t)(*pp)->count : TURN_BLOCK_NONE;
+    shared_entry_t *e = entry_find(s, KEY_BLOCK, key, ulen);
+    turn_block_t why = e ? (turn_block_t)e->count : TURN_BLOCK_NONE;
     pthread_mutex_unlock(&s->mu);
     return why;
 }
@@ -242,12 +235,10 @@ bool turn_shared_lift_block(turn_shared_t *s, const char *quota_user, turn_block
     size_t ulen = strlen(quota_user);
     const uint8_t *key = (const uint8_t *)quota_user;
     pthread_mutex_lock(&s->mu);
-    shared_entry_t **pp = entry_slot(s, KEY_BLOCK, key, ulen, key_hash(KEY_BLOCK, key, ulen));
-    shared_entry_t *e = *pp;
+    shared_entry_t *e = entry_find(s, KEY_BLOCK, key, ulen);
     bool lift = e && e->count == (uint32_t)only;
     if (lift) {
-        *pp = e->next;
-        cmn_free(e);
+        entry_del(s, e);
         __atomic_store_n(&s->block_gen, s->block_gen + 1, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&s->mu);

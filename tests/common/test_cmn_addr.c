@@ -1,7 +1,7 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
  * test_cmn_addr.c: address parsing, formatting, comparison, hashing,
- * canonical form, sockaddr conversion and CIDR sets (common/cmn_addr.c).
+ * canonical form and CIDR sets (common/cmn_addr.c).
  * The canonical-form and CIDR cases back the TURN peer deny list, so they
  * spell out the edge cases (::, ::1, mapped and compatible forms).
  */
@@ -11,11 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include "common/cmn_addr.h"
 
@@ -217,37 +213,6 @@ static void test_hash(void **state)
     }
 }
 
-static void test_sockaddr(void **state)
-{
-    (void)state;
-    struct sockaddr_storage ss;
-    cmn_addr_t a = addr("192.0.2.1:3478", -1), back;
-    assert_int_equal(cmn_addr_to_sockaddr(&a, &ss), sizeof(struct sockaddr_in));
-    const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
-    assert_int_equal(sin->sin_family, AF_INET);
-    assert_int_equal(ntohs(sin->sin_port), 3478);
-    assert_int_equal(ntohl(sin->sin_addr.s_addr), 0xc0000201u);
-    assert_int_equal(cmn_addr_from_sockaddr(&back, (const struct sockaddr *)&ss), 0);
-    assert_true(cmn_addr_equal(&a, &back));
-
-    a = addr("[2001:db8::7]:5349", -1);
-    assert_int_equal(cmn_addr_to_sockaddr(&a, &ss), sizeof(struct sockaddr_in6));
-    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
-    assert_int_equal(sin6->sin6_family, AF_INET6);
-    assert_int_equal(ntohs(sin6->sin6_port), 5349);
-    assert_int_equal(sin6->sin6_addr.s6_addr[15], 7);
-    assert_int_equal(cmn_addr_from_sockaddr(&back, (const struct sockaddr *)&ss), 0);
-    assert_true(cmn_addr_equal(&a, &back));
-
-    cmn_addr_t none;
-    memset(&none, 0, sizeof(none));
-    assert_int_equal(cmn_addr_to_sockaddr(&none, &ss), 0);
-    struct sockaddr_un sun;
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    assert_int_equal(cmn_addr_from_sockaddr(&back, (const struct sockaddr *)&sun), CMN_EINVAL);
-}
-
 static const char *cidr_text(const char *in)
 {
     static char buf[CMN_CIDR_STRLEN];
@@ -411,7 +376,6 @@ int main(void)
         cmocka_unit_test(test_equal_and_any),
         cmocka_unit_test(test_canonical),
         cmocka_unit_test(test_hash),
-        cmocka_unit_test(test_sockaddr),
         cmocka_unit_test(test_cidr_parse),
         cmocka_unit_test(test_cidr_contains),
         cmocka_unit_test(test_cidrset),

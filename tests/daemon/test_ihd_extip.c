@@ -16,16 +16,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <time.h>
 
+#include "daemon/ihd_addr.c"
 #include "daemon/ihd_extip.c"
-
-double ihd_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static cmn_addr_t ip(const char *text)
 {

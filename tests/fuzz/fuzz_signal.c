@@ -206,27 +206,27 @@ static void check_hub(fz_t *f)
 {
     sig_hub_t *h = f->h;
     size_t rooms = 0, peers = 0, away = 0, present = 0;
-    for (size_t i = 0; i < h->rooms.nb; i++) {
-        for (sig_map_ent_t *e = h->rooms.b[i]; e; e = e->next) {
-            sig_room_t *r = e->val;
-            uint32_t n = 0;
-            rooms++;
-            CHECK(r->head && !strcmp(e->key, r->name));
-            for (sig_peer_t *p = r->head; p; p = p->next) {
-                n++;
-                CHECK(p->room == r && (p->next || r->tail == p));
-                CHECK(sig__map_get(&h->resumes, p->resume) == p);
-                CHECK(p->qlen == 0 || !p->conn);
-                if (p->conn) {
-                    CHECK(p->conn->peer == p);
-                    present++;
-                } else {
-                    away++;
-                }
+    cmn_map_iter_t it;
+    cmn_map_iter_init(&it, &h->rooms);
+    for (sig_map_ent_t *e; (e = sig__map_walk(&it));) {
+        sig_room_t *r = e->val;
+        uint32_t n = 0;
+        rooms++;
+        CHECK(r->head && !strcmp(e->key, r->name));
+        for (sig_peer_t *p = r->head; p; p = p->next) {
+            n++;
+            CHECK(p->room == r && (p->next || r->tail == p));
+            CHECK(sig__map_get(&h->resumes, p->resume) == p);
+            CHECK(p->qlen == 0 || !p->conn);
+            if (p->conn) {
+                CHECK(p->conn->peer == p);
+                present++;
+            } else {
+                away++;
             }
-            CHECK(n == r->npeers);
-            peers += n;
         }
+        CHECK(n == r->npeers);
+        peers += n;
     }
     CHECK(rooms == h->rooms.n && peers == h->npeers && away == h->naway);
     CHECK(h->resumes.n == h->npeers);

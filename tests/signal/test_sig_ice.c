@@ -4,7 +4,7 @@
  * array (URLs from public_host or the Host header, ports, turns: only with
  * TLS, credentials that turn_ephemeral_password reproduces, hostile Host
  * headers), room tokens (round trip, peer binding, expiry, wrong room,
- * tampering, another key, malformed), and settings -> sig_cfg_t.
+ * tampering, another key, malformed), and deep copies of the settings.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -141,41 +141,27 @@ static void test_tokens(void **state)
     assert_int_equal(sig_token_verify(&c, big, "r", 0, peer), CMN_EAUTH);
 }
 
-static void test_cfg_from_settings(void **state)
+static void test_cfg_copy(void **state)
 {
     (void)state;
-    cmn_settings_t s;
-    char err[256];
-    const char *flags[] = {"signal.token_secret=abc", "signal.api_keys=k1,k2",
-                           "signal.allowed_origins=*", "tls.cert=/etc/hostname",
-                           "tls.key=/etc/hostname", "turn.tls_listen=0.0.0.0:5350"};
-    cmn_config_src_t src = {.flags = flags, .nflags = CMN_ARRAY_LEN(flags)};
-    assert_int_equal(cmn_config_load(&s, &src, err, sizeof(err)), 0);
-    sig_cfg_t c;
-    sig_cfg_from_settings(&c, &s, "ts", "fallback");
-    assert_true(c.enabled);
-    assert_string_equal(c.token_secret, "abc");
-    assert_string_equal(c.turn_secret, "ts");
-    assert_int_equal(c.api_keys.n, 2);
-    assert_string_equal(c.api_keys.v[1], "k2");
-    assert_int_equal(c.turn_port, 3478);
-    assert_int_equal(c.turns_port, 5350);
-    assert_int_equal(c.max_message, 65536);
-    assert_int_equal(c.send_queue, 1 << 20);
-    assert_int_equal(c.credential_ttl, 3600);
+    char *keys[] = {"k1", "k2"}, *origins[] = {"*"};
+    sig_cfg_t c = {.public_host = "turn.example.org", .token_secret = "abc",
+                   .turn_secret = NULL, .api_keys = {keys, 2},
+                   .allowed_origins = {origins, 1}, .max_message = 100};
     sig_cfg_t d;
     sig_cfg_copy(&d, &c);
-    sig_cfg_dispose(&c);
+    assert_ptr_not_equal(d.public_host, c.public_host);
+    assert_string_equal(d.public_host, "turn.example.org");
+    assert_string_equal(d.token_secret, "abc");
+    assert_string_equal(d.turn_secret, ""); /* NULL becomes "" */
+    assert_int_equal(d.api_keys.n, 2);
+    assert_ptr_not_equal(d.api_keys.v[1], keys[1]);
+    assert_string_equal(d.api_keys.v[1], "k2");
     assert_string_equal(d.allowed_origins.v[0], "*");
+    assert_int_equal(d.max_message, 100);
     sig_cfg_dispose(&d);
-    cmn_config_dispose(&s);
-
-    assert_int_equal(cmn_config_load(&s, NULL, err, sizeof(err)), 0);
-    sig_cfg_from_settings(&c, &s, "", "fallback");
-    assert_string_equal(c.token_secret, "fallback");
-    assert_int_equal(c.turns_port, 0); /* no tls.cert */
-    sig_cfg_dispose(&c);
-    cmn_config_dispose(&s);
+    assert_null(d.public_host);
+    assert_int_equal(d.api_keys.n, 0);
 }
 
 int main(void)
@@ -185,7 +171,7 @@ int main(void)
         cmocka_unit_test(test_ice_servers_hosts),
         cmocka_unit_test(test_ice_servers_without_turn),
         cmocka_unit_test(test_tokens),
-        cmocka_unit_test(test_cfg_from_settings),
+        cmocka_unit_test(test_cfg_copy),
     };
     return cmocka_run_group_tests_name("test_sig_ice", tests, NULL, NULL);
 }

@@ -384,30 +384,30 @@ static void check_consistent(fx_t *fx)
 {
     sig_hub_t *h = fx->h;
     size_t away = 0, rooms = 0;
-    for (size_t i = 0; i < h->rooms.nb; i++) {
-        for (sig_map_ent_t *e = h->rooms.b[i]; e; e = e->next) {
-            sig_room_t *r = e->val;
-            uint32_t n = 0;
-            rooms++;
-            assert_non_null(r->head);
-            for (sig_peer_t *p = r->head; p; p = p->next) {
-                n++;
-                assert_ptr_equal(p->room, r);
-                if (!p->conn)
-                    away++;
-                else
-                    assert_ptr_equal(p->conn->peer, p);
-                assert_ptr_equal(sig__map_get(&h->resumes, p->resume), p);
-                assert_true(p->qlen <= h->cfg.resume_queue);
-            }
-            assert_int_equal(n, r->npeers);
+    cmn_map_iter_t it;
+    cmn_map_iter_init(&it, &h->rooms);
+    for (sig_map_ent_t *e; (e = sig__map_walk(&it));) {
+        sig_room_t *r = e->val;
+        uint32_t n = 0;
+        rooms++;
+        assert_non_null(r->head);
+        for (sig_peer_t *p = r->head; p; p = p->next) {
+            n++;
+            assert_ptr_equal(p->room, r);
+            if (!p->conn)
+                away++;
+            else
+                assert_ptr_equal(p->conn->peer, p);
+            assert_ptr_equal(sig__map_get(&h->resumes, p->resume), p);
+            assert_true(p->qlen <= h->cfg.resume_queue);
         }
+        assert_int_equal(n, r->npeers);
     }
     assert_int_equal(rooms, h->rooms.n);
     size_t total = 0;
-    for (size_t i = 0; i < h->rooms.nb; i++)
-        for (sig_map_ent_t *e = h->rooms.b[i]; e; e = e->next)
-            total += ((sig_room_t *)e->val)->npeers;
+    cmn_map_iter_init(&it, &h->rooms);
+    for (sig_map_ent_t *e; (e = sig__map_walk(&it));)
+        total += ((sig_room_t *)e->val)->npeers;
     assert_int_equal(total, h->npeers);
     assert_int_equal(away, h->naway);
     assert_int_equal(h->resumes.n, h->npeers);

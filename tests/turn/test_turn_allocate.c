@@ -64,6 +64,7 @@ static void test_success_attributes(void **state)
     assert_null(stun_msg_find(&fx->rsp, STUN_ATTR_RESERVATION_TOKEN));
     assert_int_equal(fx->reqs[0].family, CMN_AF_INET);
     assert_false(fx->reqs[0].even_port || fx->reqs[0].use_token || fx->reqs[0].dont_fragment);
+    assert_ptr_equal(fx->reqs[0].origin, fx); /* the request's origin, for the glue */
     assert_int_equal(fx_stats(fx).allocations_created, 1);
 }
 
@@ -314,6 +315,7 @@ static void test_dual_allocation(void **state)
     assert_int_equal(fx->opens, 2);
     assert_int_equal(fx->reqs[0].family, CMN_AF_INET);
     assert_int_equal(fx->reqs[1].family, CMN_AF_INET6);
+    assert_ptr_equal(fx->reqs[1].origin, fx);
     assert_int_equal(count_attr(fx, STUN_ATTR_XOR_RELAYED_ADDRESS), 2);
     get_addr(fx, STUN_ATTR_XOR_RELAYED_ADDRESS, 0, &a);
     expect_addr(&a, "10.0.0.7:50000");

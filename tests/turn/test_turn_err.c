@@ -3,7 +3,8 @@
  * test_turn_err.c: turn/turn_err.c: every protocol error has a code in
  * 300..699 and a reason phrase, the codes are the ones RFC 8489 and RFC
  * 8656 assign, the quota and capacity phrases name their limit, and
- * relay_open's return codes map to the documented answers.
+ * relay_open's return codes map to the documented answers; every silent
+ * drop has its own metric label.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -97,6 +98,22 @@ static void test_relay_codes(void **state)
     assert_int_equal(turn__err_from_relay(-99), TURN_ERR_SERVER);
 }
 
+/* Every drop has a distinct snake_case name: they are metric labels. */
+static void test_drop_names(void **state)
+{
+    (void)state;
+    for (int i = 0; i < TURN_DROP_COUNT; i++) {
+        const char *n = turn_drop_name((turn_drop_t)i);
+        assert_non_null(n);
+        assert_int_equal(strspn(n, "abcdefghijklmnopqrstuvwxyz_"), strlen(n));
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(n, turn_drop_name((turn_drop_t)j));
+    }
+    assert_string_equal(turn_drop_name(TURN_DROP_NO_PERMISSION), "no_permission");
+    assert_string_equal(turn_drop_name(TURN_DROP_QUOTA), "quota");
+    assert_string_equal(turn_drop_name(TURN_DROP_COUNT), "?");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -104,6 +121,7 @@ int main(void)
         cmocka_unit_test(test_codes),
         cmocka_unit_test(test_limit_phrases),
         cmocka_unit_test(test_relay_codes),
+        cmocka_unit_test(test_drop_names),
     };
     return cmocka_run_group_tests_name("test_turn_err", tests, NULL, NULL);
 }

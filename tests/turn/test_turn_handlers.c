@@ -63,22 +63,6 @@ static void test_refresh_zero_deletes(void **state)
     assert_int_equal(fx_feed(fx, slen), 437);
 }
 
-static void test_refresh_zero_retransmit_after_reallocate(void **state)
-{
-    fx_t *fx = *state;
-    uint8_t saved[2048];
-    assert_int_equal(fx_refresh(fx, 0), 0);
-    size_t slen = fx->req_len;
-    memcpy(saved, fx->req, slen);
-    assert_int_equal(fx_allocate(fx), 0);
-    turn_alloc_t *a = fx_alloc(fx);
-    memcpy(fx->req, saved, slen);
-    assert_int_equal(fx_feed(fx, slen), 0);
-    assert_int_equal(fx_u32_attr(fx, STUN_ATTR_LIFETIME), 0);
-    assert_ptr_equal(fx_alloc(fx), a); /* the new allocation lives on */
-    assert_int_equal(fx->closes, 1);
-}
-
 static void test_refresh_family(void **state)
 {
     fx_t *fx = *state;
@@ -258,10 +242,10 @@ static void test_dispatch(void **state)
     /* Responses and Data indications from a client are dropped. */
     fx_begin(fx, &e, STUN_METHOD_ALLOCATE, STUN_CLASS_SUCCESS);
     assert_int_equal(fx_send(fx, &e, false), -1);
-    assert_string_equal(fx->res.drop_reason, "unexpected_class");
+    assert_int_equal(fx->res.drop, TURN_DROP_UNEXPECTED_CLASS);
     fx_begin(fx, &e, STUN_METHOD_DATA, STUN_CLASS_INDICATION);
     assert_int_equal(fx_send(fx, &e, false), -1);
-    assert_string_equal(fx->res.drop_reason, "unexpected_indication");
+    assert_int_equal(fx->res.drop, TURN_DROP_UNEXPECTED_INDICATION);
     /* A method this server does not serve is a 400, before any auth. */
     fx_begin(fx, &e, 0x00A, STUN_CLASS_REQUEST);
     assert_int_equal(fx_send(fx, &e, false), 400);
@@ -273,8 +257,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_refresh_extends, fx_setup_alloc, fx_teardown),
         cmocka_unit_test_setup_teardown(test_refresh_zero_deletes, fx_setup_alloc, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_refresh_zero_retransmit_after_reallocate,
-                                        fx_setup_alloc, fx_teardown),
         cmocka_unit_test_setup_teardown(test_refresh_family, fx_setup_alloc, fx_teardown),
         cmocka_unit_test_setup_teardown(test_permission, fx_setup_alloc, fx_teardown),
         cmocka_unit_test_setup_teardown(test_permission_all_or_nothing, fx_setup_alloc, fx_teardown),

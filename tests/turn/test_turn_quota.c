@@ -29,7 +29,7 @@ static bool to_peer(fx_t *fx)
     turn_out_t res;
     turn_channel_data(fx->t, &fx->tuple, CHAN, payload, PKT, fx->now, &res);
     if (!res.fwd_alloc)
-        assert_string_equal(res.drop_reason, "quota");
+        assert_int_equal(res.drop, TURN_DROP_QUOTA);
     return res.fwd_alloc != NULL;
 }
 

@@ -198,7 +198,8 @@ static FX_UNUSED int fx_feed(fx_t *fx, size_t len)
     stun_msg_t m;
     fx->req_len = len;
     assert_int_equal(stun_msg_decode(&m, fx->req, len, NULL), 0);
-    turn_req_t r = {.msg = &m, .tuple = &fx->tuple, .now = fx->now, .wall = fx->wall};
+    turn_req_t r = {.msg = &m, .tuple = &fx->tuple, .now = fx->now, .wall = fx->wall,
+                    .origin = fx};
     assert_int_equal(turn_handle_msg(fx->t, &r, fx->out, sizeof(fx->out), &fx->res), 0);
     if (fx->res.reply_len == 0)
         return -1;
@@ -352,6 +353,14 @@ static FX_UNUSED turn_stats_t fx_stats(fx_t *fx)
     turn_stats_t st;
     turn_get_stats(fx->t, &st);
     return st;
+}
+
+/* Move both clocks by <dt> seconds and run turn_tick. */
+static FX_UNUSED void fx_tick(fx_t *fx, double dt)
+{
+    fx->now += dt;
+    fx->wall += dt;
+    turn_tick(fx->t, fx->now, fx->wall);
 }
 
 /* A cmocka setup with one allocation made, and nonces that outlive the

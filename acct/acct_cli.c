@@ -1,6 +1,6 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
- * ihd_usage_cli.c: `icehubd usage LEDGER... [--since T] [--until T]
+ * acct_cli.c: `icehubd usage LEDGER... [--since T] [--until T]
  * [--by user|realm|day] [--json] [--config FILE | --egress-per-gb X
  * --ingress-per-gb X --currency C]`: reads ledger files (any order, rotated
  * ones included), sums the records whose interval ended in [since, until)
@@ -12,14 +12,15 @@
  *
  * Runs before (and instead of) the daemon: no threads, no sockets.
  */
-#include "ihd.h"
+#include "acct.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "daemon/ihd_acct.h"
+#include "common/cmn_config.h"
 
 #define CLI_EXIT_DATA 1
 #define CLI_EXIT_USAGE 2
@@ -36,8 +37,8 @@ typedef struct cli_s {
     const char *config;
     double egress, ingress;     /* < 0: not given */
     const char *currency;
-    ihd_utab_t rows;
-    ihd_urow_t total;           /* name unused */
+    acct_utab_t rows;
+    acct_urow_t total;           /* name unused */
     uint64_t records, used, bad, torn;
 } cli_t;
 
@@ -141,7 +142,7 @@ static int parse_cli(int argc, char **argv, cli_t *c)
         case 0:
         case 1: {
             double t;
-            if (ihd_time_parse(v, &t) < 0)
+            if (acct_time_parse(v, &t) < 0)
                 return bad_arg("expected a time like 2026-12-01, 2026-12-01T10:00:00Z or "
                                "Unix seconds, found \"%s\"",
                                v);
@@ -179,7 +180,7 @@ static int parse_cli(int argc, char **argv, cli_t *c)
     return 0;
 }
 
-static void add_rec(ihd_urow_t *r, const ihd_recv_t *v)
+static void add_rec(acct_urow_t *r, const acct_recv_t *v)
 {
     r->to_peer_bytes += v->to_peer_bytes;
     r->to_client_bytes += v->to_client_bytes;
@@ -188,21 +189,21 @@ static void add_rec(ihd_urow_t *r, const ihd_recv_t *v)
     r->allocations += v->seq == 0;
 }
 
-static void on_rec(void *ctx, const ihd_recv_t *v)
+static void on_rec(void *ctx, const acct_recv_t *v)
 {
     cli_t *c = ctx;
     if ((c->has_since && v->end < c->since) || (c->has_until && v->end >= c->until))
         return;
-    char day[IHD_TIME_STRLEN];
+    char day[ACCT_TIME_STRLEN];
     const char *key = v->user;
     if (c->by == CLI_BY_REALM) {
         key = v->realm;
     } else if (c->by == CLI_BY_DAY) {
-        ihd_time_format(v->end, day, sizeof(day));
+        acct_time_format(v->end, day, sizeof(day));
         day[10] = '\0';
         key = day;
     }
-    add_rec(ihd_utab_get(&c->rows, key), v);
+    add_rec(acct_utab_get(&c->rows, key), v);
     add_rec(&c->total, v);
     c->used++;
 }
@@ -226,8 +227,8 @@ static int read_files(cli_t *c)
             rc = CLI_EXIT_DATA;
             continue;
         }
-        ihd_read_stats_t st;
-        if (ihd_ledger_read(f, std ? "(stdin)" : name, on_rec, on_warn, c, &st) < 0) {
+        acct_read_stats_t st;
+        if (acct_ledger_read(f, std ? "(stdin)" : name, on_rec, on_warn, c, &st) < 0) {
             fprintf(stderr, "icehubd usage: %s: read error\n", name);
             rc = CLI_EXIT_DATA;
         }
@@ -244,7 +245,7 @@ static int read_files(cli_t *c)
 
 static int cmp_key(const void *x, const void *y)
 {
-    return strcmp((*(ihd_urow_t *const *)x)->name, (*(ihd_urow_t *const *)y)->name);
+    return strcmp((*(acct_urow_t *const *)x)->name, (*(acct_urow_t *const *)y)->name);
 }
 
 static json_t *jstr(const char *s)
@@ -253,7 +254,7 @@ static json_t *jstr(const char *s)
     return j ? j : json_string("?"); /* not UTF-8: jansson refuses it */
 }
 
-static json_t *row_json(const char *key, const ihd_urow_t *r, double cost)
+static json_t *row_json(const char *key, const acct_urow_t *r, double cost)
 {
     json_t *o = json_object();
     if (key)
@@ -267,27 +268,27 @@ static json_t *row_json(const char *key, const ihd_urow_t *r, double cost)
     return o;
 }
 
-static void print_report(cli_t *c, const cmn_settings_t *s)
+static void print_report(cli_t *c, const acct_prices_t *pr)
 {
     static const char *const by_name[] = {"user", "realm", "day"};
-    size_t n = c->rows.n;
-    ihd_urow_t **rows = cmn_calloc(n + 1, sizeof(*rows));
-    n = ihd_utab_top(&c->rows, n, rows); /* most bytes first */
+    size_t n = c->rows.map.n;
+    acct_urow_t **rows = cmn_calloc(n + 1, sizeof(*rows));
+    n = acct_utab_top(&c->rows, n, rows); /* most bytes first */
     if (c->by == CLI_BY_DAY)
         qsort(rows, n, sizeof(*rows), cmp_key);
-    const char *cur = s->cost.currency ? s->cost.currency : "";
+    const char *cur = pr->currency ? pr->currency : "";
     if (c->json) {
         json_t *o = json_object(), *arr = json_array();
         json_object_set_new(o, "by", json_string(by_name[c->by]));
         json_object_set_new(o, "currency", jstr(cur));
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, row_json(rows[i]->name, rows[i],
-                                                ihd_cost(s, rows[i]->to_peer_bytes,
-                                                         rows[i]->to_client_bytes)));
+                                                acct_cost(pr, rows[i]->to_peer_bytes,
+                                                          rows[i]->to_client_bytes)));
         json_object_set_new(o, "rows", arr);
         json_object_set_new(o, "total", row_json(NULL, &c->total,
-                                                 ihd_cost(s, c->total.to_peer_bytes,
-                                                          c->total.to_client_bytes)));
+                                                 acct_cost(pr, c->total.to_peer_bytes,
+                                                           c->total.to_client_bytes)));
         json_object_set_new(o, "records", json_integer((json_int_t)c->used));
         json_object_set_new(o, "records_read", json_integer((json_int_t)c->records));
         json_object_set_new(o, "torn_lines", json_integer((json_int_t)c->torn));
@@ -304,8 +305,8 @@ static void print_report(cli_t *c, const cmn_settings_t *s)
         printf("%-*s %12s %14s %14s %14s\n", w, by_name[c->by], "allocations", "GB to peer",
                "GB to client", "cost");
         for (size_t i = 0; i <= n; i++) {
-            const ihd_urow_t *r = i < n ? rows[i] : &c->total;
-            double cost = ihd_cost(s, r->to_peer_bytes, r->to_client_bytes);
+            const acct_urow_t *r = i < n ? rows[i] : &c->total;
+            double cost = acct_cost(pr, r->to_peer_bytes, r->to_client_bytes);
             printf("%-*.60s %12llu %14.9f %14.9f %10.4f %s\n", w, i < n ? r->name : "TOTAL",
                    (unsigned long long)r->allocations, (double)r->to_peer_bytes / 1e9,
                    (double)r->to_client_bytes / 1e9, cost, cur);
@@ -314,7 +315,7 @@ static void print_report(cli_t *c, const cmn_settings_t *s)
     cmn_free(rows);
 }
 
-int ihd_usage_cli(int argc, char **argv)
+int acct_cli(int argc, char **argv)
 {
     extern char **environ;
     cli_t c;
@@ -332,22 +333,19 @@ int ihd_usage_cli(int argc, char **argv)
         cmn_free(c.files);
         return CLI_EXIT_USAGE;
     }
-    if (c.egress >= 0)
-        s.cost.egress_per_gb = c.egress;
-    if (c.ingress >= 0)
-        s.cost.ingress_per_gb = c.ingress;
-    if (c.currency) {
-        cmn_free(s.cost.currency);
-        s.cost.currency = cmn_strdup(c.currency);
-    }
-    ihd_utab_init(&c.rows, SIZE_MAX);
+    acct_prices_t prices = {
+        .ingress_per_gb = c.ingress >= 0 ? c.ingress : s.cost.ingress_per_gb,
+        .egress_per_gb = c.egress >= 0 ? c.egress : s.cost.egress_per_gb,
+        .currency = c.currency ? c.currency : s.cost.currency,
+    };
+    acct_utab_init(&c.rows, SIZE_MAX);
     rc = read_files(&c);
     if (c.torn || c.bad)
         fprintf(stderr, "icehubd usage: %llu records read, %llu torn and %llu bad lines skipped\n",
                 (unsigned long long)c.records, (unsigned long long)c.torn,
                 (unsigned long long)c.bad);
-    print_report(&c, &s);
-    ihd_utab_dispose(&c.rows);
+    print_report(&c, &prices);
+    acct_utab_dispose(&c.rows);
     cmn_config_dispose(&s);
     cmn_free(c.files);
     return rc;

@@ -1,8 +1,8 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
- * test_ihd_usage.c: daemon/ihd_usage.c and daemon/ihd_usage_view.c with a
- * fake wall clock and a real turn_shared_t (no workers): users and realms
- * add up, a user who reaches quota.user_bytes is blocked once, the overflow
+ * test_acct_usage.c: acct/acct_usage.c and acct/acct_view.c with a fake
+ * wall clock and the blocker icehubd uses, on a real turn_shared_t: users
+ * and realms add up, a user who reaches quota.user_bytes is blocked once, the overflow
  * row never is, a changed limit re-decides, a lifted quota block of a user
  * still over comes back, a period rollover (month and day) empties the
  * table and lifts quota blocks but not revocations, a clock stepped back
@@ -16,84 +16,119 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
-#include "daemon/ihd_acct.c"
-#include "daemon/ihd_cost.c"
-#include "daemon/ihd_ledger.c"
-#include "daemon/ihd_usage.c"
-#include "daemon/ihd_usage_view.c"
-#include "daemon/ihd_utab.c"
+#include "acct/acct_int.h"
+#include "tests/acct/acct_fixture.h"
+#include "common/cmn_config.h"
+#include "common/cmn_log.h"
+#include "common/cmn_metrics.h"
+#include "turn/turn.h"
 
-/* What the rest of the daemon would provide. */
+/* The wall clock the table is fed (the daemon's ihd_wallclock). */
 static double fake_wall;
 
-double ihd_wallclock(void)
+/* The blocker the daemon gives the table: the relay's block list. */
+static acct_block_t blk_state(void *ctx, const char *user)
 {
-    return fake_wall;
+    turn_block_t b = turn_shared_user_blocked(ctx, user);
+    return b == TURN_BLOCK_QUOTA ? ACCT_BLOCK_QUOTA
+           : b == TURN_BLOCK_NONE ? ACCT_BLOCK_NONE
+                                  : ACCT_BLOCK_OTHER;
 }
 
-double ihd_now(void)
+static void blk_block(void *ctx, const char *user)
 {
-    return fake_wall;
+    turn_shared_block_user(ctx, user, TURN_BLOCK_QUOTA);
 }
 
-ihd_acct_t *ihd_relay_acct(turn_alloc_t *a)
+static void blk_lift(void *ctx, const char *user)
 {
-    (void)a;
-    return NULL;
+    turn_shared_lift_block(ctx, user, TURN_BLOCK_QUOTA);
+}
+
+static uint64_t blk_gen(void *ctx)
+{
+    return turn_shared_block_gen(ctx);
 }
 
 typedef struct fx_s {
-    ihd_server_t srv;
-    ihd_cfg_t cfg;
-    char dir[64];
+    cmn_settings_t s;           /* tests change quota.* between calls, as a reload would */
+    turn_shared_t *shared;
+    acct_usage_t *u;
+    acct_ledger_t *ledger;
 } fx_t;
+
+static acct_period_t period_of(const fx_t *f)
+{
+    return f->s.quota.period == CMN_QUOTA_PERIOD_DAY ? ACCT_PERIOD_DAY : ACCT_PERIOD_MONTH;
+}
+
+static acct_rules_t rules_of(const fx_t *f)
+{
+    return (acct_rules_t){.period = period_of(f), .user_bytes = f->s.quota.user_bytes,
+                          .realm = f->s.turn.realm};
+}
 
 static fx_t *fx_new(const char *const *flags, size_t nflags)
 {
     fx_t *f = cmn_calloc(1, sizeof(*f));
     char err[512];
     cmn_config_src_t src = {.flags = flags, .nflags = nflags};
-    if (cmn_config_load(&f->cfg.s, &src, err, sizeof(err)) < 0)
+    if (cmn_config_load(&f->s, &src, err, sizeof(err)) < 0)
         fail_msg("config: %s", err);
-    atomic_init(&f->srv.cfg, &f->cfg);
-    f->srv.turn_shared = turn_shared_new(0, 0, 0);
+    f->shared = turn_shared_new(0, 0, 0);
     return f;
+}
+
+/* What icehubd does at start: rebuild the period from the ledger, open it,
+ * then block whoever the rebuilt usage puts over the quota. */
+static void fx_start(fx_t *f)
+{
+    acct_blocker_t b = {.ctx = f->shared, .state = blk_state, .block = blk_block,
+                        .lift = blk_lift, .gen = blk_gen};
+    f->u = acct_usage_new(&b, period_of(f), fake_wall);
+    if (f->s.ledger.path[0]) {
+        char err[256];
+        acct_usage_rebuild(f->u, f->s.ledger.path);
+        assert_int_equal(acct_ledger_open(f->s.ledger.path, 0, false, &f->ledger, err,
+                                          sizeof(err)),
+                         0);
+    }
+    acct_rules_t r = rules_of(f);
+    acct_usage_apply(f->u, &r, NULL, 0, fake_wall);
 }
 
 static void fx_free(fx_t *f)
 {
-    ihd_usage_stop(&f->srv);
-    turn_shared_free(f->srv.turn_shared);
-    cmn_config_dispose(&f->cfg.s);
+    acct_ledger_close(f->ledger);
+    acct_usage_free(f->u);
+    turn_shared_free(f->shared);
+    cmn_config_dispose(&f->s);
     cmn_free(f);
 }
 
 static void add(fx_t *f, const char *user, uint64_t peer, uint64_t client, bool started)
 {
-    usage_delta_t d = {.user = user,
-                       .d = {.to_peer_bytes = peer, .to_peer_packets = peer ? 1 : 0,
-                             .to_client_bytes = client, .to_client_packets = client ? 1 : 0},
-                       .started = started};
-    ihd__usage_apply(f->srv.usage, &f->cfg.s, &d, 1, fake_wall);
+    acct_delta_t d = {.user = user,
+                      .d = {.to_peer_bytes = peer, .to_peer_packets = peer ? 1 : 0,
+                            .to_client_bytes = client, .to_client_packets = client ? 1 : 0},
+                      .started = started};
+    acct_rules_t r = rules_of(f);
+    acct_usage_apply(f->u, &r, &d, 1, fake_wall);
 }
 
 static turn_block_t blocked(fx_t *f, const char *user)
 {
-    return turn_shared_user_blocked(f->srv.turn_shared, user);
+    return turn_shared_user_blocked(f->shared, user);
 }
 
-static const ihd_urow_t *row(fx_t *f, const char *user)
+static const acct_urow_t *row(fx_t *f, const char *user)
 {
-    return ihd_utab_find(&f->srv.usage->users, user);
-}
-
-static double t_of(const char *s)
-{
-    double t;
-    assert_int_equal(ihd_time_parse(s, &t), 0);
-    return t;
+    return acct_utab_find(&f->u->users, user);
 }
 
 static void test_add_and_block(void **state)
@@ -102,39 +137,38 @@ static void test_add_and_block(void **state)
     const char *flags[] = {"quota.user_bytes=1000", "turn.realm=example.org"};
     fake_wall = t_of("2026-12-10T12:00:00Z");
     fx_t *f = fx_new(flags, 2);
-    char err[256];
-    assert_int_equal(ihd_usage_start(&f->srv, err, sizeof(err)), 0);
+    fx_start(f);
     add(f, "alice", 300, 200, true);
     add(f, "bob", 10, 0, true);
     add(f, "alice", 0, 0, true);
     assert_int_equal(row(f, "alice")->allocations, 2);
-    assert_int_equal(ihd_urow_bytes(row(f, "alice")), 500);
+    assert_int_equal(acct_urow_bytes(row(f, "alice")), 500);
     assert_string_equal(row(f, "alice")->realm, "example.org");
     assert_int_equal(blocked(f, "alice"), TURN_BLOCK_NONE);
     add(f, "alice", 250, 250, false); /* exactly the limit: blocked */
     assert_int_equal(blocked(f, "alice"), TURN_BLOCK_QUOTA);
     assert_int_equal(blocked(f, "bob"), TURN_BLOCK_NONE);
-    const ihd_urow_t *realm = ihd_utab_find(&f->srv.usage->realms, "example.org");
-    assert_int_equal(ihd_urow_bytes(realm), 1010);
+    const acct_urow_t *realm = acct_utab_find(&f->u->realms, "example.org");
+    assert_int_equal(acct_urow_bytes(realm), 1010);
     assert_int_equal(realm->allocations, 3);
-    assert_int_equal(f->srv.usage->total.to_peer_bytes, 560);
-    assert_int_equal(f->srv.usage->allocations, 3);
+    assert_int_equal(f->u->total.to_peer_bytes, 560);
+    assert_int_equal(f->u->allocations, 3);
 
     /* An operator's un-revoke lifted the block; the user is still over. */
-    assert_true(turn_shared_lift_block(f->srv.turn_shared, "alice", TURN_BLOCK_QUOTA));
+    assert_true(turn_shared_lift_block(f->shared, "alice", TURN_BLOCK_QUOTA));
     add(f, "bob", 1, 0, false);
     assert_int_equal(blocked(f, "alice"), TURN_BLOCK_QUOTA);
 
     /* A higher limit on reload lifts; a lower one blocks again. */
-    f->cfg.s.quota.user_bytes = 5000;
+    f->s.quota.user_bytes = 5000;
     add(f, "bob", 0, 0, false);
     assert_int_equal(blocked(f, "alice"), TURN_BLOCK_NONE);
-    f->cfg.s.quota.user_bytes = 11;
+    f->s.quota.user_bytes = 11;
     add(f, "bob", 0, 0, false);
     assert_int_equal(blocked(f, "alice"), TURN_BLOCK_QUOTA);
     assert_int_equal(blocked(f, "bob"), TURN_BLOCK_QUOTA);
     /* 0 = unlimited: everyone is lifted. */
-    f->cfg.s.quota.user_bytes = 0;
+    f->s.quota.user_bytes = 0;
     add(f, "bob", 0, 0, false);
     assert_int_equal(blocked(f, "alice"), TURN_BLOCK_NONE);
     assert_int_equal(blocked(f, "bob"), TURN_BLOCK_NONE);
@@ -147,40 +181,39 @@ static void test_rollover(void **state)
     const char *flags[] = {"quota.user_bytes=100", "quota.period=month"};
     fake_wall = t_of("2026-12-31T23:59:59Z");
     fx_t *f = fx_new(flags, 2);
-    char err[256];
-    assert_int_equal(ihd_usage_start(&f->srv, err, sizeof(err)), 0);
+    fx_start(f);
     add(f, "alice", 100, 0, true);
     add(f, "carol", 100, 0, true);
-    turn_shared_block_user(f->srv.turn_shared, "carol", TURN_BLOCK_REVOKED);
+    turn_shared_block_user(f->shared, "carol", TURN_BLOCK_REVOKED);
     assert_int_equal(blocked(f, "alice"), TURN_BLOCK_QUOTA);
     assert_int_equal(blocked(f, "carol"), TURN_BLOCK_REVOKED);
 
     /* The clock steps back an hour: same period, nothing changes. */
     fake_wall = t_of("2026-12-31T23:00:00Z");
     add(f, "bob", 1, 0, true);
-    assert_int_equal(f->srv.usage->users.n, 3);
+    assert_int_equal(f->u->users.map.n, 3);
     assert_int_equal(blocked(f, "alice"), TURN_BLOCK_QUOTA);
 
     /* January: an empty table; quota blocks lifted, the revocation stays. */
     fake_wall = t_of("2027-01-01T00:00:01Z");
     add(f, "bob", 5, 0, false);
-    assert_true(f->srv.usage->pstart == t_of("2027-01-01"));
-    assert_true(f->srv.usage->pend == t_of("2027-02-01"));
-    assert_int_equal(f->srv.usage->users.n, 1);
-    assert_int_equal(ihd_urow_bytes(row(f, "bob")), 5);
+    assert_true(f->u->pstart == t_of("2027-01-01"));
+    assert_true(f->u->pend == t_of("2027-02-01"));
+    assert_int_equal(f->u->users.map.n, 1);
+    assert_int_equal(acct_urow_bytes(row(f, "bob")), 5);
     assert_null(row(f, "alice"));
     assert_int_equal(blocked(f, "alice"), TURN_BLOCK_NONE);
     assert_int_equal(blocked(f, "carol"), TURN_BLOCK_REVOKED);
 
     /* quota.period changed on reload: a new (daily) period at once. */
-    f->cfg.s.quota.period = CMN_QUOTA_PERIOD_DAY;
+    f->s.quota.period = CMN_QUOTA_PERIOD_DAY;
     add(f, "dave", 1, 0, true);
-    assert_true(f->srv.usage->pend == t_of("2027-01-02"));
+    assert_true(f->u->pend == t_of("2027-01-02"));
     assert_null(row(f, "bob"));
     fake_wall = t_of("2027-01-02T00:00:00Z");
     add(f, "dave", 1, 0, false);
-    assert_true(f->srv.usage->pstart == t_of("2027-01-02"));
-    assert_int_equal(ihd_urow_bytes(row(f, "dave")), 1);
+    assert_true(f->u->pstart == t_of("2027-01-02"));
+    assert_int_equal(acct_urow_bytes(row(f, "dave")), 1);
     fx_free(f);
 }
 
@@ -190,19 +223,19 @@ static void test_overflow_row_not_blocked(void **state)
     const char *flags[] = {"quota.user_bytes=10"};
     fake_wall = t_of("2026-12-10T12:00:00Z");
     fx_t *f = fx_new(flags, 1);
-    char err[256];
-    assert_int_equal(ihd_usage_start(&f->srv, err, sizeof(err)), 0);
-    f->srv.usage->users.max = 2; /* a small cap instead of a million names */
+    fx_start(f);
+    f->u->users.max = 2; /* a small cap instead of a million names */
     add(f, "a", 1, 0, true);
     add(f, "b", 1, 0, true);
     add(f, "c", 100, 0, true);
     add(f, "d", 100, 0, true);
-    assert_int_equal(ihd_urow_bytes(f->srv.usage->users.other), 200);
+    assert_int_equal(acct_urow_bytes(f->u->users.other), 200);
     assert_int_equal(blocked(f, "c"), TURN_BLOCK_NONE);
     assert_int_equal(blocked(f, "other"), TURN_BLOCK_NONE);
     /* JSON lists the overflow row, marked. */
     size_t len;
-    char *js = ihd_usage_json(&f->srv, &len);
+    acct_view_t v = {.period = period_of(f), .user_bytes = f->s.quota.user_bytes};
+    char *js = acct_usage_json(f->u, &v, fake_wall, &len);
     json_error_t je;
     json_t *j = json_loadb(js, len, 0, &je);
     assert_non_null(j);
@@ -254,14 +287,13 @@ static void test_rebuild_from_ledger(void **state)
     const char *flags[] = {flag, "quota.user_bytes=1000", "metrics.top_users=1"};
     fake_wall = t_of("2026-12-10T12:00:00Z");
     fx_t *f = fx_new(flags, 3);
-    char err[256];
-    assert_int_equal(ihd_usage_start(&f->srv, err, sizeof(err)), 0);
-    const ihd_urow_t *a = row(f, "alice"), *b = row(f, "bob");
+    fx_start(f);
+    const acct_urow_t *a = row(f, "alice"), *b = row(f, "bob");
     assert_non_null(a);
     assert_int_equal(a->to_peer_bytes, 800);
     assert_int_equal(a->to_client_bytes, 200);
     assert_int_equal(a->allocations, 1); /* seq 0 in the period */
-    assert_int_equal(ihd_urow_bytes(b), 10);
+    assert_int_equal(acct_urow_bytes(b), 10);
     assert_int_equal(b->allocations, 1);
     assert_int_equal(blocked(f, "alice"), TURN_BLOCK_QUOTA); /* 1000 >= 1000 at start */
     assert_int_equal(blocked(f, "bob"), TURN_BLOCK_NONE);
@@ -270,7 +302,11 @@ static void test_rebuild_from_ledger(void **state)
      * "other". */
     cmn_prom_t pm;
     cmn_prom_init(&pm);
-    ihd_usage_metrics(&f->srv, &pm);
+    acct_hist_t hist;
+    memset(&hist, 0, sizeof(hist));
+    acct_usage_metrics(f->u, (size_t)f->s.metrics.top_users, &pm);
+    acct_hist_metrics(&hist, 1, &pm);
+    acct_ledger_metrics(f->ledger, &pm);
     assert_non_null(strstr(pm.buf, "icehub_turn_user_relayed_bytes{user=\"alice\","
                                    "direction=\"to_peer\"} 800\n"));
     assert_non_null(strstr(pm.buf, "icehub_turn_user_relayed_bytes{user=\"other\","

@@ -1,6 +1,6 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
- * test_ihd_ledger.c: daemon/ihd_ledger.c, the ledger writer thread, on real
+ * test_acct_ledger.c: acct/acct_ledger.c, the ledger writer thread, on real
  * files in a temporary directory: every queued line arrives once and in
  * order, close flushes, a torn last line left by a crash is cut at open,
  * rotation by size keeps whole lines and every file within max_bytes, daily
@@ -19,8 +19,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/ihd_acct.c"
-#include "daemon/ihd_ledger.c"
+#include <pthread.h>
+#include <stdio.h>
+
+#include "acct/acct_int.h"
+#include "common/cmn_log.h"
 
 static char dir[256];
 
@@ -72,13 +75,13 @@ static void test_append_close(void **state)
     (void)state;
     char path[300], err[256], l[128];
     snprintf(path, sizeof(path), "%s/a.jsonl", dir);
-    ihd_ledger_t *lg;
-    assert_int_equal(ihd_ledger_open(path, 0, false, &lg, err, sizeof(err)), 0);
+    acct_ledger_t *lg;
+    assert_int_equal(acct_ledger_open(path, 0, false, &lg, err, sizeof(err)), 0);
     for (int i = 0; i < 1000; i++) {
         line(l, sizeof(l), i);
-        ihd_ledger_append(lg, l, strlen(l), 1);
+        acct_ledger_append(lg, l, strlen(l), 1);
     }
-    ihd_ledger_close(lg);
+    acct_ledger_close(lg);
     size_t len;
     char *txt = slurp(path, &len);
     char *p = txt;
@@ -96,15 +99,15 @@ static void test_stats_and_sync(void **state)
     (void)state;
     char path[300], err[256], l[128];
     snprintf(path, sizeof(path), "%s/s.jsonl", dir);
-    ihd_ledger_t *lg;
-    assert_int_equal(ihd_ledger_open(path, 0, false, &lg, err, sizeof(err)), 0);
+    acct_ledger_t *lg;
+    assert_int_equal(acct_ledger_open(path, 0, false, &lg, err, sizeof(err)), 0);
     line(l, sizeof(l), 1);
-    ihd_ledger_append(lg, l, strlen(l), 1);
-    ihd_ledger_append(lg, l, strlen(l), 1);
-    ihd_ledger_stats_t st;
+    acct_ledger_append(lg, l, strlen(l), 1);
+    acct_ledger_append(lg, l, strlen(l), 1);
+    acct_ledger_stats_t st;
     /* Written within about 50 ms, synced within about a second. */
     for (int i = 0; i < 300; i++) {
-        ihd_ledger_stats(lg, &st);
+        acct_ledger_stats(lg, &st);
         if (st.records == 2 && st.last_flush > 0)
             break;
         usleep(10000);
@@ -114,7 +117,7 @@ static void test_stats_and_sync(void **state)
     assert_true(st.last_flush > 0);
     assert_int_equal(st.write_errors, 0);
     assert_int_equal(st.queued, 0);
-    ihd_ledger_close(lg);
+    acct_ledger_close(lg);
 }
 
 static void test_torn_tail_cut(void **state)
@@ -125,11 +128,11 @@ static void test_torn_tail_cut(void **state)
     FILE *f = fopen(path, "w");
     fputs("{\"n\":1}\n{\"n\":2,\"tor", f);
     fclose(f);
-    ihd_ledger_t *lg;
-    assert_int_equal(ihd_ledger_open(path, 0, false, &lg, err, sizeof(err)), 0);
+    acct_ledger_t *lg;
+    assert_int_equal(acct_ledger_open(path, 0, false, &lg, err, sizeof(err)), 0);
     line(l, sizeof(l), 3);
-    ihd_ledger_append(lg, l, strlen(l), 1);
-    ihd_ledger_close(lg);
+    acct_ledger_append(lg, l, strlen(l), 1);
+    acct_ledger_close(lg);
     size_t len;
     char *txt = slurp(path, &len);
     char want[256];
@@ -141,8 +144,8 @@ static void test_torn_tail_cut(void **state)
     f = fopen(path, "w");
     fputs("{\"n\":", f);
     fclose(f);
-    assert_int_equal(ihd_ledger_open(path, 0, false, &lg, err, sizeof(err)), 0);
-    ihd_ledger_close(lg);
+    assert_int_equal(acct_ledger_open(path, 0, false, &lg, err, sizeof(err)), 0);
+    acct_ledger_close(lg);
     txt = slurp(path, &len);
     assert_int_equal(len, 0);
     cmn_free(txt);
@@ -156,13 +159,13 @@ static void test_rotate_by_size(void **state)
     line(l, sizeof(l), 0);
     size_t ll = strlen(l);
     uint64_t max = 10 * ll + ll / 2; /* ten lines fit, not eleven */
-    ihd_ledger_t *lg;
-    assert_int_equal(ihd_ledger_open(path, max, false, &lg, err, sizeof(err)), 0);
+    acct_ledger_t *lg;
+    assert_int_equal(acct_ledger_open(path, max, false, &lg, err, sizeof(err)), 0);
     for (int i = 0; i < 35; i++) {
         line(l, sizeof(l), i);
-        ihd_ledger_append(lg, l, ll, 1);
+        acct_ledger_append(lg, l, ll, 1);
     }
-    ihd_ledger_close(lg);
+    acct_ledger_close(lg);
     /* 35 lines: three rotated files of ten (same second: -1, -2 suffixes)
      * and five in the current file, every line once, whole. */
     DIR *d = opendir(dir);
@@ -195,12 +198,12 @@ static void test_rotate_daily(void **state)
     (void)state;
     char path[300], err[256], l[128];
     snprintf(path, sizeof(path), "%s/d.jsonl", dir);
-    ihd_ledger_t *lg;
-    assert_int_equal(ihd_ledger_open(path, 0, true, &lg, err, sizeof(err)), 0);
+    acct_ledger_t *lg;
+    assert_int_equal(acct_ledger_open(path, 0, true, &lg, err, sizeof(err)), 0);
     line(l, sizeof(l), 1);
-    ihd_ledger_append(lg, l, strlen(l), 1);
-    ihd_ledger_stats_t st;
-    for (int i = 0; i < 200 && (ihd_ledger_stats(lg, &st), st.records < 1); i++)
+    acct_ledger_append(lg, l, strlen(l), 1);
+    acct_ledger_stats_t st;
+    for (int i = 0; i < 200 && (acct_ledger_stats(lg, &st), st.records < 1); i++)
         usleep(10000);
     assert_int_equal(st.records, 1);
     /* As if the file had been started yesterday: the next write rotates.
@@ -208,8 +211,8 @@ static void test_rotate_daily(void **state)
      * the next append orders this store before that read.) */
     lg->day -= 1;
     line(l, sizeof(l), 2);
-    ihd_ledger_append(lg, l, strlen(l), 1);
-    ihd_ledger_close(lg);
+    acct_ledger_append(lg, l, strlen(l), 1);
+    acct_ledger_close(lg);
     DIR *d = opendir(dir);
     struct dirent *e;
     int rotated = 0;
@@ -241,19 +244,19 @@ static void test_reopen(void **state)
     char path[300], moved[320], err[256], l[128];
     snprintf(path, sizeof(path), "%s/o.jsonl", dir);
     snprintf(moved, sizeof(moved), "%s/o.jsonl.1", dir);
-    ihd_ledger_t *lg;
-    assert_int_equal(ihd_ledger_open(path, 0, false, &lg, err, sizeof(err)), 0);
+    acct_ledger_t *lg;
+    assert_int_equal(acct_ledger_open(path, 0, false, &lg, err, sizeof(err)), 0);
     line(l, sizeof(l), 1);
-    ihd_ledger_append(lg, l, strlen(l), 1);
-    ihd_ledger_stats_t st;
-    for (int i = 0; i < 200 && (ihd_ledger_stats(lg, &st), st.records < 1); i++)
+    acct_ledger_append(lg, l, strlen(l), 1);
+    acct_ledger_stats_t st;
+    for (int i = 0; i < 200 && (acct_ledger_stats(lg, &st), st.records < 1); i++)
         usleep(10000);
     assert_int_equal(rename(path, moved), 0); /* logrotate */
-    ihd_ledger_reopen(lg);
+    acct_ledger_reopen(lg);
     usleep(100000);
     line(l, sizeof(l), 2);
-    ihd_ledger_append(lg, l, strlen(l), 1);
-    ihd_ledger_close(lg);
+    acct_ledger_append(lg, l, strlen(l), 1);
+    acct_ledger_close(lg);
     size_t len;
     char *a = slurp(moved, &len), *b = slurp(path, &len);
     assert_non_null(strstr(a, "\"n\":1001,"));
@@ -268,24 +271,24 @@ static void test_bad_path(void **state)
 {
     (void)state;
     char err[256];
-    ihd_ledger_t *lg = NULL;
-    assert_int_equal(ihd_ledger_open("/nonexistent-dir/x.jsonl", 0, false, &lg, err,
+    acct_ledger_t *lg = NULL;
+    assert_int_equal(acct_ledger_open("/nonexistent-dir/x.jsonl", 0, false, &lg, err,
                                      sizeof(err)),
                      CMN_EIO);
     assert_string_equal(err, "ledger.path: cannot open \"/nonexistent-dir/x.jsonl\" for "
                              "appending: No such file or directory");
-    assert_int_equal(ihd_ledger_open(dir, 0, false, &lg, err, sizeof(err)), CMN_EIO);
+    assert_int_equal(acct_ledger_open(dir, 0, false, &lg, err, sizeof(err)), CMN_EIO);
     assert_non_null(strstr(err, "Is a directory"));
     /* The same checks without opening (--check-config): nothing is created. */
     char path[300];
     snprintf(path, sizeof(path), "%s/new.jsonl", dir);
-    assert_int_equal(ihd_ledger_check(path, 100, true, err, sizeof(err)), 0);
+    assert_int_equal(acct_ledger_check(path, 100, true, err, sizeof(err)), 0);
     assert_int_equal(access(path, F_OK), -1);
-    assert_int_equal(ihd_ledger_check("/nonexistent-dir/x.jsonl", 0, false, err, sizeof(err)),
+    assert_int_equal(acct_ledger_check("/nonexistent-dir/x.jsonl", 0, false, err, sizeof(err)),
                      CMN_EIO);
     assert_string_equal(err, "ledger.path: cannot open \"/nonexistent-dir/x.jsonl\" for "
                              "appending: No such file or directory");
-    assert_int_equal(ihd_ledger_check(dir, 0, false, err, sizeof(err)), CMN_EIO);
+    assert_int_equal(acct_ledger_check(dir, 0, false, err, sizeof(err)), CMN_EIO);
     assert_non_null(strstr(err, "Is a directory"));
 }
 
@@ -294,25 +297,25 @@ static void test_queue_bound(void **state)
     (void)state;
     char path[300], err[256];
     snprintf(path, sizeof(path), "%s/q.jsonl", dir);
-    ihd_ledger_t *lg;
-    assert_int_equal(ihd_ledger_open(path, 0, false, &lg, err, sizeof(err)), 0);
+    acct_ledger_t *lg;
+    assert_int_equal(acct_ledger_open(path, 0, false, &lg, err, sizeof(err)), 0);
     /* Hold the lock as a stuck writer would, fill the queue past its bound. */
     size_t big = 1 << 20;
     char *chunk = cmn_malloc(big);
     memset(chunk, 'x', big);
     chunk[big - 1] = '\n';
     pthread_mutex_lock(&lg->mu);
-    lg->pending = IHD_LEDGER_QUEUE_MAX - big / 2; /* as if a failing batch were held */
+    lg->pending = ACCT_LEDGER_QUEUE_MAX - big / 2; /* as if a failing batch were held */
     pthread_mutex_unlock(&lg->mu);
-    ihd_ledger_append(lg, chunk, big, 1);
-    ihd_ledger_stats_t st;
-    ihd_ledger_stats(lg, &st);
+    acct_ledger_append(lg, chunk, big, 1);
+    acct_ledger_stats_t st;
+    acct_ledger_stats(lg, &st);
     assert_int_equal(st.dropped, 1);
     pthread_mutex_lock(&lg->mu);
     lg->pending = 0;
     pthread_mutex_unlock(&lg->mu);
     cmn_free(chunk);
-    ihd_ledger_close(lg);
+    acct_ledger_close(lg);
 }
 
 int main(void)

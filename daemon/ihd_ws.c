@@ -1,26 +1,30 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
- * sig_lws.c: the hub on libwebsockets. Moves bytes and reports events,
- * nothing else: the upgrade check (path /ws, Origin allow-list, per-IP
+ * ihd_ws.c: the signaling hub (signal/) on libwebsockets, and the hub's
+ * settings taken from a configuration snapshot. Moves bytes and reports
+ * events, nothing else: the upgrade check (path /ws, Origin allow-list, per-IP
  * limit, draining) answers refusals with an HTTP status; received frames
  * are reassembled into whole messages (permessage-deflate and lws's rx
  * buffer deliver them in pieces) and handed to the hub; what the hub sends
  * goes into a per-connection queue drained on WRITEABLE; a once-a-second
  * timer sends WebSocket pings to quiet connections, closes idle ones, runs
- * the hub's timers and, when asked, the drain.
+ * the hub's timers, hands the hub a reloaded configuration and, when asked,
+ * starts the drain.
  *
  * Only the service thread touches the hub. Other threads use the two
  * atomics (drain request, open count) and lws_cancel_service.
  */
-#include "sig_int.h"
+#include "ihd.h"
 
 #include <libwebsockets.h>
 #include <stdatomic.h>
-#include <time.h>
+#include <stdio.h>
+#include <strings.h>
 
 #include "common/cmn_log.h"
+#include "signal/sig.h"
 
-#define SIG_LWS_RX_BUFFER 1024   /* lws's per-connection receive buffer */
+#define IHD_WS_RX_BUFFER 1024   /* lws's per-connection receive buffer */
 
 typedef struct out_s {
     struct out_s *next;
@@ -29,7 +33,7 @@ typedef struct out_s {
     uint8_t buf[];              /* LWS_PRE headroom, then the message */
 } out_t;
 
-typedef struct sig_pss_s {
+typedef struct ws_pss_s {
     struct lws *wsi;
     sig_conn_t *conn;           /* NULL before ESTABLISHED and after CLOSED */
     char *rx;                   /* the message being reassembled */
@@ -41,16 +45,16 @@ typedef struct sig_pss_s {
     char close_reason[64];
     bool ping_due;
     double last_rx, last_ping;  /* monotonic seconds */
-    struct sig_pss_s *prev, *next;
-} sig_pss_t;
+    struct ws_pss_s *prev, *next;
+} ws_pss_t;
 
-struct sig_lws_s {
+struct ihd_ws_s {
     sig_hub_t *hub;
     struct lws_context *ctx;
     lws_sorted_usec_list_t sul;
-    void (*tick)(void *ud);
-    void *tick_ud;
-    sig_pss_t *conns;           /* established connections */
+    ihd_server_t *srv;          /* borrowed */
+    uint64_t cfg_gen;           /* configuration generation the hub has */
+    ws_pss_t *conns;           /* established connections */
     atomic_long open;
     atomic_int drain_req;
     bool draining;
@@ -61,23 +65,9 @@ struct sig_lws_s {
     sig_conn_t *rx_conn;        /* ... and the connection it came from */
 };
 
-static double wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- Hub ops ---------------------------------------------------------- */
 
-static void pss_close(sig_pss_t *pss, int code, const char *reason)
+static void pss_close(ws_pss_t *pss, int code, const char *reason)
 {
     if (pss->close_code)
         return;
@@ -88,8 +78,8 @@ static void pss_close(sig_pss_t *pss, int code, const char *reason)
 
 static void op_send(void *ud, void *conn, const char *text, size_t len)
 {
-    sig_lws_t *s = ud;
-    sig_pss_t *pss = conn;
+    ihd_ws_t *s = ud;
+    ws_pss_t *pss = conn;
     if (s->stopping || pss->close_code)
         return;
     if (pss->qbytes + len > sig_hub_cfg(s->hub)->send_queue) {
@@ -116,7 +106,7 @@ static void op_send(void *ud, void *conn, const char *text, size_t len)
 
 static void op_close(void *ud, void *conn, int code, const char *reason)
 {
-    sig_lws_t *s = ud;
+    ihd_ws_t *s = ud;
     if (!s->stopping)
         pss_close(conn, code, reason);
 }
@@ -150,7 +140,7 @@ static int refuse(struct lws *wsi, unsigned status, const char *why)
     return 1;
 }
 
-int sig_lws_confirm_upgrade(sig_lws_t *s, struct lws *wsi, const char *upgrade)
+int ihd_ws_confirm_upgrade(ihd_ws_t *s, struct lws *wsi, const char *upgrade)
 {
     char uri[64], origin[256], host[256], ip[64];
     if (!upgrade || strcasecmp(upgrade, "websocket") != 0)
@@ -176,15 +166,15 @@ int sig_lws_confirm_upgrade(sig_lws_t *s, struct lws *wsi, const char *upgrade)
     return refuse(wsi, status, sig_refuse_name(why));
 }
 
-static void pss_established(sig_lws_t *s, sig_pss_t *pss, struct lws *wsi)
+static void pss_established(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi)
 {
     char host[256], ip[64];
     hdr(wsi, WSI_TOKEN_HOST, host, sizeof(host));
     lws_get_peer_simple(wsi, ip, sizeof(ip));
     memset(pss, 0, sizeof(*pss));
     pss->wsi = wsi;
-    pss->last_rx = pss->last_ping = mono_now();
-    pss->conn = sig_conn_open(s->hub, pss, ip, host, wall_now());
+    pss->last_rx = pss->last_ping = ihd_now();
+    pss->conn = sig_conn_open(s->hub, pss, ip, host, ihd_wallclock());
     pss->next = s->conns;
     if (s->conns)
         s->conns->prev = pss;
@@ -192,11 +182,11 @@ static void pss_established(sig_lws_t *s, sig_pss_t *pss, struct lws *wsi)
     atomic_fetch_add(&s->open, 1);
 }
 
-static void pss_closed(sig_lws_t *s, sig_pss_t *pss)
+static void pss_closed(ihd_ws_t *s, ws_pss_t *pss)
 {
     if (!pss->conn)
         return;
-    sig_conn_gone(s->hub, pss->conn, wall_now());
+    sig_conn_gone(s->hub, pss->conn, ihd_wallclock());
     pss->conn = NULL;
     while (pss->qhead) {
         out_t *n = pss->qhead->next;
@@ -215,11 +205,11 @@ static void pss_closed(sig_lws_t *s, sig_pss_t *pss)
     atomic_fetch_sub(&s->open, 1);
 }
 
-static void pss_receive(sig_lws_t *s, sig_pss_t *pss, struct lws *wsi, const void *in,
+static void pss_receive(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi, const void *in,
                         size_t len)
 {
     size_t max = sig_hub_cfg(s->hub)->max_message;
-    pss->last_rx = mono_now();
+    pss->last_rx = ihd_now();
     if (!pss->in_msg) {
         pss->in_msg = true;
         pss->rx_binary = lws_frame_is_binary(wsi);
@@ -241,7 +231,7 @@ static void pss_receive(sig_lws_t *s, sig_pss_t *pss, struct lws *wsi, const voi
     if (!lws_is_final_fragment(wsi))
         return;
     pss->in_msg = false;
-    double now = wall_now();
+    double now = ihd_wallclock();
     s->rx_at = pss->last_rx;
     s->rx_conn = pss->conn;
     if (pss->rx_binary)
@@ -261,7 +251,7 @@ static void pss_receive(sig_lws_t *s, sig_pss_t *pss, struct lws *wsi, const voi
 }
 
 /* Returns -1 to close the connection. */
-static int pss_writeable(sig_lws_t *s, sig_pss_t *pss, struct lws *wsi)
+static int pss_writeable(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi)
 {
     if (pss->ping_due) {
         /* With a payload: lws 4.1 does not report an empty pong. */
@@ -275,7 +265,7 @@ static int pss_writeable(sig_lws_t *s, sig_pss_t *pss, struct lws *wsi)
         out_t *o = pss->qhead;
         int n = lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_TEXT);
         if (n >= 0 && o->rx_at > 0)
-            sig_hub_observe_delivery(s->hub, mono_now() - o->rx_at);
+            sig_hub_observe_delivery(s->hub, ihd_now() - o->rx_at);
         pss->qhead = o->next;
         if (!pss->qhead)
             pss->qtail = NULL;
@@ -296,29 +286,82 @@ static int pss_writeable(sig_lws_t *s, sig_pss_t *pss, struct lws *wsi)
     return 0;
 }
 
+/* ---- Settings ------------------------------------------------------------ */
+
+void ihd_ws_cfg(const ihd_cfg_t *cfg, const ihd_server_t *srv, sig_cfg_t *out)
+{
+    const cmn_settings_t *s = &cfg->s;
+    /* The secret the TURN service accepts: the first of turn.secrets, or
+     * the process's own when TURN runs on it (turn.secrets empty). */
+    const char *turn_secret = s->turn.secrets.n ? s->turn.secrets.v[0]
+                              : cfg->turn.nsecrets ? srv->auto_secret : "";
+    sig_cfg_t c;
+    memset(&c, 0, sizeof(c));
+    c.enabled = s->signal.enabled;
+    c.public_host = (char *)s->signal.public_host;
+    c.api_keys = s->signal.api_keys;
+    c.credential_ttl = (uint32_t)s->signal.credential_ttl;
+    c.allowed_origins = s->signal.allowed_origins;
+    c.require_token = s->signal.require_token;
+    c.token_secret = s->signal.token_secret && s->signal.token_secret[0]
+                         ? s->signal.token_secret : (char *)srv->token_key;
+    c.turn_secret = (char *)turn_secret;
+    if (s->turn.enabled && s->turn.listen.n)
+        c.turn_port = s->turn.listen.v[0].port;
+    if (s->turn.enabled && s->tls.cert && s->tls.cert[0] && s->turn.tls_listen.n)
+        c.turns_port = s->turn.tls_listen.v[0].port;
+    c.max_message = (size_t)s->signal.max_message;
+    c.rate = (uint32_t)s->signal.rate;
+    c.burst = (uint32_t)s->signal.burst;
+    c.max_room_peers = (uint32_t)s->signal.max_room_peers;
+    c.max_rooms = (uint32_t)s->signal.max_rooms;
+    c.max_connections_per_ip = (uint32_t)s->signal.max_connections_per_ip;
+    c.ping_interval = (uint32_t)s->signal.ping_interval;
+    c.idle_timeout = (uint32_t)s->signal.idle_timeout;
+    c.resume_seconds = (uint32_t)s->signal.resume_seconds;
+    c.resume_queue = (uint32_t)s->signal.resume_queue;
+    c.drain_delay = (uint32_t)s->signal.drain_delay;
+    c.send_queue = CMN_MAX((size_t)4 * c.max_message, (size_t)1 << 20);
+    sig_cfg_copy(out, &c);
+}
+
+/* Once a second on the service thread: give the hub a reloaded
+ * configuration. */
+static void sync_cfg(ihd_ws_t *s)
+{
+    const ihd_cfg_t *cfg = atomic_load(&s->srv->cfg);
+    if (cfg->gen == s->cfg_gen)
+        return;
+    sig_cfg_t sc;
+    ihd_ws_cfg(cfg, s->srv, &sc);
+    sig_hub_configure(s->hub, &sc);
+    sig_cfg_dispose(&sc);
+    s->cfg_gen = cfg->gen;
+}
+
 /* ---- Timers and drain ---------------------------------------------------- */
 
-static void start_drain(sig_lws_t *s)
+static void start_drain(ihd_ws_t *s)
 {
     if (s->draining)
         return;
     s->draining = true;
     sig_hub_drain(s->hub);
-    s->drain_at = wall_now() + sig_hub_cfg(s->hub)->drain_delay;
+    s->drain_at = ihd_wallclock() + sig_hub_cfg(s->hub)->drain_delay;
     cmn_info("signal", "draining: %ld WebSocket connection(s) get a going-away close in %u s",
              (long)atomic_load(&s->open), sig_hub_cfg(s->hub)->drain_delay);
     if (!sig_hub_cfg(s->hub)->drain_delay) {
         s->drain_at = 0;
-        s->kill_at = wall_now() + 2;
+        s->kill_at = ihd_wallclock() + 2;
         sig_hub_close_all(s->hub, SIG_CLOSE_GOING_AWAY, "server shutting down");
     }
 }
 
-static void keepalive(sig_lws_t *s)
+static void keepalive(ihd_ws_t *s)
 {
     const sig_cfg_t *cfg = sig_hub_cfg(s->hub);
-    double now = mono_now();
-    for (sig_pss_t *p = s->conns; p; p = p->next) {
+    double now = ihd_now();
+    for (ws_pss_t *p = s->conns; p; p = p->next) {
         if (p->close_code)
             continue;
         if (now - p->last_rx >= cfg->idle_timeout) {
@@ -334,12 +377,11 @@ static void keepalive(sig_lws_t *s)
 
 static void tick_cb(lws_sorted_usec_list_t *sul)
 {
-    sig_lws_t *s = lws_container_of(sul, sig_lws_t, sul);
-    if (s->tick)
-        s->tick(s->tick_ud);
+    ihd_ws_t *s = lws_container_of(sul, ihd_ws_t, sul);
+    sync_cfg(s);
     if (atomic_load(&s->drain_req))
         start_drain(s);
-    double now = wall_now();
+    double now = ihd_wallclock();
     if (s->draining && s->drain_at && now >= s->drain_at) {
         s->drain_at = 0;
         s->kill_at = now + 2;
@@ -348,7 +390,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
         /* Peers that did not answer the close in time: the daemon is
          * leaving, it does not wait out lws's close-ack timeout. */
         s->kill_at = 0;
-        for (sig_pss_t *p = s->conns; p; p = p->next)
+        for (ws_pss_t *p = s->conns; p; p = p->next)
             lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     }
     keepalive(s);
@@ -356,12 +398,12 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(s->ctx, 0, &s->sul, tick_cb, LWS_US_PER_SEC);
 }
 
-static int sig_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len)
 {
     const struct lws_protocols *proto = lws_get_protocol(wsi);
-    sig_lws_t *s = proto ? proto->user : NULL;
-    sig_pss_t *pss = user;
+    ihd_ws_t *s = proto ? proto->user : NULL;
+    ws_pss_t *pss = user;
     if (!s)
         return 0;
     switch (reason) {
@@ -373,7 +415,7 @@ static int sig_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             pss_receive(s, pss, wsi, in, len);
         return 0;
     case LWS_CALLBACK_RECEIVE_PONG:
-        pss->last_rx = mono_now();
+        pss->last_rx = ihd_now();
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return pss->conn ? pss_writeable(s, pss, wsi) : 0;
@@ -387,7 +429,7 @@ static int sig_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         /* As the vhost's default protocol this one is bound to new
          * connections until their request picks a protocol. */
-        return sig_lws_confirm_upgrade(s, wsi, in);
+        return ihd_ws_confirm_upgrade(s, wsi, in);
     default:
         /* HTTP reasons reach the default protocol too (FIELD-NOTES). */
         return lws_callback_http_dummy(wsi, reason, user, in, len);
@@ -396,19 +438,23 @@ static int sig_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 /* ---- Setup --------------------------------------------------------------- */
 
-sig_lws_t *sig_lws_new(const sig_cfg_t *cfg, void (*tick)(void *ud), void *tick_ud)
+ihd_ws_t *ihd_ws_new(ihd_server_t *srv)
 {
-    sig_lws_t *s = cmn_calloc(1, sizeof(*s));
+    ihd_ws_t *s = cmn_calloc(1, sizeof(*s));
     sig_ops_t ops = {.ud = s, .send = op_send, .close = op_close};
-    s->hub = sig_hub_new(cfg, &ops);
-    s->tick = tick;
-    s->tick_ud = tick_ud;
+    const ihd_cfg_t *cfg = atomic_load(&srv->cfg);
+    sig_cfg_t sc;
+    ihd_ws_cfg(cfg, srv, &sc);
+    s->hub = sig_hub_new(&sc, &ops);
+    sig_cfg_dispose(&sc);
+    s->srv = srv;
+    s->cfg_gen = cfg->gen;
     atomic_init(&s->open, 0);
     atomic_init(&s->drain_req, 0);
     return s;
 }
 
-void sig_lws_free(sig_lws_t *s)
+void ihd_ws_free(ihd_ws_t *s)
 {
     if (!s)
         return;
@@ -416,41 +462,41 @@ void sig_lws_free(sig_lws_t *s)
     cmn_free(s);
 }
 
-sig_hub_t *sig_lws_hub(sig_lws_t *s)
+sig_hub_t *ihd_ws_hub(ihd_ws_t *s)
 {
     return s->hub;
 }
 
-void sig_lws_protocol(sig_lws_t *s, struct lws_protocols *out)
+void ihd_ws_protocol(ihd_ws_t *s, struct lws_protocols *out)
 {
     memset(out, 0, sizeof(*out));
     out->name = "icehub-signal";
-    out->callback = sig_cb;
-    out->per_session_data_size = sizeof(sig_pss_t);
-    out->rx_buffer_size = SIG_LWS_RX_BUFFER;
+    out->callback = ws_cb;
+    out->per_session_data_size = sizeof(ws_pss_t);
+    out->rx_buffer_size = IHD_WS_RX_BUFFER;
     out->tx_packet_size = 65536; /* bytes per send(); lws buffers the rest */
     out->user = s;
 }
 
-void sig_lws_start(sig_lws_t *s, struct lws_context *ctx)
+void ihd_ws_start(ihd_ws_t *s, struct lws_context *ctx)
 {
     s->ctx = ctx;
     lws_sul_schedule(ctx, 0, &s->sul, tick_cb, LWS_US_PER_SEC);
 }
 
-void sig_lws_stopping(sig_lws_t *s)
+void ihd_ws_stopping(ihd_ws_t *s)
 {
     s->stopping = true;
 }
 
-void sig_lws_request_drain(sig_lws_t *s)
+void ihd_ws_request_drain(ihd_ws_t *s)
 {
     atomic_store(&s->drain_req, 1);
     if (s->ctx)
         lws_cancel_service(s->ctx);
 }
 
-long sig_lws_open(const sig_lws_t *s)
+long ihd_ws_open(const ihd_ws_t *s)
 {
-    return atomic_load(&((sig_lws_t *)s)->open);
+    return atomic_load(&((ihd_ws_t *)s)->open);
 }

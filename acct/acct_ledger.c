@@ -1,7 +1,7 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
- * ihd_ledger.c: the writer of the append-only JSON-lines usage ledger.
- * Workers format records themselves (ihd_usage.c) and queue whole lines
+ * acct_ledger.c: the writer of the append-only JSON-lines usage ledger.
+ * Callers format records themselves (acct_rec_encode) and queue whole lines
  * here under a mutex, never on the packet path. One writer thread appends
  * each batch with a single write() of whole lines, and calls fdatasync()
  * at least once a second while anything is unsynced.
@@ -14,13 +14,13 @@
  *    append never glues a new record to a torn one.
  *  - a failing disk (full, read-only, I/O error): a short write is cut
  *    back with ftruncate, the batch is kept (the queue is bounded by
- *    IHD_LEDGER_QUEUE_MAX, beyond which records are dropped and counted)
+ *    ACCT_LEDGER_QUEUE_MAX, beyond which records are dropped and counted)
  *    and retried every second; errors are logged and counted.
  * Rotation: by size (ledger.max_bytes) and at UTC midnight
  * (ledger.rotate_daily), by renaming to PATH.YYYYmmddTHHMMSS; SIGHUP
  * reopens PATH (logrotate moved it).
  */
-#include "daemon/ihd_acct.h"
+#include "acct_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,25 +36,6 @@
 #define LEDGER_RETRY_S 1.0          /* pause after a failed write */
 #define LEDGER_CLOSE_TRIES 5        /* failed flush attempts at close before giving up */
 
-struct ihd_ledger_s {
-    char *path;                 /* owned */
-    int fd;                     /* -1 while it cannot be opened */
-    uint64_t size;              /* bytes in the current file */
-    long day;                   /* UTC day the current file began */
-    bool torn_tail;             /* a failed write left bytes ftruncate could not remove */
-    pthread_t thread;
-    pthread_mutex_t mu;         /* guards everything below */
-    pthread_cond_t cv;
-    char *q;                    /* queued whole lines */
-    size_t qlen, qcap;
-    size_t pending;             /* bytes the writer holds (a batch being retried) */
-    uint64_t max_bytes;
-    bool rotate_daily;
-    bool reopen, stop;
-    ihd_ledger_stats_t st;
-    double last_err_log;
-};
-
 static double wall_now(void)
 {
     struct timespec ts;
@@ -62,7 +43,7 @@ static double wall_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void count_error(ihd_ledger_t *l, const char *what, int e)
+static void count_error(acct_ledger_t *l, const char *what, int e)
 {
     double now = wall_now();
     pthread_mutex_lock(&l->mu);
@@ -78,7 +59,7 @@ static void count_error(ihd_ledger_t *l, const char *what, int e)
 }
 
 /* Cut a torn last line (no '\n') off the file, so appends start clean. */
-static void cut_torn_tail(ihd_ledger_t *l)
+static void cut_torn_tail(acct_ledger_t *l)
 {
     struct stat sb;
     if (fstat(l->fd, &sb) < 0 || sb.st_size == 0)
@@ -105,7 +86,7 @@ static void cut_torn_tail(ihd_ledger_t *l)
         cmn_warn("ledger", "%s: cut a torn line of %lld bytes", l->path, (long long)end);
 }
 
-static int open_file(ihd_ledger_t *l)
+static int open_file(acct_ledger_t *l)
 {
     int fd = open(l->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640); /* read: cut_torn_tail */
     if (fd < 0)
@@ -116,7 +97,7 @@ static int open_file(ihd_ledger_t *l)
     struct stat sb;
     l->size = fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     /* A file started on an earlier day rotates at the next write. */
-    l->day = ihd_time_day(l->size ? (double)sb.st_mtime : wall_now());
+    l->day = acct_time_day(l->size ? (double)sb.st_mtime : wall_now());
     return 0;
 }
 
@@ -133,10 +114,10 @@ static void sync_dir(const char *path)
 
 /* Rename the current file to PATH.YYYYmmddTHHMMSS[-N] and start a new one.
  * Returns 0, or -1 when the rename failed (the old file stays in use). */
-static int rotate(ihd_ledger_t *l)
+static int rotate(acct_ledger_t *l)
 {
     char stamp[32];
-    ihd_time_stamp(wall_now(), stamp, sizeof(stamp));
+    acct_time_stamp(wall_now(), stamp, sizeof(stamp));
     size_t cap = strlen(l->path) + 48;
     char *name = cmn_malloc(cap);
     struct stat sb;
@@ -165,7 +146,7 @@ static int rotate(ihd_ledger_t *l)
 
 /* Write buf[0..n) with as few write() calls as the kernel allows. On
  * failure the file is cut back to where it was. Returns 0 or -errno. */
-static int write_all(ihd_ledger_t *l, const char *buf, size_t n)
+static int write_all(acct_ledger_t *l, const char *buf, size_t n)
 {
     if (l->torn_tail) {
         /* An earlier failure left a fragment we could not truncate: end it
@@ -218,7 +199,7 @@ static size_t count_lines(const char *buf, size_t n)
 
 /* Write a batch, rotating as the settings ask. Returns the bytes written
  * (all of <n>, or less when a write failed). */
-static size_t write_batch(ihd_ledger_t *l, const char *buf, size_t n, uint64_t max_bytes,
+static size_t write_batch(acct_ledger_t *l, const char *buf, size_t n, uint64_t max_bytes,
                           bool daily)
 {
     size_t off = 0;
@@ -230,7 +211,7 @@ static size_t write_batch(ihd_ledger_t *l, const char *buf, size_t n, uint64_t m
                 return off;
             }
         }
-        if (daily && l->size && ihd_time_day(wall_now()) != l->day)
+        if (daily && l->size && acct_time_day(wall_now()) != l->day)
             (void)rotate(l); /* on failure: keep writing to the old file */
         if (l->fd < 0)
             continue;
@@ -261,7 +242,7 @@ static size_t write_batch(ihd_ledger_t *l, const char *buf, size_t n, uint64_t m
     return off;
 }
 
-static void do_sync(ihd_ledger_t *l)
+static void do_sync(acct_ledger_t *l)
 {
     if (l->fd < 0)
         return;
@@ -276,7 +257,7 @@ static void do_sync(ihd_ledger_t *l)
 
 static void *writer_main(void *arg)
 {
-    ihd_ledger_t *l = arg;
+    acct_ledger_t *l = arg;
     char *batch = NULL;         /* writer-owned: taken from the queue, not yet written */
     size_t blen = 0, bcap = 0;
     bool dirty = false;
@@ -387,7 +368,7 @@ static int check_dir(const char *path, uint64_t max_bytes, bool rotate_daily, ch
     return rc;
 }
 
-int ihd_ledger_check(const char *path, uint64_t max_bytes, bool rotate_daily, char *err,
+int acct_ledger_check(const char *path, uint64_t max_bytes, bool rotate_daily, char *err,
                      size_t errlen)
 {
     struct stat sb;
@@ -409,10 +390,10 @@ int ihd_ledger_check(const char *path, uint64_t max_bytes, bool rotate_daily, ch
     return check_dir(path, max_bytes, rotate_daily, err, errlen);
 }
 
-int ihd_ledger_open(const char *path, uint64_t max_bytes, bool rotate_daily, ihd_ledger_t **out,
+int acct_ledger_open(const char *path, uint64_t max_bytes, bool rotate_daily, acct_ledger_t **out,
                     char *err, size_t errlen)
 {
-    ihd_ledger_t *l = cmn_calloc(1, sizeof(*l));
+    acct_ledger_t *l = cmn_calloc(1, sizeof(*l));
     l->path = cmn_strdup(path);
     l->fd = -1;
     l->max_bytes = max_bytes;
@@ -443,12 +424,12 @@ fail:
     return CMN_EIO;
 }
 
-void ihd_ledger_append(ihd_ledger_t *l, const char *lines, size_t len, unsigned nrec)
+void acct_ledger_append(acct_ledger_t *l, const char *lines, size_t len, unsigned nrec)
 {
     if (!l || !len)
         return;
     pthread_mutex_lock(&l->mu);
-    if (l->qlen + l->pending + len > IHD_LEDGER_QUEUE_MAX) {
+    if (l->qlen + l->pending + len > ACCT_LEDGER_QUEUE_MAX) {
         l->st.dropped += nrec;
         pthread_mutex_unlock(&l->mu);
         return;
@@ -466,7 +447,7 @@ void ihd_ledger_append(ihd_ledger_t *l, const char *lines, size_t len, unsigned 
     pthread_mutex_unlock(&l->mu);
 }
 
-void ihd_ledger_configure(ihd_ledger_t *l, uint64_t max_bytes, bool rotate_daily)
+void acct_ledger_configure(acct_ledger_t *l, uint64_t max_bytes, bool rotate_daily)
 {
     if (!l)
         return;
@@ -476,7 +457,7 @@ void ihd_ledger_configure(ihd_ledger_t *l, uint64_t max_bytes, bool rotate_daily
     pthread_mutex_unlock(&l->mu);
 }
 
-void ihd_ledger_reopen(ihd_ledger_t *l)
+void acct_ledger_reopen(acct_ledger_t *l)
 {
     if (!l)
         return;
@@ -486,7 +467,7 @@ void ihd_ledger_reopen(ihd_ledger_t *l)
     pthread_mutex_unlock(&l->mu);
 }
 
-void ihd_ledger_close(ihd_ledger_t *l)
+void acct_ledger_close(acct_ledger_t *l)
 {
     if (!l)
         return;
@@ -509,7 +490,7 @@ void ihd_ledger_close(ihd_ledger_t *l)
     cmn_free(l);
 }
 
-void ihd_ledger_stats(ihd_ledger_t *l, ihd_ledger_stats_t *out)
+void acct_ledger_stats(acct_ledger_t *l, acct_ledger_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (!l)
