@@ -13,7 +13,7 @@
 # build needs (--build-only), the test targets everything.
 
 VERSION := 0.1.0
-PKGS := libwebsockets openssl libconfig jansson
+PKGS := libwebsockets openssl libconfig jansson hiredis
 TEST_PKGS := cmocka
 # icehub-probe (ice/) also links libnice (and its GLib) and libsrtp2.
 ICE_PKGS := nice libsrtp2 glib-2.0
