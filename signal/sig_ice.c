@@ -58,41 +58,80 @@ static json_t *urls1(const char *u)
     return a;
 }
 
-json_t *sig__ice_servers(const sig_cfg_t *cfg, const char *host, const char *user, double now)
+/* One relay of the list: its URL host and ports. */
+typedef struct relay_s {
+    char host[300];
+    uint16_t port, tls_port;
+} relay_t;
+
+/* The relays to list: the director's healthy ones, least loaded first,
+ * or (none known, or one node) this node's own. Returns how many. */
+static size_t relays(const sig_cfg_t *cfg, const sig_dir_t *dir, const char *host, double now,
+                     relay_t *out, size_t max)
+{
+    const sig_node_info_t *rank[16];
+    size_t n = dir ? sig__dir_rank(dir, cfg->node, now, rank, CMN_MIN(max, (size_t)16)) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *h = rank[i]->host;
+        if (!h[0])
+            url_host(cfg, host, out[i].host, sizeof(out[i].host));
+        else if (strchr(h, ':') && h[0] != '[')
+            snprintf(out[i].host, sizeof(out[i].host), "[%s]", h);
+        else
+            snprintf(out[i].host, sizeof(out[i].host), "%s", h);
+        out[i].port = rank[i]->port;
+        out[i].tls_port = rank[i]->tls_port;
+    }
+    if (n || !cfg->turn_port)
+        return n;
+    url_host(cfg, host, out[0].host, sizeof(out[0].host));
+    out[0].port = cfg->turn_port;
+    out[0].tls_port = cfg->turns_port;
+    return 1;
+}
+
+static json_t *cred_entry(json_t *urls, const char *name, const char *pass)
+{
+    json_t *e = json_object();
+    json_object_set_new(e, "urls", urls);
+    json_object_set_new(e, "username", json_string(name));
+    json_object_set_new(e, "credential", json_string(pass));
+    return e;
+}
+
+json_t *sig__ice_servers(const sig_cfg_t *cfg, const sig_dir_t *dir, const char *host,
+                         const char *user, double now)
 {
     json_t *arr = json_array();
-    if (!cfg->turn_port)
+    relay_t rl[16];
+    size_t max = CMN_MAX(CMN_MIN((size_t)cfg->ice_servers_max, (size_t)16), (size_t)1);
+    size_t n = relays(cfg, dir, host, now, rl, max);
+    if (!n)
         return arr;
-    char h[300], u[400];
-    url_host(cfg, host, h, sizeof(h));
+    char u[400];
+    snprintf(u, sizeof(u), "stun:%.300s:%u", rl[0].host, rl[0].port);
     json_t *stun = json_object();
-    snprintf(u, sizeof(u), "stun:%s:%u", h, cfg->turn_port);
     json_object_set_new(stun, "urls", urls1(u));
     json_array_append_new(arr, stun);
     if (!cfg->turn_secret || !cfg->turn_secret[0])
         return arr;
+    /* One credential for every relay: they share turn.secrets. */
     char name[128], pass[64];
     snprintf(name, sizeof(name), "%lld:%s", (long long)floor(now) + cfg->credential_ttl,
              user && user[0] ? user : "icehub");
     if (turn_ephemeral_password(cfg->turn_secret, name, pass, sizeof(pass)) < 0)
         return arr;
-    json_t *turn = json_object();
-    json_t *urls = json_array();
-    snprintf(u, sizeof(u), "turn:%s:%u?transport=udp", h, cfg->turn_port);
-    json_array_append_new(urls, json_string(u));
-    snprintf(u, sizeof(u), "turn:%s:%u?transport=tcp", h, cfg->turn_port);
-    json_array_append_new(urls, json_string(u));
-    json_object_set_new(turn, "urls", urls);
-    json_object_set_new(turn, "username", json_string(name));
-    json_object_set_new(turn, "credential", json_string(pass));
-    json_array_append_new(arr, turn);
-    if (cfg->turns_port) {
-        json_t *turns = json_object();
-        snprintf(u, sizeof(u), "turns:%s:%u?transport=tcp", h, cfg->turns_port);
-        json_object_set_new(turns, "urls", urls1(u));
-        json_object_set_new(turns, "username", json_string(name));
-        json_object_set_new(turns, "credential", json_string(pass));
-        json_array_append_new(arr, turns);
+    for (size_t i = 0; i < n; i++) {
+        json_t *urls = json_array();
+        snprintf(u, sizeof(u), "turn:%.300s:%u?transport=udp", rl[i].host, rl[i].port);
+        json_array_append_new(urls, json_string(u));
+        snprintf(u, sizeof(u), "turn:%.300s:%u?transport=tcp", rl[i].host, rl[i].port);
+        json_array_append_new(urls, json_string(u));
+        json_array_append_new(arr, cred_entry(urls, name, pass));
+        if (rl[i].tls_port) {
+            snprintf(u, sizeof(u), "turns:%.300s:%u?transport=tcp", rl[i].host, rl[i].tls_port);
+            json_array_append_new(arr, cred_entry(urls1(u), name, pass));
+        }
     }
     return arr;
 }
@@ -101,12 +140,13 @@ char *sig_ice_servers_json(const sig_cfg_t *cfg, const char *host, const char *u
                            double now)
 {
     size_t len;
-    return sig__encode(sig__ice_servers(cfg, host, user, now), &len);
+    return sig__encode(sig__ice_servers(cfg, NULL, host, user, now), &len);
 }
 
 json_t *sig__ice_json(sig_hub_t *h, sig_conn_t *c, double now)
 {
-    return sig__ice_servers(&h->cfg, c->host, c->peer ? c->peer->id : "anonymous", now);
+    return sig__ice_servers(&h->cfg, sig__fed_dir(h), c->host,
+                            c->peer ? c->peer->id : "anonymous", now);
 }
 
 /* ---- base64url ------------------------------------------------------- */
@@ -249,6 +289,7 @@ void sig_cfg_copy(sig_cfg_t *dst, const sig_cfg_t *src)
     dst->public_host = cmn_strdup(src->public_host ? src->public_host : "");
     dst->token_secret = secret_dup(src->token_secret);
     dst->turn_secret = secret_dup(src->turn_secret);
+    dst->node = cmn_strdup(src->node ? src->node : "");
     strlist_copy(&dst->api_keys, &src->api_keys);
     strlist_copy(&dst->allowed_origins, &src->allowed_origins);
 }
@@ -256,6 +297,7 @@ void sig_cfg_copy(sig_cfg_t *dst, const sig_cfg_t *src)
 void sig_cfg_dispose(sig_cfg_t *c)
 {
     cmn_free(c->public_host);
+    cmn_free(c->node);
     if (c->token_secret) {
         explicit_bzero(c->token_secret, strlen(c->token_secret));
         cmn_free(c->token_secret);

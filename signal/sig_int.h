@@ -58,12 +58,20 @@ typedef struct sig_qmsg_s {
     json_t *ref;                /* owned reference, or NULL */
 } sig_qmsg_t;
 
+struct sig_fmove_s;
+struct sig_fpend_s;
+struct sig_fed_s;
+
 struct sig_peer_s {
     char id[SIG_ID_MAX + 1];
     sig_room_t *room;
-    sig_conn_t *conn;           /* NULL while away */
+    sig_conn_t *conn;           /* NULL while away (and always for a remote member) */
     double away_until;          /* while away: end of the grace period */
-    char resume[48];            /* current resume token (a key of h->resumes) */
+    char resume[SIG_TOKEN_MAX + 1]; /* current resume token (a key of h->resumes) */
+    char node[SIG_NODE_MAX + 1]; /* federation: "" = this node's; else the node it is on */
+    uint64_t seq;               /* federation: join order in the cluster's room */
+    struct sig_fmove_s *move;   /* federation: owned while it resumes on another node */
+    bool mark;                  /* federation: scratch of a membership reconcile */
     sig_qmsg_t *qhead, *qtail;
     uint32_t qlen;
     sig_peer_t *prev, *next;    /* in the room, join order */
@@ -73,8 +81,14 @@ struct sig_peer_s {
 struct sig_room_s {
     char *name;                 /* owned; also the key in h->rooms */
     sig_peer_t *head, *tail;
-    uint32_t npeers;            /* present and away */
+    uint32_t npeers;            /* present and away, and remote members */
+    uint32_t nlocal;            /* this node's peers, present and away */
+    uint32_t npending;          /* federation: joins and arrivals waiting for the cluster */
+    uint8_t sub;                /* federation: SIG_RSUB_*, the room channel's subscription */
+    bool resync;                /* federation: resynchronise once subscribed */
 };
+
+enum { SIG_RSUB_NONE = 0, SIG_RSUB_WAIT, SIG_RSUB_OK };
 
 struct sig_conn_s {
     void *handle;               /* the glue's */
@@ -87,6 +101,7 @@ struct sig_conn_s {
     uint32_t abuse;
     double refresh_at;          /* push ice-servers at this time; 0 = never */
     bool closing;               /* ops->close was called */
+    struct sig_fpend_s *fpend;  /* federation: a join or resume waiting for the cluster */
     sig_conn_t *prev, *next;    /* h->conns */
 };
 
@@ -115,6 +130,7 @@ struct sig_hub_s {
     uint64_t dlat[SIG_DLAT_BUCKETS]; /* delivery time histogram, not cumulative */
     uint64_t dlat_count;
     double dlat_sum;            /* seconds */
+    struct sig_fed_s *fed;      /* owned; NULL without federation */
 };
 
 enum { SIG_LEFT_LEAVE = 0, SIG_LEFT_CLOSED, SIG_LEFT_TIMEOUT };
@@ -143,8 +159,11 @@ void sig__random_id(char *out);
 
 /* ---- sig_ice.c -------------------------------------------------------- */
 
-/* The iceServers array for <user> (new reference). */
-json_t *sig__ice_servers(const sig_cfg_t *cfg, const char *host, const char *user, double now);
+struct sig_dir_s;
+/* The iceServers array for <user> (new reference): the relays <dir> ranks
+ * (NULL, or none healthy: this node's own relay). */
+json_t *sig__ice_servers(const sig_cfg_t *cfg, const struct sig_dir_s *dir, const char *host,
+                         const char *user, double now);
 /* The iceServers array as a json_t for <c> (its host and peer id). */
 json_t *sig__ice_json(sig_hub_t *h, sig_conn_t *c, double now);
 
@@ -155,15 +174,166 @@ json_t *sig__ice_json(sig_hub_t *h, sig_conn_t *c, double now);
  * an undelivered notice. */
 int sig__deliver(sig_hub_t *h, sig_peer_t *p, const char *text, size_t len, const char *from,
                  const json_t *ref);
-/* Add a new peer to <room> (created if needed) for <c>. */
-sig_peer_t *sig__peer_add(sig_hub_t *h, const char *room, const char *id, sig_conn_t *c);
+/* Add a new local peer to <room> (created if needed) for <c> (NULL: it
+ * has no socket yet), with join order <seq> (0: after the last). */
+sig_peer_t *sig__peer_add(sig_hub_t *h, const char *room, const char *id, sig_conn_t *c,
+                          uint64_t seq);
 /* Remove <p> from its room, telling the others peer-left <reason>. */
 void sig__peer_remove(sig_hub_t *h, sig_peer_t *p, int reason);
+/* Take <p> out of its room and free it, telling nobody; the room is
+ * freed too when nothing keeps it (sig__room_release). */
+void sig__peer_unlink(sig_hub_t *h, sig_peer_t *p);
+/* Tell the room's local peers (but <except>) peer-left <id> <reason>. */
+void sig__notify_left(sig_hub_t *h, sig_room_t *r, const char *id, const char *reason,
+                      const sig_peer_t *except);
+/* Tell the room's local peers but <p> peer-joined <p>. */
+void sig__notify_joined(sig_hub_t *h, sig_peer_t *p);
+/* The room named <name>, created (empty) if needed. */
+sig_room_t *sig__room_get(sig_hub_t *h, const char *name);
+/* Free <r> if it has no local peers and nothing pending (its remote
+ * members with it; federation: unsubscribe). Returns true if freed. */
+bool sig__room_release(sig_hub_t *h, sig_room_t *r);
+/* Insert <p> (not in a room) into <r>: after the members with a lower
+ * seq (federation), else at the end. */
+void sig__room_insert(sig_room_t *r, sig_peer_t *p);
+void sig__room_unlink(sig_room_t *r, sig_peer_t *p);
+/* Take <p> off the list of away peers (if it is on it). */
+void sig__away_unlink(sig_hub_t *h, sig_peer_t *p);
+void sig__queue_free(sig_peer_t *p);
 sig_room_t *sig__room_find(sig_hub_t *h, const char *name);
 sig_peer_t *sig__room_peer(sig_room_t *r, const char *id);
 /* Set a fresh resume token on <p>. */
 void sig__peer_new_resume(sig_hub_t *h, sig_peer_t *p);
 /* Schedule the next credential push for <c>. */
 void sig__conn_refresh_at(sig_hub_t *h, sig_conn_t *c, double now);
+
+/* ---- sig_route.c: replies shared with sig_fed.c ------------------------ */
+
+/* The joined / resumed reply to <c> for <p>. */
+void sig__welcome(sig_hub_t *h, sig_conn_t *c, const char *type, sig_peer_t *p,
+                  const json_t *ref, double now);
+/* <c> takes over <p> after a resume: a new token, "resumed", then the
+ * queued messages in order. */
+void sig__resume_finish(sig_hub_t *h, sig_conn_t *c, sig_peer_t *p, const json_t *ref,
+                        double now);
+/* An "undelivered" error for a message to <to>, with the message's <ref>;
+ * <why> is the human text. New reference. */
+json_t *sig__undelivered(const char *to, const char *why, const json_t *ref);
+
+/* ---- sig_fed.c, sig_fed_move.c: federation hooks (h->fed set) ---------- */
+
+/* A join that passed the local checks: claim it in the cluster, answer
+ * later. */
+void sig__fed_join(sig_hub_t *h, sig_conn_t *c, const char *room, const char *id,
+                   const json_t *ref, double now);
+/* A resume with a token of another node. */
+void sig__fed_resume(sig_hub_t *h, sig_conn_t *c, const char *token, const json_t *ref,
+                     double now);
+/* signal / broadcast from local <from> to remote members: publish <text>
+ * (the message as the recipients get it). Returns 0 or CMN_EAGAIN. */
+int sig__fed_relay(sig_hub_t *h, sig_peer_t *from, const sig_peer_t *to, const char *text,
+                   size_t len, const json_t *ref);
+/* Local <p> left its room with <reason> (SIG_LEFT_*): tell the cluster. */
+void sig__fed_left(sig_hub_t *h, sig_peer_t *p, int reason);
+/* An undelivered notice for <sender> (a remote member of <r>). */
+void sig__fed_undelivered(sig_hub_t *h, sig_room_t *r, const char *sender, json_t *err);
+/* The first local peer of <r> is coming: subscribe to its channel. */
+void sig__fed_room_open(sig_hub_t *h, sig_room_t *r);
+/* <r> is being freed: unsubscribe. */
+void sig__fed_room_close(sig_hub_t *h, sig_room_t *r);
+/* <c> is gone: forget its pending join or resume. */
+void sig__fed_conn_gone(sig_hub_t *h, sig_conn_t *c);
+/* Timers of the federation: pending requests, silent nodes. */
+void sig__fed_tick(sig_hub_t *h, double now);
+/* A fresh resume token for this node into <out> (SIG_TOKEN_MAX + 1). */
+void sig__fed_token(sig_hub_t *h, char *out);
+struct sig_fed_s *sig__fed_new(const sig_cfg_t *cfg);
+void sig__fed_free(sig_hub_t *h);
+void sig__fed_metrics(const sig_hub_t *h, cmn_prom_t *p);
+/* The relay director of <h>, or NULL (no federation). */
+const struct sig_dir_s *sig__fed_dir(const sig_hub_t *h);
+/* Is <s> a usable node name (1..SIG_NODE_MAX of [A-Za-z0-9_-])? */
+bool sig__node_ok(const char *s);
+
+/* ---- sig_dir.c: the relay director ------------------------------------- */
+
+typedef struct sig_dir_s sig_dir_t;
+
+/* A table for heartbeats sent every <heartbeat> seconds. */
+sig_dir_t *sig__dir_new(double heartbeat);
+void sig__dir_free(sig_dir_t *d);
+/* Take a heartbeat or a bye: 0, or CMN_EINVAL / CMN_ELIMIT with *why. */
+int sig__dir_update(sig_dir_t *d, const char *data, size_t len, double now, const char **why);
+/* Forget <node> (it is dead). */
+void sig__dir_forget(sig_dir_t *d, const char *node);
+/* When <node>'s last heartbeat came; 0 = never. */
+double sig__dir_seen(const sig_dir_t *d, const char *node);
+/* Nodes heard from within two heartbeats. */
+size_t sig__dir_alive(const sig_dir_t *d, double now);
+/* The load a relay reports, 0 (idle) to 1 (at its limits) and beyond. */
+double sig__dir_load(const sig_node_info_t *n);
+/* The healthy relays, least loaded first, at most <max>, into <out>
+ * (borrowed until the next update). <self> (this node) may have no host:
+ * its own hub lists it with the request's host. */
+size_t sig__dir_rank(const sig_dir_t *d, const char *self, double now,
+                     const sig_node_info_t **out, size_t max);
+/* Call <fn> for each node silent for more than <silence> seconds, at most
+ * once per <every> seconds each. */
+void sig__dir_silent(sig_dir_t *d, double now, double silence, double every,
+                     void (*fn)(void *ctx, const char *node), void *ctx);
+
+/* ---- sig_fed_msg.c: the cluster's messages ------------------------------ */
+
+/* A message on a room or node channel: one JSON object (the header),
+ * then, for messages that carry what a client gets, "\n" and that text.
+ * docs/scaling.md lists them. */
+typedef enum sig_fkind_e {
+    SIG_FK_JOIN = 0,            /* room: a member joined (with the members) */
+    SIG_FK_LEFT,                /* room: a member left */
+    SIG_FK_MOVED,               /* room: a member resumed on another node */
+    SIG_FK_SYNC,                /* room: a node's members after a resync */
+    SIG_FK_SIG,                 /* room: a signal for one member */
+    SIG_FK_BC,                  /* room: a broadcast */
+    SIG_FK_UND,                 /* room: an undelivered notice for one member */
+    SIG_FK_TAKE,                /* node: hand me the peer of this resume token */
+    SIG_FK_TOOK,                /* node: the answer (its room and id, or no) */
+    SIG_FK_STATE,               /* node: the moved peer's queued messages */
+    SIG_FK_COUNT
+} sig_fkind_t;
+
+#define SIG_FED_MEMBERS_MAX 100000  /* members one message may list */
+#define SIG_FED_QUEUE_MAX 100000    /* queued messages one state message may carry */
+
+/* A decoded cluster message. Strings borrow from <root> or the input. */
+typedef struct sig_fmsg_s {
+    sig_fkind_t kind;
+    json_t *root;               /* owned: the header */
+    const char *node;           /* "n": the node that wrote it */
+    const char *id;             /* join, left, moved, took: the member */
+    const char *from;           /* sig, bc: the sender; moved: the node it left */
+    const char *to;             /* sig: the recipient; und: the sender to tell */
+    int why;                    /* left: SIG_LEFT_* */
+    const char *token;          /* take: the resume token */
+    const char *room;           /* took: the member's room */
+    uint64_t seq;               /* join, moved: the member's join order */
+    uint64_t req;               /* moved, take, took, state: the request */
+    bool ok;                    /* took */
+    const json_t *ref;          /* sig, bc: the sender's ref, or NULL */
+    const json_t *members;      /* join, moved, sync: [[ID, SEQ, NODE], ...], checked */
+    const json_t *queue;        /* state: [[TEXT, FROM, REF], ...], checked */
+    const char *body;           /* sig, bc, und: the text for the client */
+    size_t blen;
+} sig_fmsg_t;
+
+/* Decode <data>: 0, or CMN_EINVAL with *why (static text). */
+int sig__fmsg_decode(const char *data, size_t len, sig_fmsg_t *m, const char **why);
+void sig__fmsg_dispose(sig_fmsg_t *m);
+/* <hdr> (consumed) as compact JSON, then "\n" and <body> when blen > 0;
+ * cmn_malloc'd, *len set. */
+char *sig__fmsg_encode(json_t *hdr, const char *body, size_t blen, size_t *len);
+/* <hdr> (consumed) without its closing brace, for the scripts that append
+ * the members. */
+char *sig__fmsg_prefix(json_t *hdr, size_t *len);
+const char *sig__left_name(int reason);
 
 #endif /* SIG_INT_H */

@@ -253,4 +253,6 @@ void sig_hub_metrics(const sig_hub_t *h, cmn_prom_t *p)
     one(p, "icehub_signal_abuse_closes_total", "counter",
         "Connections closed (1008) after too many errors.", h->closes_abuse);
     delivery_histogram(h, p);
+    if (h->fed)
+        sig__fed_metrics(h, p);
 }
