@@ -319,7 +319,10 @@ void sig__fed_reconcile(sig_hub_t *h, sig_room_t *r, const json_t *members, cons
         }
         if (only && strcmp(node, only) != 0)
             continue;
+        bool known = p != NULL;
         if (p && !p->node[0]) {
+            /* The id stays in the room (on another node): the others hear
+             * nothing, only the evicted connection does. */
             sig__fed_evict(h, p);
             p = NULL;
         }
@@ -328,7 +331,7 @@ void sig__fed_reconcile(sig_hub_t *h, sig_room_t *r, const json_t *members, cons
             p->seq = seq;
         } else {
             p = sig__fed_add_remote(r, id, seq, node);
-            if (notify)
+            if (notify && !known)
                 sig__notify_joined(h, p);
         }
         p->mark = true;
@@ -597,6 +600,9 @@ void sig_hub_fed_message(sig_hub_t *h, const char *room, const char *data, size_
     } else if (!room) {
         sig__fed_node_message(h, &m, now);
     } else if (r) {
+        /* Whatever the message does, the room stays until it is done;
+         * then it goes if nothing of this node is left in it. */
+        r->npending++;
         switch (m.kind) {
         case SIG_FK_JOIN: on_join(h, r, &m, now); break;
         case SIG_FK_LEFT: on_left(h, r, &m); break;
@@ -605,6 +611,8 @@ void sig_hub_fed_message(sig_hub_t *h, const char *room, const char *data, size_
         case SIG_FK_UND: on_undelivered(h, r, &m); break;
         default: on_relay(h, r, &m); break;
         }
+        r->npending--;
+        sig__room_release(h, r);
     }
     sig__fmsg_dispose(&m);
 }
