@@ -280,6 +280,8 @@ static void user_revoke(ihd_server_t *srv, const ihd_http_req_t *req, const char
         ihd_http_resp_error(r, 404, "not-revoked", "this user is not revoked");
         return;
     }
+    /* In a cluster every node hears of it (within a second or two). */
+    ihd_cluster_revoke(srv, user, revoke);
     if (rc == 0)
         cmn_info("admin", "user \"%s\" %s through the admin API", user,
                  revoke ? "revoked" : "un-revoked");

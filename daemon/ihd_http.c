@@ -14,6 +14,7 @@
  * libwebsockets.h.
  */
 #include "ihd.h"
+#include "ihd_redis.h"
 
 #include <libwebsockets.h>
 #include <unistd.h>
@@ -90,6 +91,7 @@ static void http_metrics(ihd_http_t *h, ihd_http_resp_t *resp)
     cmn_prom_init(&p);
     ihd_metrics_render(h->srv, &p);
     sig_hub_metrics(ihd_ws_hub(h->sig), &p);
+    ihd_redis_metrics(h->srv->redis, &p);
     resp->status = 200;
     resp->ctype = "text/plain; version=0.0.4; charset=utf-8";
     resp->body = cmn_prom_take(&p, &resp->len);
@@ -106,7 +108,11 @@ static int http_builtin(ihd_http_t *h, const ihd_http_req_t *req, ihd_http_resp_
     }
     if (!strcmp(req->path, "/readyz")) {
         bool ready = !atomic_load(&srv->draining) && !atomic_load(&srv->stopping);
-        ihd_http_resp_text(resp, ready ? 200 : 503, "text/plain", ready ? "ready\n" : "draining\n");
+        /* redis.required: a node without its cluster is not ready. */
+        bool cluster = !srv->redis || ihd_redis_up(srv->redis) ||
+                       !atomic_load(&srv->cfg)->s.redis.required;
+        ihd_http_resp_text(resp, ready && cluster ? 200 : 503, "text/plain",
+                           !ready ? "draining\n" : cluster ? "ready\n" : "redis unreachable\n");
         return 0;
     }
     if (!strcmp(req->path, "/metrics")) {
@@ -119,7 +125,8 @@ static int http_builtin(ihd_http_t *h, const ihd_http_req_t *req, ihd_http_resp_
 /* The signaling hub's REST endpoints (signal/sig_rest.c). */
 static int http_signal(ihd_http_t *h, const ihd_http_req_t *req, ihd_http_resp_t *resp)
 {
-    sig_http_req_t sr = {.get = req->method == IHD_HTTP_GET, .path = req->path,
+    sig_http_req_t sr = {.hub = ihd_ws_hub(h->sig), .get = req->method == IHD_HTTP_GET,
+                         .path = req->path,
                          .query = req->query, .authorization = req->authorization,
                          .host = req->host};
     sig_http_resp_t out;

@@ -313,6 +313,11 @@ void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a)
     cmn_free(acct);
 }
 
+acct_usage_t *ihd__usage_table(ihd_server_t *srv)
+{
+    return srv->usage ? srv->usage->table : NULL;
+}
+
 /* ---- Views ------------------------------------------------------------------ */
 
 char *ihd_usage_json(ihd_server_t *srv, size_t *len)
