@@ -179,8 +179,10 @@ size_t acct_usage_take(acct_usage_t *u, size_t max, acct_batch_t *out)
         r->flushed_allocations = r->allocations;
         acct_batch_add(out, r->name, &d, a);
     }
-    memmove(u->dirty, u->dirty + k, (u->ndirty - k) * sizeof(*u->dirty));
-    u->ndirty -= k;
+    if (k) {
+        memmove(u->dirty, u->dirty + k, (u->ndirty - k) * sizeof(*u->dirty));
+        u->ndirty -= k;
+    }
     pthread_mutex_unlock(&u->mu);
     return out->n;
 }
