@@ -503,11 +503,14 @@ static void link_down(ihd_redis_t *r, const char *why)
     }
 }
 
-/* A connection's GSource is destroyed one timer tick after the
- * connection ends: hiredis' cleanup (which takes the descriptor off the
- * source) may still run after our callbacks, and GLib refuses that on a
- * destroyed source. */
-static void src_retire(rconn_t *cn)
+/* A connection's GSource ends with it. Destroyed at once when hiredis'
+ * cleanup (which takes the descriptor off the source) has run: GLib may
+ * already have picked the source to dispatch in this very iteration, and
+ * its dispatch would then touch the freed context. Within hiredis' own
+ * callback for that context the cleanup comes after us: the source is
+ * destroyed one timer tick later (GLib refuses the cleanup on a destroyed
+ * source), and it is not dispatched meanwhile (no descriptor). */
+static void src_retire(rconn_t *cn, bool cleaned)
 {
     if (!cn->src)
         return;
@@ -517,6 +520,8 @@ static void src_retire(rconn_t *cn)
     }
     cn->dead = cn->src;
     cn->src = NULL;
+    if (cleaned)
+        g_source_destroy(cn->dead);
 }
 
 static void src_reap(rconn_t *cn)
@@ -538,8 +543,10 @@ static void conn_broken(rconn_t *cn, const char *why)
     redisAsyncContext *ac = cn->ac;
     cn->ac = NULL;
     cn->ready = false;
+    /* Inside a callback of <ac> hiredis frees it when the callback returns. */
+    bool now = !(ac->c.flags & REDIS_IN_CALLBACK);
     redisAsyncFree(ac);
-    src_retire(cn);
+    src_retire(cn, now);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -547,7 +554,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     (void)status;
     rconn_t *cn = ac->data;
     ihd_redis_t *r = cn->r;
-    src_retire(cn);
+    src_retire(cn, true); /* hiredis ran its cleanup before this callback */
     cn->fly = cn->fly_tail = NULL;
     if (cn->ac == ac) {
         cn->ac = NULL;
@@ -589,7 +596,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
         /* hiredis frees the context after this, without on_disconnect. */
         __atomic_fetch_add(&r->connects_failed, 1, __ATOMIC_RELAXED);
         cmn_debug("cluster", "redis: cannot connect: %s", ac->errstr);
-        src_retire(cn);
+        src_retire(cn, false);
         if (cn->ac == ac)
             cn->ac = NULL;
         link_down(r, ac->errstr);

@@ -242,8 +242,9 @@ sig_peer_t *sig__fed_add_remote(sig_room_t *r, const char *id, uint64_t seq, con
     return p;
 }
 
-void sig__fed_drop_remote(sig_room_t *r, sig_peer_t *p)
+void sig__fed_drop_remote(sig_hub_t *h, sig_room_t *r, sig_peer_t *p)
 {
+    sig__fed_confirm(h->fed, p);
     sig__room_unlink(r, p);
     cmn_free(p);
 }
@@ -294,12 +295,20 @@ void sig__fed_evict(sig_hub_t *h, sig_peer_t *p)
 
 /* Make <r>'s remote records those of <members> ([[ID, SEQ, NODE], ...]),
  * for every node or only node <only>; with <notify> the local peers hear
- * peer-joined / peer-left for the differences. Local peers the members
- * give to another node are evicted. */
+ * peer-joined for members new to them. Local peers the members give to
+ * another node are evicted.
+ *
+ * A member missing from the list of one node (<only>) is gone: that node
+ * wrote it, it knows. Missing from a whole room's list (a join, move or
+ * resync of this node) it may only not be back yet: after Redis lost its
+ * data, every node writes its own members again as it reconnects. Such a
+ * record turns stale and leaves (peer-left "closed") only if its node has
+ * not confirmed it within SIG_FED_STALE node_ttls. */
 void sig__fed_reconcile(sig_hub_t *h, sig_room_t *r, const json_t *members, const char *only,
-                        bool notify)
+                        bool notify, double now)
 {
-    const char *self = h->fed->node;
+    sig_fed_t *f = h->fed;
+    const char *self = f->node;
     r->npending++; /* the room stays while it changes */
     for (sig_peer_t *p = r->head; p; p = p->next)
         p->mark = false;
@@ -329,6 +338,7 @@ void sig__fed_reconcile(sig_hub_t *h, sig_room_t *r, const json_t *members, cons
         if (p) {
             snprintf(p->node, sizeof(p->node), "%s", node);
             p->seq = seq;
+            sig__fed_confirm(f, p);
         } else {
             p = sig__fed_add_remote(r, id, seq, node);
             if (notify && !known)
@@ -336,18 +346,55 @@ void sig__fed_reconcile(sig_hub_t *h, sig_room_t *r, const json_t *members, cons
         }
         p->mark = true;
     }
+    double grace = SIG_FED_STALE * (h->cfg.fed_node_ttl ? h->cfg.fed_node_ttl : 5);
     for (sig_peer_t *p = r->head, *n; p; p = n) {
         n = p->next;
         if (p->mark || !p->node[0] || (only && strcmp(p->node, only) != 0))
             continue;
+        if (!only) {
+            if (!p->stale_until) {
+                p->stale_until = now + grace;
+                f->nstale++;
+            }
+            continue;
+        }
         char id[SIG_ID_MAX + 1];
         snprintf(id, sizeof(id), "%s", p->id);
-        sig__fed_drop_remote(r, p);
-        if (notify)
-            sig__notify_left(h, r, id, "closed", NULL);
+        sig__fed_drop_remote(h, r, p);
+        sig__notify_left(h, r, id, "closed", NULL);
     }
     room_sort(r);
     r->npending--;
+}
+
+void sig__fed_confirm(sig_fed_t *f, sig_peer_t *p)
+{
+    if (p->stale_until) {
+        p->stale_until = 0;
+        f->nstale--;
+    }
+}
+
+/* Stale records whose node never confirmed them leave. */
+static void expire_stale(sig_hub_t *h, double now)
+{
+    cmn_map_iter_t it;
+    cmn_map_iter_init(&it, &h->rooms);
+    for (sig_map_ent_t *e; h->fed->nstale && (e = sig__map_walk(&it));) {
+        sig_room_t *r = e->val;
+        r->npending++;
+        for (sig_peer_t *p = r->head, *n; p; p = n) {
+            n = p->next;
+            if (!p->stale_until || now < p->stale_until)
+                continue;
+            char id[SIG_ID_MAX + 1];
+            snprintf(id, sizeof(id), "%s", p->id);
+            sig__fed_drop_remote(h, r, p);
+            sig__notify_left(h, r, id, "closed", NULL);
+        }
+        r->npending--;
+        sig__room_release(h, r); /* the walk may delete the entry it was given */
+    }
 }
 
 /* ---- Joins ---------------------------------------------------------------- */
@@ -420,7 +467,7 @@ static void joined_here(sig_hub_t *h, sig_room_t *r, const sig_fmsg_t *m, double
         if (q->kind == SIG_FP_JOIN && q->stage >= SIG_FS_RESULT && !strcmp(q->id, m->id) &&
             !strcmp(q->room, r->name))
             pd = q;
-    sig__fed_reconcile(h, r, m->members, NULL, false);
+    sig__fed_reconcile(h, r, m->members, NULL, false, now);
     sig_peer_t *have = sig__room_peer(r, m->id);
     if (have && !have->node[0]) {
         /* Decided here already (the answer was late): now the cluster's. */
@@ -468,6 +515,7 @@ static void on_join(sig_hub_t *h, sig_room_t *r, const sig_fmsg_t *m, double now
     if (p) {
         snprintf(p->node, sizeof(p->node), "%s", m->node);
         p->seq = m->seq;
+        sig__fed_confirm(h->fed, p);
         room_sort(r);
         return;
     }
@@ -504,7 +552,7 @@ static void on_left(sig_hub_t *h, sig_room_t *r, const sig_fmsg_t *m)
     }
     if (!p || strcmp(p->node, m->node) != 0)
         return; /* not (or no longer) that node's */
-    sig__fed_drop_remote(r, p);
+    sig__fed_drop_remote(h, r, p);
     sig__notify_left(h, r, m->id, sig__left_name(m->why), NULL);
 }
 
@@ -571,10 +619,10 @@ static void on_undelivered(sig_hub_t *h, sig_room_t *r, const sig_fmsg_t *m)
         sig__deliver(h, p, m->body, m->blen, NULL, NULL);
 }
 
-static void on_sync(sig_hub_t *h, sig_room_t *r, const sig_fmsg_t *m)
+static void on_sync(sig_hub_t *h, sig_room_t *r, const sig_fmsg_t *m, double now)
 {
     bool mine = !strcmp(m->node, h->fed->node);
-    sig__fed_reconcile(h, r, m->members, mine ? NULL : m->node, true);
+    sig__fed_reconcile(h, r, m->members, mine ? NULL : m->node, true, now);
 }
 
 /* ---- Entry points ---------------------------------------------------------- */
@@ -607,7 +655,7 @@ void sig_hub_fed_message(sig_hub_t *h, const char *room, const char *data, size_
         case SIG_FK_JOIN: on_join(h, r, &m, now); break;
         case SIG_FK_LEFT: on_left(h, r, &m); break;
         case SIG_FK_MOVED: sig__fed_on_moved(h, r, &m, now); break;
-        case SIG_FK_SYNC: on_sync(h, r, &m); break;
+        case SIG_FK_SYNC: on_sync(h, r, &m, now); break;
         case SIG_FK_UND: on_undelivered(h, r, &m); break;
         default: on_relay(h, r, &m); break;
         }
@@ -756,6 +804,8 @@ void sig__fed_tick(sig_hub_t *h, double now)
             cmn_free(p->move);
             p->move = NULL;
         }
+    if (f->nstale)
+        expire_stale(h, now);
     if (!f->up)
         return;
     /* A node silent for two heartbeats: ask Redis to reap it once its

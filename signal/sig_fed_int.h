@@ -62,7 +62,12 @@ typedef struct sig_fed_s {
     uint64_t bad, unqueued, conflicts, lost_notices, local_joins;
     uint64_t resumes_ok, resumes_failed, syncs, resyncs;
     uint64_t links[2];          /* went down, came up */
+    size_t nstale;              /* remote records waiting for their node's word */
 } sig_fed_t;
+
+/* A remote record missing from a room's list leaves after this many
+ * node_ttls unless its node confirms it (sig__fed_reconcile). */
+#define SIG_FED_STALE 2
 
 /* sig_fed.c */
 int sig__fed_call(sig_hub_t *h, const sig_fed_req_t *r);
@@ -78,10 +83,12 @@ json_t *sig__fed_header(sig_hub_t *h, const char *kind);
 int sig__fed_publish(sig_hub_t *h, const char *room, json_t *hdr, const char *body, size_t blen);
 void sig__fed_room_resync(sig_hub_t *h, sig_room_t *r);
 sig_peer_t *sig__fed_add_remote(sig_room_t *r, const char *id, uint64_t seq, const char *node);
-void sig__fed_drop_remote(sig_room_t *r, sig_peer_t *p);
+void sig__fed_drop_remote(sig_hub_t *h, sig_room_t *r, sig_peer_t *p);
 void sig__fed_evict(sig_hub_t *h, sig_peer_t *p);
 void sig__fed_reconcile(sig_hub_t *h, sig_room_t *r, const json_t *members, const char *only,
-                        bool notify);
+                        bool notify, double now);
+/* <p>'s node confirmed it: no longer stale. */
+void sig__fed_confirm(sig_fed_t *f, sig_peer_t *p);
 
 /* sig_fed_move.c */
 void sig__fed_node_message(sig_hub_t *h, const sig_fmsg_t *m, double now);

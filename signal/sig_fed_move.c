@@ -188,8 +188,8 @@ static void moved_here(sig_hub_t *h, sig_room_t *r, const sig_fmsg_t *m, double 
         pd = NULL;
     sig_peer_t *old = sig__room_peer(r, m->id);
     if (old && old->node[0])
-        sig__fed_drop_remote(r, old);
-    sig__fed_reconcile(h, r, m->members, NULL, false);
+        sig__fed_drop_remote(h, r, old);
+    sig__fed_reconcile(h, r, m->members, NULL, false, now);
     if (!pd) {
         /* Nobody waits for it any more (timed out): let it go. */
         sig__notify_left(h, r, m->id, "closed", NULL);
@@ -312,6 +312,7 @@ void sig__fed_on_moved(sig_hub_t *h, sig_room_t *r, const sig_fmsg_t *m, double 
     if (p) {
         snprintf(p->node, sizeof(p->node), "%s", m->node);
         p->seq = m->seq;
+        sig__fed_confirm(h->fed, p);
         return;
     }
     p = sig__fed_add_remote(r, m->id, m->seq, m->node);

@@ -72,6 +72,7 @@ struct sig_peer_s {
     uint64_t seq;               /* federation: join order in the cluster's room */
     struct sig_fmove_s *move;   /* federation: owned while it resumes on another node */
     bool mark;                  /* federation: scratch of a membership reconcile */
+    double stale_until;         /* federation: a remote record its node has to confirm */
     sig_qmsg_t *qhead, *qtail;
     uint32_t qlen;
     sig_peer_t *prev, *next;    /* in the room, join order */

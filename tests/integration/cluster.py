@@ -31,7 +31,7 @@ class Redis:
         logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+             "--appendonly", "no", "--daemonize", "no", "--loglevel", os.environ.get("ICEHUB_REDIS_LOGLEVEL", "warning")],
             stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         logf.close()
         deadline = time.time() + 10
