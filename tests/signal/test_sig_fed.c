@@ -294,6 +294,44 @@ static void test_conflict_after_partition(void **state)
     sim_free(s);
 }
 
+/* Redis restarts empty: the nodes come back one after the other and
+ * write their members again; nobody hears a peer leave meanwhile. A node
+ * that never comes back has its members leave after two node_ttls. */
+static void test_redis_lost_everything(void **state)
+{
+    (void)state;
+    sim_t *s = sim_new(SIM_ALTERNATE);
+    fx_conn_t *a = sim_open(s, 0), *b = sim_open(s, 1), *c = sim_open(s, 2);
+    sim_join(s, 0, a, "r", "alice");
+    sim_join(s, 1, b, "r", "bob");
+    sim_join(s, 2, c, "r", "carol");
+    fx_expect(a, "peer-joined");
+    fx_expect(a, "peer-joined");
+    fx_expect(b, "peer-joined");
+    for (int i = 0; i < SIM_NODES; i++)
+        sim_link(s, i, false);
+    s->nrooms = 0; /* the data is gone */
+    sim_link(s, 0, true);
+    sim_tick(s, 1);
+    sim_link(s, 1, true);
+    assert_true(fx_none(a) && fx_none(b));
+    send_signal(s, 0, a, "bob", 1);
+    expect_signal(b, "alice", 1);
+    /* node2 never returns: carol leaves once the grace period ends. */
+    s->n[2].alive = false;
+    for (int i = 0; i < 4; i++)
+        sim_tick(s, 1);
+    assert_true(fx_none(a) && fx_none(b));
+    sim_tick(s, 1.5); /* node0 resynchronised 6.5 s ago, node1 5.5 s ago */
+    json_t *l = fx_expect(a, "peer-left");
+    assert_string_equal(fx_str(l, "id"), "carol");
+    assert_true(fx_none(b));
+    sim_tick(s, 1);
+    assert_string_equal(fx_str(fx_expect(b, "peer-left"), "id"), "carol");
+    assert_true(fx_none(a) && fx_none(b));
+    sim_free(s);
+}
+
 /* A remote sender hears undelivered: queue full, or the peer never came
  * back. */
 static void test_undelivered_across_nodes(void **state)
@@ -475,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_dead_node_peers_leave),
         cmocka_unit_test(test_link_down_and_back),
         cmocka_unit_test(test_conflict_after_partition),
+        cmocka_unit_test(test_redis_lost_everything),
         cmocka_unit_test(test_undelivered_across_nodes),
         cmocka_unit_test(test_bad_cluster_messages),
         cmocka_unit_test(test_director_ranks_relays),
