@@ -214,6 +214,14 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS) $(wildcard common/*.h si
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(FUZZ_LDFLAGS) $(FUZZ_LIBS)
 
+# What a cluster node reads from Redis (signal/sig_fed*.c, sig_dir.c and
+# acct/acct_clu.c): fuzz_fed links acct/ as well.
+build/fuzz/fuzz_fed: FUZZ_LDFLAGS := -Wl,--wrap=cmn_random
+FED_FUZZ_SRCS := $(filter-out acct/acct_cli.c,$(wildcard acct/*.c))
+build/fuzz/fuzz_fed: tests/fuzz/fuzz_fed.c $(FUZZ_LIB_SRCS) $(FED_FUZZ_SRCS) $(wildcard acct/*.h signal/*.h)
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(FED_FUZZ_SRCS) $(FUZZ_LDFLAGS) $(FUZZ_LIBS)
+
 # The probe's network parsers (ice/, the pure files only) have their own
 # target: fuzz_ice.
 ICE_FUZZ_SRCS := ice/ice_url.c ice/ice_cand.c ice/ice_msg.c ice/ice_rtp.c ice/ice_turnc.c

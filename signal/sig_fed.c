@@ -574,10 +574,14 @@ void sig__fed_undelivered(sig_hub_t *h, sig_room_t *r, const char *sender, json_
 {
     size_t blen;
     char *body = sig__encode(err, &blen);
-    json_t *hd = sig__fed_header(h, "und");
-    json_object_set_new(hd, "to", json_string(sender));
-    if (!h->fed->up || sig__fed_publish(h, r->name, hd, body, blen) < 0)
+    if (h->fed->up) {
+        json_t *hd = sig__fed_header(h, "und");
+        json_object_set_new(hd, "to", json_string(sender));
+        if (sig__fed_publish(h, r->name, hd, body, blen) < 0)
+            h->fed->lost_notices++;
+    } else {
         h->fed->lost_notices++;
+    }
     cmn_free(body);
 }
 
