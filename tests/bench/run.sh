@@ -15,14 +15,15 @@
 #   BENCH_UCLIENT_LOADS  SIZE:channel|send list (default all four)
 #   BENCH_RATE      turn_flood fixed-rate load, messages/s (default 25000)
 #   BENCH_ONLY      space-separated subset of: binding uclient flood quota signal
-#                   (default all). BENCH_ONLY=quota or BENCH_ONLY=signal alone
-#                   rewrites only that section of docs/benchmarks.md and keeps
-#                   the rest.
+#                   cluster (default all). BENCH_ONLY=quota, signal or cluster
+#                   alone rewrites only that section of docs/benchmarks.md and
+#                   keeps the rest.
 #   BENCH_QUOTA_BASE  an icehubd binary built without the live relay counters
 #                   (main before issue 4), added as a third server to the
 #                   quota comparison when set
 #   BENCH_SIG_CONNS idle WebSocket peers for the signaling memory test (default 10000)
 #   BENCH_SIG_RATE  signaling relay rate, messages/s (default 10000)
+#   BENCH_JOINS     peers joining at once in the cluster join-rate test (default 2000)
 #   BENCH_QUIET     wait up to this many seconds for other processes to go
 #                   idle before each measurement (default 30), and
 #   BENCH_QUIET_TOTAL  at most this many in all (default 120)
@@ -46,7 +47,8 @@ REPEAT=${BENCH_REPEAT:-3}
 UZ=${BENCH_UCLIENT_Z:-4}
 UC_LOADS=${BENCH_UCLIENT_LOADS:-100:channel 100:send 1000:channel 1000:send}
 RATE=${BENCH_RATE:-25000}
-ONLY=${BENCH_ONLY:-binding uclient flood quota signal}
+ONLY=${BENCH_ONLY:-binding uclient flood quota signal cluster}
+JOINS=${BENCH_JOINS:-2000}
 SIG_CONNS=${BENCH_SIG_CONNS:-10000}
 SIG_RATE=${BENCH_SIG_RATE:-10000}
 QUIET=${BENCH_QUIET:-30}
@@ -56,6 +58,7 @@ OUT=docs/benchmarks.md
 LOG=$A/bench.log
 T_BIND=$(mktemp) T_UC=$(mktemp) T_FL=$(mktemp) T_FIX=$(mktemp) T_SUM=$(mktemp) T_QW=$(mktemp)
 T_CRASH=$(mktemp) T_SPREAD=$(mktemp) T_RETRY=$(mktemp) T_QUOTA=$(mktemp) T_SIG=$(mktemp)
+T_CLU=$(mktemp)
 echo 0 >"$T_QW"
 echo "${BENCH_RETRIES:-8}" >"$T_RETRY"
 : >"$LOG"
@@ -66,7 +69,7 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -f "$T_BIND" "$T_UC" "$T_FL" "$T_FIX" "$T_SUM" "$T_QW" "$T_CRASH" "$T_SPREAD" "$T_RETRY" \
-        "$T_QUOTA" "$T_SIG"
+        "$T_QUOTA" "$T_SIG" "$T_CLU"
 }
 trap cleanup EXIT
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
@@ -980,15 +983,165 @@ EOF
     echo "- the same inside the hub (histogram): $(awk '$1 == "relay" { v = $9; sub(/^>/, "", v); if (v + 0 > m) m = v + 0 } END { print (m <= 1000 ? "met" : "not met") " (worst run p99 ≤ " m " µs)" }' "$T_SIG")."
 }
 
-# A run of the signaling benchmark alone replaces its section in the
-# existing report and keeps the rest.
-if [[ -s $T_SIG && ! -s $T_BIND && ! -s $T_UC && ! -s $T_FL && -f $OUT ]]; then
-    awk '/^## Signaling hub/ { skip = 1; next } /^## / { skip = 0 } !skip' "$OUT" >"$OUT.tmp"
-    report_signal >>"$OUT.tmp"
+# ---- Cluster: the hub across nodes through Redis ----------------------------
+
+# start_node HTTP_PORT [REDIS_PORT NAME]: icehubd for the cluster loads, as
+# start_sig, on CPU 0; with REDIS_PORT a node of that Redis. Sets NODE.
+start_node() {
+    local port extra=()
+    port=$(free_port)
+    [[ -n ${2:-} ]] && extra=(--redis.url=redis://127.0.0.1:$2 --redis.node_id=$3)
+    taskset -c 0 ./bin/icehubd --turn.listen=127.0.0.1:$port --http.listen=127.0.0.1:$1 \
+        --turn.threads=1 --log.level=warn --signal.rate=1000000 --signal.burst=1000000 \
+        --signal.max_connections_per_ip=1000000 --signal.max_rooms=1000000 \
+        --signal.drain_delay=0 "${extra[@]}" >>"$A/bench-icehubd.log" 2>&1 &
+    NODE=$!
+    PIDS+=($NODE)
+    sleep 0.5
+    alive $NODE icehubd "$A/bench-icehubd.log"
+}
+
+# A redis-server of the benchmark's own on CPU 0 (never the packaged
+# service), without persistence. Sets REDIS.
+start_redis() {
+    taskset -c 0 redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no \
+        --loglevel warning >>"$A/bench-redis.log" 2>&1 &
+    REDIS=$!
+    PIDS+=($REDIS)
+    for _ in $(seq 50); do
+        redis-cli -p "$1" ping >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    log "error: redis-server did not start"
+    return 1
+}
+
+wait_cluster_up() {
+    local p
+    for p in "$@"; do
+        for _ in $(seq 100); do
+            curl -s "127.0.0.1:$p/metrics" | grep -q '^icehub_cluster_up 1$' && break
+            sleep 0.1
+        done
+    done
+}
+
+# cluster_relay LABEL HPORT_A HPORT_B PID...: one paced relay run (peer A on
+# the first node, B on the second) with the CPU of the given processes.
+cluster_relay() {
+    local label=$1 ha=$2 hb=$3 line c0=0 c1=0 p got us bg b0 b1 el gen h0 h1
+    shift 3
+    wait_quiet
+    b0=$(busy_ticks)
+    h0=$(sig_hist "$hb")
+    for p in "$@"; do c0=$((c0 + $(cpu_ticks "$p"))); done
+    line=" $(taskset -c 1 "$B/sig_load" relay 127.0.0.1 "$ha" "$SIG_RATE" "$SECS" "$hb")" || true
+    for p in "$@"; do c1=$((c1 + $(cpu_ticks "$p"))); done
+    h1=$(sig_hist "$hb")
+    b1=$(busy_ticks)
+    got=$(kv received "$line"); el=$(kv seconds "$line"); gen=$(kv gen_cpu_s "$line")
+    us=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$got" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
+    bg=$(awk -v b=$((b1 - b0)) -v s=$((c1 - c0)) -v g="$gen" -v el="$el" -v hz="$HZ" \
+        'BEGIN { o = (b - s) / hz - g; if (o < 0) o = 0; printf "%.0f", (el > 0 ? 100 * o / el : 0) }')
+    log "cluster relay ($label): $line server_cpu_ticks=$((c1 - c0)) busy_other~$bg%"
+    echo "relay $label $(kv rate "$line") $(kv p50_us "$line") $(kv p99_us "$line") $(kv p999_us "$line") $(hist_q "$h0" "$h1" 0.5) $(hist_q "$h0" "$h1" 0.99) $us $bg" >>"$T_CLU"
+}
+
+cluster_joins() {
+    local label=$1 ha=$2 hb=$3 line
+    wait_quiet
+    line=" $(taskset -c 1 "$B/sig_load" joins 127.0.0.1 "$ha" "$hb" "$JOINS")" || true
+    log "cluster joins ($label): $line"
+    echo "joins $label $(kv joins "$line") $(kv seconds "$line") $(kv rate "$line")" >>"$T_CLU"
+}
+
+bench_cluster() {
+    local h1 h2 rp n1 n2 r
+    command -v redis-server >/dev/null || { log "cluster: no redis-server, skipped"; return 0; }
+    # One node, no Redis: the baseline.
+    h1=$(free_port)
+    start_node "$h1"
+    n1=$NODE
+    for ((r = 1; r <= REPEAT; r++)); do cluster_relay "one-node" "$h1" "$h1" "$n1"; done
+    cluster_joins "one-node" "$h1" "$h1"
+    stop_server "$n1" icehubd
+    # Two nodes and Redis: A on node 1, B on node 2.
+    rp=$(free_port)
+    start_redis "$rp"
+    h1=$(free_port)
+    start_node "$h1" "$rp" bench1
+    n1=$NODE
+    h2=$(free_port)
+    start_node "$h2" "$rp" bench2
+    n2=$NODE
+    wait_cluster_up "$h1" "$h2"
+    for ((r = 1; r <= REPEAT; r++)); do
+        cluster_relay "two-nodes" "$h1" "$h2" "$n1" "$n2" "$REDIS"
+    done
+    cluster_joins "two-nodes" "$h1" "$h2"
+    stop_server "$n1" icehubd
+    stop_server "$n2" icehubd
+    stop_server "$REDIS" redis-server
+}
+
+if wants cluster; then
+    bench_cluster
+fi
+
+report_cluster() {
+    cat <<EOF
+
+## Signaling across nodes (Redis federation)
+
+Load: tests/bench/sig_load.c on CPU 1, as above; the icehubd nodes and a
+redis-server of the benchmark's own (no persistence) share CPU 0.
+"one-node": both peers on one icehubd without Redis. "two-nodes": peer A on
+node 1, peer B on node 2, federated through Redis (docs/scaling.md): each
+signal goes A -> node 1's hub -> its Redis thread -> PUBLISH on the room's
+channel -> node 2's Redis thread -> its hub -> B. Latency is client send to
+client receive; the hub columns are the receiving node's histogram (for
+two nodes it starts when that hub takes the message from its Redis
+thread). Server CPU sums every server process of the setup (both nodes and
+redis-server) per message delivered. $SIG_RATE messages/s for $SECS s,
+$REPEAT runs each.
+
+| setup | messages/s delivered | p50 µs | p99 µs | p99.9 µs | hub p50 µs | hub p99 µs | server CPU µs per message | other processes |
+|---|---|---|---|---|---|---|---|---|
+EOF
+    awk '$1 == "relay" { printf "| %s | %s | %s | %s | %s | ≤ %s | ≤ %s | %s | %s%%%s |\n", $2, $3, $4, $5, $6, $7, $8, $9, $10, ($10 > 15 ? " †" : "") }' "$T_CLU"
+    cat <<EOF
+
+**Join rate**: $JOINS WebSockets (for two nodes every other one on node 2)
+join rooms of two at once, one peer of each room on each node; the time
+from the first join sent to the last "joined" read. A cluster join is a
+Lua script in Redis (the id and the room size checked for the whole
+cluster) whose message comes back on the room's channel before the hub
+answers, after a SUBSCRIBE for the first peer of a room on a node.
+
+| setup | joins | seconds | joins/s |
+|---|---|---|---|
+EOF
+    awk '$1 == "joins" { printf "| %s | %s | %s | %s |\n", $2, $3, $4, $5 }' "$T_CLU"
+}
+
+# A run of the signaling or cluster benchmark alone replaces its section in
+# the existing report and keeps the rest.
+if [[ (-s $T_SIG || -s $T_CLU) && ! -s $T_BIND && ! -s $T_UC && ! -s $T_FL && -f $OUT ]]; then
+    cp "$OUT" "$OUT.tmp"
+    if [[ -s $T_SIG ]]; then
+        awk '/^## Signaling hub/ { skip = 1; next } /^## / { skip = 0 } !skip' "$OUT.tmp" >"$OUT.tmp2"
+        { cat "$OUT.tmp2"; report_signal; } >"$OUT.tmp"
+    fi
+    if [[ -s $T_CLU ]]; then
+        awk '/^## Signaling across nodes/ { skip = 1; next } /^## / { skip = 0 } !skip' "$OUT.tmp" >"$OUT.tmp2"
+        { cat "$OUT.tmp2"; report_cluster; } >"$OUT.tmp"
+    fi
+    rm -f "$OUT.tmp2"
     mv "$OUT.tmp" "$OUT"
-    echo "wrote the signaling section of $OUT"
+    echo "wrote the signaling sections of $OUT"
     exit 0
 fi
+
 
 {
     echo "# Benchmarks"
@@ -1022,6 +1175,7 @@ fi
     if [[ -s $T_SUM ]]; then report_targets; fi
     if [[ -s $T_QUOTA ]]; then echo; report_quota; fi
     if [[ -s $T_SIG ]]; then report_signal; fi
+    if [[ -s $T_CLU ]]; then report_cluster; fi
     if [[ -s $T_CRASH ]]; then
         echo
         echo "### Server crashes"

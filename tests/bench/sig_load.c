@@ -10,12 +10,19 @@
  *     RSS (/proc/PID/status VmRSS) before and after: idle_conns=N
  *     rss_before_kib= rss_after_kib= kib_per_conn= connect_s=
  *
- *   sig_load relay HOST PORT RATE SECONDS
+ *   sig_load relay HOST PORT RATE SECONDS [PORT_B]
  *     Two peers join one room; A sends B "signal" messages at RATE per
  *     second (paced one by one), each carrying its send time; B reads
  *     them and records the latency (send to receive, client clock).
+ *     With PORT_B, B is on another node of a cluster (docs/scaling.md).
  *     Reports sent= received= rate= p50_us= p99_us= p999_us= max_us=
  *     seconds= (the whole run) gen_cpu_s= (this process's CPU)
+ *
+ *   sig_load joins HOST PORT_A PORT_B N
+ *     Opens N WebSockets, alternately to PORT_A and PORT_B (the same port
+ *     for one node), waits for every handshake, then has them all join
+ *     rooms of two (one peer on each port) at once: joins= seconds=
+ *     rate= (joins answered per second)
  *
  * Latency includes the client's own send and receive work on loopback;
  * it is an upper bound on the hub's share.
@@ -334,10 +341,10 @@ static void wait_open(conn_t *c)
     }
 }
 
-static int relay_mode(const char *host, int port, int rate, double secs)
+static int relay_mode(const char *host, int port, int rate, double secs, int port_b)
 {
     double t_start = mono();
-    conn_t a = {.fd = dial(host, port)}, b = {.fd = dial(host, port)};
+    conn_t a = {.fd = dial(host, port)}, b = {.fd = dial(host, port_b)};
     char buf[4096];
     wait_open(&a);
     wait_open(&b);
@@ -410,13 +417,76 @@ static int relay_mode(const char *host, int port, int rate, double secs)
     return got == total ? 0 : 1;
 }
 
+/* Every connection's next message, until <needle> came on all of them
+ * (or 60 s); returns how many got it. */
+static int wait_all(conn_t *cs, int n, int ep, const char *needle, int want_state)
+{
+    int done = 0;
+    struct epoll_event evs[256];
+    double t0 = mono();
+    for (int i = 0; i < n; i++)
+        done += cs[i].state >= want_state;
+    while (done < n && mono() - t0 < 60) {
+        int k = epoll_wait(ep, evs, 256, 1000);
+        for (int e = 0; e < k; e++) {
+            conn_t *c = &cs[evs[e].data.u32];
+            if (fill(c) < 0) {
+                fprintf(stderr, "connection %u closed\n", evs[e].data.u32);
+                return done;
+            }
+            size_t off = 0;
+            char *m;
+            int was = c->state;
+            while ((m = next_msg(c, &off)))
+                if (needle && c->state < want_state && strstr(m, needle))
+                    c->state = want_state;
+            compact(c, off);
+            done += was < want_state && c->state >= want_state;
+        }
+    }
+    return done;
+}
+
+static int joins_mode(const char *host, int port_a, int port_b, int n)
+{
+    raise_nofile();
+    conn_t *cs = calloc((size_t)n, sizeof(*cs));
+    int ep = epoll_create1(0);
+    for (int i = 0; i < n; i++) {
+        cs[i].fd = dial(host, i % 2 ? port_b : port_a);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+        epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
+    }
+    if (wait_all(cs, n, ep, NULL, 1) < n) {
+        fprintf(stderr, "not every handshake finished\n");
+        return 1;
+    }
+    double t0 = mono();
+    for (int i = 0; i < n; i++) {
+        char j[96];
+        int l = snprintf(j, sizeof(j), "{\"type\":\"join\",\"room\":\"j%d-%d\"}",
+                         (int)getpid(), i / 2);
+        send_text(cs[i].fd, j, (size_t)l);
+    }
+    int joined = wait_all(cs, n, ep, "\"joined\"", 2);
+    double took = mono() - t0;
+    printf("joins=%d seconds=%.3f rate=%.0f\n", joined, took, joined / took);
+    for (int i = 0; i < n; i++)
+        close(cs[i].fd);
+    return joined == n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 6 && !strcmp(argv[1], "idle"))
         return idle_mode(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
-    if (argc == 6 && !strcmp(argv[1], "relay"))
-        return relay_mode(argv[2], atoi(argv[3]), atoi(argv[4]), atof(argv[5]));
+    if ((argc == 6 || argc == 7) && !strcmp(argv[1], "relay"))
+        return relay_mode(argv[2], atoi(argv[3]), atoi(argv[4]), atof(argv[5]),
+                          argc == 7 ? atoi(argv[6]) : atoi(argv[3]));
+    if (argc == 6 && !strcmp(argv[1], "joins"))
+        return joins_mode(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     fprintf(stderr, "usage: sig_load idle HOST PORT N SERVER_PID\n"
-                    "       sig_load relay HOST PORT RATE SECONDS\n");
+                    "       sig_load relay HOST PORT RATE SECONDS [PORT_B]\n"
+                    "       sig_load joins HOST PORT_A PORT_B N\n");
     return 2;
 }
