@@ -354,9 +354,10 @@ void acct_usage_taken(acct_usage_t *u, const acct_batch_t *b, bool ok);
 void acct_usage_remote(acct_usage_t *u, const acct_rules_t *r, const acct_batch_t *b,
                        uint64_t seq, double wall);
 /* The cluster's totals <all> and this node's share <own> at batch number
- * <seq>: the others' counts become all - own, and what the cluster lacks
- * of this node's counts is listed again (Redis lost them, or a batch
- * never arrived). Blocks users over the limit. */
+ * <seq>: of <own>, what this table holds counts as flushed and the rest
+ * as history (the others'), the others' counts become all - flushed, and
+ * what the cluster lacks of this node's counts is listed again (Redis lost
+ * them, or a batch never arrived). Blocks users over the limit. */
 void acct_usage_reset(acct_usage_t *u, const acct_rules_t *r, const acct_batch_t *all,
                       const acct_batch_t *own, uint64_t seq, double wall);
 /* The current period's start, for the cluster's key names. */

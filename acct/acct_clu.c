@@ -134,6 +134,14 @@ static acct_counts_t counts_sub(const acct_counts_t *a, const acct_counts_t *b)
 #undef SUB0
 }
 
+static acct_counts_t counts_min(const acct_counts_t *a, const acct_counts_t *b)
+{
+#define MIN0(f) CMN_MIN(a->f, b->f)
+    return (acct_counts_t){MIN0(to_peer_bytes), MIN0(to_peer_packets), MIN0(to_client_bytes),
+                           MIN0(to_client_packets)};
+#undef MIN0
+}
+
 static bool counts_zero(const acct_counts_t *c)
 {
     return !c->to_peer_bytes && !c->to_client_bytes && !c->to_peer_packets &&
@@ -258,13 +266,17 @@ void acct_usage_reset(acct_usage_t *u, const acct_rules_t *r, const acct_batch_t
         for (size_t i = 0; i < all->n; i++) {
             const acct_brow_t *t = &all->v[i], *mine = batch_find(own, t->user);
             acct_counts_t zero = {0};
-            const acct_counts_t *m = mine ? &mine->d : &zero;
             acct_urow_t *row = acct_utab_get(&u->users, t->user);
-            row->remote = counts_sub(&t->d, m);
-            row->remote_allocations = t->allocations - CMN_MIN(t->allocations,
-                                                               mine ? mine->allocations : 0);
-            row->flushed = *m;
-            row->flushed_allocations = mine ? mine->allocations : 0;
+            /* Of this node's share in the cluster, what this table holds
+             * is flushed; more than it holds (a restart without a ledger,
+             * a ledger's last second lost) is history, counted as the
+             * others' so nothing is counted twice or dropped. */
+            acct_counts_t cur = local_of(row);
+            row->flushed = counts_min(&cur, mine ? &mine->d : &zero);
+            row->flushed_allocations = CMN_MIN(row->allocations, mine ? mine->allocations : 0);
+            row->remote = counts_sub(&t->d, &row->flushed);
+            row->remote_allocations = t->allocations -
+                                      CMN_MIN(t->allocations, row->flushed_allocations);
             counts_add(&u->remote_total, &row->remote, 1);
             u->remote_allocations += row->remote_allocations;
         }
