@@ -20,7 +20,7 @@
  * joins again); if the queue does not come after the move, the peer is
  * resumed without it.
  */
-#include "sig_fed_int.h"
+#include "sig_int.h"
 
 #include <stdio.h>
 
