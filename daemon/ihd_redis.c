@@ -7,11 +7,9 @@
  * hub's thread ever waits for Redis (docs/scaling.md says why a thread of
  * its own). Around it:
  *
- *  - two bounded queues: commands in (from the hub's thread, and the admin
- *    API), what the hub must hear out (channel messages, answers, the link
- *    going up or down). Past redis.queue_bytes a command is refused (the
- *    hub answers undelivered or decides locally) and input for the hub is
- *    dropped, after which the hub resynchronises its rooms.
+ *  - two bounded queues (ihd_redis_q.c): commands in (from the hub's
+ *    thread, and the admin API), what the hub must hear out (channel
+ *    messages, answers, the link going up or down).
  *  - the link: both connections authenticated, the cluster and node
  *    channels subscribed. hiredis 0.14 has no timeouts: a command
  *    unanswered for redis.timeout, a connection not up in
@@ -21,7 +19,7 @@
  *  - a 250 ms timer for the node's own work (ihd_cluster.c: heartbeats,
  *    usage, revocations), which also runs on this thread.
  *
- * Only this file, ihd_cluster.c and ihd_fed.c include hiredis.
+ * Only this file, ihd_cluster.c and ihd_cluster_acct.c include hiredis.
  */
 #include "ihd_redis.h"
 
@@ -37,20 +35,6 @@
 #include "common/cmn_metrics.h"
 
 #define TIMER_MS 250
-
-struct ihd_rcmd_s {
-    ihd_rcmd_t *next;
-    ihd_rreply_t reply;
-    uint64_t id;
-    char *room;                 /* owned: SUB/UNSUB channel's room */
-    int argc, cap;
-    char **argv;                /* owned */
-    size_t *lens;
-    size_t bytes;
-    ihd_redis_cb fn;            /* ihd__redis_send's, or NULL */
-    void *arg;
-    double at;                  /* when it was sent (monotonic) */
-};
 
 typedef struct rconn_s {
     ihd_redis_t *r;
@@ -70,170 +54,19 @@ struct ihd_redis_s {
     pthread_t thread;
     GMainContext *ctx;
     GMainLoop *loop;
-    int wakefd;
-    void (*wake)(void *arg);
-    void *wake_arg;
+    int wakefd;                 /* eventfd: the queue has commands, or stop */
+    ihd_rq_t *q;                /* owned: the two queues (ihd_redis_q.c) */
     rconn_t cmd, sub;
     bool up;                    /* read by other threads through ihd_redis_up */
     double down_since, next_try, backoff, connect_deadline, sub_heard;
     ihd_cluster_t *cluster;
-    /* The queues, under <mu>. */
-    pthread_mutex_t mu;
-    ihd_rcmd_t *out, *out_tail;
-    size_t out_bytes;
-    ihd_rin_t *in, *in_tail;
-    size_t in_bytes;
-    bool in_woken, in_lost;
     atomic_int stopping;
     double stop_deadline;       /* monotonic: give up on the goodbye */
     bool bye_done;
     uint64_t seen_gen;          /* atomic: configuration generation in use (reload) */
     /* Counters (relaxed atomics; read by /metrics). */
-    uint64_t connects_ok, connects_failed, disconnects, timeouts, dropped_out, dropped_in,
-        sent, received, errors;
+    uint64_t connects_ok, connects_failed, disconnects, timeouts, sent, received, errors;
 };
-
-/* ---- Commands ------------------------------------------------------------ */
-
-ihd_rcmd_t *ihd_rcmd_new(ihd_rreply_t reply, uint64_t id, const char *room)
-{
-    ihd_rcmd_t *c = cmn_calloc(1, sizeof(*c));
-    c->reply = reply;
-    c->id = id;
-    c->room = room ? cmn_strdup(room) : NULL;
-    return c;
-}
-
-void ihd_rcmd_arg(ihd_rcmd_t *c, const void *p, size_t n)
-{
-    if (c->argc == c->cap) {
-        c->cap = c->cap ? 2 * c->cap : 8;
-        c->argv = cmn_realloc(c->argv, (size_t)c->cap * sizeof(*c->argv));
-        c->lens = cmn_realloc(c->lens, (size_t)c->cap * sizeof(*c->lens));
-    }
-    c->argv[c->argc] = cmn_malloc(n + 1);
-    if (n)
-        memcpy(c->argv[c->argc], p, n);
-    c->argv[c->argc][n] = '\0';
-    c->lens[c->argc++] = n;
-    c->bytes += n + 16;
-}
-
-void ihd_rcmd_str(ihd_rcmd_t *c, const char *s)
-{
-    ihd_rcmd_arg(c, s, strlen(s));
-}
-
-void ihd_rcmd_num(ihd_rcmd_t *c, long long v)
-{
-    char b[24];
-    ihd_rcmd_arg(c, b, (size_t)snprintf(b, sizeof(b), "%lld", v));
-}
-
-void ihd_rcmd_cat(ihd_rcmd_t *c, const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *t = cmn_malloc(la + lb + 1);
-    memcpy(t, a, la);
-    memcpy(t + la, b, lb + 1);
-    ihd_rcmd_arg(c, t, la + lb);
-    cmn_free(t);
-}
-
-void ihd_rcmd_free(ihd_rcmd_t *c)
-{
-    if (!c)
-        return;
-    for (int i = 0; i < c->argc; i++)
-        cmn_free(c->argv[i]);
-    cmn_free(c->argv);
-    cmn_free(c->lens);
-    cmn_free(c->room);
-    cmn_free(c);
-}
-
-/* ---- Items for the hub's thread ------------------------------------------- */
-
-ihd_rin_t *ihd__rin_new(ihd_rin_kind_t kind, const char *room, const char *data, size_t len)
-{
-    ihd_rin_t *in = cmn_malloc(sizeof(*in) + len + 1);
-    memset(in, 0, sizeof(*in));
-    in->kind = kind;
-    in->room = room ? cmn_strdup(room) : NULL;
-    in->len = len;
-    if (len)
-        memcpy(in->data, data, len);
-    in->data[len] = '\0';
-    return in;
-}
-
-void ihd_rin_free(ihd_rin_t *in)
-{
-    if (!in)
-        return;
-    cmn_free(in->room);
-    cmn_free(in);
-}
-
-void ihd__redis_push(ihd_redis_t *r, ihd_rin_t *in)
-{
-    size_t bytes = sizeof(*in) + in->len;
-    bool wake = false;
-    pthread_mutex_lock(&r->mu);
-    /* Link changes always pass: the hub must know. Past the bound the
-     * rest is dropped once, and the hub hears of it. */
-    if (in->kind != IHD_RIN_LINK && r->in_bytes + bytes > r->cfg.queue_bytes) {
-        r->in_lost = true;
-        __atomic_fetch_add(&r->dropped_in, 1, __ATOMIC_RELAXED);
-        pthread_mutex_unlock(&r->mu);
-        ihd_rin_free(in);
-        return;
-    }
-    if (r->in_lost) {
-        r->in_lost = false;
-        ihd_rin_t *ov = ihd__rin_new(IHD_RIN_OVERFLOW, NULL, NULL, 0);
-        if (r->in_tail)
-            r->in_tail->next = ov;
-        else
-            r->in = ov;
-        r->in_tail = ov;
-    }
-    if (r->in_tail)
-        r->in_tail->next = in;
-    else
-        r->in = in;
-    r->in_tail = in;
-    r->in_bytes += bytes;
-    if (!r->in_woken && r->wake) {
-        r->in_woken = true;
-        wake = true;
-    }
-    /* Under the mutex, so the hub's thread can take the wake away
-     * (ihd_redis_set_wake) before it stops. */
-    if (wake)
-        r->wake(r->wake_arg);
-    pthread_mutex_unlock(&r->mu);
-}
-
-ihd_rin_t *ihd_redis_take(ihd_redis_t *r)
-{
-    pthread_mutex_lock(&r->mu);
-    ihd_rin_t *all = r->in;
-    r->in = r->in_tail = NULL;
-    r->in_bytes = 0;
-    r->in_woken = false; /* what comes next wakes the hub again */
-    pthread_mutex_unlock(&r->mu);
-    return all;
-}
-
-void ihd_redis_set_wake(ihd_redis_t *r, void (*wake)(void *arg), void *arg)
-{
-    pthread_mutex_lock(&r->mu);
-    r->wake = wake;
-    r->wake_arg = arg;
-    r->in_woken = false;
-    pthread_mutex_unlock(&r->mu);
-}
 
 /* ---- Sending ---------------------------------------------------------------- */
 
@@ -289,11 +122,7 @@ static void send_sub(ihd_redis_t *r, ihd_rcmd_t *c)
 /* Everything queued, in order. */
 static void flush_out(ihd_redis_t *r)
 {
-    pthread_mutex_lock(&r->mu);
-    ihd_rcmd_t *c = r->out;
-    r->out = r->out_tail = NULL;
-    r->out_bytes = 0;
-    pthread_mutex_unlock(&r->mu);
+    ihd_rcmd_t *c = ihd__rq_take_out(r->q);
     while (c) {
         ihd_rcmd_t *n = c->next;
         if (!r->up) {
@@ -315,28 +144,26 @@ static void flush_out(ihd_redis_t *r)
 
 int ihd_redis_submit(ihd_redis_t *r, ihd_rcmd_t *c)
 {
-    bool wake;
-    pthread_mutex_lock(&r->mu);
-    if (!__atomic_load_n(&r->up, __ATOMIC_ACQUIRE) ||
-        r->out_bytes + c->bytes > r->cfg.queue_bytes) {
-        pthread_mutex_unlock(&r->mu);
-        __atomic_fetch_add(&r->dropped_out, 1, __ATOMIC_RELAXED);
-        ihd_rcmd_free(c);
+    if (ihd__rq_submit(r->q, c, __atomic_load_n(&r->up, __ATOMIC_ACQUIRE)) < 0)
         return CMN_EAGAIN;
-    }
-    wake = !r->out;
-    if (r->out_tail)
-        r->out_tail->next = c;
-    else
-        r->out = c;
-    r->out_tail = c;
-    r->out_bytes += c->bytes;
-    pthread_mutex_unlock(&r->mu);
-    if (wake) {
-        uint64_t one = 1;
-        (void)!write(r->wakefd, &one, sizeof(one));
-    }
+    uint64_t one = 1;
+    (void)!write(r->wakefd, &one, sizeof(one));
     return 0;
+}
+
+void ihd__redis_push(ihd_redis_t *r, ihd_rin_t *in)
+{
+    ihd__rq_push_in(r->q, in);
+}
+
+ihd_rin_t *ihd_redis_take(ihd_redis_t *r)
+{
+    return ihd__rq_take_in(r->q);
+}
+
+void ihd_redis_set_wake(ihd_redis_t *r, void (*wake)(void *arg), void *arg)
+{
+    ihd__rq_set_wake(r->q, wake, arg);
 }
 
 /* ---- Answers ------------------------------------------------------------------ */
@@ -744,7 +571,7 @@ ihd_redis_t *ihd_redis_start(ihd_server_t *srv, const ihd_redis_cfg_t *cfg)
     snprintf(r->chan_room, sizeof(r->chan_room), "%sr:", cfg->prefix);
     r->cmd.r = r->sub.r = r;
     r->sub.sub = true;
-    pthread_mutex_init(&r->mu, NULL);
+    r->q = ihd__rq_new(cfg->queue_bytes);
     r->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     r->ctx = g_main_context_new();
     r->loop = g_main_loop_new(r->ctx, FALSE);
@@ -756,7 +583,7 @@ ihd_redis_t *ihd_redis_start(ihd_server_t *srv, const ihd_redis_cfg_t *cfg)
         g_main_context_unref(r->ctx);
         if (r->wakefd >= 0)
             close(r->wakefd);
-        pthread_mutex_destroy(&r->mu);
+        ihd__rq_free(r->q);
         cmn_free(r);
         return NULL;
     }
@@ -775,17 +602,7 @@ void ihd_redis_stop(ihd_redis_t *r)
     g_main_loop_unref(r->loop);
     g_main_context_unref(r->ctx);
     close(r->wakefd);
-    while (r->out) {
-        ihd_rcmd_t *n = r->out->next;
-        ihd_rcmd_free(r->out);
-        r->out = n;
-    }
-    while (r->in) {
-        ihd_rin_t *n = r->in->next;
-        ihd_rin_free(r->in);
-        r->in = n;
-    }
-    pthread_mutex_destroy(&r->mu);
+    ihd__rq_free(r->q);
     explicit_bzero(&r->cfg.url, sizeof(r->cfg.url));
     cmn_free(r);
 }
@@ -856,19 +673,6 @@ void ihd_redis_metrics(ihd_redis_t *r, struct cmn_prom_s *p)
                         "received", CMN_PROM_END);
     cmn_prom_sample_u64(p, "icehub_cluster_redis_commands_total", rd(&r->errors), "what",
                         "error", CMN_PROM_END);
-    cmn_prom_family(p, "icehub_cluster_dropped_total", "counter",
-                    "Cluster traffic dropped between threads, by queue (out: refused while the "
-                    "link was down or the queue full; in: the hub's queue was full).");
-    cmn_prom_sample_u64(p, "icehub_cluster_dropped_total", rd(&r->dropped_out), "queue", "out",
-                        CMN_PROM_END);
-    cmn_prom_sample_u64(p, "icehub_cluster_dropped_total", rd(&r->dropped_in), "queue", "in",
-                        CMN_PROM_END);
-    pthread_mutex_lock(&r->mu);
-    size_t ob = r->out_bytes, ib = r->in_bytes;
-    pthread_mutex_unlock(&r->mu);
-    cmn_prom_family(p, "icehub_cluster_queue_bytes", "gauge",
-                    "Bytes waiting between the hub's thread and the Redis thread, by queue.");
-    cmn_prom_sample_u64(p, "icehub_cluster_queue_bytes", ob, "queue", "out", CMN_PROM_END);
-    cmn_prom_sample_u64(p, "icehub_cluster_queue_bytes", ib, "queue", "in", CMN_PROM_END);
+    ihd__rq_metrics(r->q, p);
     ihd__cluster_metrics(r->cluster, p);
 }

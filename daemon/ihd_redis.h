@@ -2,7 +2,8 @@
  *
  * ihd_redis.h: the Redis thread (ihd_redis.c) and what runs on it
  * (ihd_cluster.c), for the daemon's other files. No hiredis type appears
- * here: only ihd_redis.c, ihd_cluster.c and ihd_fed.c include hiredis.
+ * here: only ihd_redis.c, ihd_cluster.c and ihd_cluster_acct.c include
+ * hiredis.
  *
  * Commands are built on any thread (ihd_rcmd_*) and handed over with
  * ihd_redis_submit into a bounded queue; the Redis thread sends them on
@@ -28,6 +29,22 @@ typedef enum ihd_rreply_e {
 } ihd_rreply_t;
 
 typedef struct ihd_rcmd_s ihd_rcmd_t;
+typedef void (*ihd_redis_cb)(ihd_redis_t *r, void *arg, const void *reply);
+
+/* A command and what to do with its answer. */
+struct ihd_rcmd_s {
+    ihd_rcmd_t *next;
+    ihd_rreply_t reply;
+    uint64_t id;
+    char *room;                 /* owned: SUB/UNSUB channel's room */
+    int argc, cap;
+    char **argv;                /* owned */
+    size_t *lens;
+    size_t bytes;               /* what it counts against redis.queue_bytes */
+    ihd_redis_cb fn;            /* ihd__redis_send's, or NULL */
+    void *arg;
+    double at;                  /* when it was sent (monotonic) */
+};
 
 /* A command (argv) whose answer goes to <reply> (<id>, <room>: see above). */
 ihd_rcmd_t *ihd_rcmd_new(ihd_rreply_t reply, uint64_t id, const char *room);
@@ -99,7 +116,6 @@ void ihd_redis_metrics(ihd_redis_t *r, struct cmn_prom_s *p);
 
 /* Send <c> now (the link must be up), its answer to <fn>(<arg>, reply)
  * where reply is a redisReply * or NULL when the link broke. */
-typedef void (*ihd_redis_cb)(ihd_redis_t *r, void *arg, const void *reply);
 int ihd__redis_send(ihd_redis_t *r, ihd_rcmd_t *c, ihd_redis_cb fn, void *arg);
 /* Queue an item for the hub's thread (taken). */
 void ihd__redis_push(ihd_redis_t *r, ihd_rin_t *in);
@@ -109,7 +125,56 @@ ihd_server_t *ihd__redis_srv(ihd_redis_t *r);
 void ihd__redis_bye_done(ihd_redis_t *r);
 ihd_cluster_t *ihd__redis_cluster(ihd_redis_t *r);
 
+/* ---- ihd_redis_q.c: the two bounded queues between the threads -------- */
+
+typedef struct ihd_rq_s ihd_rq_t;
+ihd_rq_t *ihd__rq_new(size_t max_bytes);
+/* Frees what is still queued too. */
+void ihd__rq_free(ihd_rq_t *q);
+/* Any thread: queue <c> (taken); CMN_EAGAIN (and <c> freed) when not <up>
+ * or past max_bytes. */
+int ihd__rq_submit(ihd_rq_t *q, ihd_rcmd_t *c, bool up);
+/* Redis thread: every queued command, oldest first. */
+ihd_rcmd_t *ihd__rq_take_out(ihd_rq_t *q);
+/* Redis thread: an item for the hub (taken); past max_bytes it is dropped
+ * (link changes never are) and the hub later gets IHD_RIN_OVERFLOW. */
+void ihd__rq_push_in(ihd_rq_t *q, ihd_rin_t *in);
+/* The hub's thread: every queued item; the next push wakes it again. */
+ihd_rin_t *ihd__rq_take_in(ihd_rq_t *q);
+void ihd__rq_set_wake(ihd_rq_t *q, void (*wake)(void *arg), void *arg);
+/* icehub_cluster_dropped_total and icehub_cluster_queue_bytes. */
+void ihd__rq_metrics(ihd_rq_t *q, struct cmn_prom_s *p);
+
 /* ---- ihd_cluster.c (Redis thread): the node's own cluster work --------- */
+
+/* A revocation record this node knows (ihd_cluster_acct.c). */
+typedef struct ihd_rvk_ent_s {
+    cmn_map_node_t node;        /* in ihd_cluster_t.rvk, by user */
+    acct_rvk_t rec;
+    bool pushed;                /* the cluster has it */
+    char user[];
+} ihd_rvk_ent_t;
+
+struct ihd_cluster_s {
+    ihd_redis_t *r;
+    ihd_server_t *srv;
+    bool up;
+    double next_beat, next_flush;
+    uint64_t last_bytes;        /* relayed bytes at the previous heartbeat */
+    double last_bytes_at;
+    bool flying;                /* a usage batch or the snapshot is out */
+    acct_batch_t fly;
+    bool snapping;              /* the usage snapshot is out: batches wait */
+    acct_batch_t *held;         /* others' batches that came meanwhile */
+    uint64_t *held_seq;
+    size_t nheld;
+    double beat_at;             /* when our last heartbeat went out */
+    uint64_t rtt_us;            /* it came back after this long */
+    pthread_mutex_t mu;         /* the revocation records (HTTP thread too) */
+    cmn_map_t rvk;              /* ihd_rvk_ent_t by user */
+    uint64_t beats, batches_ok, batches_failed, batches_in, snapshots, rvk_out, rvk_in,
+        bad;
+};
 
 ihd_cluster_t *ihd__cluster_new(ihd_redis_t *r);
 void ihd__cluster_free(ihd_cluster_t *c);
@@ -123,6 +188,22 @@ void ihd__cluster_message(ihd_cluster_t *c, const char *data, size_t len);
 /* The goodbye, before the thread stops (best effort). */
 void ihd__cluster_bye(ihd_cluster_t *c);
 void ihd__cluster_metrics(ihd_cluster_t *c, struct cmn_prom_s *p);
+/* For ihd_cluster_acct.c: the configuration now, a key (redis.prefix and
+ * the formatted name) appended to <cmd>, an EVAL of <script>. */
+const ihd_cfg_t *ihd__clu_cfg(ihd_cluster_t *c);
+void ihd__clu_key(ihd_rcmd_t *cmd, ihd_cluster_t *c, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+ihd_rcmd_t *ihd__clu_eval(const char *script, int nkeys);
+
+/* ihd_cluster_acct.c (Redis thread): usage batches and snapshots, and
+ * revocations to and from the cluster. */
+struct json_t;
+void ihd__clu_flush_usage(ihd_cluster_t *c);
+void ihd__clu_usage_snapshot(ihd_cluster_t *c);
+void ihd__clu_on_usage(ihd_cluster_t *c, const struct json_t *hdr, const char *body,
+                       size_t blen);
+void ihd__clu_on_revoke(ihd_cluster_t *c, const struct json_t *hdr);
+void ihd__clu_rvk_sync(ihd_cluster_t *c);
 
 /* ---- The Lua scripts (ihd_redis_lua.c) --------------------------------- */
 
