@@ -247,15 +247,7 @@ static void joined_here(sig_hub_t *h, sig_room_t *r, const sig_fmsg_t *m, double
         /* Its connection went away meanwhile: leave again. */
         if (pd)
             sig__fed_pend_end(h, pd);
-        json_t *hd = sig__fed_header(h, "left");
-        json_object_set_new(hd, "id", json_string(m->id));
-        json_object_set_new(hd, "why", json_string("closed"));
-        size_t len;
-        char *text = sig__fmsg_encode(hd, NULL, 0, &len);
-        sig_fed_req_t q = {.op = SIG_FED_LEAVE, .room = r->name, .peer = m->id, .text = text,
-                           .len = len};
-        sig__fed_call(h, &q);
-        cmn_free(text);
+        sig__fed_leave_id(h, r->name, m->id, SIG_LEFT_CLOSED);
         return;
     }
     sig_conn_t *c = pd->c;
@@ -291,19 +283,22 @@ static void on_join(sig_hub_t *h, sig_room_t *r, const sig_fmsg_t *m, double now
 
 /* ---- Leaves, relays, notices -------------------------------------------- */
 
-void sig__fed_left(sig_hub_t *h, sig_peer_t *p, int reason)
+void sig__fed_leave_id(sig_hub_t *h, const char *room, const char *id, int reason)
 {
-    if (!h->fed->up || p->node[0])
-        return;
     json_t *hd = sig__fed_header(h, "left");
-    json_object_set_new(hd, "id", json_string(p->id));
+    json_object_set_new(hd, "id", json_string(id));
     json_object_set_new(hd, "why", json_string(sig__left_name(reason)));
     size_t len;
     char *text = sig__fmsg_encode(hd, NULL, 0, &len);
-    sig_fed_req_t q = {.op = SIG_FED_LEAVE, .room = p->room->name, .peer = p->id, .text = text,
-                       .len = len};
+    sig_fed_req_t q = {.op = SIG_FED_LEAVE, .room = room, .peer = id, .text = text, .len = len};
     sig__fed_call(h, &q);
     cmn_free(text);
+}
+
+void sig__fed_left(sig_hub_t *h, sig_peer_t *p, int reason)
+{
+    if (h->fed->up && !p->node[0])
+        sig__fed_leave_id(h, p->room->name, p->id, reason);
 }
 
 static void on_left(sig_hub_t *h, sig_room_t *r, const sig_fmsg_t *m)

@@ -169,12 +169,7 @@ static void resume_done(sig_hub_t *h, sig_fpend_t *pd, double now)
         h->fed->resumes_ok++;
         sig__resume_finish(h, c, p, ref, now);
     } else {
-        p->away_until = now + h->cfg.resume_seconds;
-        p->away_next = h->away;
-        if (h->away)
-            h->away->away_prev = p;
-        h->away = p;
-        h->naway++;
+        sig__away_link(h, p, now + h->cfg.resume_seconds);
     }
     json_decref(ref);
 }
@@ -193,15 +188,7 @@ static void moved_here(sig_hub_t *h, sig_room_t *r, const sig_fmsg_t *m, double 
     if (!pd) {
         /* Nobody waits for it any more (timed out): let it go. */
         sig__notify_left(h, r, m->id, "closed", NULL);
-        json_t *hd = sig__fed_header(h, "left");
-        json_object_set_new(hd, "id", json_string(m->id));
-        json_object_set_new(hd, "why", json_string("closed"));
-        size_t len;
-        char *text = sig__fmsg_encode(hd, NULL, 0, &len);
-        sig_fed_req_t q = {.op = SIG_FED_LEAVE, .room = r->name, .peer = m->id, .text = text,
-                           .len = len};
-        sig__fed_call(h, &q);
-        cmn_free(text);
+        sig__fed_leave_id(h, r->name, m->id, SIG_LEFT_CLOSED);
         return;
     }
     /* Without a socket until the queue is in: what comes meanwhile queues
@@ -245,18 +232,8 @@ static void on_take(sig_hub_t *h, const sig_fmsg_t *m, double now)
         if (p->conn) {
             /* The old socket is not known dead yet: it is closed, and the
              * peer waits away until the move. */
-            sig_conn_t *old = p->conn;
-            old->peer = NULL;
-            old->refresh_at = 0;
-            old->closing = true;
-            h->ops.close(h->ops.ud, old->handle, SIG_CLOSE_NORMAL, "resumed on another node");
-            p->conn = NULL;
-            p->away_until = now + h->cfg.resume_seconds;
-            p->away_next = h->away;
-            if (h->away)
-                h->away->away_prev = p;
-            h->away = p;
-            h->naway++;
+            sig__conn_detach(h, p, "resumed on another node");
+            sig__away_link(h, p, now + h->cfg.resume_seconds);
         }
         p->move = cmn_calloc(1, sizeof(*p->move));
         p->move->req = m->req;

@@ -184,6 +184,27 @@ sig_conn_t *sig_conn_open(sig_hub_t *h, void *handle, const char *ip, const char
     return c;
 }
 
+void sig__away_link(sig_hub_t *h, sig_peer_t *p, double until)
+{
+    p->away_until = until;
+    p->away_prev = NULL;
+    p->away_next = h->away;
+    if (h->away)
+        h->away->away_prev = p;
+    h->away = p;
+    h->naway++;
+}
+
+void sig__conn_detach(sig_hub_t *h, sig_peer_t *p, const char *reason)
+{
+    sig_conn_t *old = p->conn;
+    old->peer = NULL;
+    old->refresh_at = 0;
+    old->closing = true;
+    h->ops.close(h->ops.ud, old->handle, SIG_CLOSE_NORMAL, reason);
+    p->conn = NULL;
+}
+
 void sig__away_unlink(sig_hub_t *h, sig_peer_t *p)
 {
     if (!p->away_prev && !p->away_next && h->away != p)
@@ -208,13 +229,7 @@ void sig_conn_gone(sig_hub_t *h, sig_conn_t *c, double now)
         if (c->closing || h->draining || h->cfg.resume_seconds == 0) {
             sig__peer_remove(h, p, SIG_LEFT_CLOSED);
         } else {
-            p->away_until = now + h->cfg.resume_seconds;
-            p->away_prev = NULL;
-            p->away_next = h->away;
-            if (h->away)
-                h->away->away_prev = p;
-            h->away = p;
-            h->naway++;
+            sig__away_link(h, p, now + h->cfg.resume_seconds);
         }
     }
     uintptr_t n = (uintptr_t)sig__map_get(&h->ips, c->ip);

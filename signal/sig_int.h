@@ -199,8 +199,12 @@ bool sig__room_release(sig_hub_t *h, sig_room_t *r);
  * seq (federation), else at the end. */
 void sig__room_insert(sig_room_t *r, sig_peer_t *p);
 void sig__room_unlink(sig_room_t *r, sig_peer_t *p);
-/* Take <p> off the list of away peers (if it is on it). */
+/* Put <p> on / take it off (if it is on it) the list of away peers. */
+void sig__away_link(sig_hub_t *h, sig_peer_t *p, double until);
 void sig__away_unlink(sig_hub_t *h, sig_peer_t *p);
+/* <p>'s socket is taken away from it (closed with 1000 and <reason>);
+ * <p> has none afterwards. */
+void sig__conn_detach(sig_hub_t *h, sig_peer_t *p, const char *reason);
 void sig__queue_free(sig_peer_t *p);
 sig_room_t *sig__room_find(sig_hub_t *h, const char *name);
 sig_peer_t *sig__room_peer(sig_room_t *r, const char *id);
@@ -417,6 +421,8 @@ void sig__fed_drop_remote(sig_hub_t *h, sig_room_t *r, sig_peer_t *p);
 void sig__fed_evict(sig_hub_t *h, sig_peer_t *p);
 void sig__fed_reconcile(sig_hub_t *h, sig_room_t *r, const json_t *members, const char *only,
                         bool notify, double now);
+/* Publish that this node's <id> left <room> with <reason> (SIG_LEFT_*). */
+void sig__fed_leave_id(sig_hub_t *h, const char *room, const char *id, int reason);
 /* <p>'s node confirmed it: no longer stale. */
 void sig__fed_confirm(sig_fed_t *f, sig_peer_t *p);
 

@@ -298,11 +298,7 @@ static void on_resume(route_ctx_t *x)
     if (p->conn) {
         /* The old socket is not known dead yet (a network change): the
          * new one takes over and the old one is closed. */
-        sig_conn_t *old = p->conn;
-        old->peer = NULL;
-        old->refresh_at = 0;
-        old->closing = true;
-        h->ops.close(h->ops.ud, old->handle, SIG_CLOSE_NORMAL, "resumed on another connection");
+        sig__conn_detach(h, p, "resumed on another connection");
     } else {
         p->away_until = 0;
         sig__away_unlink(h, p);

@@ -20,32 +20,9 @@
 #include <stdlib.h>
 
 #include "acct/acct_int.h"
-#include "turn/turn.h"
+#include "tests/acct/acct_fixture.h"
 
 #define WALL 1796163224.0 /* 2026-12-01 */
-
-static acct_block_t blk_state(void *ctx, const char *user)
-{
-    turn_block_t b = turn_shared_user_blocked(ctx, user);
-    return b == TURN_BLOCK_QUOTA ? ACCT_BLOCK_QUOTA
-           : b == TURN_BLOCK_NONE ? ACCT_BLOCK_NONE
-                                  : ACCT_BLOCK_OTHER;
-}
-
-static void blk_block(void *ctx, const char *user)
-{
-    turn_shared_block_user(ctx, user, TURN_BLOCK_QUOTA);
-}
-
-static void blk_lift(void *ctx, const char *user)
-{
-    turn_shared_lift_block(ctx, user, TURN_BLOCK_QUOTA);
-}
-
-static uint64_t blk_gen(void *ctx)
-{
-    return turn_shared_block_gen(ctx);
-}
 
 typedef struct node_s {
     turn_shared_t *shared;
@@ -64,8 +41,7 @@ static void node_init(node_t *n)
 {
     memset(n, 0, sizeof(*n));
     n->shared = turn_shared_new(0, 0, 0);
-    acct_blocker_t b = {.ctx = n->shared, .state = blk_state, .block = blk_block,
-                        .lift = blk_lift, .gen = blk_gen};
+    acct_blocker_t b = fx_blocker(n->shared);
     n->u = acct_usage_new(&b, ACCT_PERIOD_MONTH, WALL);
     acct_usage_cluster(n->u);
 }
