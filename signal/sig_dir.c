@@ -187,6 +187,16 @@ void sig__dir_forget(sig_dir_t *d, const char *node)
     cmn_free(e);
 }
 
+void sig__dir_touch(sig_dir_t *d, const char *node, double now)
+{
+    if (sig__map_get(&d->nodes, node) || d->nodes.n >= SIG_DIR_NODES_MAX)
+        return;
+    dir_node_t *e = cmn_calloc(1, sizeof(*e));
+    snprintf(e->info.node, sizeof(e->info.node), "%s", node);
+    e->seen = now; /* no relay (port 0): never ranked until it beats */
+    sig__map_put(&d->nodes, node, e);
+}
+
 double sig__dir_seen(const sig_dir_t *d, const char *node)
 {
     const dir_node_t *e = d ? sig__map_get(&d->nodes, node) : NULL;
@@ -257,13 +267,19 @@ size_t sig__dir_rank(const sig_dir_t *d, const char *self, double now,
 
 /* Nodes silent for longer than <silence>, asked about at most once per
  * <every> seconds: <fn> is called for each (with the name). */
-void sig__dir_silent(sig_dir_t *d, double now, double silence, double every,
+void sig__dir_silent(sig_dir_t *d, double now, double silence, double every, double forget,
                      void (*fn)(void *ctx, const char *node), void *ctx)
 {
     cmn_map_iter_t it;
     cmn_map_iter_init(&it, &d->nodes);
     for (sig_map_ent_t *e; (e = sig__map_walk(&it));) {
         dir_node_t *dn = e->val;
+        if (now - dn->seen > forget) {
+            /* Long reaped: stop asking (the walk may delete its entry). */
+            sig__map_del(&d->nodes, dn->info.node);
+            cmn_free(dn);
+            continue;
+        }
         if (now - dn->seen > silence && now - dn->reap_asked >= every) {
             dn->reap_asked = now;
             fn(ctx, dn->info.node);

@@ -277,7 +277,7 @@ static void on_join(sig_hub_t *h, sig_room_t *r, const sig_fmsg_t *m, double now
         sig__fed_room_sort(r);
         return;
     }
-    p = sig__fed_add_remote(r, m->id, m->seq, m->node);
+    p = sig__fed_add_remote(h, r, m->id, m->seq, m->node);
     sig__notify_joined(h, p);
 }
 
@@ -392,6 +392,7 @@ void sig_hub_fed_message(sig_hub_t *h, const char *room, const char *data, size_
     sig_fed_t *f = h->fed;
     if (!f)
         return;
+    f->now = now;
     sig_fmsg_t m;
     const char *why;
     if (sig__fmsg_decode(data, len, &m, &why) < 0) {
@@ -517,7 +518,8 @@ void sig__fed_tick(sig_hub_t *h, double now)
     /* A node silent for two heartbeats: ask Redis to reap it once its
      * heartbeat key is gone (the glue waits for the key's expiry). */
     double hb = h->cfg.fed_heartbeat ? h->cfg.fed_heartbeat : 1;
-    sig__dir_silent(f->dir, now, 2 * hb, hb, reap_one, h);
+    double ttl = h->cfg.fed_node_ttl ? h->cfg.fed_node_ttl : 5;
+    sig__dir_silent(f->dir, now, 2 * hb, hb, CMN_MAX(10 * ttl, 60.0), reap_one, h);
 }
 
 void sig__fed_conn_gone(sig_hub_t *h, sig_conn_t *c)

@@ -292,7 +292,7 @@ void sig__fed_on_moved(sig_hub_t *h, sig_room_t *r, const sig_fmsg_t *m, double 
         sig__fed_confirm(h->fed, p);
         return;
     }
-    p = sig__fed_add_remote(r, m->id, m->seq, m->node);
+    p = sig__fed_add_remote(h, r, m->id, m->seq, m->node);
     if (!known)
         sig__notify_joined(h, p);
 }

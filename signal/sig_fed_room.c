@@ -88,8 +88,12 @@ void sig__fed_room_resync(sig_hub_t *h, sig_room_t *r)
 
 /* ---- Members on other nodes ---------------------------------------------- */
 
-sig_peer_t *sig__fed_add_remote(sig_room_t *r, const char *id, uint64_t seq, const char *node)
+sig_peer_t *sig__fed_add_remote(sig_hub_t *h, sig_room_t *r, const char *id, uint64_t seq,
+                                const char *node)
 {
+    /* A node never heard from (it may have died before this one started)
+     * is watched like any other: silent, it is reaped. */
+    sig__dir_touch(h->fed->dir, node, h->fed->now);
     sig_peer_t *p = cmn_calloc(1, sizeof(*p));
     snprintf(p->id, sizeof(p->id), "%s", id);
     snprintf(p->node, sizeof(p->node), "%s", node);
@@ -196,7 +200,7 @@ void sig__fed_reconcile(sig_hub_t *h, sig_room_t *r, const json_t *members, cons
             p->seq = seq;
             sig__fed_confirm(f, p);
         } else {
-            p = sig__fed_add_remote(r, id, seq, node);
+            p = sig__fed_add_remote(h, r, id, seq, node);
             if (notify && !known)
                 sig__notify_joined(h, p);
         }
@@ -291,7 +295,10 @@ static void prune(sig_hub_t *h)
 void sig_hub_fed_link(sig_hub_t *h, bool up, double now)
 {
     sig_fed_t *f = h->fed;
-    if (!f || up == f->up)
+    if (!f)
+        return;
+    f->now = now;
+    if (up == f->up)
         return;
     f->up = up;
     f->links[up]++;

@@ -272,6 +272,9 @@ void sig__dir_free(sig_dir_t *d);
 int sig__dir_update(sig_dir_t *d, const char *data, size_t len, double now, const char **why);
 /* Forget <node> (it is dead). */
 void sig__dir_forget(sig_dir_t *d, const char *node);
+/* Know of <node> (a member is on it) from <now> on, if not yet: it then
+ * counts as silent until it beats. */
+void sig__dir_touch(sig_dir_t *d, const char *node, double now);
 /* When <node>'s last heartbeat came; 0 = never. */
 double sig__dir_seen(const sig_dir_t *d, const char *node);
 /* Nodes heard from within two heartbeats. */
@@ -284,8 +287,8 @@ double sig__dir_load(const sig_node_info_t *n);
 size_t sig__dir_rank(const sig_dir_t *d, const char *self, double now,
                      const sig_node_info_t **out, size_t max);
 /* Call <fn> for each node silent for more than <silence> seconds, at most
- * once per <every> seconds each. */
-void sig__dir_silent(sig_dir_t *d, double now, double silence, double every,
+ * once per <every> seconds each; forget nodes silent for <forget>. */
+void sig__dir_silent(sig_dir_t *d, double now, double silence, double every, double forget,
                      void (*fn)(void *ctx, const char *node), void *ctx);
 
 /* ---- sig_fed_msg.c: the cluster's messages ------------------------------ */
@@ -416,7 +419,9 @@ sig_fpend_t *sig__fed_pend_by_req(sig_fed_t *f, uint64_t req);
 json_t *sig__fed_header(sig_hub_t *h, const char *kind);
 int sig__fed_publish(sig_hub_t *h, const char *room, json_t *hdr, const char *body, size_t blen);
 void sig__fed_room_resync(sig_hub_t *h, sig_room_t *r);
-sig_peer_t *sig__fed_add_remote(sig_room_t *r, const char *id, uint64_t seq, const char *node);
+/* A record of member <id> of <r> on <node>. */
+sig_peer_t *sig__fed_add_remote(sig_hub_t *h, sig_room_t *r, const char *id, uint64_t seq,
+                                const char *node);
 void sig__fed_drop_remote(sig_hub_t *h, sig_room_t *r, sig_peer_t *p);
 void sig__fed_evict(sig_hub_t *h, sig_peer_t *p);
 void sig__fed_reconcile(sig_hub_t *h, sig_room_t *r, const json_t *members, const char *only,

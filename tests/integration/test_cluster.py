@@ -22,7 +22,9 @@ TTL = 3  # redis.node_ttl of the test nodes (cluster.FAST)
 
 def test_cluster_rooms_across_nodes():
     with Redis("rooms") as redis:
-        nodes = [node(redis, n, ["--signal.max_room_peers=4", "--signal.resume_seconds=20"])
+        # n1 drains for a while on SIGTERM (a WebSocket stays open meanwhile).
+        nodes = [node(redis, n, ["--signal.max_room_peers=4", "--signal.resume_seconds=20"] +
+                      (["--signal.drain_delay=3"] if n == "n1" else []))
                  for n in ("n1", "n2", "n3")]
         for d in nodes:
             d.start()
@@ -139,5 +141,19 @@ async def rooms(redis, nodes):
     assert m['icehub_cluster_resumes_total{result="success"}'] == 1
     assert m["icehub_cluster_remote_peers"] == 0  # alice and carol are both n3's now
     assert n1.metrics()["icehub_cluster_rooms"] == 0  # n1 has nobody left in a room
-    for p in (a3, c, x, e2, d1):
+    # n1 drains (SIGTERM, a WebSocket still open): its heartbeat says so and
+    # the director stops listing its relay while it is still alive.
+    k = await connect(n1)
+    n1.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 2.5
+    while True:
+        await c.send({"type": "ice-servers", "ref": 2})
+        ice = (await c.expect("ice-servers", ref=2))["iceServers"]
+        turn = [u for s in ice if "username" in s for u in s["urls"] if "udp" in u]
+        if turn == [f"turn:127.0.0.1:{n3.port}?transport=udp"]:
+            break
+        assert time.monotonic() < deadline, f"n1 still listed while draining: {ice}"
+        await asyncio.sleep(0.2)
+    assert n1.proc.poll() is None  # still draining, not gone
+    for p in (a3, c, x, e2, d1, k):
         await p.close()
