@@ -88,6 +88,8 @@ typedef enum turn_err_e {
     TURN_ERR_CAP_PERMS,           /* 508 */
     TURN_ERR_CAP_CHANNELS,        /* 508 */
     TURN_ERR_SERVER,              /* 500 */
+    TURN_ERR_TRY_ALTERNATE,       /* 300: draining, with ALTERNATE-SERVER */
+    TURN_ERR_DRAINING,            /* 403: draining, nowhere to send the client */
     TURN_ERR_COUNT
 } turn_err_t;
 
@@ -206,6 +208,7 @@ struct turn_s {
     turn_stats_t st;            /* written by the owner thread only */
     uint64_t block_gen;         /* turn_shared_block_gen last applied */
     turn_bucket_t total[TURN_DIR_COUNT]; /* this worker's share of cfg->total_bps */
+    uint32_t alt_next;          /* the next of cfg->alternates to hand out */
 };
 
 /* Relaxed atomic counter updates (one writer, readers on other threads). */
@@ -368,6 +371,7 @@ typedef struct turn_ctx_s {
     turn_alloc_t *a;            /* the 5-tuple's allocation, or NULL */
     stun_enc_t e;               /* the response being built */
     turn_err_t err;
+    cmn_addr_t alt;             /* TURN_ERR_TRY_ALTERNATE: the ALTERNATE-SERVER */
     bool software;              /* add SOFTWARE (Allocate and Refresh answers) */
     bool deleted;               /* Refresh deleted the allocation */
 } turn_ctx_t;

@@ -17,6 +17,9 @@
  * their byte quota): Allocate refuses them, and each worker's turn_tick
  * notices a change by the set's generation number (one atomic load a
  * tick) and then applies it to the allocations it owns.
+ *
+ * And the drain flag: a process that drains refuses new allocations on
+ * every worker at once (turn_allocate.c answers them).
  */
 #include "turn_int.h"
 
@@ -40,6 +43,7 @@ struct turn_shared_s {
     uint32_t max_total, max_per_user, max_per_ip; /* 0 = unlimited */
     uint32_t active;                              /* atomic reads outside the mutex */
     uint64_t block_gen;                           /* atomic: bumped by every block change */
+    bool draining;                                /* atomic: new Allocates refused */
     cmn_map_t map;                                /* shared_entry_t by kind and key */
 };
 
@@ -243,4 +247,14 @@ bool turn_shared_lift_block(turn_shared_t *s, const char *quota_user, turn_block
     }
     pthread_mutex_unlock(&s->mu);
     return lift;
+}
+
+void turn_shared_set_draining(turn_shared_t *s, bool on)
+{
+    __atomic_store_n(&s->draining, on, __ATOMIC_RELAXED);
+}
+
+bool turn_shared_draining(const turn_shared_t *s)
+{
+    return __atomic_load_n(&s->draining, __ATOMIC_RELAXED);
 }
