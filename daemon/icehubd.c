@@ -3,9 +3,11 @@
  * icehubd.c: the daemon's entry point. Parses the command line, loads and
  * validates the configuration, starts the services (relay workers for
  * STUN/TURN, the control-plane HTTP thread), then waits for signals:
- * SIGTERM drains (/readyz turns 503 at once, WebSocket peers get a
- * going-away close after signal.drain_delay) and stops, SIGINT stops
- * cleanly, SIGHUP reloads the configuration (validated first; on error the
+ * SIGTERM drains (ihd_drain.c: /readyz 503, new allocations refused or
+ * redirected, WebSocket peers closed after signal.drain_delay; the process
+ * stops when its allocations and peers are gone or turn.drain_timeout
+ * passed) and a second SIGTERM stops at once, SIGINT stops cleanly at
+ * once, SIGHUP reloads the configuration (validated first; on error the
  * running configuration stays).
  *
  * This is glue: it owns no protocol logic.
@@ -13,8 +15,11 @@
 #include "ihd.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/resource.h>
 #include <stdlib.h>
 #include <time.h>
@@ -247,6 +252,54 @@ static int start_services(ihd_server_t *srv)
     return 0;
 }
 
+/* One signal: SIGHUP reloads; SIGTERM drains (a second one stops at
+ * once); SIGINT stops at once. Returns true to stop now. */
+static bool on_signal(ihd_server_t *srv, const ihd_args_t *a, int sig)
+{
+    if (sig == SIGHUP) {
+        cmn_info("main", "SIGHUP: reloading the configuration");
+        reload(srv, a);
+        ihd_usage_reload(srv); /* and reopen the ledger (logrotate) */
+        return false;
+    }
+    if (sig == SIGTERM && !atomic_load(&srv->draining)) {
+        cmn_info("main", "SIGTERM: draining (a second SIGTERM stops at once)");
+        ihd_drain_start(srv, IHD_DRAIN_SIGNAL);
+        return false;
+    }
+    cmn_info("main", "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    return true;
+}
+
+/* The main thread's loop: signals (through a signalfd), wake-ups from
+ * other threads (a drain started by the API), and once a second the drain
+ * check. Returns when the process should stop. */
+static void main_loop(ihd_server_t *srv, const ihd_args_t *a, const sigset_t *set)
+{
+    int sfd = signalfd(-1, set, SFD_CLOEXEC);
+    if (sfd < 0) {
+        cmn_err("main", "signalfd: %s", strerror(errno));
+        return;
+    }
+    for (bool stop = false; !stop;) {
+        struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN},
+                               {.fd = srv->main_wakefd, .events = POLLIN}};
+        int n = poll(pf, 2, atomic_load(&srv->draining) ? 200 : 1000);
+        if (n > 0 && (pf[1].revents & POLLIN)) {
+            uint64_t v;
+            (void)!read(srv->main_wakefd, &v, sizeof(v));
+        }
+        if (n > 0 && (pf[0].revents & POLLIN)) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+                stop = on_signal(srv, a, (int)si.ssi_signo);
+        }
+        if (!stop && ihd_drain_done(srv, ihd_now()))
+            stop = true;
+    }
+    close(sfd);
+}
+
 static int serve(ihd_server_t *srv, const ihd_args_t *a)
 {
     sigset_t set;
@@ -255,31 +308,14 @@ static int serve(ihd_server_t *srv, const ihd_args_t *a)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     /* Blocked before any thread starts, so every thread inherits the mask
-     * and only sigwait below sees these signals. */
+     * and only the main loop's signalfd sees these signals. */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     int rc = start_services(srv);
     if (rc == 0) {
         cmn_info("main", "icehubd %s ready (pid %d)", ICEHUB_VERSION, (int)getpid());
-        for (;;) {
-            int sig = 0;
-            if (sigwait(&set, &sig) != 0)
-                continue;
-            if (sig == SIGHUP) {
-                cmn_info("main", "SIGHUP: reloading the configuration");
-                reload(srv, a);
-                ihd_usage_reload(srv); /* and reopen the ledger (logrotate) */
-                continue;
-            }
-            cmn_info("main", "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-            /* /readyz answers 503 from now on; with SIGTERM the WebSocket
-             * peers get their going-away close after signal.drain_delay. */
-            atomic_store(&srv->draining, 1);
-            if (sig == SIGTERM)
-                ihd_http_drain(srv);
-            break;
-        }
+        main_loop(srv, a, &set);
     }
     atomic_store(&srv->draining, 1);
     ihd_http_stop(srv);
@@ -366,12 +402,17 @@ int main(int argc, char **argv)
                                       (uint32_t)cfg->s.turn.max_allocations_per_user,
                                       (uint32_t)cfg->s.turn.max_allocations_per_ip);
     pthread_mutex_init(&srv.reserv_lock, NULL);
+    pthread_mutex_init(&srv.drain_mu, NULL);
+    srv.main_wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     srv.admin = ihd_admin_new();
     ihd_admin_configure(srv.admin, &cfg->s);
     rc = serve(&srv, &a);
     ihd_admin_free(srv.admin);
     ihd_reserv_free_all(&srv);
     pthread_mutex_destroy(&srv.reserv_lock);
+    pthread_mutex_destroy(&srv.drain_mu);
+    if (srv.main_wakefd >= 0)
+        close(srv.main_wakefd);
     turn_shared_free(srv.turn_shared);
     free_cfg(atomic_load(&srv.cfg));
     cmn_free(a.flags);

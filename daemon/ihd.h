@@ -98,6 +98,26 @@ typedef struct ihd_cfg_s {
     char *auto_secrets[1];      /* turn.secrets stand-in pointing at auto_secret */
 } ihd_cfg_t;
 
+/* Why the process drains (ihd_drain.c). */
+typedef enum ihd_drain_reason_e {
+    IHD_DRAIN_NONE = 0,
+    IHD_DRAIN_SIGNAL,           /* SIGTERM */
+    IHD_DRAIN_API,              /* POST /api/drain */
+    IHD_DRAIN_UPGRADE,          /* a live upgrade took the UDP side over */
+} ihd_drain_reason_t;
+
+/* The drain state as any thread reads it (ihd_drain_state). */
+typedef struct ihd_drain_info_s {
+    bool active;
+    ihd_drain_reason_t reason;
+    double since;               /* monotonic seconds the drain began */
+    double since_wall;          /* the same, Unix seconds */
+    double deadline_wall;       /* since_wall + turn.drain_timeout (as now configured) */
+    uint64_t allocations;       /* live allocations (all workers) */
+    long websockets;            /* open WebSocket connections */
+    uint64_t connections;       /* open TCP/TLS client connections */
+} ihd_drain_info_t;
+
 typedef struct ihd_server_s ihd_server_t;
 typedef struct ihd_conn_s ihd_conn_t;
 typedef struct ihd_alloc_s ihd_alloc_t;
@@ -150,7 +170,10 @@ struct ihd_server_s {
     unsigned nworkers;
     void *ssl_ctx;              /* SSL_CTX *, or NULL without TLS */
     atomic_int stopping;
-    atomic_int draining;
+    atomic_int draining;        /* a drain began: /readyz 503 (ihd_drain.c) */
+    pthread_mutex_t drain_mu;   /* guards <drain> */
+    ihd_drain_info_t drain;     /* active, reason, since (the rest is filled on read) */
+    int main_wakefd;            /* eventfd: wakes the main thread's loop; -1 = none */
     atomic_long tcp_conns;      /* all workers, against turn.max_tcp_connections */
     void *http;                 /* ihd_http_t *, or NULL */
     double start_time;          /* CLOCK_REALTIME seconds */
@@ -422,10 +445,27 @@ void ihd_ws_request_drain(ihd_ws_t *s);
 /* Any thread: WebSocket connections open now. */
 long ihd_ws_open(const ihd_ws_t *s);
 
-/* ihd_http.c, any thread: start the signaling drain (SIGTERM) and wait until every
- * WebSocket is closed (at most drain_delay + a few seconds). Returns at
- * once when none is open. */
-void ihd_http_drain(ihd_server_t *srv);
+/* ihd_http.c, any thread: start the signaling drain (no new WebSockets or
+ * joins; after signal.drain_delay every peer gets a 1001 close), and the
+ * number of WebSocket connections open now (0 without an HTTP thread). */
+void ihd_http_drain_start(ihd_server_t *srv);
+long ihd_http_ws_open(ihd_server_t *srv);
+
+/* ihd_drain.c: the drain. Start it (any thread; the first call wins and
+ * returns true, later ones return false): /readyz 503, new Allocates
+ * refused or redirected (turn_shared_set_draining), the signaling drain,
+ * and the main thread woken. */
+bool ihd_drain_start(ihd_server_t *srv, ihd_drain_reason_t why);
+/* The drain state with live counts; the one place to read it (the admin
+ * API, /metrics, anything that publishes it elsewhere). Any thread. */
+void ihd_drain_state(ihd_server_t *srv, ihd_drain_info_t *out);
+/* Main thread: should a draining process stop now? When the allocations
+ * (after an upgrade: and the stream connections) are gone or
+ * turn.drain_timeout has passed, and the WebSockets are closed or their
+ * drain has run its course. False while not draining. */
+bool ihd_drain_done(ihd_server_t *srv, double now);
+/* "none", "signal", "api", "upgrade". */
+const char *ihd_drain_reason_name(ihd_drain_reason_t r);
 /* ihd_metrics.c: write the daemon's metric families (workers, TURN, usage)
  * into <p>. HTTP thread. */
 struct cmn_prom_s;

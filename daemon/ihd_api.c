@@ -18,6 +18,8 @@
  *   POST   /api/users/{name}/revoke     end the user's allocations, refuse new ones (403)
  *   DELETE /api/users/{name}/revoke     allow the user again
  *   GET    /api/users/revoked           the revoked names
+ *   GET    /api/drain                   the drain state (ihd_drain_state)
+ *   POST   /api/drain                   start draining, as SIGTERM does
  *
  * Left out: the snapshots and commands themselves (ihd_admin.c).
  */
@@ -349,6 +351,44 @@ static void route_usage(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_r
     ihd_http_resp_json(r, 200, j);
 }
 
+/* ---- Drain ------------------------------------------------------------- */
+
+static json_t *drain_json(ihd_server_t *srv)
+{
+    ihd_drain_info_t d;
+    ihd_drain_state(srv, &d);
+    json_t *j = json_object();
+    json_object_set_new(j, "draining", json_boolean(d.active));
+    json_object_set_new(j, "reason", d.active ? json_string(ihd_drain_reason_name(d.reason))
+                                              : json_null());
+    json_object_set_new(j, "since", d.active ? time_json(d.since_wall) : json_null());
+    json_object_set_new(j, "deadline", d.active ? time_json(d.deadline_wall) : json_null());
+    double left = d.active ? CMN_MAX(0.0, d.deadline_wall - ihd_wallclock()) : 0.0;
+    json_object_set_new(j, "seconds_left", json_real(floor(left * 10) / 10));
+    json_object_set_new(j, "allocations", json_integer((json_int_t)d.allocations));
+    json_object_set_new(j, "websockets", json_integer(d.websockets));
+    json_object_set_new(j, "connections", json_integer((json_int_t)d.connections));
+    return j;
+}
+
+static void route_drain(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *r)
+{
+    if (req->method != IHD_HTTP_GET && req->method != IHD_HTTP_POST) {
+        method_not_allowed(r, "GET, POST");
+        return;
+    }
+    bool changed = false;
+    if (req->method == IHD_HTTP_POST) {
+        changed = ihd_drain_start(srv, IHD_DRAIN_API);
+        if (changed)
+            cmn_info("admin", "drain started through the admin API");
+    }
+    json_t *j = drain_json(srv);
+    if (req->method == IHD_HTTP_POST)
+        json_object_set_new(j, "changed", json_boolean(changed));
+    ihd_http_resp_json(r, 200, j);
+}
+
 /* ---- The dashboard's summary ------------------------------------------ */
 
 typedef struct user_agg_s {
@@ -505,6 +545,7 @@ static void route_summary(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http
     json_object_set_new(j, "users_live", json_integer((json_int_t)nu));
     json_object_set_new(j, "top_users", top);
     json_object_set_new(j, "revoked_users", json_integer((json_int_t)nrev));
+    json_object_set_new(j, "draining", json_boolean(atomic_load(&srv->draining)));
     json_t *usage = usage_summary(srv);
     json_object_set_new(j, "usage", usage ? usage : json_null());
     cmn_free(users);
@@ -533,6 +574,10 @@ static void api_route(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_res
         return;
     }
     const char *p = req->path;
+    if (!strcmp(p, "/api/drain")) {
+        route_drain(srv, req, r);
+        return;
+    }
     if (!strncmp(p, "/api/allocations/", 17)) {
         one_allocation(srv, req, p + 17, r);
         return;

@@ -367,16 +367,17 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-void ihd_http_drain(ihd_server_t *srv)
+void ihd_http_drain_start(ihd_server_t *srv)
 {
     ihd_http_t *h = srv->http;
-    if (!h || !h->sig || ihd_ws_open(h->sig) == 0)
-        return;
-    ihd_cfg_t *cfg = atomic_load(&srv->cfg);
-    double deadline = ihd_now() + cfg->s.signal.drain_delay + 5.0;
-    ihd_ws_request_drain(h->sig);
-    while (ihd_ws_open(h->sig) > 0 && ihd_now() < deadline)
-        usleep(20000);
+    if (h && h->sig)
+        ihd_ws_request_drain(h->sig);
+}
+
+long ihd_http_ws_open(ihd_server_t *srv)
+{
+    ihd_http_t *h = srv->http;
+    return h && h->sig ? ihd_ws_open(h->sig) : 0;
 }
 
 /* lws logs some things a client can cause at error level (an oversized

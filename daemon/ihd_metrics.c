@@ -165,6 +165,20 @@ static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t 
             "Datagrams to peers the kernel refused to send.", c->relay_tx_errors);
 }
 
+/* The drain (ihd_drain_state). */
+static void lifecycle_metrics(ihd_server_t *srv, cmn_prom_t *p)
+{
+    ihd_drain_info_t d;
+    ihd_drain_state(srv, &d);
+    gauge(p, "icehub_draining", "1 while draining: new allocations refused or redirected.",
+          d.active);
+    cmn_prom_family(p, "icehub_drain_deadline_timestamp_seconds", "gauge",
+                    "When a running drain ends what is left (turn.drain_timeout), Unix "
+                    "seconds; 0 while not draining.");
+    cmn_prom_sample(p, "icehub_drain_deadline_timestamp_seconds",
+                    d.active ? d.deadline_wall : 0, CMN_PROM_END);
+}
+
 void ihd_metrics_render(ihd_server_t *srv, cmn_prom_t *p)
 {
     ihd_counters_t c;
@@ -179,6 +193,7 @@ void ihd_metrics_render(ihd_server_t *srv, cmn_prom_t *p)
     cmn_prom_sample(p, "icehub_process_start_time_seconds", srv->start_time, CMN_PROM_END);
     cmn_prom_family(p, "icehub_workers", "gauge", "Relay worker threads.");
     cmn_prom_sample(p, "icehub_workers", srv->nworkers, CMN_PROM_END);
+    lifecycle_metrics(srv, p);
 
     per_transport(p, "icehub_rx_packets_total", "counter",
                   "Datagrams or stream frames received from clients.", c.rx_packets);
