@@ -114,7 +114,10 @@ static ihd_cfg_t *load_cfg(const ihd_args_t *a, uint64_t gen, const ihd_server_t
     cfg->gen = gen;
     cfg->binding.software = cfg->s.turn.software;
     cfg->auto_secret = srv->auto_secret;
-    if (ihd_turncfg_build(cfg, srv->nonce_key, err, errlen) < 0) {
+    /* The certificate and key are read (and matched) with the rest, so a
+     * reload with a bad one fails as a whole. */
+    if (ihd_turncfg_build(cfg, srv->nonce_key, err, errlen) < 0 ||
+        ihd_tls_ctx_new(&cfg->s, &cfg->tls_ctx, err, errlen) < 0) {
         ihd_turncfg_dispose(cfg);
         cmn_config_dispose(&cfg->s);
         cmn_free(cfg);
@@ -127,6 +130,7 @@ static void free_cfg(ihd_cfg_t *cfg)
 {
     if (!cfg)
         return;
+    ihd_tls_ctx_free(cfg->tls_ctx);
     ihd_turncfg_dispose(cfg);
     cmn_config_dispose(&cfg->s);
     cmn_free(cfg);
@@ -161,8 +165,9 @@ static void warn_restart_needed(const cmn_settings_t *o, const cmn_settings_t *n
         {o->http.enabled != n->http.enabled, "http.enabled"},
         {!addrlist_equal(&o->http.listen, &n->http.listen), "http.listen"},
         {!addrlist_equal(&o->http.tls_listen, &n->http.tls_listen), "http.tls_listen"},
-        {!str_eq(o->tls.cert, n->tls.cert) || !str_eq(o->tls.key, n->tls.key), "tls.cert/tls.key"},
+        {!o->tls.cert[0] != !n->tls.cert[0], "tls.cert (TLS on or off)"},
         {!str_eq(o->ledger.path, n->ledger.path), "ledger.path"},
+        {!str_eq(o->upgrade.socket, n->upgrade.socket), "upgrade.socket"},
         {!addrlist_equal(&o->metrics.listen, &n->metrics.listen), "metrics.listen"},
     };
     for (size_t i = 0; i < CMN_ARRAY_LEN(checks); i++)
@@ -184,6 +189,14 @@ static void reload(ihd_server_t *srv, const ihd_args_t *a)
         return;
     }
     warn_restart_needed(&old->s, &cfg->s);
+    if (srv->tls_on && !cfg->tls_ctx) {
+        /* The TLS listeners stay until a restart: keep their certificate. */
+        cfg->tls_ctx = ihd_tls_ctx_ref(old->tls_ctx);
+    } else if (srv->tls_on) {
+        char desc[256];
+        ihd_tls_describe(cfg->tls_ctx, desc, sizeof(desc));
+        cmn_info("tls", "certificate loaded for new TLS connections: %s", desc);
+    }
     ihd_admin_configure(srv->admin, &cfg->s);
     cmn_log_set_level(cfg->s.log.level);
     turn_shared_set_limits(srv->turn_shared, (uint32_t)cfg->s.turn.max_allocations,
@@ -222,10 +235,7 @@ static int start_services(ihd_server_t *srv)
 {
     char err[1024];
     ihd_cfg_t *cfg = atomic_load(&srv->cfg);
-    if (ihd_tls_ctx_new(&cfg->s, &srv->ssl_ctx, err, sizeof(err)) < 0) {
-        cmn_err("tls", "%s", err);
-        return EXIT_CONFIG;
-    }
+    srv->tls_on = cfg->tls_ctx != NULL;
     /* Usage and the ledger before the workers, so no byte goes unaccounted. */
     if (ihd_usage_start(srv, err, sizeof(err)) < 0) {
         cmn_err("ledger", "%s", err);
@@ -236,7 +246,7 @@ static int start_services(ihd_server_t *srv)
         if (ihd_workers_start(srv, n) < 0)
             return 1;
         cmn_info("turn", "%u relay worker thread%s%s", n, n == 1 ? "" : "s",
-                 srv->ssl_ctx ? ", TLS on" : ", TLS off (no tls.cert)");
+                 srv->tls_on ? ", TLS on" : ", TLS off (no tls.cert)");
         if (!cfg->s.turn.secrets.n && cfg->turn.nsecrets)
             cmn_info("turn", "no turn.secrets: TURN accepts the credentials the signaling "
                              "hub hands out (a random secret for this process)");
@@ -322,7 +332,6 @@ static int serve(ihd_server_t *srv, const ihd_args_t *a)
     if (srv->nworkers)
         ihd_workers_stop(srv); /* ends the allocations: final ledger records */
     ihd_usage_stop(srv);       /* writes and syncs the ledger */
-    ihd_tls_ctx_free(srv->ssl_ctx);
     if (rc == 0)
         cmn_info("main", "stopped");
     return rc;
@@ -375,17 +384,14 @@ int main(int argc, char **argv)
         return EXIT_CONFIG;
     }
     if (a.check_only || a.print_config) {
-        /* --check-config also loads the certificate and key, so a
-         * mismatched pair is found here rather than at start. */
-        void *ssl = NULL;
-        if (a.check_only && (ihd_tls_ctx_new(&cfg->s, &ssl, err, sizeof(err)) < 0 ||
-                             ihd_usage_check(&cfg->s, err, sizeof(err)) < 0)) {
+        /* load_cfg loaded the certificate and key too, so a mismatched
+         * pair is found here rather than at start. */
+        if (a.check_only && ihd_usage_check(&cfg->s, err, sizeof(err)) < 0) {
             fprintf(stderr, "icehubd: configuration error: %s\n", err);
             free_cfg(cfg);
             cmn_free(a.flags);
             return EXIT_CONFIG;
         }
-        ihd_tls_ctx_free(ssl);
         if (a.print_config)
             cmn_config_print(&cfg->s, stdout);
         if (a.check_only)

@@ -96,6 +96,11 @@ typedef struct ihd_cfg_s {
     turn_quota_rule_t *quota_rules; /* owned, patterns too: quota.users split */
     const char *auto_secret;    /* borrowed (the server's): accepted when turn.secrets is empty */
     char *auto_secrets[1];      /* turn.secrets stand-in pointing at auto_secret */
+    /* Owned reference: the SSL_CTX of tls.cert/tls.key as this snapshot
+     * read them (NULL without TLS). New TLS connections take the current
+     * snapshot's; an SSL holds its own reference, so connections that
+     * started with an older one keep it after a reload frees the snapshot. */
+    void *tls_ctx;
 } ihd_cfg_t;
 
 /* Why the process drains (ihd_drain.c). */
@@ -168,7 +173,7 @@ struct ihd_server_s {
     _Atomic(ihd_cfg_t *) cfg;   /* current snapshot */
     ihd_worker_t *workers;
     unsigned nworkers;
-    void *ssl_ctx;              /* SSL_CTX *, or NULL without TLS */
+    bool tls_on;                /* TLS listeners were opened at start (tls.cert set) */
     atomic_int stopping;
     atomic_int draining;        /* a drain began: /readyz 503 (ihd_drain.c) */
     pthread_mutex_t drain_mu;   /* guards <drain> */
@@ -275,9 +280,19 @@ unsigned ihd_udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
                       ihd_udp_stats_t *st);
 
 
-/* ihd_tls.c */
+/* ihd_tls.c: an SSL_CTX (as void *) from tls.cert and tls.key, checked
+ * against each other; *out stays NULL when tls.cert is empty. Returns 0 or
+ * a negative code with the file and OpenSSL's reason in <err>. */
 int ihd_tls_ctx_new(const cmn_settings_t *s, void **out, char *err, size_t errlen);
+/* One more reference to <ctx> (NULL is fine); ihd_tls_ctx_free drops one. */
+void *ihd_tls_ctx_ref(void *ctx);
 void ihd_tls_ctx_free(void *ctx);
+/* "CN=example.org, expires 2027-03-01" for logs; "" without a ctx. */
+void ihd_tls_describe(void *ctx, char *buf, size_t len);
+/* Put the certificate chain and key of <from> into <to> (a context someone
+ * else made, such as a libwebsockets vhost's): new handshakes on <to> use
+ * them, open connections keep theirs. Returns 0 or CMN_EIO. */
+int ihd_tls_ctx_copy_cert(void *to, void *from);
 
 /* ihd_http.c: the control-plane HTTP thread (lws): /livez, /readyz,
  * /metrics, embedded web assets, and the routes below. */

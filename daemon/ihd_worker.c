@@ -328,7 +328,7 @@ int ihd_workers_start(ihd_server_t *srv, unsigned n)
         w->udp = cmn_calloc(1, sizeof(*w->udp));
         if (w->epfd < 0 || w->wakefd < 0 || epoll_add(w->epfd, w->wakefd, &w->wake_kind) < 0)
             goto fail;
-        if (worker_open(w, &cfg->s, srv->ssl_ctx != NULL) < 0)
+        if (worker_open(w, &cfg->s, srv->tls_on) < 0)
             goto fail;
         ihd_relay_init_ops(w);
         w->turn = turn_new(&cfg->turn, &w->turn_ops, srv->turn_shared);
