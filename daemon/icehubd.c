@@ -198,6 +198,7 @@ static void reload(ihd_server_t *srv, const ihd_args_t *a)
         cmn_info("tls", "certificate loaded for new TLS connections: %s", desc);
     }
     ihd_admin_configure(srv->admin, &cfg->s);
+    ihd_admin_revocations_reload(srv, &cfg->s);
     cmn_log_set_level(cfg->s.log.level);
     turn_shared_set_limits(srv->turn_shared, (uint32_t)cfg->s.turn.max_allocations,
                            (uint32_t)cfg->s.turn.max_allocations_per_user,
@@ -236,6 +237,11 @@ static int start_services(ihd_server_t *srv)
     char err[1024];
     ihd_cfg_t *cfg = atomic_load(&srv->cfg);
     srv->tls_on = cfg->tls_ctx != NULL;
+    /* Revoked users are blocked before any worker can take an Allocate. */
+    if (ihd_admin_revocations_open(srv, &cfg->s, err, sizeof(err)) < 0) {
+        cmn_err("admin", "%s", err);
+        return EXIT_CONFIG;
+    }
     /* Usage and the ledger before the workers, so no byte goes unaccounted. */
     if (ihd_usage_start(srv, err, sizeof(err)) < 0) {
         cmn_err("ledger", "%s", err);
@@ -291,6 +297,7 @@ static void main_loop(ihd_server_t *srv, const ihd_args_t *a, const sigset_t *se
         cmn_err("main", "signalfd: %s", strerror(errno));
         return;
     }
+    double next_second = 0;
     for (bool stop = false; !stop;) {
         struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN},
                                {.fd = srv->main_wakefd, .events = POLLIN}};
@@ -304,7 +311,12 @@ static void main_loop(ihd_server_t *srv, const ihd_args_t *a, const sigset_t *se
             if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
                 stop = on_signal(srv, a, (int)si.ssi_signo);
         }
-        if (!stop && ihd_drain_done(srv, ihd_now()))
+        double now = ihd_now();
+        if (now >= next_second) {
+            ihd_admin_revocations_expire(srv, ihd_wallclock());
+            next_second = now + 1.0;
+        }
+        if (!stop && ihd_drain_done(srv, now))
             stop = true;
     }
     close(sfd);

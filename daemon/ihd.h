@@ -413,12 +413,33 @@ void ihd_admin_list_dispose(ihd_admin_list_t *l);
  * up to 2 s for the workers. Returns 0, CMN_ENOENT (no such live
  * allocation) or CMN_EAGAIN (a worker did not answer in time). */
 int ihd_admin_end_alloc(ihd_server_t *srv, uint64_t id);
-/* Revoke (turn_shared_block_user REVOKED) or un-revoke <quota_user>.
- * Returns 0; CMN_EEXIST if it was already revoked; CMN_ENOENT when
- * un-revoking a user that was not revoked. */
-int ihd_admin_revoke(ihd_server_t *srv, const char *quota_user, bool revoke);
-/* The revoked names, sorted; an owned NULL-terminated array of owned strings. */
-char **ihd_admin_revoked(ihd_server_t *srv, size_t *n);
+/* Revocations (acct_revokes_t, kept in admin.revocations_file). */
+/* The file of <s>: admin.revocations_file, else revocations.json beside
+ * ledger.path, else "" (memory only). */
+void ihd_revocations_path(const cmn_settings_t *s, char *buf, size_t len);
+/* At start: read the file and block every user in it (turn_shared_t).
+ * Returns 0 or CMN_EINVAL with "admin.revocations_file: FILE: what" in <err>. */
+int ihd_admin_revocations_open(ihd_server_t *srv, const cmn_settings_t *s, char *err,
+                               size_t errlen);
+/* On reload: a new path gets the current list. */
+void ihd_admin_revocations_reload(ihd_server_t *srv, const cmn_settings_t *s);
+/* Main thread, once a second: lift the revocations that ended by <wall>. */
+void ihd_admin_revocations_expire(ihd_server_t *srv, double wall);
+typedef struct ihd_revoke_s {
+    double until;               /* Unix seconds the revocation ends */
+    bool persisted;             /* the file was written */
+} ihd_revoke_t;
+/* Revoke <quota_user> for <ttl> seconds (turn_shared_block_user REVOKED;
+ * again: extended). Returns 0, CMN_EEXIST if it was already revoked, or
+ * CMN_ELIMIT when the list is full (nothing done). */
+int ihd_admin_revoke(ihd_server_t *srv, const char *quota_user, double ttl, ihd_revoke_t *out);
+/* Allow <quota_user> again. Returns 0, or CMN_ENOENT when it was not
+ * revoked; *persisted is false when the file could not be written. */
+int ihd_admin_unrevoke(ihd_server_t *srv, const char *quota_user, bool *persisted);
+/* The revocations, sorted by user; free with acct_revokes_list_free. */
+acct_revoked_t *ihd_admin_revoked(ihd_server_t *srv, size_t *n);
+/* Failed writes of the revocations file (a metric). */
+uint64_t ihd_admin_revocation_errors(ihd_server_t *srv);
 
 /* ihd_ws.c: the signaling hub (signal/) on libwebsockets, on the HTTP
  * thread; only ihd_http.c and ihd_ws.c include libwebsockets.h. */

@@ -15,7 +15,8 @@
  *   GET    /api/allocations[?user=U&limit=N] live allocations (oldest first)
  *   GET    /api/allocations/{id}        one of them
  *   DELETE /api/allocations/{id}        end it (reason "admin")
- *   POST   /api/users/{name}/revoke     end the user's allocations, refuse new ones (403)
+ *   POST   /api/users/{name}/revoke[?ttl=S] end the user's allocations, refuse new ones
+ *                                       (403) for ttl seconds (admin.revocation_ttl)
  *   DELETE /api/users/{name}/revoke     allow the user again
  *   GET    /api/users/revoked           the revoked names
  *   GET    /api/drain                   the drain state (ihd_drain_state)
@@ -38,6 +39,7 @@
 #define API_TOP_USERS 10
 #define API_LIST_DEFAULT 1000   /* allocations listed unless ?limit= says otherwise */
 #define API_LIST_MAX 100000
+#define API_TTL_MAX 315360000   /* ten years, admin.revocation_ttl's maximum */
 
 /* ---- Responses -------------------------------------------------------- */
 
@@ -277,10 +279,27 @@ static void user_revoke(ihd_server_t *srv, const ihd_http_req_t *req, const char
     memcpy(user, name, nlen);
     user[nlen] = '\0';
     bool revoke = req->method == IHD_HTTP_POST;
-    int rc = ihd_admin_revoke(srv, user, revoke);
-    if (!revoke && rc == CMN_ENOENT) {
-        ihd_http_resp_error(r, 404, "not-revoked", "this user is not revoked");
-        return;
+    ihd_revoke_t rv = {0, true};
+    int rc;
+    if (revoke) {
+        char tv[16];
+        uint64_t ttl = (uint64_t)atomic_load(&srv->cfg)->s.admin.revocation_ttl;
+        int has = query_get(req->query, "ttl", tv, sizeof(tv));
+        if (has < 0 || (has && (parse_id(tv, &ttl) < 0 || ttl > API_TTL_MAX))) {
+            ihd_http_resp_error(r, 400, "bad-query", "ttl: expected seconds in 1..315360000");
+            return;
+        }
+        rc = ihd_admin_revoke(srv, user, (double)ttl, &rv);
+        if (rc == CMN_ELIMIT) {
+            ihd_http_resp_error(r, 503, "too-many", "the revocation list is full");
+            return;
+        }
+    } else {
+        rc = ihd_admin_unrevoke(srv, user, &rv.persisted);
+        if (rc == CMN_ENOENT) {
+            ihd_http_resp_error(r, 404, "not-revoked", "this user is not revoked");
+            return;
+        }
     }
     if (rc == 0)
         cmn_info("admin", "user \"%s\" %s through the admin API", user,
@@ -308,6 +327,8 @@ static void user_revoke(ihd_server_t *srv, const ihd_http_req_t *req, const char
                                       : quota ? json_string("quota")
                                               : json_null());
     json_object_set_new(j, "live_allocations", json_integer(live));
+    json_object_set_new(j, "until", revoke ? time_json(rv.until) : json_null());
+    json_object_set_new(j, "persisted", json_boolean(rv.persisted));
     ihd_http_resp_json(r, 200, j);
 }
 
@@ -315,15 +336,20 @@ static void route_revoked(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http
 {
     (void)req;
     size_t n;
-    char **v = ihd_admin_revoked(srv, &n);
-    json_t *arr = json_array();
+    acct_revoked_t *v = ihd_admin_revoked(srv, &n);
+    json_t *names = json_array(), *full = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(arr, acct_json_str(v[i]));
-        cmn_free(v[i]);
+        json_array_append_new(names, acct_json_str(v[i].user));
+        json_t *e = json_object();
+        json_object_set_new(e, "user", acct_json_str(v[i].user));
+        json_object_set_new(e, "since", time_json(v[i].since));
+        json_object_set_new(e, "until", time_json(v[i].until));
+        json_array_append_new(full, e);
     }
-    cmn_free(v);
+    acct_revokes_list_free(v, n);
     json_t *j = json_object();
-    json_object_set_new(j, "users", arr);
+    json_object_set_new(j, "users", names);
+    json_object_set_new(j, "revocations", full);
     ihd_http_resp_json(r, 200, j);
 }
 
@@ -521,10 +547,8 @@ static void route_summary(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http
         json_array_append_new(top, u);
     }
     size_t nrev;
-    char **rev = ihd_admin_revoked(srv, &nrev);
-    for (size_t i = 0; i < nrev; i++)
-        cmn_free(rev[i]);
-    cmn_free(rev);
+    acct_revoked_t *rev = ihd_admin_revoked(srv, &nrev);
+    acct_revokes_list_free(rev, nrev);
 
     double now = ihd_wallclock();
     json_t *tp = json_object();

@@ -177,6 +177,14 @@ static void lifecycle_metrics(ihd_server_t *srv, cmn_prom_t *p)
                     "seconds; 0 while not draining.");
     cmn_prom_sample(p, "icehub_drain_deadline_timestamp_seconds",
                     d.active ? d.deadline_wall : 0, CMN_PROM_END);
+    size_t nrev;
+    acct_revoked_t *rev = ihd_admin_revoked(srv, &nrev);
+    acct_revokes_list_free(rev, nrev);
+    gauge(p, "icehub_revocations", "Users revoked now (admin API; kept across restarts).",
+          nrev);
+    counter(p, "icehub_revocations_write_errors_total",
+            "Failed writes of admin.revocations_file (the revocations hold in memory).",
+            ihd_admin_revocation_errors(srv));
 }
 
 void ihd_metrics_render(ihd_server_t *srv, cmn_prom_t *p)
