@@ -417,4 +417,36 @@ int turn_ephemeral_password(const char *secret, const char *username, char *out,
  * on one server); else the built-in deny list and denied_peers refuse. */
 bool turn_peer_allowed(const turn_cfg_t *cfg, const cmn_addr_t *peer);
 
+/* ---- Live upgrade: allocations as bytes (turn_state.c) ---------------- */
+
+/* The version of the encoding below; a process reads only its own. */
+#define TURN_STATE_VERSION 1
+
+/* Encode the live allocation <a> (times relative to <now>) into
+ * <out>[0..cap). Returns the length it needs: when that is more than <cap>
+ * nothing usable was written, and the caller retries with room. What the
+ * glue keeps for <a> (turn_alloc_udata: its relay sockets) is not in it. */
+size_t turn_alloc_encode(const turn_alloc_t *a, double now, uint8_t *out, size_t cap);
+
+/* Decode what turn_alloc_encode wrote in another process and add the
+ * allocation to <t> as it was there: same id, 5-tuple, relayed addresses,
+ * remaining lifetime, permissions, channels, counters and quota tokens
+ * (rates come from <t>'s configuration). It counts in the shared limits
+ * without being refused by them. The bytes are not trusted: every field is
+ * checked. Returns 0 with *out set (set its udata next), CMN_EINVAL
+ * (malformed; *why names the field: a static string) or CMN_EEXIST (<t>
+ * has an allocation on that 5-tuple). */
+int turn_alloc_import(turn_t *t, const uint8_t *src, size_t len, double now, turn_alloc_t **out,
+                      const char **why);
+
+/* Take <a> out of <t> without ending it: no relay_close, no end reason for
+ * a ledger; its shared-limit counts are released (another process counts
+ * it now). Its udata is cleared; the glue frees its own part. */
+void turn_alloc_detach(turn_t *t, turn_alloc_t *a);
+
+/* The highest allocation id handed out in this process, and a floor for
+ * the next ones (ids imported from another process stay unique). */
+uint64_t turn_alloc_last_id(void);
+void turn_alloc_ids_after(uint64_t max);
+
 #endif /* TURN_H */

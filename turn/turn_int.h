@@ -309,6 +309,9 @@ bool turn__rl_allow(turn_t *t, const cmn_addr_t *ip, double now);
  * TURN_ERR_CAP_TOTAL (and counts nothing then). */
 turn_err_t turn__shared_acquire(turn_shared_t *s, const char *user, const cmn_addr_t *ip);
 void turn__shared_release(turn_shared_t *s, const char *user, const cmn_addr_t *ip);
+/* Count an allocation that exists already (imported in a live upgrade):
+ * like turn__shared_acquire, but no limit refuses it. */
+void turn__shared_force(turn_shared_t *s, const char *user, const cmn_addr_t *ip);
 
 /* ---- Allocations and the 5-tuple table (turn_alloc.c) ----------------- */
 
@@ -321,6 +324,9 @@ turn_alloc_t *turn__alloc_new(turn_t *t, const turn_5tuple_t *tuple, const turn_
  * or one that ended before the current turn_tick. */
 void turn__alloc_free(turn_alloc_t *a);
 void turn__alloc_insert(turn_t *t, turn_alloc_t *a);
+/* Put <a> in the table and count it active (turn__alloc_insert also
+ * counts it created; an imported allocation was created elsewhere). */
+void turn__alloc_link(turn_t *t, turn_alloc_t *a);
 /* End <a>: unlink, release quotas, relay_close, keep until the next tick. */
 void turn__alloc_end(turn_t *t, turn_alloc_t *a, turn_end_reason_t why);
 bool turn__tuple_equal(const turn_5tuple_t *x, const turn_5tuple_t *y);

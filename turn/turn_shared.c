@@ -182,6 +182,17 @@ turn_err_t turn__shared_acquire(turn_shared_t *s, const char *user, const cmn_ad
     return err;
 }
 
+void turn__shared_force(turn_shared_t *s, const char *user, const cmn_addr_t *ip)
+{
+    uint8_t ipk[17];
+    size_t iplen = ip_key(ip, ipk);
+    pthread_mutex_lock(&s->mu);
+    entry_add(s, KEY_USER, (const uint8_t *)user, strlen(user), 1);
+    entry_add(s, KEY_IP, ipk, iplen, 1);
+    __atomic_store_n(&s->active, s->active + 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&s->mu);
+}
+
 void turn__shared_release(turn_shared_t *s, const char *user, const cmn_addr_t *ip)
 {
     uint8_t ipk[17];
