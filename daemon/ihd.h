@@ -16,6 +16,7 @@
 #include "acct/acct.h"
 #include "common/cmn.h"
 #include "common/cmn_addr.h"
+#include "common/cmn_sockaddr.h"
 #include "common/cmn_config.h"
 #include "stun/stun.h"
 #include "turn/turn.h"
@@ -195,11 +196,6 @@ struct ihd_server_s {
     char token_key[48];
 };
 
-/* ihd_addr.c: convert to and from struct sockaddr. to_sockaddr returns the
- * socklen (0 for an address of no family); from_sockaddr returns 0 or
- * CMN_EINVAL for other families. */
-unsigned ihd_addr_to_sockaddr(const cmn_addr_t *a, struct sockaddr_storage *ss);
-int ihd_addr_from_sockaddr(cmn_addr_t *a, const struct sockaddr *sa);
 
 /* ihd_worker.c */
 int ihd_workers_start(ihd_server_t *srv, unsigned n);
@@ -544,5 +540,19 @@ char *ihd_usage_json(ihd_server_t *srv, size_t *len);
  * health) to a /metrics page being rendered (a cmn_prom_t *). */
 void ihd_usage_metrics(ihd_server_t *srv, struct cmn_prom_s *p);
 
+
+/* ihd_cli.c: the command line's words. */
+/* The --help text: options, then every setting with its default, type and
+ * whether SIGHUP reloads it. */
+void ihd_cli_usage(FILE *f);
+/* <flag> is a "--section.key" argument and <next> the one after it (or
+ * NULL). When <flag> has no '=' and <next> looks like its value, write an
+ * error with the "--section.key=value" form into <buf> and return 0;
+ * otherwise CMN_ENOENT. */
+int ihd_cli_flag_hint(const char *flag, const char *next, char *buf, size_t len);
+/* Log, at info, the URLs the services of <s> serve: STUN/TURN per transport
+ * (TLS when <tls_on>), the demo page and /ws, /metrics, /dashboard when the
+ * admin API is on. */
+void ihd_cli_log_urls(const cmn_settings_t *s, bool tls_on);
 
 #endif /* IHD_H */
