@@ -173,6 +173,11 @@ int acct_ledger_check(const char *path, uint64_t max_bytes, bool rotate_daily, c
  * A NULL ledger takes nothing. */
 void acct_ledger_append(acct_ledger_t *l, const char *lines, size_t len, unsigned nrec);
 void acct_ledger_configure(acct_ledger_t *l, uint64_t max_bytes, bool rotate_daily);
+/* Wait (at most <timeout> seconds) until every line queued so far has been
+ * handed to write(): another process may then read the file whole (a live
+ * upgrade). Returns 0, or CMN_EAGAIN when the time ran out (a failing
+ * disk). NULL is a no-op. */
+int acct_ledger_flush(acct_ledger_t *l, double timeout);
 /* Reopen the file at its path (SIGHUP, after logrotate moved it). */
 void acct_ledger_reopen(acct_ledger_t *l);
 /* Write everything queued (retrying a failing disk for a few seconds),

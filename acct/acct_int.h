@@ -32,6 +32,7 @@ struct acct_ledger_s {
     uint64_t max_bytes;
     bool rotate_daily;
     bool reopen, stop;
+    int flush;                  /* callers of acct_ledger_flush waiting: no gathering */
     acct_ledger_stats_t st;
     double last_err_log;
 };

@@ -269,7 +269,8 @@ sig_peer_t *sig__peer_add(sig_hub_t *h, const char *room, const char *id, sig_co
     r->tail = p;
     r->npeers++;
     h->npeers++;
-    c->peer = p;
+    if (c) /* NULL: a peer that arrives away (sig_state.c) */
+        c->peer = p;
     sig__peer_new_resume(h, p);
     return p;
 }
