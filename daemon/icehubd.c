@@ -38,6 +38,7 @@ typedef struct ihd_args_s {
     size_t nflags;
     bool check_only;
     bool print_config;
+    bool upgrade;              /* --upgrade: take over from the running icehubd */
 } ihd_args_t;
 
 /* Returns 0 to run, 1 to exit 0 (help/version), or EXIT_CONFIG. */
@@ -58,6 +59,8 @@ static int parse_args(int argc, char **argv, ihd_args_t *a)
             a->check_only = true;
         } else if (!strcmp(s, "--print-config")) {
             a->print_config = true;
+        } else if (!strcmp(s, "--upgrade")) {
+            a->upgrade = true;
         } else if (!strcmp(s, "-c") || !strcmp(s, "--config")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "icehubd: %s: expected a file name\n", s);
@@ -219,38 +222,82 @@ static unsigned worker_count(const cmn_settings_t *s)
     return (unsigned)CMN_MIN(n, IHD_MAX_WORKERS);
 }
 
-static int start_services(ihd_server_t *srv)
+/* The relay workers: new sockets, or (a live upgrade) the old process's
+ * sockets and allocations, on as many workers as it ran. */
+static int start_turn(ihd_server_t *srv, const ihd_cfg_t *cfg, char *why, size_t whylen)
+{
+    ihd_handover_t *ho = srv->handover;
+    unsigned n = ho ? ho->nworkers : worker_count(&cfg->s);
+    if (ho) {
+        if (n != worker_count(&cfg->s))
+            cmn_warn("upgrade", "running %u relay workers, as the old process did (turn.threads "
+                                "takes effect at the next restart)", n);
+        turn_alloc_ids_after(ho->last_id);
+        ihd_reserv_adopt(srv, ho);
+    }
+    if (ihd_workers_start(srv, n, why, whylen) < 0) {
+        if (why[0])
+            cmn_err("upgrade", "%s", why);
+        else
+            snprintf(why, whylen, "the relay workers did not start (see the new process's log)");
+        return CMN_EIO;
+    }
+    if (ho) {
+        srv->upgrade_pause = ihd_now() - ho->paused_at;
+        for (unsigned i = 0; i < ho->nworkers; i++)
+            srv->upgrade_allocs += ho->wk[i].nallocs;
+        cmn_info("upgrade", "took over %llu UDP allocation(s) and the listening sockets of %u "
+                            "worker(s); UDP was paused %.1f ms",
+                 (unsigned long long)srv->upgrade_allocs, n, srv->upgrade_pause * 1000.0);
+    }
+    cmn_info("turn", "%u relay worker thread%s%s", n, n == 1 ? "" : "s",
+             srv->tls_on ? ", TLS on" : ", TLS off (no tls.cert)");
+    if (!cfg->s.turn.secrets.n && cfg->turn.nsecrets)
+        cmn_info("turn", "no turn.secrets: TURN accepts the credentials the signaling "
+                         "hub hands out (a random secret for this process)");
+    else if (!cfg->s.turn.users.n && !cfg->s.turn.secrets.n)
+        cmn_warn("turn", "no turn.users and no turn.secrets: every Allocate gets 401, "
+                         "so only STUN Binding is useful");
+    return 0;
+}
+
+/* Returns 0, EXIT_CONFIG or 1; on failure <why> says what (for a live
+ * upgrade's FAIL). */
+static int start_services(ihd_server_t *srv, char *why, size_t whylen)
 {
     char err[1024];
+    why[0] = '\0';
     ihd_cfg_t *cfg = atomic_load(&srv->cfg);
     srv->tls_on = cfg->tls_ctx != NULL;
     /* Revoked users are blocked before any worker can take an Allocate. */
     if (ihd_admin_revocations_open(srv, &cfg->s, err, sizeof(err)) < 0) {
         cmn_err("admin", "%s", err);
+        snprintf(why, whylen, "%s", err);
         return EXIT_CONFIG;
     }
     /* Usage and the ledger before the workers, so no byte goes unaccounted. */
     if (ihd_usage_start(srv, err, sizeof(err)) < 0) {
         cmn_err("ledger", "%s", err);
+        snprintf(why, whylen, "%s", err);
         return EXIT_CONFIG;
     }
-    if (cfg->s.turn.enabled) {
-        unsigned n = worker_count(&cfg->s);
-        if (ihd_workers_start(srv, n) < 0)
-            return 1;
-        cmn_info("turn", "%u relay worker thread%s%s", n, n == 1 ? "" : "s",
-                 srv->tls_on ? ", TLS on" : ", TLS off (no tls.cert)");
-        if (!cfg->s.turn.secrets.n && cfg->turn.nsecrets)
-            cmn_info("turn", "no turn.secrets: TURN accepts the credentials the signaling "
-                             "hub hands out (a random secret for this process)");
-        else if (!cfg->s.turn.users.n && !cfg->s.turn.secrets.n)
-            cmn_warn("turn", "no turn.users and no turn.secrets: every Allocate gets 401, "
-                             "so only STUN Binding is useful");
+    if (cfg->s.turn.enabled && start_turn(srv, cfg, why, whylen) < 0)
+        return 1;
+    if (srv->handover) {
+        /* The rooms of the old process, for ihd_http_start to import. */
+        srv->hub_state = srv->handover->hub;
+        srv->hub_state_len = srv->handover->hub_len;
+        srv->handover->hub = NULL;
     }
     if ((cfg->s.http.enabled || cfg->s.metrics.listen.n) &&
         ihd_http_start(srv, err, sizeof(err)) < 0) {
         cmn_err("http", "%s", err);
+        snprintf(why, whylen, "%s", err);
         return 1;
+    }
+    if (!srv->handover && ihd_upgrade_listen(srv, err, sizeof(err)) < 0) {
+        cmn_err("upgrade", "%s", err);
+        return EXIT_CONFIG;
     }
     return 0;
 }
@@ -286,9 +333,12 @@ static void main_loop(ihd_server_t *srv, const ihd_args_t *a, const sigset_t *se
     }
     double next_second = 0;
     for (bool stop = false; !stop;) {
-        struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN},
-                               {.fd = srv->main_wakefd, .events = POLLIN}};
-        int n = poll(pf, 2, atomic_load(&srv->draining) ? 200 : 1000);
+        struct pollfd pf[3] = {{.fd = sfd, .events = POLLIN},
+                               {.fd = srv->main_wakefd, .events = POLLIN},
+                               {.fd = srv->upgrade_fd, .events = POLLIN}};
+        int n = poll(pf, 3, atomic_load(&srv->draining) ? 200 : 1000);
+        if (n > 0 && srv->upgrade_fd >= 0 && (pf[2].revents & POLLIN))
+            ihd_upgrade_serve(srv);
         if (n > 0 && (pf[1].revents & POLLIN)) {
             uint64_t v;
             (void)!read(srv->main_wakefd, &v, sizeof(v));
@@ -321,20 +371,57 @@ static int serve(ihd_server_t *srv, const ihd_args_t *a)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int rc = start_services(srv);
+    char why[1024];
+    int rc = start_services(srv, why, sizeof(why));
+    if (srv->handover) {
+        /* A live upgrade: tell the old process; it lets go on success and
+         * takes everything back otherwise. */
+        if (ihd_upgrade_finish(srv, rc == 0, why) < 0 && rc == 0)
+            rc = 1;
+        if (rc == 0) {
+            ihd_handover_free(srv->handover, true);
+            cmn_free(srv->handover);
+            srv->handover = NULL;
+        }
+    }
     if (rc == 0) {
         cmn_info("main", "icehubd %s ready (pid %d), serving:", ICEHUB_VERSION, (int)getpid());
         ihd_cli_log_urls(&atomic_load(&srv->cfg)->s, srv->tls_on);
         main_loop(srv, a, &set);
     }
     atomic_store(&srv->draining, 1);
+    ihd_upgrade_close(srv);
     ihd_http_stop(srv);
     if (srv->nworkers)
         ihd_workers_stop(srv); /* ends the allocations: final ledger records */
     ihd_usage_stop(srv);       /* writes and syncs the ledger */
+    if (srv->handover) {       /* a failed upgrade: the old process kept it all */
+        ihd_handover_free(srv->handover, true);
+        cmn_free(srv->handover);
+        srv->handover = NULL;
+    }
     if (rc == 0)
         cmn_info("main", "stopped");
     return rc;
+}
+
+/* --upgrade: the state of the icehubd on upgrade.socket, before anything
+ * of this process starts. Returns 0, EXIT_CONFIG (no socket, or refused as
+ * incompatible) or 1. */
+static int take_over(ihd_server_t *srv, const ihd_cfg_t *cfg)
+{
+    char err[1024];
+    if (!cfg->s.upgrade.socket[0]) {
+        cmn_err("upgrade", "--upgrade needs upgrade.socket: the running icehubd's");
+        return EXIT_CONFIG;
+    }
+    cmn_info("upgrade", "taking over from the icehubd on %s", cfg->s.upgrade.socket);
+    int rc = ihd_upgrade_take(srv, cfg->s.upgrade.socket, err, sizeof(err));
+    if (rc < 0) {
+        cmn_err("upgrade", "%s", err);
+        return rc == CMN_EINVAL ? EXIT_CONFIG : 1;
+    }
+    return 0;
 }
 
 /* 10,000 WebSockets and as many TURN connections need more descriptors
@@ -410,10 +497,15 @@ int main(int argc, char **argv)
     pthread_mutex_init(&srv.reserv_lock, NULL);
     pthread_mutex_init(&srv.drain_mu, NULL);
     srv.main_wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    srv.upgrade_fd = srv.upgrade_conn = -1;
+    ihd_handover_init(&srv);
     srv.admin = ihd_admin_new();
     ihd_admin_configure(srv.admin, &cfg->s);
-    rc = serve(&srv, &a);
+    rc = a.upgrade ? take_over(&srv, cfg) : 0;
+    if (rc == 0)
+        rc = serve(&srv, &a);
     ihd_admin_free(srv.admin);
+    ihd_handover_dispose(&srv);
     ihd_reserv_free_all(&srv);
     pthread_mutex_destroy(&srv.reserv_lock);
     pthread_mutex_destroy(&srv.drain_mu);

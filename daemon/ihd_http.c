@@ -522,6 +522,22 @@ static int http_vhosts(ihd_http_t *h, const cmn_settings_t *s, char *err, size_t
     return 0;
 }
 
+/* Rooms handed over by a live upgrade (or taken back after a failed one):
+ * their clients resume here. */
+static int http_import_hub(ihd_server_t *srv, ihd_http_t *h, char *err, size_t errlen)
+{
+    if (!srv->hub_state)
+        return 0;
+    const char *why = NULL;
+    int rc = sig_hub_import(ihd_ws_hub(h->sig), srv->hub_state, srv->hub_state_len,
+                            ihd_wallclock(), &why);
+    cmn_free(srv->hub_state);
+    srv->hub_state = NULL;
+    if (rc < 0)
+        snprintf(err, errlen, "the handed-over signaling rooms are malformed (%s)", why);
+    return rc;
+}
+
 int ihd_http_start(ihd_server_t *srv, char *err, size_t errlen)
 {
     ihd_cfg_t *cfg = atomic_load(&srv->cfg);
@@ -554,29 +570,47 @@ int ihd_http_start(ihd_server_t *srv, char *err, size_t errlen)
     }
     ihd_ws_start(h->sig, h->ctx);
     h->tls_gen = cfg->gen; /* the vhosts load this snapshot's files themselves */
-    if (http_vhosts(h, &cfg->s, err, errlen) < 0 ||
+    int rc = http_import_hub(srv, h, err, errlen);
+    if (rc < 0 || http_vhosts(h, &cfg->s, err, errlen) < 0 ||
         pthread_create(&h->thread, NULL, http_main, h) != 0) {
         ihd_ws_stopping(h->sig);
         lws_context_destroy(h->ctx);
         ihd_ws_free(h->sig);
         cmn_free(h);
-        return CMN_EIO;
+        return rc < 0 ? rc : CMN_EIO;
     }
     srv->http = h;
     return 0;
 }
 
-void ihd_http_stop(ihd_server_t *srv)
+/* Stop the service thread; with <hub_len>, export the hub's rooms first
+ * (the thread is gone, so the hub is this thread's). */
+static char *http_teardown(ihd_server_t *srv, size_t *hub_len)
 {
     ihd_http_t *h = srv->http;
+    char *hub = NULL;
     if (!h)
-        return;
+        return NULL;
     atomic_store(&h->stop, 1);
     lws_cancel_service(h->ctx);
     pthread_join(h->thread, NULL);
+    if (hub_len)
+        hub = sig_hub_export(ihd_ws_hub(h->sig), ihd_wallclock(), hub_len);
     ihd_ws_stopping(h->sig);
     lws_context_destroy(h->ctx);
     ihd_ws_free(h->sig);
     cmn_free(h);
     srv->http = NULL;
+    return hub;
+}
+
+void ihd_http_stop(ihd_server_t *srv)
+{
+    http_teardown(srv, NULL);
+}
+
+char *ihd_http_handover(ihd_server_t *srv, size_t *len)
+{
+    *len = 0;
+    return http_teardown(srv, len);
 }

@@ -177,6 +177,19 @@ static void lifecycle_metrics(ihd_server_t *srv, cmn_prom_t *p)
                     "seconds; 0 while not draining.");
     cmn_prom_sample(p, "icehub_drain_deadline_timestamp_seconds",
                     d.active ? d.deadline_wall : 0, CMN_PROM_END);
+    gauge(p, "icehub_upgrade_allocations",
+          "UDP allocations this process took over in the live upgrade that started it.",
+          srv->upgrade_allocs);
+    cmn_prom_family(p, "icehub_upgrade_pause_seconds", "gauge",
+                    "How long UDP went unserved in the live upgrade that started this process "
+                    "(old workers parked to new workers running); 0 without one.");
+    cmn_prom_sample(p, "icehub_upgrade_pause_seconds", srv->upgrade_pause, CMN_PROM_END);
+    static const char *const results[IHD_UPG_RESULTS] = {"committed", "refused", "failed"};
+    cmn_prom_family(p, "icehub_upgrades_total", "counter",
+                    "Live upgrades asked of this process, by how they ended.");
+    for (int i = 0; i < IHD_UPG_RESULTS; i++)
+        cmn_prom_sample_u64(p, "icehub_upgrades_total", IHD_READ(srv->upgrade_results[i]), "result",
+                            results[i], CMN_PROM_END);
     size_t nrev;
     acct_revoked_t *rev = ihd_admin_revoked(srv, &nrev);
     acct_revokes_list_free(rev, nrev);

@@ -170,21 +170,32 @@ void ihd_usage_stop(ihd_server_t *srv)
 
 /* ---- The workers' side ------------------------------------------------------ */
 
-/* The accounting state of allocation <id> on this worker, made at its
- * first sight (its first tick, or its end if it never saw one). */
-static usage_alloc_t *alloc_state(usage_worker_t *wk, uint64_t id)
+/* The accounting state of allocation <id> on this worker, or NULL. */
+static usage_alloc_t *alloc_find(usage_worker_t *wk, uint64_t id)
 {
     if (!wk->allocs.b)
-        cmn_map_init(&wk->allocs, 64);
+        return NULL;
     uint64_t h = cmn_map_hash_bytes(&wk->allocs, &id, sizeof(id));
     for (cmn_map_node_t *n = cmn_map_first(&wk->allocs, h); n; n = cmn_map_next(n)) {
         usage_alloc_t *st = CMN_MAP_ENTRY(n, usage_alloc_t, node);
         if (st->id == id)
             return st;
     }
-    usage_alloc_t *st = cmn_calloc(1, sizeof(*st));
+    return NULL;
+}
+
+/* ... made at its first sight (its first tick, or its end if it never saw
+ * one). */
+static usage_alloc_t *alloc_state(usage_worker_t *wk, uint64_t id)
+{
+    usage_alloc_t *st = alloc_find(wk, id);
+    if (st)
+        return st;
+    if (!wk->allocs.b)
+        cmn_map_init(&wk->allocs, 64);
+    st = cmn_calloc(1, sizeof(*st));
     st->id = id;
-    cmn_map_insert(&wk->allocs, &st->node, h);
+    cmn_map_insert(&wk->allocs, &st->node, cmn_map_hash_bytes(&wk->allocs, &id, sizeof(id)));
     return st;
 }
 
@@ -311,6 +322,61 @@ void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a)
     }
     cmn_map_remove(&wk->allocs, &acct->node);
     cmn_free(acct);
+}
+
+/* ---- Live upgrade -------------------------------------------------------------- */
+
+void ihd_usage_export(ihd_worker_t *w, uint64_t id, ihd_usage_state_t *out)
+{
+    ihd_usage_t *u = w->srv->usage;
+    memset(out, 0, sizeof(*out));
+    usage_alloc_t *st = u && w->id < IHD_MAX_WORKERS ? alloc_find(&u->wk[w->id], id) : NULL;
+    if (!st || !st->seen)
+        return; /* never ticked: the new process starts it as new */
+    out->seen = true;
+    out->ledger_rep = st->ledger_rep;
+    out->ledger_last = st->ledger_last;
+    out->interim_in = st->next_interim - ihd_now();
+    out->seq = st->seq;
+}
+
+void ihd_usage_forget(ihd_worker_t *w, uint64_t id)
+{
+    ihd_usage_t *u = w->srv->usage;
+    usage_alloc_t *st = u && w->id < IHD_MAX_WORKERS ? alloc_find(&u->wk[w->id], id) : NULL;
+    if (st) {
+        cmn_map_remove(&u->wk[w->id].allocs, &st->node);
+        cmn_free(st);
+    }
+}
+
+void ihd_usage_import(ihd_worker_t *w, uint64_t id, const ihd_usage_state_t *in)
+{
+    ihd_usage_t *u = w->srv->usage;
+    if (!u || !in->seen || w->id >= IHD_MAX_WORKERS)
+        return;
+    usage_alloc_t *st = alloc_state(&u->wk[w->id], id);
+    st->seen = true;
+    st->ledger_rep = in->ledger_rep;
+    /* The usage table was rebuilt from the ledger: what the old table had
+     * beyond the last record comes in at the first tick here. */
+    st->usage_rep = in->ledger_rep;
+    st->ledger_last = in->ledger_last;
+    st->next_interim = ihd_now() + in->interim_in;
+    st->seq = in->seq;
+}
+
+int ihd_usage_flush(ihd_server_t *srv)
+{
+    ihd_usage_t *u = srv->usage;
+    return u ? acct_ledger_flush(u->ledger, 5.0) : 0;
+}
+
+void ihd_usage_yield(ihd_server_t *srv)
+{
+    ihd_usage_t *u = srv->usage;
+    if (u && u->ledger)
+        acct_ledger_configure(u->ledger, 0, false);
 }
 
 /* ---- Views ------------------------------------------------------------------ */

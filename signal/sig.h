@@ -173,6 +173,9 @@ void sig_hub_observe_delivery(sig_hub_t *h, double seconds);
 
 /* ---- Moving the hub to another process (sig_state.c) ------------------ */
 
+/* The version of the format below; a process reads only its own. */
+#define SIG_STATE_VERSION 1
+
 /* The rooms, peers (ids, resume tokens, grace periods) and queued messages
  * as JSON (cmn_malloc'd, *len set), for a live upgrade: every peer counts
  * as away from <now> (wall seconds), so its client can resume in the new

@@ -24,7 +24,6 @@
 
 #include <math.h>
 
-#define SIG_STATE_VERSION 1
 #define SIG_RESUME_LEN 32           /* two sig__random_id: see sig__peer_new_resume */
 
 static json_t *peer_json(const sig_hub_t *h, const sig_peer_t *p, double now)
