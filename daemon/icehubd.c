@@ -405,6 +405,37 @@ static int serve(ihd_server_t *srv, const ihd_args_t *a)
     return rc;
 }
 
+/* The server object around its first configuration snapshot (owned from
+ * here on). */
+static void server_init(ihd_server_t *srv, ihd_cfg_t *cfg)
+{
+    atomic_init(&srv->cfg, cfg);
+    srv->start_time = ihd_wallclock();
+    srv->turn_shared = turn_shared_new((uint32_t)cfg->s.turn.max_allocations,
+                                       (uint32_t)cfg->s.turn.max_allocations_per_user,
+                                       (uint32_t)cfg->s.turn.max_allocations_per_ip);
+    pthread_mutex_init(&srv->reserv_lock, NULL);
+    pthread_mutex_init(&srv->drain_mu, NULL);
+    srv->main_wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    srv->upgrade_fd = srv->upgrade_conn = -1;
+    ihd_handover_init(srv);
+    srv->admin = ihd_admin_new();
+    ihd_admin_configure(srv->admin, &cfg->s);
+}
+
+static void server_dispose(ihd_server_t *srv)
+{
+    ihd_admin_free(srv->admin);
+    ihd_handover_dispose(srv);
+    ihd_reserv_free_all(srv);
+    pthread_mutex_destroy(&srv->reserv_lock);
+    pthread_mutex_destroy(&srv->drain_mu);
+    if (srv->main_wakefd >= 0)
+        close(srv->main_wakefd);
+    turn_shared_free(srv->turn_shared);
+    free_cfg(atomic_load(&srv->cfg));
+}
+
 /* --upgrade: the state of the icehubd on upgrade.socket, before anything
  * of this process starts. Returns 0, EXIT_CONFIG (no socket, or refused as
  * incompatible) or 1. */
@@ -489,30 +520,11 @@ int main(int argc, char **argv)
     }
     cmn_log_set_level(cfg->s.log.level);
     raise_nofile();
-    atomic_init(&srv.cfg, cfg);
-    srv.start_time = ihd_wallclock();
-    srv.turn_shared = turn_shared_new((uint32_t)cfg->s.turn.max_allocations,
-                                      (uint32_t)cfg->s.turn.max_allocations_per_user,
-                                      (uint32_t)cfg->s.turn.max_allocations_per_ip);
-    pthread_mutex_init(&srv.reserv_lock, NULL);
-    pthread_mutex_init(&srv.drain_mu, NULL);
-    srv.main_wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    srv.upgrade_fd = srv.upgrade_conn = -1;
-    ihd_handover_init(&srv);
-    srv.admin = ihd_admin_new();
-    ihd_admin_configure(srv.admin, &cfg->s);
+    server_init(&srv, cfg);
     rc = a.upgrade ? take_over(&srv, cfg) : 0;
     if (rc == 0)
         rc = serve(&srv, &a);
-    ihd_admin_free(srv.admin);
-    ihd_handover_dispose(&srv);
-    ihd_reserv_free_all(&srv);
-    pthread_mutex_destroy(&srv.reserv_lock);
-    pthread_mutex_destroy(&srv.drain_mu);
-    if (srv.main_wakefd >= 0)
-        close(srv.main_wakefd);
-    turn_shared_free(srv.turn_shared);
-    free_cfg(atomic_load(&srv.cfg));
+    server_dispose(&srv);
     cmn_free(a.flags);
     return rc;
 }
