@@ -260,11 +260,25 @@ void acct_usage_free(acct_usage_t *u);
  * table's quota blocks that someone lifted are put back. <n> may be 0. */
 void acct_usage_apply(acct_usage_t *u, const acct_rules_t *r, const acct_delta_t *d, size_t n,
                       double wall);
+/* Where a rebuild stopped reading the current ledger file (kept open), so
+ * a catch-up can read what another writer appended since. */
+typedef struct acct_mark_s {
+    int fd;                     /* -1: none */
+    uint64_t off;               /* the end of the last whole line read */
+    uint64_t dev, ino;          /* the file's identity, to notice a rotation */
+} acct_mark_t;
+
 /* Rebuild the current period from the ledger at <path> and the files
  * rotated from it during the period (PATH.YYYYmmddTHHMMSS[-N]): records
  * whose interval ended in the period count. Logs what it read and what it
- * skipped. Call before acct_usage_apply blocks anyone. */
-void acct_usage_rebuild(acct_usage_t *u, const char *path);
+ * skipped. Call before acct_usage_apply blocks anyone. With <mark> (may be
+ * NULL), the current file stays open and *mark says where its whole lines
+ * ended: acct_usage_catch_up later adds what was appended since (a live
+ * upgrade reads the bulk before the handover and the rest in it). */
+void acct_usage_rebuild(acct_usage_t *u, const char *path, acct_mark_t *mark);
+/* Add the records appended to the marked file since <mark>, and those of a
+ * new file at <path> if it was rotated meanwhile; closes the mark. */
+void acct_usage_catch_up(acct_usage_t *u, const char *path, acct_mark_t *mark);
 
 /* ---- Views of the usage table (acct_view.c) ------------------------------ */
 

@@ -276,11 +276,16 @@ static int start_services(ihd_server_t *srv, char *why, size_t whylen)
         return EXIT_CONFIG;
     }
     /* Usage and the ledger before the workers, so no byte goes unaccounted. */
+    double t0 = ihd_now();
     if (ihd_usage_start(srv, err, sizeof(err)) < 0) {
         cmn_err("ledger", "%s", err);
         snprintf(why, whylen, "%s", err);
         return EXIT_CONFIG;
     }
+    if (srv->handover)
+        cmn_debug("upgrade", "state received %.1f ms after the old workers parked; usage caught "
+                             "up in %.1f ms", (t0 - srv->handover->paused_at) * 1e3,
+                  (ihd_now() - t0) * 1e3);
     if (cfg->s.turn.enabled && start_turn(srv, cfg, why, whylen) < 0)
         return 1;
     if (srv->handover) {
@@ -425,6 +430,7 @@ static void server_init(ihd_server_t *srv, ihd_cfg_t *cfg)
 
 static void server_dispose(ihd_server_t *srv)
 {
+    ihd_usage_stop(srv); /* prepared for an upgrade that did not happen */
     ihd_admin_free(srv->admin);
     ihd_handover_dispose(srv);
     ihd_reserv_free_all(srv);
@@ -447,6 +453,7 @@ static int take_over(ihd_server_t *srv, const ihd_cfg_t *cfg)
         return EXIT_CONFIG;
     }
     cmn_info("upgrade", "taking over from the icehubd on %s", cfg->s.upgrade.socket);
+    ihd_usage_prepare(srv); /* the bulk of the ledger, before the old workers pause */
     int rc = ihd_upgrade_take(srv, cfg->s.upgrade.socket, err, sizeof(err));
     if (rc < 0) {
         cmn_err("upgrade", "%s", err);

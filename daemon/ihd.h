@@ -668,6 +668,10 @@ static inline acct_prices_t ihd_prices(const cmn_settings_t *s)
  * open the ledger and its writer thread. Call before the workers start.
  * Returns 0, or CMN_EIO with a message in <err> (a bad ledger.path). */
 int ihd_usage_start(ihd_server_t *srv, char *err, size_t errlen);
+/* A live upgrade, before it connects: rebuild the usage table from the
+ * ledger as it is now (the old process still writes it), so the handover
+ * only has to read what was appended since (ihd_usage_start catches up). */
+void ihd_usage_prepare(ihd_server_t *srv);
 /* --check-config: would ledger.path open for appending (and, with
  * rotation, is its directory writable)? Creates nothing. Returns 0 or
  * CMN_EIO with the message ihd_usage_start would give. */

@@ -298,16 +298,20 @@ static void hand_over(ihd_server_t *srv, int c, pid_t pid)
     ihd_handover_t h;
     memset(&h, 0, sizeof(h));
     size_t hub_len = 0;
+    double t0 = ihd_now();
     char *hub = ihd_http_handover(srv, &hub_len);
+    double t1 = ihd_now();
     char why[256] = "";
     if (ihd_handover_collect(srv, &h, 5.0) < 0) {
         ihd_handover_free(&h, false);
         undo(srv, hub, hub_len, "a worker did not park within 5 s");
         return;
     }
+    double t2 = ihd_now();
     if (ihd_usage_flush(srv) < 0)
         cmn_warn("upgrade", "the ledger could not be flushed; the new process's usage table "
                             "may miss its last records");
+    double t3 = ihd_now();
     memcpy(h.nonce_key, srv->nonce_key, sizeof(h.nonce_key));
     snprintf(h.auto_secret, sizeof(h.auto_secret), "%s", srv->auto_secret);
     snprintf(h.token_key, sizeof(h.token_key), "%s", srv->token_key);
@@ -317,6 +321,9 @@ static void hand_over(ihd_server_t *srv, int c, pid_t pid)
     h.hub_len = hub_len;
     int rc = send_state(c, &h);
     h.hub = NULL; /* still ours, for undo */
+    cmn_debug("upgrade", "HTTP stopped in %.1f ms, workers parked in %.1f ms, ledger flushed in "
+                         "%.1f ms, state sent in %.1f ms",
+              (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (ihd_now() - t3) * 1e3);
     uint8_t type = 0;
     int *fds = NULL;
     size_t nfds = 0;

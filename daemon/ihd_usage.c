@@ -42,6 +42,8 @@ typedef struct usage_worker_s {
 
 typedef struct ihd_usage_s {
     acct_usage_t *table;
+    bool prepared;              /* ihd_usage_prepare read the ledger up to <mark> */
+    acct_mark_t mark;
     acct_ledger_t *ledger;      /* NULL without ledger.path */
     usage_worker_t wk[IHD_MAX_WORKERS];
     acct_hist_t hist[IHD_MAX_WORKERS]; /* written by each worker, read by /metrics */
@@ -103,16 +105,42 @@ static acct_counts_t counters_sub(const turn_alloc_counters_t *a, const turn_all
 
 /* ---- Life cycle ----------------------------------------------------------- */
 
+static acct_usage_t *table_new(ihd_server_t *srv, const cmn_settings_t *s)
+{
+    acct_blocker_t blocker = {.ctx = srv->turn_shared, .state = blk_state, .block = blk_block,
+                              .lift = blk_lift, .gen = blk_gen};
+    return acct_usage_new(&blocker, period_of(s), ihd_wallclock());
+}
+
+void ihd_usage_prepare(ihd_server_t *srv)
+{
+    const cmn_settings_t *s = &atomic_load(&srv->cfg)->s;
+    if (!s->ledger.path[0])
+        return;
+    ihd_usage_t *u = cmn_calloc(1, sizeof(*u));
+    u->table = table_new(srv, s);
+    u->mark.fd = -1;
+    acct_usage_rebuild(u->table, s->ledger.path, &u->mark);
+    u->prepared = true;
+    srv->usage = u;
+}
+
 int ihd_usage_start(ihd_server_t *srv, char *err, size_t errlen)
 {
     const cmn_settings_t *s = &atomic_load(&srv->cfg)->s;
-    ihd_usage_t *u = cmn_calloc(1, sizeof(*u));
-    acct_blocker_t blocker = {.ctx = srv->turn_shared, .state = blk_state, .block = blk_block,
-                              .lift = blk_lift, .gen = blk_gen};
-    double wall = ihd_wallclock();
-    u->table = acct_usage_new(&blocker, period_of(s), wall);
+    ihd_usage_t *u = srv->usage;
+    if (!u) {
+        u = cmn_calloc(1, sizeof(*u));
+        u->table = table_new(srv, s);
+        if (s->ledger.path[0])
+            acct_usage_rebuild(u->table, s->ledger.path, NULL);
+    } else if (u->prepared) {
+        /* Most of the ledger was read before the handover; the rest now. */
+        acct_usage_catch_up(u->table, s->ledger.path, &u->mark);
+        u->prepared = false;
+    }
+    srv->usage = NULL;
     if (s->ledger.path[0]) {
-        acct_usage_rebuild(u->table, s->ledger.path);
         if (acct_ledger_open(s->ledger.path, s->ledger.max_bytes, s->ledger.rotate_daily,
                              &u->ledger, err, errlen) < 0) {
             acct_usage_free(u->table);
@@ -125,7 +153,7 @@ int ihd_usage_start(ihd_server_t *srv, char *err, size_t errlen)
     srv->usage = u;
     /* Block the users the rebuilt usage already puts over the quota. */
     acct_rules_t r = rules_of(s);
-    acct_usage_apply(u->table, &r, NULL, 0, wall);
+    acct_usage_apply(u->table, &r, NULL, 0, ihd_wallclock());
     return 0;
 }
 
@@ -154,6 +182,8 @@ void ihd_usage_stop(ihd_server_t *srv)
         return;
     srv->usage = NULL;
     acct_ledger_close(u->ledger);
+    if (u->prepared && u->mark.fd >= 0)
+        close(u->mark.fd); /* an upgrade that did not happen */
     for (unsigned i = 0; i < IHD_MAX_WORKERS; i++) {
         usage_worker_t *wk = &u->wk[i];
         cmn_map_iter_t it;
