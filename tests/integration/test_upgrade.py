@@ -91,7 +91,7 @@ class Stream:
         self.rate, self.size = rate, size
         self.sent = self.sent_bytes = self.got_bytes = 0
         self.arrivals = {}
-        self.running = True
+        self.running = self.receiving = True
 
     def start(self):
         self.tx = threading.Thread(target=self.send_loop, daemon=True)
@@ -112,12 +112,10 @@ class Stream:
             self.sent_bytes += len(data)
 
     def recv_loop(self):
-        while self.running or len(self.arrivals) < self.sent:
+        while self.receiving:
             try:
-                kind, ch, data = self.c.recv_data(timeout=1.0)
+                kind, ch, data = self.c.recv_data(timeout=0.2)
             except (socket.timeout, OSError):
-                if not self.running:
-                    return
                 continue
             if kind == "channel" and ch == 0x4001 and len(data) >= 12:
                 seq, sent_at = struct.unpack("!Id", data[:12])
@@ -129,7 +127,11 @@ class Stream:
         upgrade): the longest is what the handover cost a packet."""
         self.running = False
         self.tx.join()
-        self.rx.join(3)
+        deadline = time.time() + 3
+        while len(self.arrivals) < self.sent and time.time() < deadline:
+            time.sleep(0.05)
+        self.receiving = False
+        self.rx.join()
         rtts = sorted(b - a for a, b in self.arrivals.values())
         near = [b - a for a, b in self.arrivals.values() if t0 - 1 <= a <= t0 + 2]
         missing = [i for i in range(self.sent) if i not in self.arrivals][:10]
