@@ -6,6 +6,8 @@
 #   make upgrade-soak  live upgrades under load: pause and loss (tests/artifacts/upgrade-soak.json)
 #   make fuzz       long libFuzzer run of every fuzz target (FUZZ_SECONDS each, default 600)
 #   make deps       install every package the tests need (deploy/install-deps.sh)
+#   make install    install under PREFIX (default /usr/local), staged under DESTDIR
+#   make test-deploy  build and run the container image, check every file in deploy/
 #
 # Missing Debian packages are installed by deploy/install-deps.sh, the single
 # source of truth for dependencies: `make` and `make run` install only what the
@@ -20,7 +22,7 @@ ICE_PKGS := nice libsrtp2 glib-2.0
 # `make` and `make run` need only the build set (install-deps.sh --build-only: a
 # compiler, pkg-config and the four libraries above); the test targets need the full
 # set (clang, cmocka, coturn, Chromium, ...), which `make test` also checks each time.
-TEST_GOALS := test unit-test asan-test integration-test fuzz bench
+TEST_GOALS := test unit-test asan-test integration-test fuzz bench test-deploy
 ifneq ($(filter $(TEST_GOALS),$(MAKECMDGOALS)),)
 DEPS_CHECK := $(PKGS) $(ICE_PKGS) $(TEST_PKGS)
 DEPS_MODE :=
@@ -76,13 +78,14 @@ A_DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(A)/%.o)
 R_TESTS := $(TEST_SRCS:%.c=$(R)/%)
 A_TESTS := $(TEST_SRCS:%.c=$(A)/%)
 
-.PHONY: all run test unit-test asan-test integration-test fuzz bench upgrade-soak clean help deps
+.PHONY: all run test unit-test asan-test integration-test fuzz bench upgrade-soak clean help deps \
+        install uninstall test-deploy
 .DEFAULT_GOAL := all
 
 all: bin/icehubd bin/icehub-probe
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,14p' Makefile
 
 deps:
 	sh deploy/install-deps.sh
@@ -226,6 +229,48 @@ upgrade-soak: bin/icehubd
 
 bench: bin/icehubd
 	@bash tests/bench/run.sh
+
+# Installation, as users of a C project expect: PREFIX for the layout,
+# DESTDIR to stage it (packaging, the container image's build stage).
+# SYSCONFDIR stays /etc whatever the prefix, where the unit and the image
+# look for icehub.conf; an existing icehub.conf is never overwritten.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+DOCDIR ?= $(PREFIX)/share/doc/icehub
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+# Programs `make install` copies to BINDIR.
+INSTALL_BINS := bin/icehubd bin/icehub-probe
+INSTALL_DOCS := README.md $(wildcard docs/*.md)
+INSTALL_EXAMPLES := deploy/icehub.conf deploy/prometheus.yml deploy/alerts.yml \
+                    deploy/grafana-dashboard.json deploy/probe-prometheus.yml \
+                    deploy/probe-alerts.yml deploy/probe-modules.conf
+
+install: $(INSTALL_BINS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/icehub
+	install -m 755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/share/doc/icehub/|$(DOCDIR)/|g' -e 's|/etc/icehub/|$(SYSCONFDIR)/icehub/|g' \
+	    deploy/icehubd.service >$(DESTDIR)$(UNITDIR)/icehubd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/icehubd.service
+	install -m 644 deploy/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/icehub.conf
+	install -m 644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 644 $(INSTALL_EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+	test -e $(DESTDIR)$(SYSCONFDIR)/icehub/icehub.conf || \
+	    install -m 644 deploy/icehub.conf $(DESTDIR)$(SYSCONFDIR)/icehub/icehub.conf
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INSTALL_BINS))) \
+	    $(DESTDIR)$(UNITDIR)/icehubd.service $(DESTDIR)$(SYSUSERSDIR)/icehub.conf
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/icehub (your configuration)"
+
+# The deployment files, exercised: the container image built from
+# deploy/Dockerfile and run with podman, compose, Kubernetes and systemd
+# files validated, make install. Its own tools come from install-deps.sh.
+test-deploy: deps-quiet bin/icehubd
+	@/usr/bin/python3 tests/deploy/run.py
 
 clean:
 	rm -rf build bin

@@ -510,7 +510,8 @@ static int validate_admin(load_t *l)
     size_t tlen = strlen(s->admin.token);
     if (tlen && tlen < 16)
         return failf(l, "%s: expected at least 16 characters, found %zu",
-                     label_of(l, "admin.token"), tlen);
+                     label_of(l, s->admin.token_file[0] ? "admin.token_file" : "admin.token"),
+                     tlen);
     for (size_t i = 0; s->http.enabled && i < s->metrics.listen.n; i++) {
         char buf[CMN_ADDR_STRLEN];
         for (size_t k = 0; k < s->http.listen.n; k++)
@@ -573,10 +574,56 @@ static int validate_signal(load_t *l)
                  label_of(l, setting), cmn_addr_format(a, buf, sizeof(buf), true));
 }
 
+/* admin.token_file: its first line, without the line end, becomes
+ * admin.token, so the token can come from a systemd credential or a
+ * mounted secret instead of the configuration or the environment. Read at
+ * every load, so a reload picks up a replaced file. */
+static int load_token_file(load_t *l)
+{
+    cmn_settings_t *s = l->s;
+    const char *label = label_of(l, "admin.token_file");
+    if (!s->admin.token_file[0])
+        return 0;
+    if (s->admin.token[0])
+        return failf(l, "%s: expected admin.token or admin.token_file, found both", label);
+    int fd = open(s->admin.token_file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return failf(l, "%s: cannot read the token: %s", label, strerror(errno));
+    char buf[CMN_CONFIG_TOKEN_MAX + 3];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    size_t len = strcspn(buf, "\r\n");
+    bool ctl = false;
+    for (size_t i = 0; i < len; i++)
+        ctl |= (unsigned char)buf[i] < 0x20 || buf[i] == 0x7f;
+    if (n < 0 || len > CMN_CONFIG_TOKEN_MAX || ctl || len == 0) {
+        explicit_bzero(buf, sizeof(buf));
+        return failf(l, "%s: expected a file whose first line is a token of 1..%d printable "
+                        "bytes, found %s", label, CMN_CONFIG_TOKEN_MAX,
+                     n < 0 ? strerror(errno) : len == 0 ? "an empty first line"
+                     : ctl ? "control characters" : "a longer line");
+    }
+    cmn_free(s->admin.token);
+    s->admin.token = cmn_strndup(buf, len);
+    explicit_bzero(buf, sizeof(buf));
+    return 0;
+}
+
+static int validate_extip(load_t *l)
+{
+    const cmn_settings_t *s = l->s;
+    if (s->turn.external_ip.n == 1 && strcmp(s->turn.external_ip.v[0], CMN_EXTIP_AUTO) == 0 &&
+        s->turn.external_ip_servers.n == 0)
+        return failf(l, "%s: \"auto\" needs turn.external_ip_servers, found an empty list",
+                     label_of(l, "turn.external_ip"));
+    return 0;
+}
+
 static int validate(load_t *l)
 {
     const cmn_settings_t *s = l->s;
-    if (validate_paths(l) < 0)
+    if (validate_paths(l) < 0 || load_token_file(l) < 0 || validate_extip(l) < 0)
         return CMN_EINVAL;
     bool tls_on = s->tls.cert[0] && s->turn.tls_listen.n;
     if (s->turn.enabled && s->turn.listen.n == 0 && !tls_on)

@@ -51,7 +51,9 @@ typedef struct cmn_settings_s {
         cmn_strlist_t users;        /* turn.users: "name:password" */
         cmn_strlist_t secrets;      /* turn.secrets */
         cmn_addr_t relay_ip;        /* turn.relay_ip: family 0 = automatic */
-        cmn_strlist_t external_ip;  /* turn.external_ip: "public" or "public/private" */
+        cmn_strlist_t external_ip;  /* turn.external_ip: "public" or "public/private", or
+                                     * the one entry CMN_EXTIP_AUTO */
+        cmn_addrlist_t external_ip_servers; /* turn.external_ip_servers: STUN, for "auto" */
         uint16_t relay_port_min;    /* turn.relay_ports "LOW-HIGH" */
         uint16_t relay_port_max;
         cmn_cidrset_t allowed_peers; /* turn.allowed_peers */
@@ -119,6 +121,7 @@ typedef struct cmn_settings_s {
     struct {
         bool enabled;               /* admin.enabled: the admin API and /dashboard */
         char *token;                /* admin.token: bearer token, "" = none (loopback only) */
+        char *token_file;           /* admin.token_file: read into token by the loader */
         char *revocations_file;     /* admin.revocations_file: "" = next to ledger.path */
         int revocation_ttl;         /* admin.revocation_ttl: seconds a revocation lasts */
     } admin;
@@ -156,6 +159,13 @@ typedef struct cmn_settings_s {
      * cmn_config_source). */
     char (*sources)[CMN_CONFIG_SOURCE_MAX];
 } cmn_settings_t;
+
+/* turn.external_ip = "auto": the daemon finds the public address with STUN
+ * Binding requests to turn.external_ip_servers (daemon/ihd_extip.c). */
+#define CMN_EXTIP_AUTO "auto"
+
+/* Longest admin.token (and first line of admin.token_file), in bytes. */
+#define CMN_CONFIG_TOKEN_MAX 256
 
 /* quota.period and quota.over_action (CMN_CFG_ENUM: the index of the word
  * in the schema's choices). */

@@ -88,7 +88,7 @@ const char *cmn_config_type_text(const cmn_cfg_def_t *d, char *buf, size_t len)
     case CMN_CFG_PORTRANGE: s = "port range LOW-HIGH"; break;
     case CMN_CFG_LOGLEVEL: s = "one of error, warn, info, debug"; break;
     case CMN_CFG_USERLIST: s = "list of NAME:PASSWORD"; break;
-    case CMN_CFG_EXTIPLIST: s = "list of PUBLIC or PUBLIC/PRIVATE"; break;
+    case CMN_CFG_EXTIPLIST: s = "list of PUBLIC or PUBLIC/PRIVATE, or auto"; break;
     case CMN_CFG_SIZE: return size_type_text(d, buf, len);
     case CMN_CFG_DOUBLE: snprintf(buf, len, "decimal %ld..%ld", d->min, d->max); return buf;
     case CMN_CFG_ENUM: return choices_text(d->choices, buf, len);

@@ -47,7 +47,11 @@ static const cmn_cfg_def_t schema[] = {
      .doc = "Local IP address relay sockets bind to; empty picks one automatically."},
     {.name = "turn.external_ip", .type = CMN_CFG_EXTIPLIST, .offset = F(turn.external_ip),
      .def = "", .reloadable = true,
-     .doc = "Public IP advertised for relays: \"PUBLIC\" or \"PUBLIC/PRIVATE\" (1:1 NAT)."},
+     .doc = "Public IP advertised for relays: \"PUBLIC\", \"PUBLIC/PRIVATE\" (1:1 NAT) or \"auto\"."},
+    {.name = "turn.external_ip_servers", .type = CMN_CFG_ADDRLIST,
+     .offset = F(turn.external_ip_servers),
+     .def = "", .reloadable = true,
+     .doc = "STUN servers \"IP:PORT\" that turn.external_ip \"auto\" asks; their answers must agree."},
     {.name = "turn.relay_ports", .type = CMN_CFG_PORTRANGE, .offset = F(turn.relay_port_min),
      .def = "49152-65535", .reloadable = true,
      .doc = "UDP port range \"LOW-HIGH\" for relayed transport addresses."},
@@ -245,6 +249,9 @@ static const cmn_cfg_def_t schema[] = {
     {.name = "admin.token", .type = CMN_CFG_STRING, .offset = F(admin.token),
      .def = "", .min = 0, .max = 256, .reloadable = true, .secret = true,
      .doc = "Bearer token the admin API requires; empty is allowed only on loopback listeners."},
+    {.name = "admin.token_file", .type = CMN_CFG_PATH, .offset = F(admin.token_file),
+     .def = "", .reloadable = true,
+     .doc = "File whose first line is admin.token (a systemd credential, a mounted secret)."},
     {.name = "admin.revocations_file", .type = CMN_CFG_STRING,
      .offset = F(admin.revocations_file), .def = "", .min = 0, .max = 4000, .reloadable = true,
      .doc = "File that keeps revocations across restarts; empty = revocations.json beside "
@@ -298,7 +305,7 @@ const char *cmn__cfg_expect(const cmn_cfg_def_t *d, char *buf, size_t len)
     case CMN_CFG_PORTRANGE: s = "\"LOW-HIGH\" with 1 <= LOW <= HIGH <= 65535"; break;
     case CMN_CFG_LOGLEVEL: s = "one of error, warn, info, debug"; break;
     case CMN_CFG_USERLIST: s = "\"NAME:PASSWORD\" with a non-empty NAME and PASSWORD"; break;
-    case CMN_CFG_EXTIPLIST: s = "\"PUBLIC-IP\" or \"PUBLIC-IP/PRIVATE-IP\""; break;
+    case CMN_CFG_EXTIPLIST: s = "\"PUBLIC-IP\", \"PUBLIC-IP/PRIVATE-IP\" or \"auto\""; break;
     case CMN_CFG_SIZE:
     case CMN_CFG_DOUBLE:
     case CMN_CFG_ENUM:
@@ -481,6 +488,15 @@ static int add_addr(cmn_addrlist_t *l, const char *e, const char **why)
  * the canonical text form so consumers need not parse leniently. */
 static int add_extip(cmn_strlist_t *l, const char *e, const char **why)
 {
+    /* "auto": found at run time (turn.external_ip_servers); alone or not at all. */
+    if (strcmp(e, CMN_EXTIP_AUTO) == 0 || (l->n && strcmp(l->v[0], CMN_EXTIP_AUTO) == 0)) {
+        if (l->n) {
+            *why = "\"auto\" alone, or addresses without \"auto\"";
+            return CMN_EINVAL;
+        }
+        strlist_push(l, cmn_strdup(CMN_EXTIP_AUTO));
+        return 0;
+    }
     const char *slash = strchr(e, '/');
     char pub_text[CMN_ADDR_STRLEN];
     size_t plen = slash ? (size_t)(slash - e) : strlen(e);

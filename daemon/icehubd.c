@@ -101,6 +101,7 @@ static ihd_cfg_t *load_cfg(const ihd_args_t *a, uint64_t gen, const ihd_server_t
         cmn_free(cfg);
         return NULL;
     }
+    ihd_extip_apply(srv->extip, &cfg->s);
     cfg->gen = gen;
     cfg->binding.software = cfg->s.turn.software;
     cfg->auto_secret = srv->auto_secret;
@@ -439,6 +440,7 @@ static void server_dispose(ihd_server_t *srv)
     if (srv->main_wakefd >= 0)
         close(srv->main_wakefd);
     turn_shared_free(srv->turn_shared);
+    ihd_extip_free(srv->extip);
     free_cfg(atomic_load(&srv->cfg));
 }
 
@@ -502,9 +504,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "icehubd: no random bytes for the nonce key\n");
         return 1;
     }
+    if (!a.check_only && !a.print_config)
+        srv.extip = ihd_extip_new();
     ihd_cfg_t *cfg = load_cfg(&a, 1, &srv, err, sizeof(err));
     if (!cfg) {
         fprintf(stderr, "icehubd: configuration error: %s\n", err);
+        ihd_extip_free(srv.extip);
         cmn_free(a.flags);
         return EXIT_CONFIG;
     }

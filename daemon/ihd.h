@@ -197,6 +197,7 @@ struct ihd_server_s {
     ihd_reserv_t *reservs;      /* reserved relay sockets, any worker may take one */
     struct ihd_admin_s *admin;  /* owned: admin API state (ihd_admin.c) */
     struct ihd_usage_s *usage;  /* owned: usage table and ledger (ihd_usage.c), or NULL */
+    struct ihd_extip_s *extip;  /* owned: turn.external_ip "auto" (ihd_extip.c), or NULL */
     /* Live upgrade (ihd_upgrade.c, ihd_handover.c). */
     int upgrade_fd;             /* listening upgrade.socket, or -1 */
     int upgrade_conn;           /* new side: the connection to the old process, or -1 */
@@ -420,6 +421,21 @@ typedef struct ihd_udp_stats_s {
 unsigned ihd_udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
                       ihd_udp_stats_t *st);
 
+
+/* ihd_extip.c: turn.external_ip = "auto". ihd_extip_apply, on the main
+ * thread while a configuration is loaded (start, SIGHUP), replaces the
+ * "auto" entry of s->turn.external_ip with the "PUBLIC/PRIVATE" addresses
+ * STUN Binding requests to turn.external_ip_servers agree on (blocks up to
+ * 3 s), or with the fallback (the last good result, else nothing); with
+ * <x> NULL (--check-config) it only removes "auto". Anything else in
+ * turn.external_ip is left alone. */
+typedef struct ihd_extip_s ihd_extip_t;
+ihd_extip_t *ihd_extip_new(void);
+void ihd_extip_free(ihd_extip_t *x);
+void ihd_extip_apply(ihd_extip_t *x, cmn_settings_t *s);
+/* HTTP thread: the discovery metrics, for /metrics. */
+struct cmn_prom_s;
+void ihd_extip_metrics(ihd_server_t *srv, struct cmn_prom_s *p);
 
 /* ihd_tls.c: an SSL_CTX (as void *) from tls.cert and tls.key, checked
  * against each other; *out stays NULL when tls.cert is empty. Returns 0 or

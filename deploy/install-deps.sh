@@ -30,6 +30,12 @@ libjansson-dev libnice-dev libsrtp2-dev libglib2.0-dev libwebsockets-evlib-glib"
 # for the tests' network set-up and process checks, and the libraries of parts to come.
 TEST_PKGS="clang libclang-rt-14-dev llvm libhiredis-dev libcmocka-dev coturn stun-client \
 python3 python3-websockets prometheus iproute2 procps chromium"
+# Deployment tests (make test-deploy, tests/deploy/): podman and buildah build and
+# run the image, debootstrap makes its base image, podman-compose reads
+# deploy/compose.yaml, systemd-analyze checks the unit, iptables makes the NAT of
+# tests/integration/test_extip.py. Their npm half is tests/deploy/package.json.
+DEPLOY_PKGS="podman buildah runc debootstrap podman-compose systemd iptables"
+TEST_PKGS="$TEST_PKGS $DEPLOY_PKGS"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # The tests point this at a scratch file; everyone else gets Debian's path.
@@ -157,6 +163,16 @@ if [ -z "$BUILD_ONLY" ]; then
         (cd "$BROWSER_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
             npm ci --no-audit --no-fund --loglevel=error)
         missing="$missing playwright-core"
+    fi
+
+    # The deployment tests' linters and schema validators (tests/deploy/package.json,
+    # locked by its package-lock.json): npm ci when node_modules is missing or older.
+    DEPLOY_DIR="$ROOT/tests/deploy"
+    if [ ! -e "$DEPLOY_DIR/node_modules/.package-lock.json" ] ||
+        [ "$DEPLOY_DIR/package-lock.json" -nt "$DEPLOY_DIR/node_modules/.package-lock.json" ]; then
+        echo "install-deps: npm ci in tests/deploy"
+        (cd "$DEPLOY_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+        missing="$missing tests/deploy"
     fi
 fi
 

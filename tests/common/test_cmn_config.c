@@ -387,8 +387,9 @@ static void test_flags_bad_values(void **state)
     flag_fails("turn.external_ip=1.2.3.4/::1", "--turn.external_ip: expected \"PUBLIC-IP/"
                                                "PRIVATE-IP\" of one address family, found "
                                                "\"1.2.3.4/::1\"");
-    flag_fails("turn.external_ip=1.2.3.4/", "--turn.external_ip: expected \"PUBLIC-IP\" or "
-                                            "\"PUBLIC-IP/PRIVATE-IP\", found \"1.2.3.4/\"");
+    flag_fails("turn.external_ip=1.2.3.4/", "--turn.external_ip: expected \"PUBLIC-IP\", "
+                                            "\"PUBLIC-IP/PRIVATE-IP\" or \"auto\", found "
+                                            "\"1.2.3.4/\"");
     flag_fails("turn.external_ip=0.0.0.0", "--turn.external_ip: expected a specific IP address "
                                            "(not 0.0.0.0 or ::) or \"\" (automatic), found "
                                            "\"0.0.0.0\"");
@@ -729,6 +730,72 @@ static void test_open_hub_refused(void **state)
     }
 }
 
+/* turn.external_ip = "auto": alone, and only with servers to ask. */
+static void test_external_ip_auto(void **state)
+{
+    (void)state;
+    cmn_settings_t s;
+    char err[ERR_MAX];
+    const char *ok[] = {"turn.external_ip=auto",
+                        "turn.external_ip_servers=192.0.2.10:3478,[2001:db8::1]:3478", NULL};
+    assert_int_equal(load(&s, NULL, NULL, ok, err), 0);
+    assert_int_equal(s.turn.external_ip.n, 1);
+    assert_string_equal(s.turn.external_ip.v[0], CMN_EXTIP_AUTO);
+    assert_int_equal(s.turn.external_ip_servers.n, 2);
+    cmn_config_dispose(&s);
+    flag_fails("turn.external_ip=auto",
+               "--turn.external_ip: \"auto\" needs turn.external_ip_servers, found an empty "
+               "list");
+    flag_fails("turn.external_ip=auto,203.0.113.7",
+               "--turn.external_ip: expected \"auto\" alone, or addresses without \"auto\", "
+               "found \"203.0.113.7\"");
+    flag_fails("turn.external_ip=203.0.113.7,auto",
+               "--turn.external_ip: expected \"auto\" alone, or addresses without \"auto\", "
+               "found \"auto\"");
+    flag_fails("turn.external_ip_servers=stun.example.com:3478",
+               "--turn.external_ip_servers: expected an address \"IP:PORT\" or "
+               "\"[IPv6]:PORT\", found \"stun.example.com:3478\"");
+}
+
+/* admin.token_file: the first line is the token; the rules of admin.token
+ * apply to it, and it never shows in --print-config. */
+static void test_admin_token_file(void **state)
+{
+    (void)state;
+    cmn_settings_t s;
+    char err[ERR_MAX], flag[600];
+    char *path = tmp_file("0123456789abcdef-from-file\nsecond line ignored\n");
+    snprintf(flag, sizeof(flag), "admin.token_file=%s", path);
+    const char *ok[] = {flag, "admin.enabled=true", NULL};
+    assert_int_equal(load(&s, NULL, NULL, ok, err), 0);
+    assert_string_equal(s.admin.token, "0123456789abcdef-from-file");
+    char *out = print_str(&s);
+    assert_null(strstr(out, "from-file\""));
+    free(out);
+    cmn_config_dispose(&s);
+    const char *both[] = {flag, "admin.token=0123456789abcdef", NULL};
+    assert_int_equal(load(&s, NULL, NULL, both, err), CMN_EINVAL);
+    assert_string_equal(err, "--admin.token_file: expected admin.token or admin.token_file, "
+                             "found both");
+    rm_file(path);
+    path = tmp_file("short\r\n");
+    snprintf(flag, sizeof(flag), "admin.token_file=%s", path);
+    const char *shortf[] = {flag, NULL};
+    assert_int_equal(load(&s, NULL, NULL, shortf, err), CMN_EINVAL);
+    assert_string_equal(err, "--admin.token_file: expected at least 16 characters, found 5");
+    rm_file(path);
+    path = tmp_file("\nthe token is not on the first line\n");
+    snprintf(flag, sizeof(flag), "admin.token_file=%s", path);
+    const char *empty[] = {flag, NULL};
+    assert_int_equal(load(&s, NULL, NULL, empty, err), CMN_EINVAL);
+    assert_string_equal(err, "--admin.token_file: expected a file whose first line is a token "
+                             "of 1..256 printable bytes, found an empty first line");
+    rm_file(path);
+    const char *missing[] = {"admin.token_file=/nonexistent/admin.token", NULL};
+    assert_int_equal(load(&s, NULL, NULL, missing, err), CMN_EINVAL);
+    assert_non_null(strstr(err, "--admin.token_file: expected a readable file"));
+}
+
 static void test_never_half_configured(void **state)
 {
     (void)state;
@@ -877,6 +944,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_schema_table),
+        cmocka_unit_test(test_external_ip_auto),
+        cmocka_unit_test(test_admin_token_file),
         cmocka_unit_test(test_file_all_types),
         cmocka_unit_test(test_file_partial_and_semicolon),
         cmocka_unit_test(test_file_bad_types),

@@ -35,7 +35,7 @@ static void test_type_text(void **state)
         {"turn.relay_ip", "IP or empty"},
         {"turn.relay_ports", "port range LOW-HIGH"},
         {"turn.denied_peers", "prefix list"},
-        {"turn.external_ip", "list of PUBLIC or PUBLIC/PRIVATE"},
+        {"turn.external_ip", "list of PUBLIC or PUBLIC/PRIVATE, or auto"},
         {"tls.cert", "file path"},
         {"signal.api_keys", "string list"},
         {"log.level", "one of error, warn, info, debug"},

@@ -6,7 +6,9 @@ by hand. No test functions here.
   reloadability);
 - command-line options: `icehubd --help` and `icehubd usage --help`;
 - metrics, their labels and label values: /metrics of a live daemon that
-  relayed TURN data, ran a signaling session and writes a ledger;
+  relayed TURN data, ran a signaling session and writes a ledger, and the
+  answers of a live `icehub-probe serve` (each kind of check, a failing one,
+  and its own /metrics) against that daemon;
 - signaling message types and error codes: the hub's own counters on
   /metrics (client message types, every error code) and the types of what
   the live hub sent during the session;
@@ -24,7 +26,10 @@ import subprocess
 import tempfile
 import time
 
-from harness import BIN, ROOT, Daemon
+import urllib.parse
+import urllib.request
+
+from harness import BIN, ROOT, Daemon, free_port, wait_for
 from turnclient import relay_once
 
 # Directories of source code (the daemon and its libraries); tests/ is not
@@ -94,7 +99,7 @@ def cli_options():
 @functools.lru_cache(maxsize=None)
 def make_targets():
     """(every rule target, the .PHONY targets) of the Makefile."""
-    text = open(os.path.join(ROOT, "Makefile")).read()
+    text = open(os.path.join(ROOT, "Makefile")).read().replace("\\\n", " ")
     rules = set(re.findall(r"^([a-z][a-z0-9_-]*)\s*:(?!=)", text, re.M))
     phony = set()
     for m in re.finditer(r"^\.PHONY:(.*)$", text, re.M):
@@ -211,8 +216,13 @@ def live():
     """(metric types, metric labels, server message types) of a daemon that
     relayed TURN data, ran a signaling session, writes a ledger and has the
     admin API on."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, \
+            Daemon("docs-truth-stun", http=False) as stun:
+        # turn.external_ip = "auto" asks a second daemon, so the external
+        # address metrics have their labels too.
         d = Daemon("docs-truth", args=["--turn.users=alice:wonderland",
+                                       "--turn.external_ip=auto",
+                                       f"--turn.external_ip_servers=127.0.0.1:{stun.port}",
                                        "--turn.allowed_peers=127.0.0.0/8",
                                        "--cost.egress_per_gb=0.05", "--admin.enabled=true",
                                        f"--ledger.path={tmp}/ledger.jsonl",
@@ -220,6 +230,7 @@ def live():
         with d:
             relay_once(d.port, "alice", "wonderland")
             server_types = asyncio.run(signal_session(d))
+            probe_body = probe_answers(d, tmp)
             status, body = d.http_get("/metrics")
             assert status == 200
             # The usage table folds in the relayed bytes within a second.
@@ -229,7 +240,49 @@ def live():
                 time.sleep(0.1)
                 status, body = d.http_get("/metrics")
     types, labels = parse_metrics(body)
+    ptypes, plabels = parse_metrics(probe_body)
+    types.update(ptypes)
+    for fam, ls in plabels.items():
+        for k, vs in ls.items():
+            labels.setdefault(fam, {}).setdefault(k, set()).update(vs)
     return types, labels, server_types
+
+
+def probe_answers(d, tmp):
+    """What `icehub-probe serve` answers for a stun, a turn and a call check
+    against daemon d, for a stun check that fails, and on its own /metrics,
+    concatenated (each answer is a complete exposition)."""
+    probe = os.path.join(ROOT, "bin", "icehub-probe")
+    mods = os.path.join(tmp, "modules.conf")
+    with open(mods, "w") as f:
+        f.write('modules = { turn = { user = "alice"; pass = "wonderland"; count = 5; }; '
+                'call = { duration = 0.3; }; '
+                'down = { command = "stun"; timeout = "0.5s"; }; };\n')
+    port = free_port(udp_and_tcp=False)
+    base = f"http://127.0.0.1:{port}"
+    p = subprocess.Popen([probe, "serve", "--listen", f"127.0.0.1:{port}", "--modules", mods],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def get(path):
+        try:
+            with urllib.request.urlopen(base + path, timeout=30) as r:
+                return r.read().decode()
+        except OSError:
+            return None
+    try:
+        assert wait_for(lambda: get("/") is not None, timeout=10), "icehub-probe serve"
+        q = urllib.parse.quote
+        out = []
+        for module, target in (("stun", f"127.0.0.1:{d.port}"),
+                               ("turn", f"turn:127.0.0.1:{d.port}"),
+                               ("call", f"ws://127.0.0.1:{d.http_port}/ws"),
+                               ("down", f"127.0.0.1:{free_port()}")):
+            out.append(get(f"/probe?module={module}&target={q(target, safe='')}") or "")
+        out.append(get("/metrics") or "")
+        return "\n".join(out)
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
 
 
 def client_types():

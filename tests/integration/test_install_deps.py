@@ -64,7 +64,8 @@ exit 0
 }
 
 BUILD = ["build-essential", "pkg-config", "libwebsockets-dev", "libssl-dev", "libconfig-dev",
-         "libjansson-dev"]
+         "libjansson-dev", "libnice-dev", "libsrtp2-dev", "libglib2.0-dev",
+         "libwebsockets-evlib-glib"]
 
 
 class Sandbox:
@@ -101,6 +102,12 @@ class Sandbox:
                     os.path.join(repo, "tests", "browser"))
         shutil.copy(os.path.join(ROOT, "tests", "browser", "node_modules", "playwright-core",
                                  "package.json"), mods)
+        # The deployment tests' npm half, already installed and up to date.
+        dep = os.path.join(repo, "tests", "deploy")
+        os.makedirs(os.path.join(dep, "node_modules"))
+        shutil.copy(os.path.join(ROOT, "tests", "deploy", "package-lock.json"), dep)
+        shutil.copy(os.path.join(ROOT, "tests", "deploy", "package-lock.json"),
+                    os.path.join(dep, "node_modules", ".package-lock.json"))
         self.script = os.path.join(repo, "deploy", "install-deps.sh")
         self.env = {"PATH": bindir + ":/usr/bin:/bin", "STUB": self.stub,
                     "POLICY": self.policy, "ICEHUB_POLICY_RC_D": self.policy}
