@@ -50,4 +50,7 @@ struct acct_usage_s {
     uint64_t block_gen;         /* blocker->gen when qblocked was last checked */
 };
 
+/* fsync the directory holding <path> (after a rename or a create there). */
+void acct__sync_dir(const char *path);
+
 #endif /* ACCT_INT_H */

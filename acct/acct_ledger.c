@@ -101,7 +101,7 @@ static int open_file(acct_ledger_t *l)
     return 0;
 }
 
-static void sync_dir(const char *path)
+void acct__sync_dir(const char *path)
 {
     char *c = cmn_strdup(path);
     int fd = open(dirname(c), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -135,7 +135,7 @@ static int rotate(acct_ledger_t *l)
     int rc = open_file(l);
     if (rc < 0)
         count_error(l, "cannot open", -rc);
-    sync_dir(l->path);
+    acct__sync_dir(l->path);
     pthread_mutex_lock(&l->mu);
     l->st.rotations++;
     pthread_mutex_unlock(&l->mu);

@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -111,17 +110,6 @@ static json_t *entry_json(const acct_revoked_t *e)
     return o;
 }
 
-static void sync_dir_of(const char *path)
-{
-    char *c = cmn_strdup(path);
-    int fd = open(dirname(c), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    cmn_free(c);
-}
-
 static int write_file(const char *path, const char *text, size_t len)
 {
     size_t cap = strlen(path) + 8;
@@ -151,7 +139,7 @@ static int write_file(const char *path, const char *text, size_t len)
     if (rc < 0)
         (void)unlink(tmp);
     else
-        sync_dir_of(path);
+        acct__sync_dir(path);
 out:
     cmn_free(tmp);
     return rc;

@@ -161,6 +161,8 @@ sig_peer_t *sig__peer_add(sig_hub_t *h, const char *room, const char *id, sig_co
 void sig__peer_remove(sig_hub_t *h, sig_peer_t *p, int reason);
 sig_room_t *sig__room_find(sig_hub_t *h, const char *name);
 sig_peer_t *sig__room_peer(sig_room_t *r, const char *id);
+/* <p> (without a connection) waits for its resume until <until>. */
+void sig__peer_away(sig_hub_t *h, sig_peer_t *p, double until);
 /* Set a fresh resume token on <p>. */
 void sig__peer_new_resume(sig_hub_t *h, sig_peer_t *p);
 /* Schedule the next credential push for <c>. */

@@ -125,12 +125,7 @@ static const char *peer_in(sig_hub_t *h, const char *room, json_t *o, double now
     sig__map_del(&h->resumes, p->resume);
     memcpy(p->resume, tok, SIG_RESUME_LEN + 1);
     sig__map_put(&h->resumes, p->resume, p);
-    p->away_until = until;
-    p->away_next = h->away;
-    if (h->away)
-        h->away->away_prev = p;
-    h->away = p;
-    h->naway++;
+    sig__peer_away(h, p, until);
     return queue_in(h, p, json_object_get(o, "queue"));
 }
 

@@ -134,7 +134,10 @@ void turn__alloc_free(turn_alloc_t *a)
     cmn_free(a);
 }
 
-void turn__alloc_end(turn_t *t, turn_alloc_t *a, turn_end_reason_t why)
+/* Out of the table and the counts; freed by the next turn_tick. With
+ * <close>, its relay goes too (an end); without, the glue keeps or has let
+ * go of it already (a live upgrade moved it). */
+static void alloc_unlink(turn_t *t, turn_alloc_t *a, turn_end_reason_t why, bool close)
 {
     if (a->ended)
         return;
@@ -144,9 +147,22 @@ void turn__alloc_end(turn_t *t, turn_alloc_t *a, turn_end_reason_t why)
     TURN_STAT_SUB(t, allocations_active, 1);
     turn__perm_clear(t, a);
     turn__shared_release(t->shared, a->quota_user, &a->tuple.client);
-    t->ops->relay_close(t->ops->ctx, a);
+    if (close)
+        t->ops->relay_close(t->ops->ctx, a);
+    else
+        a->udata = NULL;
     a->next_ended = t->ended;
     t->ended = a;
+}
+
+void turn__alloc_end(turn_t *t, turn_alloc_t *a, turn_end_reason_t why)
+{
+    alloc_unlink(t, a, why, true);
+}
+
+void turn_alloc_detach(turn_t *t, turn_alloc_t *a)
+{
+    alloc_unlink(t, a, TURN_END_SHUTDOWN, false); /* no end anyone records */
 }
 
 void turn_alloc_end(turn_t *t, turn_alloc_t *a, turn_end_reason_t why)

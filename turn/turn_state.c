@@ -37,312 +37,172 @@
  */
 #include "turn_int.h"
 
-#include <math.h>
+#include "../common/cmn_bytes.h"
 
-#define ADDR_LEN 19
 #define MAX_LIFE 604800.0       /* a week: far past any lifetime this server grants */
 #define MAX_WALL 1e11           /* Unix seconds, year 5138 */
 
 /* ---- Writing ------------------------------------------------------------- */
 
-typedef struct wr_s {
-    uint8_t *p;
-    size_t len, cap;            /* len keeps counting past cap: the size needed */
-} wr_t;
-
-static void put(wr_t *w, const void *src, size_t n)
-{
-    if (w->len + n <= w->cap)
-        memcpy(w->p + w->len, src, n);
-    w->len += n;
-}
-
-static void put_u8(wr_t *w, uint8_t v)
-{
-    put(w, &v, 1);
-}
-
-static void put_u16(wr_t *w, uint16_t v)
-{
-    uint8_t b[2];
-    cmn_put_u16be(b, v);
-    put(w, b, 2);
-}
-
-static void put_u32(wr_t *w, uint32_t v)
-{
-    uint8_t b[4];
-    cmn_put_u32be(b, v);
-    put(w, b, 4);
-}
-
-static void put_u64(wr_t *w, uint64_t v)
-{
-    uint8_t b[8];
-    cmn_put_u64be(b, v);
-    put(w, b, 8);
-}
-
-static void put_f64(wr_t *w, double v)
-{
-    uint64_t bits;
-    memcpy(&bits, &v, 8);
-    put_u64(w, bits);
-}
-
-static void put_addr(wr_t *w, const cmn_addr_t *a)
-{
-    put_u8(w, a->family);
-    put_u16(w, a->port);
-    put(w, a->ip, 16);
-}
-
-static void put_str(wr_t *w, const char *s)
+static void put_str(cmn_wr_t *w, const char *s)
 {
     size_t n = strlen(s);
-    put_u16(w, (uint16_t)n);
-    put(w, s, n);
+    cmn_wr_u16(w, (uint16_t)n);
+    cmn_wr_bytes(w, s, n);
 }
 
-static void put_tables(wr_t *w, const turn_alloc_t *a, double now)
+static void put_tables(cmn_wr_t *w, const turn_alloc_t *a, double now)
 {
     uint32_t np = 0, nc = 0;
     for (uint32_t i = 0; i < a->nperms; i++)
         np += now < a->perms[i].expires;
-    put_u16(w, (uint16_t)np);
+    cmn_wr_u16(w, (uint16_t)np);
     for (uint32_t i = 0; i < a->nperms; i++) {
         if (now >= a->perms[i].expires)
             continue;
-        put_addr(w, &a->perms[i].ip);
-        put_f64(w, a->perms[i].expires - now);
+        cmn_wr_addr(w, &a->perms[i].ip);
+        cmn_wr_f64(w, a->perms[i].expires - now);
     }
     for (uint32_t i = 0; i < a->nchans; i++)
         nc += now < a->chans[i].expires + TURN_CHAN_QUARANTINE;
-    put_u16(w, (uint16_t)nc);
+    cmn_wr_u16(w, (uint16_t)nc);
     for (uint32_t i = 0; i < a->nchans; i++) {
         const turn_chan_t *c = &a->chans[i];
         if (now >= c->expires + TURN_CHAN_QUARANTINE)
             continue;
-        put_u16(w, c->num);
-        put_addr(w, &c->peer);
-        put_f64(w, c->expires - now);
+        cmn_wr_u16(w, c->num);
+        cmn_wr_addr(w, &c->peer);
+        cmn_wr_f64(w, c->expires - now);
     }
 }
 
 size_t turn_alloc_encode(const turn_alloc_t *a, double now, uint8_t *out, size_t cap)
 {
-    wr_t w = {out, 0, cap};
-    put_u8(&w, TURN_STATE_VERSION);
-    put_u8(&w, a->tuple.transport);
-    put_addr(&w, &a->tuple.client);
-    put_addr(&w, &a->tuple.server);
-    put_u64(&w, a->id);
+    cmn_wr_t w = {out, 0, cap};
+    cmn_wr_u8(&w, TURN_STATE_VERSION);
+    cmn_wr_u8(&w, a->tuple.transport);
+    cmn_wr_addr(&w, &a->tuple.client);
+    cmn_wr_addr(&w, &a->tuple.server);
+    cmn_wr_u64(&w, a->id);
     put_str(&w, a->user);
     put_str(&w, a->quota_user);
-    put_f64(&w, a->expires - now);
-    put_f64(&w, a->cred_expiry);
-    put_f64(&w, now - a->started);
-    put_f64(&w, a->started_wall);
-    put_u8(&w, a->nrelay);
+    cmn_wr_f64(&w, a->expires - now);
+    cmn_wr_f64(&w, a->cred_expiry);
+    cmn_wr_f64(&w, now - a->started);
+    cmn_wr_f64(&w, a->started_wall);
+    cmn_wr_u8(&w, a->nrelay);
     for (uint8_t i = 0; i < a->nrelay; i++)
-        put_addr(&w, &a->relay[i]);
-    put_u8(&w, (uint8_t)((a->dont_fragment ? 1 : 0) | (a->throttled ? 2 : 0)));
-    put_u64(&w, a->c.to_peer_bytes);
-    put_u64(&w, a->c.to_peer_packets);
-    put_u64(&w, a->c.to_client_bytes);
-    put_u64(&w, a->c.to_client_packets);
+        cmn_wr_addr(&w, &a->relay[i]);
+    cmn_wr_u8(&w, (uint8_t)((a->dont_fragment ? 1 : 0) | (a->throttled ? 2 : 0)));
+    cmn_wr_u64(&w, a->c.to_peer_bytes);
+    cmn_wr_u64(&w, a->c.to_peer_packets);
+    cmn_wr_u64(&w, a->c.to_client_bytes);
+    cmn_wr_u64(&w, a->c.to_client_packets);
     for (int d = 0; d < TURN_DIR_COUNT; d++)
-        put_f64(&w, a->q[d].tokens);
-    put_u8(&w, a->npeers);
+        cmn_wr_f64(&w, a->q[d].tokens);
+    cmn_wr_u8(&w, a->npeers);
     for (uint8_t i = 0; i < a->npeers; i++)
-        put_addr(&w, &a->peers[i]);
-    put_u32(&w, a->peers_total);
+        cmn_wr_addr(&w, &a->peers[i]);
+    cmn_wr_u32(&w, a->peers_total);
     put_tables(&w, a, now);
-    put(&w, a->last_tid, STUN_TID_LEN);
-    put_u16(&w, a->last_method);
-    put_u16(&w, a->last_len);
-    put(&w, a->last_resp, a->last_len);
+    cmn_wr_bytes(&w, a->last_tid, STUN_TID_LEN);
+    cmn_wr_u16(&w, a->last_method);
+    cmn_wr_u16(&w, a->last_len);
+    cmn_wr_bytes(&w, a->last_resp, a->last_len);
     return w.len;
 }
 
 /* ---- Reading ------------------------------------------------------------- */
 
-typedef struct rd_s {
-    const uint8_t *p, *end;
-    const char *why;            /* the first thing found wrong; NULL = fine so far */
-} rd_t;
-
-static bool need(rd_t *r, size_t n, const char *what)
-{
-    if (r->why)
-        return false;
-    if (n > (size_t)(r->end - r->p)) {
-        r->why = what;
-        return false;
-    }
-    return true;
-}
-
-static uint8_t get_u8(rd_t *r, const char *what)
-{
-    return need(r, 1, what) ? *r->p++ : 0;
-}
-
-static uint16_t get_u16(rd_t *r, const char *what)
-{
-    if (!need(r, 2, what))
-        return 0;
-    uint16_t v = cmn_get_u16be(r->p);
-    r->p += 2;
-    return v;
-}
-
-static uint32_t get_u32(rd_t *r, const char *what)
-{
-    if (!need(r, 4, what))
-        return 0;
-    uint32_t v = cmn_get_u32be(r->p);
-    r->p += 4;
-    return v;
-}
-
-static uint64_t get_u64(rd_t *r, const char *what)
-{
-    if (!need(r, 8, what))
-        return 0;
-    uint64_t v = cmn_get_u64be(r->p);
-    r->p += 8;
-    return v;
-}
-
-/* A finite double in [lo, hi]. */
-static double get_f64(rd_t *r, double lo, double hi, const char *what)
-{
-    uint64_t bits = get_u64(r, what);
-    double v;
-    memcpy(&v, &bits, 8);
-    if (!r->why && !(isfinite(v) && v >= lo && v <= hi))
-        r->why = what;
-    return r->why ? 0 : v;
-}
-
-static void fail(rd_t *r, bool bad, const char *what)
-{
-    if (bad && !r->why)
-        r->why = what;
-}
-
-/* An address of a family, or (<may_be_unset>) none; IPv4 with zeros after
- * its four bytes, as cmn_addr_t keeps it. */
-static void get_addr(rd_t *r, cmn_addr_t *a, bool may_be_unset, const char *what)
-{
-    memset(a, 0, sizeof(*a));
-    if (!need(r, ADDR_LEN, what))
-        return;
-    a->family = r->p[0];
-    a->port = cmn_get_u16be(r->p + 1);
-    memcpy(a->ip, r->p + 3, 16);
-    r->p += ADDR_LEN;
-    static const uint8_t zero[12];
-    bool ok = a->family == CMN_AF_INET6 ||
-              (a->family == CMN_AF_INET && !memcmp(a->ip + 4, zero, 12)) ||
-              (a->family == 0 && may_be_unset);
-    fail(r, !ok, what);
-}
-
 /* A string of 1..max bytes without NUL, copied (owned). */
-static char *get_str(rd_t *r, size_t max, const char *what)
+static char *get_str(cmn_rd_t *r, size_t max, const char *what)
 {
-    uint16_t n = get_u16(r, what);
-    fail(r, n == 0 || n > max, what);
-    if (!need(r, n, what) || memchr(r->p, '\0', n)) {
-        fail(r, true, what);
-        return NULL;
-    }
-    char *s = cmn_strndup((const char *)r->p, n);
-    r->p += n;
-    return s;
+    uint16_t n = cmn_rd_u16(r, what);
+    cmn_rd_check(r, n == 0 || n > max, what);
+    const uint8_t *b = cmn_rd_take(r, n, what);
+    cmn_rd_check(r, b && memchr(b, '\0', n), what);
+    return r->why ? NULL : cmn_strndup((const char *)b, n);
 }
 
-static void get_head(rd_t *r, turn_alloc_t *a, double now)
+static void get_head(cmn_rd_t *r, turn_alloc_t *a, double now)
 {
-    fail(r, get_u8(r, "version") != TURN_STATE_VERSION, "version");
-    a->tuple.transport = get_u8(r, "transport");
-    fail(r, a->tuple.transport >= TURN_TR_COUNT, "transport");
-    get_addr(r, &a->tuple.client, false, "client");
-    get_addr(r, &a->tuple.server, false, "server");
-    a->id = get_u64(r, "id");
-    fail(r, a->id == 0, "id");
+    cmn_rd_check(r, cmn_rd_u8(r, "version") != TURN_STATE_VERSION, "version");
+    a->tuple.transport = cmn_rd_u8(r, "transport");
+    cmn_rd_check(r, a->tuple.transport >= TURN_TR_COUNT, "transport");
+    cmn_rd_addr(r, &a->tuple.client, false, "client");
+    cmn_rd_addr(r, &a->tuple.server, false, "server");
+    a->id = cmn_rd_u64(r, "id");
+    cmn_rd_check(r, a->id == 0, "id");
     a->user = get_str(r, STUN_USERNAME_MAX, "user");
     a->quota_user = get_str(r, STUN_USERNAME_MAX, "quota_user");
     if (a->user && a->quota_user) {
         size_t ul = strlen(a->user), ql = strlen(a->quota_user);
         /* The quota user is the whole name or the part after a ':'. */
-        fail(r, ql > ul || strcmp(a->user + ul - ql, a->quota_user) != 0 ||
+        cmn_rd_check(r, ql > ul || strcmp(a->user + ul - ql, a->quota_user) != 0 ||
                     (ql < ul && a->user[ul - ql - 1] != ':'),
              "quota_user");
     }
-    a->expires = now + get_f64(r, 0.0, MAX_LIFE, "expires_in");
-    a->cred_expiry = get_f64(r, 0.0, MAX_WALL, "cred_expiry");
-    a->started = now - get_f64(r, 0.0, 1e9, "started_ago");
-    a->started_wall = get_f64(r, 0.0, MAX_WALL, "started_wall");
+    a->expires = now + cmn_rd_f64(r, 0.0, MAX_LIFE, "expires_in");
+    a->cred_expiry = cmn_rd_f64(r, 0.0, MAX_WALL, "cred_expiry");
+    a->started = now - cmn_rd_f64(r, 0.0, 1e9, "started_ago");
+    a->started_wall = cmn_rd_f64(r, 0.0, MAX_WALL, "started_wall");
 }
 
-static void get_body(rd_t *r, turn_alloc_t *a)
+static void get_body(cmn_rd_t *r, turn_alloc_t *a)
 {
-    a->nrelay = get_u8(r, "nrelay");
-    fail(r, a->nrelay < 1 || a->nrelay > 2, "nrelay");
+    a->nrelay = cmn_rd_u8(r, "nrelay");
+    cmn_rd_check(r, a->nrelay < 1 || a->nrelay > 2, "nrelay");
     for (uint8_t i = 0; i < a->nrelay && !r->why; i++)
-        get_addr(r, &a->relay[i], false, "relay");
-    fail(r, a->nrelay == 2 && a->relay[0].family == a->relay[1].family, "relay");
-    uint8_t flags = get_u8(r, "flags");
-    fail(r, flags > 3, "flags");
+        cmn_rd_addr(r, &a->relay[i], false, "relay");
+    cmn_rd_check(r, a->nrelay == 2 && a->relay[0].family == a->relay[1].family, "relay");
+    uint8_t flags = cmn_rd_u8(r, "flags");
+    cmn_rd_check(r, flags > 3, "flags");
     a->dont_fragment = flags & 1;
     a->throttled = (flags & 2) != 0;
-    a->c.to_peer_bytes = get_u64(r, "counters");
-    a->c.to_peer_packets = get_u64(r, "counters");
-    a->c.to_client_bytes = get_u64(r, "counters");
-    a->c.to_client_packets = get_u64(r, "counters");
+    a->c.to_peer_bytes = cmn_rd_u64(r, "counters");
+    a->c.to_peer_packets = cmn_rd_u64(r, "counters");
+    a->c.to_client_bytes = cmn_rd_u64(r, "counters");
+    a->c.to_client_packets = cmn_rd_u64(r, "counters");
     for (int d = 0; d < TURN_DIR_COUNT; d++)
-        a->q[d].tokens = get_f64(r, 0.0, 1e15, "tokens");
-    a->npeers = get_u8(r, "npeers");
-    fail(r, a->npeers > TURN_PEERS_MAX, "npeers");
+        a->q[d].tokens = cmn_rd_f64(r, 0.0, 1e15, "tokens");
+    a->npeers = cmn_rd_u8(r, "npeers");
+    cmn_rd_check(r, a->npeers > TURN_PEERS_MAX, "npeers");
     for (uint8_t i = 0; i < a->npeers && !r->why; i++)
-        get_addr(r, &a->peers[i], false, "peers");
-    a->peers_total = get_u32(r, "peers_total");
-    fail(r, a->peers_total < a->npeers, "peers_total");
+        cmn_rd_addr(r, &a->peers[i], false, "peers");
+    a->peers_total = cmn_rd_u32(r, "peers_total");
+    cmn_rd_check(r, a->peers_total < a->npeers, "peers_total");
 }
 
-static void get_perms(rd_t *r, turn_alloc_t *a, double now)
+static void get_perms(cmn_rd_t *r, turn_alloc_t *a, double now)
 {
-    uint16_t n = get_u16(r, "nperms");
-    fail(r, n > TURN_HARD_MAX_PERMS, "nperms");
+    uint16_t n = cmn_rd_u16(r, "nperms");
+    cmn_rd_check(r, n > TURN_HARD_MAX_PERMS, "nperms");
     for (uint16_t i = 0; i < n && !r->why; i++) {
         cmn_addr_t ip;
-        get_addr(r, &ip, false, "permission");
-        double in = get_f64(r, 0.0, MAX_LIFE, "permission");
-        fail(r, ip.port != 0, "permission");
+        cmn_rd_addr(r, &ip, false, "permission");
+        double in = cmn_rd_f64(r, 0.0, MAX_LIFE, "permission");
+        cmn_rd_check(r, ip.port != 0, "permission");
         if (!r->why)
             turn__perm_install(a, &ip, now + in);
     }
 }
 
-static void get_chans(rd_t *r, turn_alloc_t *a, double now)
+static void get_chans(cmn_rd_t *r, turn_alloc_t *a, double now)
 {
-    uint16_t n = get_u16(r, "nchans");
-    fail(r, n > TURN_HARD_MAX_CHANS, "nchans");
+    uint16_t n = cmn_rd_u16(r, "nchans");
+    cmn_rd_check(r, n > TURN_HARD_MAX_CHANS, "nchans");
     for (uint16_t i = 0; i < n && !r->why; i++) {
-        uint16_t num = get_u16(r, "channel");
+        uint16_t num = cmn_rd_u16(r, "channel");
         cmn_addr_t peer, cpeer;
-        get_addr(r, &peer, false, "channel");
-        double in = get_f64(r, -TURN_CHAN_QUARANTINE, MAX_LIFE, "channel");
-        fail(r, num < STUN_CHANNEL_MIN || num > STUN_CHANNEL_MAX, "channel");
+        cmn_rd_addr(r, &peer, false, "channel");
+        double in = cmn_rd_f64(r, -TURN_CHAN_QUARANTINE, MAX_LIFE, "channel");
+        cmn_rd_check(r, num < STUN_CHANNEL_MIN || num > STUN_CHANNEL_MAX, "channel");
         if (r->why)
             return;
         /* The quarantine ends strictly later than now (the encoder's rule),
          * and a number or a peer is bound once. */
         cmn_addr_canonical(&cpeer, &peer);
-        fail(r, in <= -TURN_CHAN_QUARANTINE || turn__chan_by_num(a, num, now) ||
+        cmn_rd_check(r, in <= -TURN_CHAN_QUARANTINE || turn__chan_by_num(a, num, now) ||
                     turn__chan_by_peer(a, &cpeer, now),
              "channel");
         if (r->why)
@@ -357,26 +217,23 @@ static void get_chans(rd_t *r, turn_alloc_t *a, double now)
     }
 }
 
-static void get_tail(rd_t *r, turn_alloc_t *a)
+static void get_tail(cmn_rd_t *r, turn_alloc_t *a)
 {
-    if (need(r, STUN_TID_LEN, "last response")) {
-        memcpy(a->last_tid, r->p, STUN_TID_LEN);
-        r->p += STUN_TID_LEN;
-    }
-    a->last_method = get_u16(r, "last response");
-    a->last_len = get_u16(r, "last response");
-    fail(r, a->last_len > TURN_RESP_CACHE_MAX, "last response");
-    if (need(r, a->last_len, "last response")) {
-        memcpy(a->last_resp, r->p, a->last_len);
-        r->p += a->last_len;
-    }
-    fail(r, r->p != r->end, "trailing bytes");
+    const uint8_t *b = cmn_rd_take(r, STUN_TID_LEN, "last response");
+    if (b)
+        memcpy(a->last_tid, b, STUN_TID_LEN);
+    a->last_method = cmn_rd_u16(r, "last response");
+    a->last_len = cmn_rd_u16(r, "last response");
+    cmn_rd_check(r, a->last_len > TURN_RESP_CACHE_MAX, "last response");
+    if ((b = cmn_rd_take(r, a->last_len, "last response")))
+        memcpy(a->last_resp, b, a->last_len);
+    cmn_rd_check(r, r->p != r->end, "trailing bytes");
 }
 
 int turn_alloc_import(turn_t *t, const uint8_t *src, size_t len, double now, turn_alloc_t **out,
                       const char **why)
 {
-    rd_t r = {src, src + len, NULL};
+    cmn_rd_t r = {src, src + len, NULL};
     turn_alloc_t *a = cmn_calloc(1, sizeof(*a));
     a->turn = t;
     get_head(&r, a, now);
@@ -417,19 +274,4 @@ int turn_alloc_import(turn_t *t, const uint8_t *src, size_t len, double now, tur
     turn__alloc_link(t, a);
     *out = a;
     return 0;
-}
-
-void turn_alloc_detach(turn_t *t, turn_alloc_t *a)
-{
-    if (a->ended)
-        return;
-    cmn_map_remove(&t->allocs, &a->node);
-    a->ended = true;
-    a->end_reason = TURN_END_SHUTDOWN;
-    TURN_STAT_SUB(t, allocations_active, 1);
-    turn__perm_clear(t, a);
-    turn__shared_release(t->shared, a->quota_user, &a->tuple.client);
-    a->udata = NULL; /* the glue let go of it; nothing is closed or recorded */
-    a->next_ended = t->ended;
-    t->ended = a;
 }

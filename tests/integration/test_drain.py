@@ -10,8 +10,6 @@ until the signaling drain closed it."""
 import json
 import os
 import signal
-import socket
-import struct
 import tempfile
 import time
 import urllib.request
@@ -19,7 +17,7 @@ import urllib.request
 from harness import Daemon, get_attr, plain_address, wait_for
 from test_ledger import Peer, read_records
 from test_signal_lib import RawWS
-from turnclient import A_ERROR, TurnClient, error_code
+from turnclient import TurnClient, error_code
 
 USERS = "--turn.users=alice:pw-a,bob:pw-b"
 TOKEN = "drain-test-token-0123456789"

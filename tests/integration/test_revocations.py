@@ -11,7 +11,6 @@ import signal
 import stat
 import subprocess
 import tempfile
-import time
 import urllib.request
 
 from harness import BIN, Daemon, wait_for

@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 
-from harness import ARTIFACTS, BIN, Daemon, free_port, wait_for
+from harness import ARTIFACTS, BIN, Daemon, wait_for
 from test_drain import relay_round
 from test_ledger import Peer, read_records
 from turnclient import TurnClient, error_code
@@ -43,39 +43,21 @@ USERS = ["--turn.users=alice:pw-a,bob:pw-b"]
 MAGIC = b"icehub-upgrade\0"
 
 
-class EchoPeer:
+class EchoPeer(Peer):
     """A UDP peer that sends back what it gets and counts it per source (a
     relay address): what went to the peer and what came back through it."""
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        self.sock.bind(("127.0.0.1", 0))
-        self.addr = self.sock.getsockname()
-        self.port = self.addr[1]
         self.got, self.sent = {}, {}
-        self.stop = False
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
+        super().__init__()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.port = self.addr[1]
 
-    def run(self):
-        self.sock.settimeout(0.1)
-        while not self.stop:
-            try:
-                data, src = self.sock.recvfrom(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            key = f"{src[0]}:{src[1]}"
-            self.got[key] = self.got.get(key, 0) + len(data)
-            self.sock.sendto(data, src)
-            self.sent[key] = self.sent.get(key, 0) + len(data)
-
-    def close(self):
-        self.stop = True
-        self.t.join()
-        self.sock.close()
+    def handle(self, data, src):
+        key = f"{src[0]}:{src[1]}"
+        self.got[key] = self.got.get(key, 0) + len(data)
+        self.sock.sendto(data, src)
+        self.sent[key] = self.sent.get(key, 0) + len(data)
 
 
 class Stream:
