@@ -45,7 +45,7 @@
 #define IHD_UPG_CHUNK (60 * 1024)   /* bytes of state per DATA message */
 #define IHD_UPG_FDS 250             /* sockets per FDS message (SCM_MAX_FD is 253) */
 #define IHD_UPG_STEP 10.0           /* s for a step of the other side */
-#define IHD_UPG_START 120.0         /* s the new process may take to start */
+#define IHD_UPG_START 15.0          /* s the new process may take to start (old workers parked) */
 #define IHD_UPG_MAX_STATE (4ull << 30)
 
 enum {

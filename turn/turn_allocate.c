@@ -152,23 +152,28 @@ static turn_err_t open_relays(turn_t *t, turn_alloc_t *a, const alloc_ask_t *ask
     return TURN_OK;
 }
 
-/* A draining server sends the client elsewhere (RFC 8489 §10): the next of
- * the alternates of the client's family, in turn, so redirected clients
- * spread over them. The answer is authenticated like any other to this
- * request, so a client can trust the ALTERNATE-SERVER it names. */
+/* A draining server sends the client elsewhere (RFC 8489 §10): the
+ * alternates of the client's family in turn (one count for all workers),
+ * so redirected clients spread over them. The answer is authenticated like
+ * any other to this request, so a client can trust the ALTERNATE-SERVER it
+ * names. */
 static turn_err_t alloc_drain(turn_ctx_t *c)
 {
     const turn_cfg_t *cfg = c->t->cfg;
     uint8_t fam = c->req->tuple->client.family;
+    size_t n = 0;
+    for (size_t k = 0; k < cfg->nalternates; k++)
+        n += cfg->alternates[k].family == fam;
+    if (n == 0)
+        return TURN_ERR_DRAINING;
+    size_t pick = turn__shared_next_alt(c->t->shared) % n;
     for (size_t k = 0; k < cfg->nalternates; k++) {
-        const cmn_addr_t *alt = &cfg->alternates[(c->t->alt_next + k) % cfg->nalternates];
-        if (alt->family == fam) {
-            c->alt = *alt;
-            c->t->alt_next = (uint32_t)((c->t->alt_next + k + 1) % cfg->nalternates);
-            return TURN_ERR_TRY_ALTERNATE;
+        if (cfg->alternates[k].family == fam && pick-- == 0) {
+            c->alt = cfg->alternates[k];
+            break;
         }
     }
-    return TURN_ERR_DRAINING;
+    return TURN_ERR_TRY_ALTERNATE;
 }
 
 /* Quotas before anything is allocated (STYLE §4), then the relay. */

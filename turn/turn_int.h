@@ -208,7 +208,6 @@ struct turn_s {
     turn_stats_t st;            /* written by the owner thread only */
     uint64_t block_gen;         /* turn_shared_block_gen last applied */
     turn_bucket_t total[TURN_DIR_COUNT]; /* this worker's share of cfg->total_bps */
-    uint32_t alt_next;          /* the next of cfg->alternates to hand out */
 };
 
 /* Relaxed atomic counter updates (one writer, readers on other threads). */
@@ -309,6 +308,9 @@ bool turn__rl_allow(turn_t *t, const cmn_addr_t *ip, double now);
  * TURN_ERR_CAP_TOTAL (and counts nothing then). */
 turn_err_t turn__shared_acquire(turn_shared_t *s, const char *user, const cmn_addr_t *ip);
 void turn__shared_release(turn_shared_t *s, const char *user, const cmn_addr_t *ip);
+/* A number that grows by one a call, across the workers: which of the
+ * alternate servers a redirected Allocate gets (in turn). */
+uint32_t turn__shared_next_alt(turn_shared_t *s);
 /* Count an allocation that exists already (imported in a live upgrade):
  * like turn__shared_acquire, but no limit refuses it. */
 void turn__shared_force(turn_shared_t *s, const char *user, const cmn_addr_t *ip);

@@ -44,6 +44,7 @@ struct turn_shared_s {
     uint32_t active;                              /* atomic reads outside the mutex */
     uint64_t block_gen;                           /* atomic: bumped by every block change */
     bool draining;                                /* atomic: new Allocates refused */
+    uint32_t alt_next;                            /* atomic: the next alternate server */
     cmn_map_t map;                                /* shared_entry_t by kind and key */
 };
 
@@ -268,4 +269,9 @@ void turn_shared_set_draining(turn_shared_t *s, bool on)
 bool turn_shared_draining(const turn_shared_t *s)
 {
     return __atomic_load_n(&s->draining, __ATOMIC_RELAXED);
+}
+
+uint32_t turn__shared_next_alt(turn_shared_t *s)
+{
+    return __atomic_fetch_add(&s->alt_next, 1, __ATOMIC_RELAXED);
 }

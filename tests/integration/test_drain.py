@@ -190,6 +190,7 @@ def test_drain_waits_for_websocket_peers_too():
         d.start()
         ws = RawWS(d.http_port)
         assert ws.status == 101
+        assert wait_for(lambda: d.metrics()["icehub_signal_connections"] == 1, 3.0)
         t0 = time.time()
         d.send_signal(signal.SIGTERM)
         rc = d.proc.wait(8)
