@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <stdlib.h>
 
 #include "daemon/ihd_handover_codec.c"
 
@@ -186,11 +187,35 @@ static void test_refusals(void **state)
     cmn_free(fds);
 }
 
+/* The fuzz target's seed (tests/fuzz/gen_upgrade_seeds.py, written from
+ * the format's description above) decodes. */
+static void test_seed_decodes(void **state)
+{
+    (void)state;
+    const char *src = getenv("ICEHUB_SRCDIR") ? getenv("ICEHUB_SRCDIR") : ".";
+    char path[512];
+    uint8_t buf[8192];
+    snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/upgrade_state/handover", src);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    int fds[4] = {sock(), sock(), sock(), sock()};
+    ihd_handover_t out;
+    char err[256] = "";
+    if (ihd_handover_decode(buf + 1, n - 1, fds, 4, &out, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(out.wk[0].nallocs, 1);
+    assert_true(out.hub_len > 0);
+    ihd_handover_free(&out, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_seed_decodes),
     };
     return cmocka_run_group_tests_name("test_ihd_handover_codec", tests, NULL, NULL);
 }

@@ -7,7 +7,7 @@
  * the turn_t or its shared limits; an accepted one must encode back to bytes
  * that a second turn_t imports to the very same encoding, take ChannelData
  * on its channels and peer data from its peers, survive ticks, and end
- * cleanly (relay_close once). Seeds: tests/fuzz/gen_turn_state_seeds.py.
+ * cleanly (relay_close once). Seeds: tests/fuzz/gen_upgrade_seeds.py.
  */
 #include <stdlib.h>
 

@@ -156,6 +156,26 @@ static void test_no_resume_no_rooms(void **state)
     fx_teardown((void **)&a);
 }
 
+/* The fuzz target's hub seed (tests/fuzz/gen_upgrade_seeds.py) imports. */
+static void test_seed_imports(void **state)
+{
+    (void)state;
+    const char *src = getenv("ICEHUB_SRCDIR") ? getenv("ICEHUB_SRCDIR") : ".";
+    char path[512], buf[4096];
+    snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/upgrade_state/hub", src);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    sig_cfg_t cfg;
+    fx_default_cfg(&cfg);
+    fx_t *b = fx_new_cfg(&cfg);
+    const char *why = NULL;
+    if (sig_hub_import(b->h, buf + 1, n - 1, b->now, &why) != 0)
+        fail_msg("refused: %s", why);
+    fx_teardown((void **)&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -163,6 +183,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unresumed_peer_times_out, fx_setup, fx_teardown),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_no_resume_no_rooms),
+        cmocka_unit_test(test_seed_imports),
     };
     return cmocka_run_group_tests_name("test_sig_state", tests, NULL, NULL);
 }

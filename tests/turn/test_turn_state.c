@@ -241,7 +241,7 @@ static void test_detach_and_ids(void **state)
     fx_free(fx);
 }
 
-/* The fuzz target's seeds (tests/fuzz/gen_turn_state_seeds.py, written
+/* The fuzz target's seeds (tests/fuzz/gen_upgrade_seeds.py, written
  * from the format's description) decode: the description and the code
  * agree. */
 static void test_seed_corpus_imports(void **state)

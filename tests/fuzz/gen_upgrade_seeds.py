@@ -1,9 +1,15 @@
 #!/usr/bin/python3
-"""Write the seed corpus of fuzz_turn_state: allocations encoded as
-turn/turn_state.c describes (version 1), from the format's description:
-a bare one, one with permissions, a bound channel, a channel in its
-quarantine and a cached answer, a dual-stack one with an IPv6 client, and a
-time-limited user. usage: gen_turn_state_seeds.py [DIR]"""
+"""Write the seed corpora of the live upgrade's fuzz targets, from the
+formats' descriptions (not from the C code):
+- fuzz_turn_state: allocations encoded as turn/turn_state.c describes
+  (version 1): a bare one, one with permissions, a bound channel, a channel
+  in its quarantine and a cached answer, a dual-stack one with an IPv6
+  client, and a time-limited user;
+- fuzz_upgrade_state: 0x01 + a handover stream as
+  daemon/ihd_handover_codec.c describes (one worker, two listeners, one
+  allocation, a reservation, the hub's rooms), and 0x00 + the hub's rooms as
+  signal/sig_state.c describes.
+usage: gen_upgrade_seeds.py [CORPUS_DIR]"""
 import os
 import socket
 import struct
@@ -45,8 +51,29 @@ def alloc(client=("203.0.113.5", 40000), server=("198.51.100.1", 3478), ident=7,
     return out
 
 
+HUB = (b'{"version":1,"rooms":[{"name":"r","peers":[{"id":"Ab12","resume":"'
+       b'abcdefghijklmnopqrstuvwxyz012345","away_until":1700000030.0,"queue":[{"text":'
+       b'"{\\"type\\":\\"signal\\"}","from":"Cd34","ref":7}]},{"id":"Cd34","resume":"'
+       b'abcdefghijklmnopqrstuvwxyz012346","away_until":1700000031.0,"queue":[]}]}]}')
+
+
+def stream(blob):
+    u32, no_fd = (lambda v: struct.pack("!I", v)), 0xFFFFFFFF
+    out = b"IHUS" + u32(1) + b"\x42" * 32
+    for text in (b"auto-secret", b"token-key"):
+        out += u32(len(text)) + text
+    out += struct.pack("!Q", 7) + f64(12345.5) + u32(1)
+    out += u32(2) + b"\x00" + addr("127.0.0.1", 3478) + u32(0)
+    out += b"\x01" + addr("127.0.0.1", 3478) + u32(1)
+    out += u32(1) + u32(len(blob)) + blob + u32(2) + u32(no_fd) + b"\x00" + u32(0)
+    out += b"\x01" + struct.pack("!QQQQ", 1000, 10, 0, 0) + f64(1.8e9) + f64(30.0) + u32(2)
+    out += u32(1) + b"\x01" * 8 + addr("127.0.0.1", 50001) + u32(3) + f64(12.0)
+    return out + u32(len(HUB)) + HUB
+
+
 def main():
-    d = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "corpus", "turn_state")
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "corpus")
+    d = os.path.join(root, "turn_state")
     os.makedirs(d, exist_ok=True)
     seeds = {
         "bare": alloc(),
@@ -63,6 +90,12 @@ def main():
                            ident=1 << 40),
     }
     for name, data in seeds.items():
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+    d = os.path.join(root, "upgrade_state")
+    os.makedirs(d, exist_ok=True)
+    for name, data in {"handover": b"\x01" + stream(seeds["tables"]), "hub": b"\x00" + HUB,
+                       "hub-empty": b'\x00{"version":1,"rooms":[]}'}.items():
         with open(os.path.join(d, name), "wb") as f:
             f.write(data)
 
