@@ -264,6 +264,17 @@ static bool over_byte_quota(ihd_server_t *srv, const char *user)
     return over;
 }
 
+/* ?ttl=SECONDS, else admin.revocation_ttl. */
+static int revoke_ttl(ihd_server_t *srv, const ihd_http_req_t *req, uint64_t *ttl)
+{
+    char tv[16];
+    *ttl = (uint64_t)atomic_load(&srv->cfg)->s.admin.revocation_ttl;
+    int has = query_get(req->query, "ttl", tv, sizeof(tv));
+    if (has < 0 || (has && (parse_id(tv, ttl) < 0 || *ttl > API_TTL_MAX)))
+        return CMN_EINVAL;
+    return 0;
+}
+
 static void user_revoke(ihd_server_t *srv, const ihd_http_req_t *req, const char *name,
                         size_t nlen, ihd_http_resp_t *r)
 {
@@ -282,10 +293,8 @@ static void user_revoke(ihd_server_t *srv, const ihd_http_req_t *req, const char
     ihd_revoke_t rv = {0, true};
     int rc;
     if (revoke) {
-        char tv[16];
-        uint64_t ttl = (uint64_t)atomic_load(&srv->cfg)->s.admin.revocation_ttl;
-        int has = query_get(req->query, "ttl", tv, sizeof(tv));
-        if (has < 0 || (has && (parse_id(tv, &ttl) < 0 || ttl > API_TTL_MAX))) {
+        uint64_t ttl;
+        if (revoke_ttl(srv, req, &ttl) < 0) {
             ihd_http_resp_error(r, 400, "bad-query", "ttl: expected seconds in 1..315360000");
             return;
         }
