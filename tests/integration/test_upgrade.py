@@ -155,14 +155,16 @@ def successor(old, name):
     return d
 
 
-def check_ledger(path, peer, min_allocs, extra=None):
+def check_ledger(path, peer, min_allocs, extra=None, problems=None):
     """Per allocation: records from both processes continue one another (one
     id, seq 0, 1, 2... and one final record); to_peer sums exactly to what
     the echo peer got from its relay address (plus <extra>: {relay:
     (to_peer, to_client)} relayed elsewhere); to_client never more than the
     peer sent there (a pause longer than a relay socket's receive buffer
     could hold lets the kernel drop some before icehubd sees them). Returns
-    {relay: to_client} for exact checks against what the clients got."""
+    {relay: to_client} for exact checks against what the clients got. With a
+    <problems> list, byte mismatches go there instead of failing (a peer that
+    a loaded machine stalls drops datagrams the relay did send)."""
     extra = extra or {}
     by_id = {}
     for r in read_records(path):
@@ -176,8 +178,14 @@ def check_ledger(path, peer, min_allocs, extra=None):
         more = extra.get(relay, (0, 0))
         to_peer = sum(r["to_peer_bytes"] for r in recs) - more[0]
         to_client = sum(r["to_client_bytes"] for r in recs) - more[1]
-        assert to_peer == peer.got.get(relay, 0), (aid, relay, to_peer, peer.got.get(relay))
-        assert to_client <= peer.sent.get(relay, 0), (aid, relay, to_client, peer.sent.get(relay))
+        got = peer.got.get(relay, 0)
+        bad = [] if to_peer == got else [("to_peer", to_peer, got)]
+        if to_client > peer.sent.get(relay, 0):
+            bad.append(("to_client", to_client, peer.sent.get(relay)))
+        if problems is None:
+            assert not bad, (aid, relay, bad)
+        else:
+            problems += [(aid, relay) + b for b in bad]
         out[relay] = to_client
     # Nothing reached the peer from a relay the ledger does not know.
     assert set(peer.got) <= set(out), (set(peer.got) - set(out))
