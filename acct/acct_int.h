@@ -32,6 +32,7 @@ struct acct_ledger_s {
     uint64_t max_bytes;
     bool rotate_daily;
     bool reopen, stop;
+    int flush;                  /* callers of acct_ledger_flush waiting: no gathering */
     acct_ledger_stats_t st;
     double last_err_log;
 };
@@ -66,5 +67,7 @@ void acct__usage_blocks(acct_usage_t *u, acct_names_t *block, acct_names_t *lift
 /* Start a new period when <wall> or the period kind says so. */
 void acct__usage_roll(acct_usage_t *u, const acct_rules_t *r, double wall,
                       acct_names_t *block, acct_names_t *lift);
+/* fsync the directory holding <path> (after a rename or a create there). */
+void acct__sync_dir(const char *path);
 
 #endif /* ACCT_INT_H */

@@ -110,13 +110,16 @@ static void node_info(ihd_cluster_t *c, double now, sig_node_info_t *n)
     if (s->turn.enabled && c->srv->nworkers) {
         relay_host(s, n->host, sizeof(n->host));
         n->port = s->turn.listen.n ? s->turn.listen.v[0].port : 0;
-        n->tls_port = c->srv->ssl_ctx && s->turn.tls_listen.n ? s->turn.tls_listen.v[0].port : 0;
+        n->tls_port = c->srv->tls_on && s->turn.tls_listen.n ? s->turn.tls_listen.v[0].port : 0;
         n->allocs = turn_shared_active(c->srv->turn_shared);
         n->max_allocs = (uint32_t)s->turn.max_allocations;
         n->cap_bps = s->quota.total_bps;
     }
     n->signal = s->signal.enabled && s->http.enabled;
-    n->draining = atomic_load(&c->srv->draining) != 0;
+    /* A relay that drains (SIGTERM, POST /api/drain) takes no new
+     * allocations: the directors stop listing it. */
+    n->draining = atomic_load(&c->srv->draining) != 0 ||
+                  (c->srv->turn_shared && turn_shared_draining(c->srv->turn_shared));
     n->started = c->srv->start_time;
     uint64_t bytes = ihd__relayed_bytes(c->srv);
     if (c->last_bytes_at > 0 && now > c->last_bytes_at && bytes >= c->last_bytes)
@@ -335,6 +338,15 @@ int ihd_cluster_start(ihd_server_t *srv, char *err, size_t errlen)
 
 void ihd_cluster_stop(ihd_server_t *srv)
 {
-    ihd_redis_stop(srv->redis);
+    ihd_redis_stop(srv->redis, true);
+    srv->redis = NULL;
+}
+
+void ihd_cluster_handoff(ihd_server_t *srv)
+{
+    if (!srv->redis)
+        return;
+    cmn_info("cluster", "node \"%s\" goes on in the new process", srv->node_id);
+    ihd_redis_stop(srv->redis, false);
     srv->redis = NULL;
 }

@@ -249,12 +249,12 @@ static void rvk_push(ihd_cluster_t *c, const char *user, const acct_rvk_t *rec)
         IHD_INC(c->rvk_out, 1);
 }
 
-void ihd_cluster_revoke(ihd_server_t *srv, const char *user, bool on)
+void ihd_cluster_revoke(ihd_server_t *srv, const char *user, bool on, double until)
 {
     ihd_cluster_t *c = srv->redis ? ihd__redis_cluster(srv->redis) : NULL;
     if (!c)
         return;
-    acct_rvk_t rec = {.on = on, .at = ihd_wallclock()};
+    acct_rvk_t rec = {.on = on, .at = ihd_wallclock(), .until = on ? until : 0};
     pthread_mutex_lock(&c->mu);
     ihd_rvk_ent_t *e = rvk_get(c, user);
     if (e) {
@@ -280,7 +280,17 @@ static void rvk_apply(ihd_cluster_t *c, const char *user, const acct_rvk_t *rec)
     if (!take)
         return;
     IHD_INC(c->rvk_in, 1);
-    int rc = ihd_admin_revoke(c->srv, user, rec->on);
+    /* Applied like one made here: the same end, kept in this node's
+     * revocations file too. One that already ended is a lift. */
+    double left = rec->until - ihd_wallclock();
+    int rc;
+    if (rec->on && (rec->until == 0 || left > 0)) {
+        ihd_revoke_t rv;
+        rc = ihd_admin_revoke(c->srv, user, rec->until ? left : 315360000.0, &rv);
+    } else {
+        bool persisted;
+        rc = ihd_admin_unrevoke(c->srv, user, &persisted);
+    }
     if (rc == 0)
         cmn_info("cluster", "user \"%s\" %s by another node", user,
                  rec->on ? "revoked" : "un-revoked");

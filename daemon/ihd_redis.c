@@ -60,7 +60,7 @@ struct ihd_redis_s {
     bool up;                    /* read by other threads through ihd_redis_up */
     double down_since, next_try, backoff, connect_deadline, sub_heard;
     ihd_cluster_t *cluster;
-    atomic_int stopping;
+    atomic_int stopping;        /* 1: goodbye first; 2: stop without it */
     double stop_deadline;       /* monotonic: give up on the goodbye */
     bool bye_done;
     uint64_t seen_gen;          /* atomic: configuration generation in use (reload) */
@@ -514,7 +514,9 @@ static gboolean on_wake(gint fd, GIOCondition cond, gpointer data)
     (void)!read(fd, &n, sizeof(n));
     publish_gen(r);
     flush_out(r);
-    if (atomic_load(&r->stopping) && !r->bye_done && !r->stop_deadline) {
+    if (atomic_load(&r->stopping) == 2) {
+        g_main_loop_quit(r->loop);
+    } else if (atomic_load(&r->stopping) && !r->bye_done && !r->stop_deadline) {
         r->stop_deadline = ihd_now() + 1.5;
         if (r->up)
             ihd__cluster_bye(r->cluster);
@@ -590,11 +592,11 @@ ihd_redis_t *ihd_redis_start(ihd_server_t *srv, const ihd_redis_cfg_t *cfg)
     return r;
 }
 
-void ihd_redis_stop(ihd_redis_t *r)
+void ihd_redis_stop(ihd_redis_t *r, bool bye)
 {
     if (!r)
         return;
-    atomic_store(&r->stopping, 1);
+    atomic_store(&r->stopping, bye ? 1 : 2);
     uint64_t one = 1;
     (void)!write(r->wakefd, &one, sizeof(one));
     pthread_join(r->thread, NULL);

@@ -91,8 +91,10 @@ ihd_redis_t *ihd_redis_start(ihd_server_t *srv, const ihd_redis_cfg_t *cfg);
 /* The hub's thread: <wake>(<arg>) (called on the Redis thread) tells it
  * there is something to take; NULL stops the calls (before it stops). */
 void ihd_redis_set_wake(ihd_redis_t *r, void (*wake)(void *arg), void *arg);
-/* Publish the goodbye, stop the thread, free everything. NULL is a no-op. */
-void ihd_redis_stop(ihd_redis_t *r);
+/* Stop the thread and free everything, with the goodbye (<bye>: the node
+ * leaves the cluster) or without it (the node lives on in another
+ * process). NULL is a no-op. */
+void ihd_redis_stop(ihd_redis_t *r, bool bye);
 /* Any thread: queue <c> (taken, freed even on failure). 0, or CMN_EAGAIN
  * when the link is down (hub commands) or the queue is full. */
 int ihd_redis_submit(ihd_redis_t *r, ihd_rcmd_t *c);

@@ -169,7 +169,7 @@ static void resume_done(sig_hub_t *h, sig_fpend_t *pd, double now)
         h->fed->resumes_ok++;
         sig__resume_finish(h, c, p, ref, now);
     } else {
-        sig__away_link(h, p, now + h->cfg.resume_seconds);
+        sig__peer_away(h, p, now + h->cfg.resume_seconds);
     }
     json_decref(ref);
 }
@@ -233,7 +233,7 @@ static void on_take(sig_hub_t *h, const sig_fmsg_t *m, double now)
             /* The old socket is not known dead yet: it is closed, and the
              * peer waits away until the move. */
             sig__conn_detach(h, p, "resumed on another node");
-            sig__away_link(h, p, now + h->cfg.resume_seconds);
+            sig__peer_away(h, p, now + h->cfg.resume_seconds);
         }
         p->move = cmn_calloc(1, sizeof(*p->move));
         p->move->req = m->req;

@@ -184,17 +184,6 @@ sig_conn_t *sig_conn_open(sig_hub_t *h, void *handle, const char *ip, const char
     return c;
 }
 
-void sig__away_link(sig_hub_t *h, sig_peer_t *p, double until)
-{
-    p->away_until = until;
-    p->away_prev = NULL;
-    p->away_next = h->away;
-    if (h->away)
-        h->away->away_prev = p;
-    h->away = p;
-    h->naway++;
-}
-
 void sig__conn_detach(sig_hub_t *h, sig_peer_t *p, const char *reason)
 {
     sig_conn_t *old = p->conn;
@@ -219,6 +208,17 @@ void sig__away_unlink(sig_hub_t *h, sig_peer_t *p)
     h->naway--;
 }
 
+void sig__peer_away(sig_hub_t *h, sig_peer_t *p, double until)
+{
+    p->away_until = until;
+    p->away_prev = NULL;
+    p->away_next = h->away;
+    if (h->away)
+        h->away->away_prev = p;
+    h->away = p;
+    h->naway++;
+}
+
 void sig_conn_gone(sig_hub_t *h, sig_conn_t *c, double now)
 {
     if (c->fpend)
@@ -226,11 +226,10 @@ void sig_conn_gone(sig_hub_t *h, sig_conn_t *c, double now)
     sig_peer_t *p = c->peer;
     if (p && p->conn == c) {
         p->conn = NULL;
-        if (c->closing || h->draining || h->cfg.resume_seconds == 0) {
+        if (c->closing || h->draining || h->cfg.resume_seconds == 0)
             sig__peer_remove(h, p, SIG_LEFT_CLOSED);
-        } else {
-            sig__away_link(h, p, now + h->cfg.resume_seconds);
-        }
+        else
+            sig__peer_away(h, p, now + h->cfg.resume_seconds);
     }
     uintptr_t n = (uintptr_t)sig__map_get(&h->ips, c->ip);
     if (n <= 1)

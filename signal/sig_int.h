@@ -176,8 +176,8 @@ json_t *sig__ice_json(sig_hub_t *h, sig_conn_t *c, double now);
  * an undelivered notice. */
 int sig__deliver(sig_hub_t *h, sig_peer_t *p, const char *text, size_t len, const char *from,
                  const json_t *ref);
-/* Add a new local peer to <room> (created if needed) for <c> (NULL: it
- * has no socket yet), with join order <seq> (0: after the last). */
+/* Add a new local peer to <room> (created if needed) for <c> (NULL: away,
+ * or without a socket yet), with join order <seq> (0: after the last). */
 sig_peer_t *sig__peer_add(sig_hub_t *h, const char *room, const char *id, sig_conn_t *c,
                           uint64_t seq);
 /* Remove <p> from its room, telling the others peer-left <reason>. */
@@ -199,8 +199,7 @@ bool sig__room_release(sig_hub_t *h, sig_room_t *r);
  * seq (federation), else at the end. */
 void sig__room_insert(sig_room_t *r, sig_peer_t *p);
 void sig__room_unlink(sig_room_t *r, sig_peer_t *p);
-/* Put <p> on / take it off (if it is on it) the list of away peers. */
-void sig__away_link(sig_hub_t *h, sig_peer_t *p, double until);
+/* Take <p> off the list of away peers (if it is on it). */
 void sig__away_unlink(sig_hub_t *h, sig_peer_t *p);
 /* <p>'s socket is taken away from it (closed with 1000 and <reason>);
  * <p> has none afterwards. */
@@ -208,6 +207,8 @@ void sig__conn_detach(sig_hub_t *h, sig_peer_t *p, const char *reason);
 void sig__queue_free(sig_peer_t *p);
 sig_room_t *sig__room_find(sig_hub_t *h, const char *name);
 sig_peer_t *sig__room_peer(sig_room_t *r, const char *id);
+/* <p> (without a connection) waits for its resume until <until>. */
+void sig__peer_away(sig_hub_t *h, sig_peer_t *p, double until);
 /* Set a fresh resume token on <p>. */
 void sig__peer_new_resume(sig_hub_t *h, sig_peer_t *p);
 /* Schedule the next credential push for <c>. */
