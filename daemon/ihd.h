@@ -631,7 +631,8 @@ struct sig_hub_s *ihd_ws_hub(ihd_ws_t *s);
 /* Fill the vhost protocol entry "icehub-signal" (made the vhost's default
  * protocol by the caller, so clients need no subprotocol). */
 void ihd_ws_protocol(ihd_ws_t *s, struct lws_protocols *out);
-/* Start the once-a-second timer; call before the service thread runs. */
+/* Start the once-a-second timer and take the cluster link's state; call
+ * after the import of handed-over rooms, before the service thread runs. */
 void ihd_ws_start(ihd_ws_t *s, struct lws_context *ctx);
 /* For the HTTP protocol's LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: check the
  * path (/ws), Origin, per-IP limit and draining; answers a refusal itself.

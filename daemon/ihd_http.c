@@ -575,9 +575,9 @@ int ihd_http_start(ihd_server_t *srv, char *err, size_t errlen)
         cmn_free(h);
         return CMN_EIO;
     }
-    ihd_ws_start(h->sig, h->ctx);
     h->tls_gen = cfg->gen; /* the vhosts load this snapshot's files themselves */
     int rc = http_import_hub(srv, h, err, errlen);
+    ihd_ws_start(h->sig, h->ctx); /* after the import: the rooms are there when it links */
     if (rc < 0 || http_vhosts(h, &cfg->s, err, errlen) < 0 ||
         pthread_create(&h->thread, NULL, http_main, h) != 0) {
         ihd_ws_stopping(h->sig);

@@ -516,8 +516,14 @@ void ihd_ws_protocol(ihd_ws_t *s, struct lws_protocols *out)
 void ihd_ws_start(ihd_ws_t *s, struct lws_context *ctx)
 {
     s->ctx = ctx;
-    if (s->srv->redis)
+    if (s->srv->redis) {
         ihd_redis_set_wake(s->srv->redis, fed_wake, s);
+        /* A hub made while the link is up (HTTP taken back after a failed
+         * upgrade) missed the event that said so; one made before it comes
+         * up gets the event from the queue. */
+        if (ihd_redis_up(s->srv->redis))
+            sig_hub_fed_link(s->hub, true, ihd_wallclock());
+    }
     lws_sul_schedule(ctx, 0, &s->sul, tick_cb, LWS_US_PER_SEC);
 }
 

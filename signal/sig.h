@@ -191,7 +191,7 @@ void sig_hub_observe_delivery(sig_hub_t *h, double seconds);
 #define SIG_STATE_VERSION 1
 
 /* The rooms, peers (ids, resume tokens, grace periods) and queued messages
- * as JSON (cmn_malloc'd, *len set), for a live upgrade: every peer counts
+ * (in a cluster also the members on other nodes and the join order) as JSON (cmn_malloc'd, *len set), for a live upgrade: every peer counts
  * as away from <now> (wall seconds), so its client can resume in the new
  * process. Empty of rooms when resume_seconds is 0. */
 char *sig_hub_export(const sig_hub_t *h, double now, size_t *len);

@@ -6,16 +6,20 @@ and room sizes hold across the cluster; leave; a peer that resumes on
 another node keeps its id and room and gets what was queued for it, in
 order, while the others see nothing; a node killed with -9 has its peers
 announced as left (reason timeout) within the heartbeat TTL; the director
-lists every node's relay, least loaded first. The TURN side (quotas,
+lists every node's relay, least loaded first. A node upgraded live keeps
+its place in the cluster. The TURN side (quotas,
 revocations, usage) and Redis going away are in test_cluster_turn.py."""
 import asyncio
 import json
 import os
 import signal
+import tempfile
 import time
 
 from cluster import Redis, hash_of, node, wait_up
+from harness import wait_for
 from test_signal_lib import connect, run
+from test_upgrade import successor
 
 TTL = 3  # redis.node_ttl of the test nodes (cluster.FAST)
 
@@ -156,4 +160,53 @@ async def rooms(redis, nodes):
         await asyncio.sleep(0.2)
     assert n1.proc.poll() is None  # still draining, not gone
     for p in (a3, c, x, e2, d1, k):
+        await p.close()
+
+
+def test_cluster_node_live_upgrade():
+    """A node upgraded live (icehubd --upgrade) keeps its place in the
+    cluster: its peers resume in the new process knowing the other nodes'
+    members (no peer-joined again), the other nodes hear nothing (no
+    goodbye, no peer-left), and signals cross both ways afterwards."""
+    tmp = tempfile.TemporaryDirectory()
+    with Redis("upgrade") as redis:
+        sock = f"--upgrade.socket={os.path.join(tmp.name, 'upgrade.sock')}"
+        n1 = node(redis, "n1", ["--signal.resume_seconds=20", sock])
+        n2 = node(redis, "n2")
+        new = None
+        try:
+            for d in (n1, n2):
+                d.start()
+            wait_up(n1, n2)
+            new = successor(n1, "cluster-n1-new")
+            run(upgrade(redis, n1, n2, new))
+        finally:
+            for d in (new, n1, n2):
+                if d:
+                    d.stop()
+            tmp.cleanup()
+
+
+async def upgrade(redis, n1, n2, new):
+    a, b = await connect(n1), await connect(n2)
+    token = (await a.join("up", peer="alice"))["resume"]
+    await b.join("up", peer="bob")
+    await a.expect("peer-joined", id="bob")
+    new.start()
+    assert wait_for(lambda: n1.proc.poll() is not None, 10), n1.log()[-2000:]
+    assert "goes on in the new process" in n1.log() and "leaving the cluster" not in n1.log()
+    wait_up(new)
+    a2 = await connect(new)
+    await a2.send({"type": "resume", "token": token, "ref": "R"})
+    r = await a2.expect("resumed", ref="R", id="alice", room="up")
+    assert r["peers"] == ["bob"], r
+    await b.send({"type": "signal", "to": "alice", "data": "after"})
+    await a2.expect("signal", data="after", **{"from": "bob"})
+    await a2.send({"type": "signal", "to": "bob", "data": "back"})
+    await b.expect("signal", data="back", **{"from": "alice"})
+    await a2.nothing()
+    await b.nothing()
+    assert hash_of(redis, "icehub:rm:up")["alice"].split()[1] == "n1"
+    assert new.metrics()["icehub_cluster_remote_peers"] == 1
+    for p in (a2, b):
         await p.close()

@@ -8,7 +8,8 @@
  * leave, undelivered from a remote node, resume on another node with the
  * queue and messages in flight, a dead node's peers announced left, the
  * link down (local service, undelivered) and back (resync, conflicts),
- * and bad cluster messages.
+ * bad cluster messages, and a node's live upgrade (its rooms exported with
+ * the other nodes' members).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -503,6 +504,83 @@ static void test_director_ranks_relays(void **state)
     fx_teardown(&st);
 }
 
+/* Node <i> is replaced by a new process (a live upgrade): its hub is
+ * exported, the old one goes without a word (its link and subscriptions
+ * with it), and a new hub imports the rooms and links up. The export is
+ * returned (cmn_malloc'd). */
+static char *sim_upgrade(sim_t *s, int i, size_t *len)
+{
+    sim_node_t *n = &s->n[i];
+    char *text = sig_hub_export(n->fx->h, n->fx->now, len);
+    n->down = true;
+    n->nsubs = 0;
+    while (sim_step(s, n))
+        ;
+    fx_t *old = n->fx, *fx = calloc(1, sizeof(*fx));
+    fx->cfg = old->cfg;
+    fx->now = old->now + 0.5;
+    sig_ops_t ops = {.ud = n, .send = fx_send, .close = fx_close, .fed = sim_fed};
+    fx->h = sig_hub_new(&fx->cfg, &ops);
+    const char *why = "unset";
+    assert_int_equal(sig_hub_import(fx->h, text, *len, fx->now, &why), 0);
+    void *state = old;
+    fx_teardown(&state);
+    n->fx = fx;
+    n->down = false;
+    sig_hub_fed_link(fx->h, true, fx->now);
+    sim_run(s);
+    return text;
+}
+
+static void test_upgrade_keeps_cluster_members(void **state)
+{
+    (void)state;
+    for (size_t pi = 0; pi < 3; pi++) {
+        sim_t *s = sim_new(policies[pi]);
+        fx_conn_t *a = sim_open(s, 0), *b = sim_open(s, 1), *c = sim_open(s, 0);
+        char token[SIG_TOKEN_MAX + 1];
+        snprintf(token, sizeof(token), "%s", fx_str(sim_join(s, 0, a, "r", "alice"), "resume"));
+        sim_join(s, 1, b, "r", "bob");
+        sim_join(s, 0, c, "r", "carol");
+        size_t len;
+        char *text = sim_upgrade(s, 0, &len);
+        /* alice resumes in the new process: bob is known there (no
+         * peer-joined for him), and bob heard nothing of the upgrade. */
+        fx_conn_t *a2 = sim_open(s, 0);
+        char buf[256];
+        snprintf(buf, sizeof(buf), "{\"type\":\"resume\",\"token\":\"%s\"}", token);
+        sim_say(s, 0, a2, buf);
+        json_t *r = fx_expect(a2, "resumed");
+        assert_int_equal(npeers(r), 2);
+        assert_string_equal(peer_at(r, 0), "bob");
+        assert_string_equal(peer_at(r, 1), "carol");
+        fx_expect(b, "peer-joined"); /* carol, before the upgrade */
+        assert_true(fx_none(b));
+        send_signal(s, 1, b, "alice", 1);
+        expect_signal(a2, "bob", 1);
+        send_signal(s, 0, a2, "bob", 2);
+        expect_signal(b, "alice", 2);
+        sim_tick(s, 10.0); /* past the stale grace: bob was confirmed */
+        assert_true(fx_none(a2));
+        assert_true(fx_none(b));
+        /* Without federation the new process keeps only its own peers. */
+        sig_cfg_t cfg;
+        fx_default_cfg(&cfg);
+        fx_t *plain = fx_new_cfg(&cfg);
+        const char *why = "unset";
+        assert_int_equal(sig_hub_import(plain->h, text, len, plain->now, &why), 0);
+        fx_conn_t *p = fx_open(plain);
+        fx_say(plain, p, buf);
+        r = fx_expect(p, "resumed");
+        assert_int_equal(npeers(r), 1);
+        assert_string_equal(peer_at(r, 0), "carol");
+        void *st = plain;
+        fx_teardown(&st);
+        cmn_free(text);
+        sim_free(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -517,6 +595,7 @@ int main(void)
         cmocka_unit_test(test_undelivered_across_nodes),
         cmocka_unit_test(test_bad_cluster_messages),
         cmocka_unit_test(test_director_ranks_relays),
+        cmocka_unit_test(test_upgrade_keeps_cluster_members),
     };
     return cmocka_run_group_tests_name("test_sig_fed", tests, NULL, NULL);
 }
