@@ -16,15 +16,14 @@ independent TURN client (turnclient.py).
   rebuilt from the nodes: nothing is lost on the ledger, which matches
   what the peer received byte for byte."""
 import asyncio
-import json
 import os
 import shutil
 import tempfile
 import time
-import urllib.request
 
 from cluster import Redis, hash_of, node, wait_metric, wait_up
 from harness import wait_for
+from test_admin import api as admin_api
 from test_ledger import Peer, read_records, totals
 from test_signal_lib import connect, run
 from turnclient import TurnClient, error_code
@@ -41,13 +40,8 @@ def turn_node(redis, name, tmp, extra=()):
 
 
 def api(d, path, method="GET"):
-    req = urllib.request.Request(f"http://127.0.0.1:{d.http_port}{path}", method=method,
-                                 headers={"Authorization": f"Bearer {TOKEN}"})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+    """(status, parsed JSON) of one admin API call."""
+    return admin_api(d, method, path, token=TOKEN)[:2]
 
 
 def usage_of(d, user):
