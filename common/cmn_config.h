@@ -130,6 +130,8 @@ typedef struct cmn_settings_s {
         int resume_seconds;         /* signal.resume_seconds */
         int resume_queue;           /* signal.resume_queue: messages */
         int drain_delay;            /* signal.drain_delay: seconds */
+        int ice_servers;            /* signal.ice_servers: CMN_ICE_* bits */
+        bool client_stats;          /* signal.client_stats: count clients' stats reports */
     } signal;
 } cmn_settings_t;
 
@@ -137,6 +139,9 @@ typedef struct cmn_settings_s {
  * in the schema's choices). */
 enum { CMN_QUOTA_PERIOD_DAY = 0, CMN_QUOTA_PERIOD_MONTH = 1 };
 enum { CMN_QUOTA_OVER_THROTTLE = 0, CMN_QUOTA_OVER_STOP = 1 };
+/* signal.ice_servers (CMN_CFG_WORDS: bit i is the i-th word of the schema's
+ * choices "stun|turn-udp|turn-tcp|turns"). */
+enum { CMN_ICE_STUN = 1, CMN_ICE_TURN_UDP = 2, CMN_ICE_TURN_TCP = 4, CMN_ICE_TURNS = 8 };
 
 /* Setting types in the schema. */
 typedef enum cmn_cfg_type_e {
@@ -157,6 +162,8 @@ typedef enum cmn_cfg_type_e {
     CMN_CFG_DOUBLE,     /* double: a decimal number; min/max bounds */
     CMN_CFG_ENUM,       /* int: the index of one word of <choices> */
     CMN_CFG_RATEMAP,    /* "PATTERN=SIZE" list, stored as cmn_strlist_t */
+    CMN_CFG_WORDS,      /* int: a list of words of <choices>, each at most once,
+                         * stored as bits (bit i = the i-th word) */
 } cmn_cfg_type_t;
 
 typedef struct cmn_cfg_def_s {
@@ -168,7 +175,8 @@ typedef struct cmn_cfg_def_s {
     bool reloadable;        /* takes effect on SIGHUP without a restart */
     const char *doc;        /* one-line description for docs and --help */
     bool secret;            /* printed as "***" (USERLIST: the passwords) */
-    const char *choices;    /* CMN_CFG_ENUM: the words, '|'-separated ("day|month") */
+    const char *choices;    /* CMN_CFG_ENUM, CMN_CFG_WORDS: the words, '|'-separated
+                             * ("day|month") */
 } cmn_cfg_def_t;
 
 /* The schema, in documentation order. */

@@ -170,6 +170,13 @@ static const cmn_cfg_def_t schema[] = {
     {.name = "signal.drain_delay", .type = CMN_CFG_INT, .offset = F(signal.drain_delay),
      .def = "5", .min = 0, .max = 3600, .reloadable = true,
      .doc = "Seconds after SIGTERM before peers get a going-away close (1001) and icehubd exits."},
+    {.name = "signal.ice_servers", .type = CMN_CFG_WORDS, .offset = F(signal.ice_servers),
+     .def = "stun, turn-udp, turn-tcp, turns", .choices = "stun|turn-udp|turn-tcp|turns",
+     .reloadable = true,
+     .doc = "Which URLs iceServers holds: stun, turn-udp, turn-tcp, turns (TURN over TLS)."},
+    {.name = "signal.client_stats", .type = CMN_CFG_BOOL, .offset = F(signal.client_stats),
+     .def = "true", .reloadable = true,
+     .doc = "Count the connection outcomes clients report (stats messages) on /metrics."},
     {.name = "log.level", .type = CMN_CFG_LOGLEVEL, .offset = F(log.level),
      .def = "info", .reloadable = true,
      .doc = "Least severe level logged: error, warn, info or debug."},
@@ -255,7 +262,8 @@ const cmn_cfg_def_t *cmn_config_schema(size_t *n)
 bool cmn__cfg_is_list(cmn_cfg_type_t t)
 {
     return t == CMN_CFG_STRLIST || t == CMN_CFG_ADDRLIST || t == CMN_CFG_CIDRLIST ||
-           t == CMN_CFG_USERLIST || t == CMN_CFG_EXTIPLIST || t == CMN_CFG_RATEMAP;
+           t == CMN_CFG_USERLIST || t == CMN_CFG_EXTIPLIST || t == CMN_CFG_RATEMAP ||
+           t == CMN_CFG_WORDS;
 }
 
 const char *cmn__cfg_expect(const cmn_cfg_def_t *d, char *buf, size_t len)
@@ -280,6 +288,7 @@ const char *cmn__cfg_expect(const cmn_cfg_def_t *d, char *buf, size_t len)
     case CMN_CFG_SIZE:
     case CMN_CFG_DOUBLE:
     case CMN_CFG_ENUM:
+    case CMN_CFG_WORDS:
     case CMN_CFG_RATEMAP: return cmn__cfg_num_expect(d, buf, len);
     }
     snprintf(buf, len, "%s", s);
@@ -500,6 +509,7 @@ int cmn__cfg_list_add(const cmn_cfg_def_t *d, cmn__cfg_val_t *v, const char *ele
     case CMN_CFG_CIDRLIST: return cmn_cidrset_add_text(&v->cs, elem);
     case CMN_CFG_EXTIPLIST: return add_extip(&v->sl, elem, why);
     case CMN_CFG_RATEMAP: return cmn__cfg_add_ratemap(&v->sl, elem, why);
+    case CMN_CFG_WORDS: return cmn__cfg_add_word(d, &v->i, elem, why);
     default: return CMN_EINVAL;
     }
 }
@@ -511,7 +521,8 @@ static size_t type_size(cmn_cfg_type_t t)
     switch (t) {
     case CMN_CFG_BOOL: return sizeof(bool);
     case CMN_CFG_INT:
-    case CMN_CFG_ENUM: return sizeof(int);
+    case CMN_CFG_ENUM:
+    case CMN_CFG_WORDS: return sizeof(int);
     case CMN_CFG_SIZE: return sizeof(uint64_t);
     case CMN_CFG_DOUBLE: return sizeof(double);
     case CMN_CFG_STRING:
@@ -700,7 +711,8 @@ static void print_value(FILE *f, const cmn_cfg_def_t *d, const void *p)
         return;
     case CMN_CFG_SIZE:
     case CMN_CFG_DOUBLE:
-    case CMN_CFG_ENUM: cmn__cfg_num_print(f, d, p); return;
+    case CMN_CFG_ENUM:
+    case CMN_CFG_WORDS: cmn__cfg_num_print(f, d, p); return;
     default: break;
     }
     size_t n = list_len(d, p);

@@ -321,6 +321,8 @@ void ihd_ws_cfg(const ihd_cfg_t *cfg, const ihd_server_t *srv, sig_cfg_t *out)
     c.resume_seconds = (uint32_t)s->signal.resume_seconds;
     c.resume_queue = (uint32_t)s->signal.resume_queue;
     c.drain_delay = (uint32_t)s->signal.drain_delay;
+    c.ice_urls = (unsigned)s->signal.ice_servers;
+    c.client_stats = s->signal.client_stats;
     c.send_queue = CMN_MAX((size_t)4 * c.max_message, (size_t)1 << 20);
     sig_cfg_copy(out, &c);
 }

@@ -95,6 +95,8 @@ typedef struct sig_cfg_s {
     char *turn_secret;          /* shared secret of the TURN service; "" = none */
     uint16_t turn_port;         /* UDP and TCP; 0 = no stun:/turn: URLs */
     uint16_t turns_port;        /* 0 = no turns: URL */
+    unsigned ice_urls;          /* CMN_ICE_* bits: which URLs iceServers holds */
+    bool client_stats;          /* count clients' stats reports */
     size_t max_message;         /* bytes */
     uint32_t rate;              /* messages per second per connection */
     uint32_t burst;             /* messages a connection may send at once */

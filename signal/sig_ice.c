@@ -1,7 +1,8 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
  * sig_ice.c: what the hub hands out: the iceServers array (stun:, turn:
- * over UDP and TCP, turns: when TLS is configured) with coturn-style
+ * over UDP and TCP, turns: when TLS is configured; signal.ice_servers
+ * picks which of them) with coturn-style
  * shared-secret credentials ("<expiry>:<user>" and base64(HMAC-SHA1(secret,
  * username)), see turn_ephemeral_password), and room tokens:
  * base64url(JSON {"r":room,"p":peer,"e":expiry}) "." base64url(HMAC-SHA256(
@@ -58,6 +59,18 @@ static json_t *urls1(const char *u)
     return a;
 }
 
+/* {"urls":[...]} with the TURN credentials when <name> is not NULL. */
+static json_t *server(json_t *urls, const char *name, const char *pass)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "urls", urls);
+    if (name) {
+        json_object_set_new(o, "username", json_string(name));
+        json_object_set_new(o, "credential", json_string(pass));
+    }
+    return o;
+}
+
 json_t *sig__ice_servers(const sig_cfg_t *cfg, const char *host, const char *user, double now)
 {
     json_t *arr = json_array();
@@ -65,10 +78,13 @@ json_t *sig__ice_servers(const sig_cfg_t *cfg, const char *host, const char *use
         return arr;
     char h[300], u[400];
     url_host(cfg, host, h, sizeof(h));
-    json_t *stun = json_object();
-    snprintf(u, sizeof(u), "stun:%s:%u", h, cfg->turn_port);
-    json_object_set_new(stun, "urls", urls1(u));
-    json_array_append_new(arr, stun);
+    if (cfg->ice_urls & CMN_ICE_STUN) {
+        snprintf(u, sizeof(u), "stun:%s:%u", h, cfg->turn_port);
+        json_array_append_new(arr, server(urls1(u), NULL, NULL));
+    }
+    bool turns = (cfg->ice_urls & CMN_ICE_TURNS) && cfg->turns_port;
+    if (!(cfg->ice_urls & (CMN_ICE_TURN_UDP | CMN_ICE_TURN_TCP)) && !turns)
+        return arr;
     if (!cfg->turn_secret || !cfg->turn_secret[0])
         return arr;
     char name[128], pass[64];
@@ -76,23 +92,25 @@ json_t *sig__ice_servers(const sig_cfg_t *cfg, const char *host, const char *use
              user && user[0] ? user : "icehub");
     if (turn_ephemeral_password(cfg->turn_secret, name, pass, sizeof(pass)) < 0)
         return arr;
-    json_t *turn = json_object();
     json_t *urls = json_array();
-    snprintf(u, sizeof(u), "turn:%s:%u?transport=udp", h, cfg->turn_port);
-    json_array_append_new(urls, json_string(u));
-    snprintf(u, sizeof(u), "turn:%s:%u?transport=tcp", h, cfg->turn_port);
-    json_array_append_new(urls, json_string(u));
-    json_object_set_new(turn, "urls", urls);
-    json_object_set_new(turn, "username", json_string(name));
-    json_object_set_new(turn, "credential", json_string(pass));
-    json_array_append_new(arr, turn);
-    if (cfg->turns_port) {
-        json_t *turns = json_object();
+    static const struct {
+        unsigned bit;
+        const char *transport;
+    } turn_urls[] = {{CMN_ICE_TURN_UDP, "udp"}, {CMN_ICE_TURN_TCP, "tcp"}};
+    for (size_t i = 0; i < CMN_ARRAY_LEN(turn_urls); i++) {
+        if (!(cfg->ice_urls & turn_urls[i].bit))
+            continue;
+        snprintf(u, sizeof(u), "turn:%s:%u?transport=%s", h, cfg->turn_port,
+                 turn_urls[i].transport);
+        json_array_append_new(urls, json_string(u));
+    }
+    if (json_array_size(urls))
+        json_array_append_new(arr, server(urls, name, pass));
+    else
+        json_decref(urls);
+    if (turns) {
         snprintf(u, sizeof(u), "turns:%s:%u?transport=tcp", h, cfg->turns_port);
-        json_object_set_new(turns, "urls", urls1(u));
-        json_object_set_new(turns, "username", json_string(name));
-        json_object_set_new(turns, "credential", json_string(pass));
-        json_array_append_new(arr, turns);
+        json_array_append_new(arr, server(urls1(u), name, pass));
     }
     return arr;
 }

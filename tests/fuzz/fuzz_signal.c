@@ -461,7 +461,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     f.cfg = (sig_cfg_t){
         .enabled = true, .public_host = "", .credential_ttl = 100,
         .allowed_origins = {origins, 1}, .token_secret = "token-secret",
-        .turn_secret = "turn-secret", .turn_port = 3478, .max_message = 1024, .rate = 50,
+        .turn_secret = "turn-secret", .turn_port = 3478, .ice_urls = 15, .client_stats = true,
+        .max_message = 1024, .rate = 50,
         .burst = 16, .max_room_peers = 4, .max_rooms = 3, .max_connections_per_ip = 4,
         .resume_seconds = 30, .resume_queue = 4, .send_queue = 1 << 20,
     };
