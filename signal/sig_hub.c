@@ -57,6 +57,10 @@ void sig_hub_free(sig_hub_t *h)
         while (p) {
             sig_peer_t *n = p->next;
             queue_free(p);
+            if (p->reported) {
+                sig__map_dispose(p->reported);
+                cmn_free(p->reported);
+            }
             cmn_free(p);
             p = n;
         }
@@ -286,6 +290,7 @@ void sig__peer_remove(sig_hub_t *h, sig_peer_t *p, int reason)
     }
     sig__map_del(&h->resumes, p->resume);
     queue_free(p);
+    sig__stats_forget(h, p);
     if (p->prev)
         p->prev->next = p->next;
     else

@@ -68,6 +68,9 @@ struct sig_peer_s {
     uint32_t qlen;
     sig_peer_t *prev, *next;    /* in the room, join order */
     sig_peer_t *away_prev, *away_next; /* in h->away while away */
+    sig_map_t *reported;        /* ids of room peers this one sent stats about
+                                 * (owned; NULL until the first); at most one
+                                 * entry per peer in the room */
 };
 
 struct sig_room_s {
@@ -86,6 +89,8 @@ struct sig_conn_s {
     double abuse_start;         /* errors in the window starting here */
     uint32_t abuse;
     double refresh_at;          /* push ice-servers at this time; 0 = never */
+    double stats_tokens;        /* stats reports it may still send (bucket) */
+    double stats_at;            /* when the bucket was filled; 0 = never */
     bool closing;               /* ops->close was called */
     sig_conn_t *prev, *next;    /* h->conns */
 };
@@ -115,6 +120,7 @@ struct sig_hub_s {
     uint64_t dlat[SIG_DLAT_BUCKETS]; /* delivery time histogram, not cumulative */
     uint64_t dlat_count;
     double dlat_sum;            /* seconds */
+    sig_client_stats_t client;  /* what the stats reports say */
 };
 
 enum { SIG_LEFT_LEAVE = 0, SIG_LEFT_CLOSED, SIG_LEFT_TIMEOUT };
@@ -140,6 +146,23 @@ bool sig__utf8_ok(const char *s);
 bool sig__room_ok(const char *s);
 /* SIG_ID_LEN random url-safe characters into <out>. */
 void sig__random_id(char *out);
+
+/* A histogram family: <counts> per bucket (not cumulative; <nb> of them,
+ * the last +Inf) with the upper <bounds> of all but the last. */
+void sig__histogram(cmn_prom_t *p, const char *name, const char *help, const double *bounds,
+                    const uint64_t *counts, size_t nb, uint64_t count, double sum);
+
+/* ---- sig_stats.c: connection outcomes reported by clients --------------- */
+
+/* Handle {"type":"stats",...} from <c>: check it, then count it, drop it,
+ * or answer an error; an ack when it has a <ref>. */
+void sig__stats_report(sig_hub_t *h, sig_conn_t *c, json_t *msg, const json_t *ref,
+                       double now);
+/* <p> leaves its room: free what it reported, and let the others report a
+ * new connection to a peer with its id later. */
+void sig__stats_forget(sig_hub_t *h, sig_peer_t *p);
+/* Write the icehub_client_* metrics. */
+void sig__stats_metrics(const sig_hub_t *h, cmn_prom_t *p);
 
 /* ---- sig_ice.c -------------------------------------------------------- */
 

@@ -21,7 +21,7 @@ static const char *const err_names[SIG_E_COUNT] = {
 };
 
 static const char *const type_names[SIG_T_COUNT] = {
-    "join", "signal", "broadcast", "leave", "resume", "ice-servers", "ping", "invalid",
+    "join", "signal", "broadcast", "leave", "resume", "ice-servers", "ping", "stats", "invalid",
 };
 
 static const char *const refuse_names[SIG_REFUSE_COUNT] = {
@@ -178,27 +178,25 @@ void sig_hub_observe_delivery(sig_hub_t *h, double seconds)
     h->dlat_sum += seconds;
 }
 
-static void delivery_histogram(const sig_hub_t *h, cmn_prom_t *p)
+void sig__histogram(cmn_prom_t *p, const char *name, const char *help, const double *bounds,
+                    const uint64_t *counts, size_t nb, uint64_t count, double sum)
 {
-    const char *name = "icehub_signal_delivery_seconds";
-    char le[32], bucket[64], sum[64], count[64];
+    char le[32], bucket[96], sumn[96], countn[96];
     snprintf(bucket, sizeof(bucket), "%s_bucket", name);
-    snprintf(sum, sizeof(sum), "%s_sum", name);
-    snprintf(count, sizeof(count), "%s_count", name);
-    cmn_prom_family(p, name, "histogram",
-                    "Time a relayed message spent in the hub, from its arrival to the write "
-                    "of its copy to the recipient's socket.");
+    snprintf(sumn, sizeof(sumn), "%s_sum", name);
+    snprintf(countn, sizeof(countn), "%s_count", name);
+    cmn_prom_family(p, name, "histogram", help);
     uint64_t acc = 0;
-    for (size_t i = 0; i < SIG_DLAT_BUCKETS; i++) {
-        acc += h->dlat[i];
-        if (i < SIG_DLAT_BUCKETS - 1)
-            snprintf(le, sizeof(le), "%g", dlat_bounds[i]);
+    for (size_t i = 0; i < nb; i++) {
+        acc += counts[i];
+        if (i < nb - 1)
+            snprintf(le, sizeof(le), "%g", bounds[i]);
         else
             snprintf(le, sizeof(le), "+Inf");
         cmn_prom_sample_u64(p, bucket, acc, "le", le, CMN_PROM_END);
     }
-    cmn_prom_sample(p, sum, h->dlat_sum, CMN_PROM_END);
-    cmn_prom_sample_u64(p, count, h->dlat_count, CMN_PROM_END);
+    cmn_prom_sample(p, sumn, sum, CMN_PROM_END);
+    cmn_prom_sample_u64(p, countn, count, CMN_PROM_END);
 }
 
 void sig_hub_metrics(const sig_hub_t *h, cmn_prom_t *p)
@@ -252,5 +250,9 @@ void sig_hub_metrics(const sig_hub_t *h, cmn_prom_t *p)
         "ice-servers messages pushed before credentials expired.", h->refreshes);
     one(p, "icehub_signal_abuse_closes_total", "counter",
         "Connections closed (1008) after too many errors.", h->closes_abuse);
-    delivery_histogram(h, p);
+    sig__histogram(p, "icehub_signal_delivery_seconds",
+                   "Time a relayed message spent in the hub, from its arrival to the write "
+                   "of its copy to the recipient's socket.",
+                   dlat_bounds, h->dlat, SIG_DLAT_BUCKETS, h->dlat_count, h->dlat_sum);
+    sig__stats_metrics(h, p);
 }

@@ -4,7 +4,7 @@
  * and the binary and oversized ones the glue reports): the per-connection
  * rate limit, JSON parsing, then one handler per message type
  * (docs/signaling.md): join, signal, broadcast, leave, resume,
- * ice-servers, ping. Each checks its fields, then changes the hub through
+ * ice-servers, ping, and stats (sig_stats.c). Each checks its fields, then changes the hub through
  * sig_hub.c and answers. Every reply and error echoes the message's "ref".
  */
 #include "sig_int.h"
@@ -61,6 +61,7 @@ static void send_welcome(route_ctx_t *x, const char *type, sig_peer_t *p)
     json_object_set_new(o, "iceServers", sig__ice_json(x->h, x->c, x->now));
     json_object_set_new(o, "resume", json_string(p->resume));
     json_object_set_new(o, "resumeSeconds", json_integer(x->h->cfg.resume_seconds));
+    json_object_set_new(o, "clientStats", json_boolean(x->h->cfg.client_stats));
     if (x->ref)
         json_object_set(o, "ref", (json_t *)x->ref);
     sig__send(x->h, x->c, o);
@@ -336,6 +337,7 @@ static void route(sig_hub_t *h, sig_conn_t *c, json_t *msg, double now)
     case SIG_T_RESUME: on_resume(&x); break;
     case SIG_T_ICE_SERVERS: on_ice_servers(&x); break;
     case SIG_T_PING: sig__send(h, c, sig__reply("pong", ref)); break;
+    case SIG_T_STATS: sig__stats_report(h, c, msg, ref, now); break;
     default:
         fail(&x, SIG_E_BAD_MESSAGE, type ? "unknown \"type\"" : "\"type\" is missing");
         break;

@@ -218,6 +218,16 @@ static void check_hub(fz_t *f)
             CHECK(p->room == r && (p->next || r->tail == p));
             CHECK(sig__map_get(&h->resumes, p->resume) == p);
             CHECK(p->qlen == 0 || !p->conn);
+            /* Stats reports: at most one per other peer of the room. */
+            if (p->reported) {
+                cmn_map_iter_t rit;
+                cmn_map_iter_init(&rit, p->reported);
+                for (sig_map_ent_t *re; (re = sig__map_walk(&rit));) {
+                    sig_peer_t *o = sig__room_peer(r, re->key);
+                    CHECK(o && o != p);
+                }
+                CHECK(p->reported->n < r->npeers);
+            }
             if (p->conn) {
                 CHECK(p->conn->peer == p);
                 present++;
@@ -372,6 +382,8 @@ static void reconfigure(fz_t *f, unsigned arg)
     f->cfg.require_token = (arg & 8) != 0;
     f->cfg.turns_port = (arg & 16) ? 5349 : 0;
     f->cfg.burst = (arg & 32) ? 4 : 16;
+    f->cfg.client_stats = !(arg & 64);
+    f->cfg.ice_urls = (arg & 128) ? CMN_ICE_STUN : 15;
     sig_hub_configure(f->h, &f->cfg);
 }
 
