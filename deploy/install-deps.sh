@@ -1,6 +1,6 @@
 #!/bin/sh
 # icehub: install every Debian 12 package that building, running and testing need, and
-# the browser test's npm package (tests/browser). This script is the single source of
+# the npm package of the browser tests (tests/browser) and of ice/icehub-browser-check. This script is the single source of
 # truth for dependencies. It is idempotent: it checks what is installed and only calls
 # apt-get or npm when something is missing, so it stays fast at every `make test`.
 # Usage: deploy/install-deps.sh [--quiet]
@@ -9,7 +9,8 @@ set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev llvm \
 libwebsockets-dev libssl-dev libconfig-dev libjansson-dev libhiredis-dev \
 libnice-dev libsrtp2-dev libglib2.0-dev libcmocka-dev \
-coturn stun-client python3 python3-websockets prometheus iproute2 procps chromium"
+coturn stun-client python3 python3-websockets prometheus iproute2 procps chromium \
+iptables openssl"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUIET=""
 [ "${1:-}" = "--quiet" ] && QUIET=1
@@ -48,19 +49,21 @@ if [ -n "$missing" ]; then
     pkill -x turnserver >/dev/null 2>&1 || true
 fi
 
-# playwright-core for the browser test, at the version tests/browser/package.json pins
-# (and package-lock.json locks); npm ci again when node_modules has another one. It drives
-# Debian's /usr/bin/chromium; no browser is ever downloaded (never `playwright install`).
-BROWSER_DIR="$ROOT/tests/browser"
-want=$(sed -n 's/^ *"playwright-core": *"\([^"]*\)".*/\1/p' "$BROWSER_DIR/package.json" | head -n 1)
-have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
-    "$BROWSER_DIR/node_modules/playwright-core/package.json" 2>/dev/null | head -n 1)
-if [ "$want" != "$have" ]; then
-    echo "install-deps: npm ci in tests/browser (playwright-core $want)"
-    (cd "$BROWSER_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
-        npm ci --no-audit --no-fund --loglevel=error)
-    missing="$missing playwright-core"
-fi
+# playwright-core for the browser tests and for ice/icehub-browser-check, at the version
+# each package.json pins (and package-lock.json locks); npm ci again when node_modules has
+# another one. It drives Debian's /usr/bin/chromium; no browser is ever downloaded (never
+# `playwright install`).
+for dir in "$ROOT/tests/browser" "$ROOT/ice"; do
+    want=$(sed -n 's/^ *"playwright-core": *"\([^"]*\)".*/\1/p' "$dir/package.json" | head -n 1)
+    have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
+        "$dir/node_modules/playwright-core/package.json" 2>/dev/null | head -n 1)
+    if [ "$want" != "$have" ]; then
+        echo "install-deps: npm ci in ${dir#"$ROOT"/} (playwright-core $want)"
+        (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+            npm ci --no-audit --no-fund --loglevel=error)
+        missing="$missing playwright-core"
+    fi
+done
 
 if [ -z "$missing" ]; then
     [ -n "$QUIET" ] || echo "install-deps: all packages present"
