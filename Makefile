@@ -1,7 +1,9 @@
 # icehub top-level build.
 #   make            build bin/icehubd (release, -O2)
 #   make run        build and start icehubd in the foreground with the embedded defaults
-#   make test       unit tests (plain and ASan+UBSan), integration tests, a short fuzz run
+#   make test       unit tests (plain and ASan+UBSan), integration tests, the NAT lab,
+#                   a short fuzz run
+#   make natlab     the NAT lab with its fuller matrix (needs root; docs/connectivity.md)
 #   make bench      benchmarks (writes docs/benchmarks.md)
 #   make fuzz       long libFuzzer run of every fuzz target (FUZZ_SECONDS each, default 600)
 #
@@ -60,13 +62,13 @@ A_DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(A)/%.o)
 R_TESTS := $(TEST_SRCS:%.c=$(R)/%)
 A_TESTS := $(TEST_SRCS:%.c=$(A)/%)
 
-.PHONY: all run test unit-test asan-test integration-test fuzz-smoke fuzz bench clean help deps
+.PHONY: all run test unit-test asan-test integration-test natlab fuzz-smoke fuzz bench clean help deps
 .DEFAULT_GOAL := all
 
 all: bin/icehubd
 
 help:
-	@sed -n '2,8p' Makefile
+	@sed -n '2,10p' Makefile
 
 deps:
 	sh deploy/install-deps.sh
@@ -135,6 +137,11 @@ deps-quiet:
 
 integration-test: bin/icehubd
 	@/usr/bin/python3 tests/integration/run.py
+
+# Browsers behind NATs in network namespaces (tests/natlab; needs root). make test runs
+# it too, without the extra TCP/TLS-only pass.
+natlab: deps-quiet bin/icehubd
+	@bash tests/natlab/run.sh --full
 
 # libFuzzer targets (clang). The pure modules are compiled whole with the
 # fuzzer: the STUN codec, the TURN state machine and the signaling hub (its
