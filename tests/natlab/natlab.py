@@ -46,6 +46,7 @@ import lab  # noqa: E402
 import report  # noqa: E402
 
 BIN = os.environ.get("ICEHUB_BIN", os.path.join(ROOT, "bin", "icehubd"))
+PROBE = os.path.join(ROOT, "bin", "icehub-probe")
 ARTIFACTS = os.path.join(ROOT, "tests", "artifacts", "natlab")
 CHECK_TOOL = os.path.join(ROOT, "ice", "icehub-browser-check")
 NODE_MODULES = os.path.join(ROOT, "tests", "browser", "node_modules", "playwright-core")
@@ -158,6 +159,9 @@ class Hub:
                 f"--turn.tls_listen={ip}:{p['turns']}", f"--http.listen={ip}:{p['http']}",
                 f"--http.tls_listen={ip}:{p['https']}", f"--tls.cert={self.cert}",
                 f"--tls.key={self.key}", f"--turn.relay_ip={ip}", "--turn.threads=2",
+                # A hub on a public address must say whose pages may use it: here, the
+                # pages icehubd serves itself (the probe sends no Origin).
+                f"--signal.allowed_origins=http://{ip}:{p['http']},https://{ip}:{p['https']}",
                 "--config", self.conf]
         self.logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT,
@@ -227,18 +231,50 @@ def assign(pairs):
     return out
 
 
-def run_pairs(driver, pairs, mode, room_prefix):
-    """Starts every pair at once; returns their results."""
+def probe_call(the_lab, x, y, a, b, room, mode):
+    """`icehub-probe call` (libnice, not a browser) between networks a and b, both ends
+    at once in one room; returns {"a": its JSON answer, "b": ...}. TURN over TCP where
+    UDP is blocked or the hub hands out no UDP TURN (the probe does no TLS)."""
+    procs = {}
+    for side, net, kind in (("a", a, x), ("b", b, y)):
+        argv = ["ip", "netns", "exec", the_lab.nets[net].host_ns, PROBE, "call", "--json",
+                "--signal", f"ws://{lab.SERVER_IP}:{lab.PORTS['http']}/ws", "--room", room,
+                "--duration", "1", "--timeout", "6"]
+        if kind == "udp-blocked" or mode == "tcp-tls":
+            argv += ["--turn-transport", "tcp"]
+        procs[side] = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       text=True)
+    out = {}
+    for side, p in procs.items():
+        stdout, stderr = p.communicate(timeout=90)
+        try:
+            out[side] = json.loads(stdout)
+        except ValueError:
+            out[side] = {"pass": False, "error": {"message": (stdout + stderr)[-300:]}}
+    return out
+
+
+def run_pairs(driver, the_lab, pairs, mode, room_prefix):
+    """Starts every pair at once, in browsers and with icehub-probe; returns their
+    results."""
     base = f"http://{lab.SERVER_IP}:{lab.PORTS['http']}"
+    probes = {}
+    threads = []
     for i, (x, y, a, b) in enumerate(pairs):
         driver.send({"op": "pair", "id": f"{mode}-{i}", "a": a, "b": b, "base": base,
                      "room": f"{room_prefix}-{mode}-{i}", "messages": MESSAGES,
                      "timeout_ms": 60000})
+        threads.append(in_background(probes, i, lambda x=x, y=y, a=a, b=b, i=i: probe_call(
+            the_lab, x, y, a, b, f"{room_prefix}-probe-{mode}-{i}", mode)))
     rows = []
     for i, (x, y, a, b) in enumerate(pairs):
         msg = driver.wait(f"{mode}-{i}", timeout=150)
         rows.append({"x": x, "y": y, "a": a, "b": b, "mode": mode, "res": msg["result"],
                      "expect": predict(x, y, mode)})
+    for t in threads:
+        t.join(timeout=120)
+    for i, r in enumerate(rows):
+        r["probe"] = probes.get(i) or {"error": "no answer"}
     return rows
 
 
@@ -300,7 +336,8 @@ def main():
     args = ap.parse_args()
     os.makedirs(ARTIFACTS, exist_ok=True)
     for what, ok in (("root (network namespaces)", os.geteuid() == 0),
-                     (BIN, os.access(BIN, os.X_OK)), ("/usr/bin/chromium",
+                     (BIN, os.access(BIN, os.X_OK)), (PROBE, os.access(PROBE, os.X_OK)),
+                     ("/usr/bin/chromium",
                                                       os.path.exists("/usr/bin/chromium")),
                      (NODE_MODULES, os.path.isdir(NODE_MODULES)),
                      ("ice/node_modules", os.path.isdir(os.path.join(ROOT, "ice",
@@ -337,14 +374,14 @@ def main():
                                 lambda: browser_check(the_lab, "c1", True, True)),
                   in_background(side, "check-udp-blocked",
                                 lambda: browser_check(the_lab, "u1", False, False))]
-        rows = run_pairs(driver, plan, "on", args.run)
+        rows = run_pairs(driver, the_lab, plan, "on", args.run)
         for t in checks:
             t.join(timeout=180)
         phases = [("TURN on", time.time() - t0)]
         for mode in ["off"] + (["tcp-tls"] if args.full else []):
             hub.reload(mode)
             t0 = time.time()
-            rows += run_pairs(driver, plan, mode, args.run)
+            rows += run_pairs(driver, the_lab, plan, mode, args.run)
             phases.append((f"ice_servers {MODES[mode]}", time.time() - t0))
         restart.join(timeout=240)
         metrics = hub.metrics()

@@ -43,20 +43,41 @@ def seconds_text(r):
 
 
 def relay_text(r):
-    t = sorted({o["relay"] for k in ("a", "b")
-                for o in [((r["res"].get(k) or {}).get("outcome") or {})] if o.get("relay")})
+    """The transports of the sides whose own candidate is relayed; 'each other's' when
+    the sides send to the peer's relay instead."""
+    outs = [((r["res"].get(k) or {}).get("outcome") or {}) for k in ("a", "b")]
+    t = sorted({o["relay"] for o in outs if o.get("relay")})
+    if not t and any(o.get("remote") == "relay" for o in outs):
+        return "peer's relay"
     return ", ".join(t) or "-"
+
+
+def probe_text(r):
+    """icehub-probe call's view from side A: 'connected srflx/prflx (relay tcp) 2.04 s'
+    or 'failed (step)'."""
+    p = r.get("probe") or {}
+    a, b = p.get("a") or {}, p.get("b") or {}
+    if a.get("pass") and b.get("pass"):
+        sp = a.get("selected_pair") or {}
+        relay = f" ({sp['relay_transport']})" if sp.get("relay_transport") and \
+            sp.get("local") == "relay" else ""
+        return f"connected {sp.get('local')}{relay}/{sp.get('remote')} " \
+               f"{a.get('connect_seconds', 0):.2f} s"
+    err = a.get("error") or b.get("error") or p.get("error") or {}
+    step = err.get("step") if isinstance(err, dict) else None
+    return f"failed ({step or err})"
 
 
 def columns(r):
     return [f"{SHORT[r['x']]} ↔ {SHORT[r['y']]}", f"{r['a']} ↔ {r['b']}", ICE[r["mode"]],
             r["expect"], result_text(r), side_text(r["res"].get("a")),
-            side_text(r["res"].get("b")), relay_text(r), seconds_text(r),
+            side_text(r["res"].get("b")), relay_text(r), seconds_text(r), probe_text(r),
             "ok" if r.get("ok") else "FAIL"]
 
 
-HEAD = ["pair", "networks", "iceServers", "ICE predicts", "result", "A local/remote",
-        "B local/remote", "relay", "time to connected A / B", "check"]
+HEAD = ["pair", "networks", "iceServers", "ICE predicts", "browsers", "A local/remote",
+        "B local/remote", "relay", "time to connected A / B", "icehub-probe call (A)",
+        "check"]
 
 
 def matrix_text(rows):
@@ -77,7 +98,12 @@ def matrix_markdown(rows):
 # ---- judgement ----------------------------------------------------------------------
 
 def check_call(r):
-    """Problems with one call, [] when it shows what ICE predicts."""
+    """Problems with one call (the browsers and the probe), [] when it shows what ICE
+    predicts."""
+    return check_browsers(r) + check_probe(r)
+
+
+def check_browsers(r):
     res, bad = r["res"], []
     if res.get("error"):
         bad.append(f"error: {res['error']}")
@@ -100,9 +126,11 @@ def check_call(r):
         return bad
     if not res.get("messages"):
         bad.append("DataChannel messages did not get through both ways")
-    relayed = [k for k, o in outs.items() if o["local"] == "relay"]
-    if r["expect"] == "direct" and any("relay" in (o["local"], o["remote"])
-                                       for o in outs.values()):
+    # Each side reports the pair it uses itself; they need not be the same pair seen
+    # from both ends (between two symmetric NATs each side may send to the other's
+    # relay), so a call is relayed when either side has a relay candidate in its pair.
+    relayed = any("relay" in (o["local"], o["remote"]) for o in outs.values())
+    if r["expect"] == "direct" and relayed:
         bad.append("relayed, but a direct path exists")
     if r["expect"] == "relay":
         if not relayed:
@@ -117,6 +145,24 @@ def check_call(r):
                 (p.get("local"), p.get("remote"), p.get("type")):
             bad.append(f"side {k}: the page shows {shown}, getStats says {p}")
     return bad
+
+
+def check_probe(r):
+    """The probe (libnice) must find what the browsers found: the path ICE predicts."""
+    p = r.get("probe") or {}
+    a, b = p.get("a") or {}, p.get("b") or {}
+    if r["expect"] == "fail":
+        return [] if not a.get("pass") and not b.get("pass") else \
+            ["icehub-probe connected where ICE predicts failure"]
+    if not (a.get("pass") and b.get("pass")):
+        return [f"icehub-probe call failed: {probe_text(r)}"]
+    types = {t for s in (a, b) for t in ((s.get("selected_pair") or {}).get("local"),
+                                         (s.get("selected_pair") or {}).get("remote"))}
+    if r["expect"] == "direct" and "relay" in types:
+        return [f"icehub-probe relayed where a direct path exists: {probe_text(r)}"]
+    if r["expect"] == "relay" and "relay" not in types:
+        return [f"icehub-probe connected without the relay: {probe_text(r)}"]
+    return []
 
 
 def check_restart(x):
