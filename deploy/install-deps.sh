@@ -28,15 +28,15 @@ libjansson-dev libnice-dev libsrtp2-dev libglib2.0-dev libwebsockets-evlib-glib"
 # What `make test` needs on top: clang and libFuzzer for the fuzz targets, cmocka for
 # the unit tests, clients nobody here wrote (coturn's turnutils_* and turnserver, the
 # stun client, python3-websockets, Chromium), promtool (prometheus), iproute2 and procps
-# for the tests' network set-up and process checks, iptables for the NAT lab's routers
-# (tests/natlab), the openssl command for test certificates, and the libraries of parts
-# to come.
+# for the tests' network set-up and process checks (the NAT lab, tests/natlab, also
+# needs iptables, below), the openssl command for test certificates, and the libraries
+# of parts to come.
 TEST_PKGS="clang libclang-rt-14-dev llvm libhiredis-dev libcmocka-dev coturn stun-client \
-python3 python3-websockets prometheus iproute2 procps chromium iptables openssl"
+python3 python3-websockets prometheus iproute2 procps chromium openssl"
 # Deployment tests (make test-deploy, tests/deploy/): podman and buildah build and
 # run the image, debootstrap makes its base image, podman-compose reads
 # deploy/compose.yaml, systemd-analyze checks the unit, iptables makes the NAT of
-# tests/integration/test_extip.py. Their npm half is tests/deploy/package.json.
+# tests/integration/test_extip.py and the NAT lab's routers (tests/natlab). Their npm half is tests/deploy/package.json.
 DEPLOY_PKGS="podman buildah runc debootstrap podman-compose systemd iptables"
 TEST_PKGS="$TEST_PKGS $DEPLOY_PKGS"
 

@@ -198,6 +198,8 @@ export class IcehubPeer {
     this._startedAt = 0;          // performance.now() when the pc was made
     this._connectedAt = 0;        // ... and when it was first connected
     this._outcomeTimer = null;
+    this._restartTimer = null;    // a pending restartIce after a failure
+    this._iceTransport = null;    // the RTCIceTransport whose pair changes we follow
   }
 
   get connectionState() { return this.pc ? this.pc.connectionState : 'new'; }

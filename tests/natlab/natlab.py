@@ -32,7 +32,6 @@ import collections
 import json
 import os
 import queue
-import re
 import signal
 import subprocess
 import sys
@@ -42,6 +41,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import harness  # noqa: E402
 import lab  # noqa: E402
 import report  # noqa: E402
 
@@ -132,86 +133,55 @@ class Driver:
         self.err.close()
 
 
-class Hub:
-    """icehubd inside the lab's server namespace, on the standard ports."""
+class Hub(harness.Daemon):
+    """icehubd inside the lab's server namespace, on the standard ports (nothing else
+    can hold them there), with TLS for turns: and https://."""
 
     def __init__(self, the_lab):
+        super().__init__("natlab")
         self.lab = the_lab
         self.conf = os.path.join(the_lab.tmp, "icehub.conf")
         self.log_path = os.path.join(ARTIFACTS, "icehubd.log")
-        self.cert, self.key = os.path.join(the_lab.tmp, "cert.pem"), os.path.join(the_lab.tmp,
-                                                                                  "key.pem")
+        cert, key = os.path.join(the_lab.tmp, "cert.pem"), os.path.join(the_lab.tmp, "key.pem")
         lab.sh(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", self.key, "-out",
-                self.cert, "-days", "2", "-subj", "/CN=icehub-natlab",
+                "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                "-days", "2", "-subj", "/CN=icehub-natlab",
                 "-addext", f"subjectAltName=IP:{lab.SERVER_IP}"])
-        self.proc = None
+        ip, p = lab.SERVER_IP, lab.PORTS
+        self.argv = ["ip", "netns", "exec", the_lab.srv, BIN, f"--turn.listen={ip}:{p['turn']}",
+                     f"--turn.tls_listen={ip}:{p['turns']}", f"--http.listen={ip}:{p['http']}",
+                     f"--http.tls_listen={ip}:{p['https']}", f"--tls.cert={cert}",
+                     f"--tls.key={key}", f"--turn.relay_ip={ip}", "--turn.threads=2",
+                     # A hub on a public address must say whose pages may use it: here,
+                     # the pages icehubd serves itself (the probe sends no Origin).
+                     f"--signal.allowed_origins=http://{ip}:{p['http']},"
+                     f"https://{ip}:{p['https']}",
+                     "--config", self.conf]
 
     def write_conf(self, mode):
         words = ", ".join(f'"{w}"' for w in MODES[mode])
         with open(self.conf, "w") as f:
             f.write(f"signal = {{ ice_servers = [ {words} ]; }};\n")
 
-    def start(self, mode):
+    def start_mode(self, mode):
         self.write_conf(mode)
-        ip, p = lab.SERVER_IP, lab.PORTS
-        argv = ["ip", "netns", "exec", self.lab.srv, BIN, f"--turn.listen={ip}:{p['turn']}",
-                f"--turn.tls_listen={ip}:{p['turns']}", f"--http.listen={ip}:{p['http']}",
-                f"--http.tls_listen={ip}:{p['https']}", f"--tls.cert={self.cert}",
-                f"--tls.key={self.key}", f"--turn.relay_ip={ip}", "--turn.threads=2",
-                # A hub on a public address must say whose pages may use it: here, the
-                # pages icehubd serves itself (the probe sends no Origin).
-                f"--signal.allowed_origins=http://{ip}:{p['http']},https://{ip}:{p['https']}",
-                "--config", self.conf]
-        self.logf = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        self._wait_log("ready (pid", 10)
-
-    def _wait_log(self, text, timeout, after=0):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"icehubd exited {self.proc.returncode}: {self.log()}")
-            if text in self.log()[after:]:
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"icehubd: no {text!r} in its log: {self.log()[-2000:]}")
-
-    def log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+        self.start()
 
     def reload(self, mode):
         self.write_conf(mode)
         mark = len(self.log())
-        self.proc.send_signal(signal.SIGHUP)
-        self._wait_log("configuration reloaded", 10, after=mark)
+        self.send_signal(signal.SIGHUP)
+        assert harness.wait_for(lambda: "configuration reloaded" in self.log()[mark:], 10), \
+            self.log()[-2000:]
         time.sleep(1.5)  # the hub takes a new configuration within a second
 
-    def metrics(self):
-        url = f"http://{lab.SERVER_IP}:{lab.PORTS['http']}/metrics"
-        text = self.lab.run_in(self.lab.srv, ["/usr/bin/python3", "-c",
-                               "import sys, urllib.request; sys.stdout.write(urllib.request"
-                               ".urlopen(sys.argv[1], timeout=5).read().decode())", url]).stdout
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                k, v = line.rsplit(" ", 1)
-                out[k] = float(v)
-        return out
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                rc = self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                rc = self.proc.wait()
-            self.logf.close()
-            return rc
-        return self.proc.returncode if self.proc else None
+    def http_get(self, path, timeout=5.0):
+        """GET from inside the server's namespace (the host's cannot reach it)."""
+        url = f"http://{lab.SERVER_IP}:{lab.PORTS['http']}{path}"
+        r = self.lab.run_in(self.lab.srv, ["/usr/bin/python3", "-c",
+                            "import sys, urllib.request; sys.stdout.write(urllib.request"
+                            ".urlopen(sys.argv[1], timeout=5).read().decode())", url])
+        return 200, r.stdout
 
 
 def assign(pairs):
@@ -358,7 +328,7 @@ def main():
         the_lab.up()
         t_up = time.time() - t_start
         hub = Hub(the_lab)
-        hub.start("on")
+        hub.start_mode("on")
         driver = Driver()
         driver.send({"op": "browsers", "flags": FLAGS, "artifacts": ARTIFACTS,
                      "nets": {n: the_lab.chromium_wrapper(n) for n, _ in NETWORKS}})
@@ -403,7 +373,7 @@ def main():
         if driver:
             driver.close()
         if hub:
-            hub.stop()
+            hub.stop(signal.SIGINT)
         the_lab.down()
 
 
