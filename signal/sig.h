@@ -196,7 +196,11 @@ void sig_hub_metrics(const sig_hub_t *h, cmn_prom_t *p);
 #define SIG_CSEC_BOUNDS 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0
 #define SIG_CSEC_BUCKETS 12
 
-typedef enum sig_result_e { SIG_RESULT_CONNECTED = 0, SIG_RESULT_FAILED, SIG_RESULT_COUNT } sig_result_t;
+typedef enum sig_result_e {
+    SIG_RESULT_CONNECTED = 0,
+    SIG_RESULT_FAILED,
+    SIG_RESULT_COUNT
+} sig_result_t;
 
 /* A candidate type (RFC 8445 §5.1.1.1 and prflx, §7.2.5.3.1); NONE when
  * the connection failed. */

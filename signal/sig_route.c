@@ -4,8 +4,8 @@
  * and the binary and oversized ones the glue reports): the per-connection
  * rate limit, JSON parsing, then one handler per message type
  * (docs/signaling.md): join, signal, broadcast, leave, resume,
- * ice-servers, ping, and stats (sig_stats.c). Each checks its fields, then changes the hub through
- * sig_hub.c and answers. Every reply and error echoes the message's "ref".
+ * ice-servers, ping, and stats (sig_stats.c). Each checks its fields,
+ * then changes the hub through sig_hub.c and answers. Every reply and error echoes the message's "ref".
  */
 #include "sig_int.h"
 
