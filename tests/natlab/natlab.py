@@ -347,12 +347,12 @@ def main():
         rows = run_pairs(driver, the_lab, plan, "on", args.run)
         for t in checks:
             t.join(timeout=180)
-        phases = [("TURN on", time.time() - t0)]
+        phases = [(report.ICE["on"], time.time() - t0)]
         for mode in ["off"] + (["tcp-tls"] if args.full else []):
             hub.reload(mode)
             t0 = time.time()
             rows += run_pairs(driver, the_lab, plan, mode, args.run)
-            phases.append((f"ice_servers {MODES[mode]}", time.time() - t0))
+            phases.append((report.ICE[mode], time.time() - t0))
         restart.join(timeout=240)
         metrics = hub.metrics()
         t_total = time.time() - t_start
@@ -363,7 +363,7 @@ def main():
             print(line)
         timing = {"setup": t_up, "phases": phases, "total": t_total}
         print(f"natlab: {len(rows)} calls in {t_total:.0f} s (namespaces {t_up:.1f} s; " +
-              "; ".join(f"{n} {s:.0f} s" for n, s in phases) + ")")
+              "; ".join(f"iceServers {n}: {s:.0f} s" for n, s in phases) + ")")
         if not args.no_docs and not args.only:
             report.write_docs(os.path.join(ROOT, "docs", "connectivity.md"), rows, side,
                               timing, ready.get("version"), res)

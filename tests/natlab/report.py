@@ -294,7 +294,7 @@ def browser_text(x, net):
 
 def write_docs(path, rows, side, timing, version, res):
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    phases = "; ".join(f"{n}: {s:.0f} s" for n, s in timing["phases"])
+    phases = "; ".join(f"iceServers {n}: {s:.0f} s" for n, s in timing["phases"])
     body = [BEGIN, "",
             f"Run of {when}, Chromium {version}, icehubd on {lab.SERVER_IP}; "
             f"{res['passed']} checks passed, {res['failed']} failed. The whole lab took "
