@@ -46,6 +46,7 @@
 //   {"description": {"type": "offer"|"answer", "sdp": "..."}}
 //   {"candidate": {"candidate": "...", "sdpMid": "0", "sdpMLineIndex": 0,
 //                  "usernameFragment": "..."}}
+//   {"resync": true}   after a resume: "send me your pending offer again"
 // Any other signal payload is handed to the application as a 'signal' event.
 //
 // Not done here: media capture (pass a MediaStream to setLocalStream), SFU-style
@@ -187,7 +188,8 @@ export class IcehubPeer {
     this.closed = false;
     // Counters, for tests and curiosity.
     this.stats = { offers: 0, answers: 0, candidatesSent: 0, candidatesReceived: 0,
-      collisions: 0, ignoredOffers: 0, iceRestarts: 0, credentialRestarts: 0, errors: 0 };
+      collisions: 0, ignoredOffers: 0, iceRestarts: 0, credentialRestarts: 0, resyncs: 0,
+      staleAnswers: 0, errors: 0 };
     this._makingOffer = false;
     this._ignoreOffer = false;
     this._answerPending = false;  // setRemoteDescription(answer) in progress
@@ -348,10 +350,15 @@ export class IcehubPeer {
       .catch((err) => this._fail('signal', err));
   }
 
-  async _handle({ description, candidate }) {
+  async _handle({ description, candidate, resync }) {
     if (this.closed) return;
     const pc = this._ensurePc(false);
-    if (description) {
+    if (resync) {
+      this._resendOffer();
+    } else if (description && description.type === 'answer' && pc.signalingState === 'stable') {
+      // A second copy of an answer already applied (see _resync): nothing to do.
+      this.stats.staleAnswers++;
+    } else if (description) {
       const readyForOffer = !this._makingOffer &&
         (pc.signalingState === 'stable' || this._answerPending);
       const collision = description.type === 'offer' && !readyForOffer;
@@ -380,6 +387,26 @@ export class IcehubPeer {
         if (!this._ignoreOffer) this._fail('candidate', err);
       }
     }
+  }
+
+  // After this client resumed on a new socket: what it wrote to the dying one, and
+  // what the hub wrote to it, may never have arrived, an offer or an answer included,
+  // and a pair that lost one waits for the other for good (each side holding an offer
+  // the other never saw). So it sends its pending offer again and asks the peer to do
+  // the same ({"resync": true}); perfect negotiation settles the two offers as any
+  // collision, and a description that arrives twice is harmless.
+  _resync() {
+    if (!this.pc || this.closed) return;
+    this.stats.resyncs++;
+    this.client._sendSignal(this.id, { resync: true });
+    this._resendOffer();
+  }
+
+  _resendOffer() {
+    const pc = this.pc;
+    if (!pc || this.closed || this._makingOffer || pc.signalingState !== 'have-local-offer' ||
+        !pc.localDescription) return;
+    this.client._sendSignal(this.id, { description: pc.localDescription.toJSON() });
   }
 
   // Makes the senders match the stream's tracks: replaceTrack where a track of the
@@ -832,6 +859,9 @@ export class IcehubClient extends Emitter {
     if (data && typeof data === 'object' && (data.description || data.candidate)) {
       const peer = this._addPeer(from);
       if (peer) peer._onSignal(data);
+    } else if (data && typeof data === 'object' && data.resync === true) {
+      const peer = this.peers.get(from);
+      if (peer) peer._onSignal(data);
     } else {
       this._emit('signal', { from, data });
     }
@@ -960,6 +990,7 @@ export class IcehubClient extends Emitter {
     for (const id of [...this.peers.keys()]) if (!now.has(id)) this._removePeer(id, 'timeout');
     for (const id of now) this._addPeer(id);
     this._flushOutbox();
+    for (const p of this.peers.values()) p._resync();
     this._emit('resumed', { id: this.id, peers: [...now] });
   }
 

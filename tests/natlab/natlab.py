@@ -355,6 +355,8 @@ def main():
             phases.append((report.ICE[mode], time.time() - t0))
         restart.join(timeout=240)
         metrics = hub.metrics()
+        with open(os.path.join(ARTIFACTS, "results.json"), "w") as f:
+            json.dump({"rows": rows, "side": side}, f, indent=1, default=str)
         t_total = time.time() - t_start
         res = report.judge(rows, side, metrics, the_lab)
         text = report.matrix_text(rows)

@@ -64,7 +64,9 @@ async function openSide(net, base, room, log) {
   const page = await browsers[net].newPage();
   page.on('console', (m) => log.push(`[${net} ${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => log.push(`[${net} pageerror] ${e}`));
-  await page.goto(`${base}/?room=${encodeURIComponent(room)}&join=1`, { timeout: 20000 });
+  // debug=1: every hub message goes to the console, kept for a failure's log.
+  await page.goto(`${base}/?room=${encodeURIComponent(room)}&join=1&debug=1`,
+    { timeout: 20000 });
   const h = await page.waitForFunction(() => {
     const c = window.icehubDemo && window.icehubDemo.client;
     return c && c.state === 'joined' && c.id;
@@ -132,6 +134,7 @@ async function report(side, other) {
       shown: shown && { ...shown, badge: badge ? badge.dataset.pairType : null },
       stats: p ? p.stats : null,
       states: window.natlab.states,
+      log: window.icehubDemo.log.map((l) => l.text).filter((t) => !t.includes(': natlab ')),
       restarts: window.natlab.restarts,
       received: window.natlab.received,
     };
