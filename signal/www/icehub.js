@@ -500,6 +500,7 @@ export class IcehubPeer {
 //   leaveOnPageHide     send leave when the page goes away (default true)
 //   pingInterval        ms between {"type":"ping"} keepalives (default 20000; 0: off);
 //                       no pong within pongTimeout (default 10000) counts as a drop
+//   connectTimeout      ms a connection attempt to the hub may take (default 10000)
 //   statsInterval       ms between selected-pair checks while connected (default 3000)
 //   reportDelay         ms after "connected" at which the outcome takes the selected
 //                       pair (default 5000); reportTimeout: ms after which a connection
@@ -560,6 +561,7 @@ export class IcehubClient extends Emitter {
     this._clientStats = false;    // the hub counts stats reports (joined.clientStats)
     this._pingInterval = options.pingInterval ?? 20000;
     this._pongTimeout = options.pongTimeout ?? 10000;
+    this._connectTimeout = options.connectTimeout ?? 10000;
     this._ws = null;
     this._ref = 0;
     this._pending = new Map();    // ref -> {resolve, reject, type}
@@ -714,9 +716,20 @@ export class IcehubClient extends Emitter {
       }
       this._ws = ws;
       let opened = false;
-      ws.onopen = () => { opened = true; this._startPing(); resolve(); };
+      // A connect into a network that drops packets waits out TCP's retries (minutes);
+      // give up after connectTimeout so that the next try starts fresh.
+      const timer = setTimeout(() => {
+        if (opened || this._ws !== ws) return;
+        this._ws = null;
+        ws.onopen = ws.onmessage = ws.onclose = null;
+        try { ws.close(); } catch (_) { /* closing */ }
+        reject(Object.assign(new Error(`icehub: no connection to ${this.url} within ` +
+          `${this._connectTimeout} ms`), { code: 'socket' }));
+      }, this._connectTimeout);
+      ws.onopen = () => { opened = true; clearTimeout(timer); this._startPing(); resolve(); };
       ws.onmessage = (ev) => { if (this._ws === ws) this._onMessage(ev.data); };
       ws.onclose = (ev) => {
+        clearTimeout(timer);
         if (this._ws !== ws) return;
         this._ws = null;
         this._stopPing();
