@@ -163,6 +163,14 @@ void sig__stats_report(sig_hub_t *h, sig_conn_t *c, json_t *msg, const json_t *r
 void sig__stats_forget(sig_hub_t *h, sig_peer_t *p);
 /* Write the icehub_client_* metrics. */
 void sig__stats_metrics(const sig_hub_t *h, cmn_prom_t *p);
+/* For a live upgrade (sig_state.c): the ids <p> reported, as a JSON array
+ * (new reference), or NULL when none; and back: NULL, or what was wrong. An
+ * imported id need not be in the room yet (its peer may come later in the
+ * import): sig__stats_import_done drops those that are not, once the room
+ * is complete. */
+json_t *sig__stats_export(const sig_peer_t *p);
+const char *sig__stats_import(sig_hub_t *h, sig_peer_t *p, const json_t *ids);
+void sig__stats_import_done(sig_room_t *r);
 
 /* ---- sig_ice.c -------------------------------------------------------- */
 
@@ -178,12 +186,14 @@ json_t *sig__ice_json(sig_hub_t *h, sig_conn_t *c, double now);
  * an undelivered notice. */
 int sig__deliver(sig_hub_t *h, sig_peer_t *p, const char *text, size_t len, const char *from,
                  const json_t *ref);
-/* Add a new peer to <room> (created if needed) for <c>. */
+/* Add a new peer to <room> (created if needed) for <c> (NULL: away). */
 sig_peer_t *sig__peer_add(sig_hub_t *h, const char *room, const char *id, sig_conn_t *c);
 /* Remove <p> from its room, telling the others peer-left <reason>. */
 void sig__peer_remove(sig_hub_t *h, sig_peer_t *p, int reason);
 sig_room_t *sig__room_find(sig_hub_t *h, const char *name);
 sig_peer_t *sig__room_peer(sig_room_t *r, const char *id);
+/* <p> (without a connection) waits for its resume until <until>. */
+void sig__peer_away(sig_hub_t *h, sig_peer_t *p, double until);
 /* Set a fresh resume token on <p>. */
 void sig__peer_new_resume(sig_hub_t *h, sig_peer_t *p);
 /* Schedule the next credential push for <c>. */

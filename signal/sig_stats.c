@@ -223,6 +223,56 @@ void sig__stats_forget(sig_hub_t *h, sig_peer_t *p)
             sig__map_del(q->reported, p->id);
 }
 
+/* ---- Live upgrade ------------------------------------------------------- */
+
+json_t *sig__stats_export(const sig_peer_t *p)
+{
+    if (!p->reported || !p->reported->n)
+        return NULL;
+    json_t *a = json_array();
+    cmn_map_iter_t it;
+    cmn_map_iter_init(&it, p->reported);
+    for (sig_map_ent_t *e; (e = sig__map_walk(&it));)
+        json_array_append_new(a, json_string(e->key));
+    return a;
+}
+
+const char *sig__stats_import(sig_hub_t *h, sig_peer_t *p, const json_t *ids)
+{
+    size_t i;
+    json_t *v;
+    if (!ids)
+        return NULL;
+    if (!json_is_array(ids) ||
+        (json_array_size(ids) && json_array_size(ids) >= h->cfg.max_room_peers))
+        return "reported";
+    json_array_foreach(ids, i, v) {
+        const char *id = json_string_value(v);
+        if (!id || !sig__id_ok(id) || !strcmp(id, p->id) ||
+            (p->reported && sig__map_get(p->reported, id)))
+            return "reported";
+        if (!p->reported) {
+            p->reported = cmn_malloc(sizeof(*p->reported));
+            sig__map_init(p->reported);
+        }
+        sig__map_put(p->reported, id, &reported_mark);
+    }
+    return NULL;
+}
+
+void sig__stats_import_done(sig_room_t *r)
+{
+    for (sig_peer_t *p = r->head; p; p = p->next) {
+        if (!p->reported)
+            continue;
+        cmn_map_iter_t it;
+        cmn_map_iter_init(&it, p->reported);
+        for (sig_map_ent_t *e; (e = sig__map_walk(&it));)
+            if (!sig__room_peer(r, e->key))
+                sig__map_del(p->reported, e->key); /* the walk allows it */
+    }
+}
+
 /* ---- Metrics ------------------------------------------------------------ */
 
 /* Only the label sets that were counted: 200 mostly empty series would

@@ -6,7 +6,8 @@
  * refused with bad-message; reports about unknown peers or oneself
  * refused; one report per pair and direction while both stay in the room
  * (again after the other rejoins); the per-connection rate; switched off
- * (clientStats false in joined, reports dropped); and the metrics text.
+ * (clientStats false in joined, reports dropped); the reported pairs moved
+ * by a live upgrade; and the metrics text.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -245,6 +246,72 @@ static void test_disabled(void **state)
     fx_teardown(&st);
 }
 
+/* A live upgrade moves which pairs were reported (sig_state.c's "reported"):
+ * the new process does not count them again; what names nobody in the room
+ * is dropped, and malformed lists are refused. */
+static void test_upgrade_keeps_reports(void **state)
+{
+    fx_t *fx = *state;
+    fx_conn_t *a, *b;
+    two(fx, &a, &b);
+    const char *tok_a = fx_str(a->msgs[0], "resume");
+    char tok[64];
+    snprintf(tok, sizeof(tok), "%s", tok_a);
+    const char *rep = "{\"type\":\"stats\",\"peer\":\"b\",\"result\":\"failed\"}";
+    fx_say(fx, a, rep);
+    size_t len;
+    char *text = sig_hub_export(fx->h, fx->now, &len);
+    assert_non_null(strstr(text, "\"reported\":[\"b\"]"));
+
+    sig_cfg_t cfg;
+    fx_default_cfg(&cfg);
+    fx_t *n = fx_new_cfg(&cfg);
+    const char *why = "unset";
+    assert_int_equal(sig_hub_import(n->h, text, len, n->now, &why), 0);
+    cmn_free(text);
+    fx_conn_t *a2 = fx_open(n), *b2 = fx_open(n);
+    char buf[128];
+    snprintf(buf, sizeof(buf), "{\"type\":\"resume\",\"token\":\"%s\"}", tok);
+    fx_say(n, a2, buf);
+    fx_expect(a2, "resumed");
+    fx_say(n, a2, rep);
+    const sig_client_stats_t *s = sig_hub_client_stats(n->h);
+    assert_int_equal(s->dropped[SIG_STATS_DROP_DUPLICATE], 1);
+    (void)b2;
+    void *st = n;
+    fx_teardown(&st);
+
+    static const struct {
+        const char *reported, *why;
+    } v[] = {
+        {"[\"zed\"]", NULL},          /* nobody in the room: dropped */
+        {"[\"b\",\"b\"]", "reported"}, {"[\"a\"]", "reported"}, {"[\"b c\"]", "reported"},
+        {"\"b\"", "reported"}, {"[\"b\",\"c\",\"d\",\"e\"]", "reported"},
+    };
+    for (size_t i = 0; i < CMN_ARRAY_LEN(v); i++) {
+        char in[600];
+        snprintf(in, sizeof(in),
+                 "{\"version\":1,\"rooms\":[{\"name\":\"r\",\"peers\":["
+                 "{\"id\":\"a\",\"resume\":\"%s\",\"away_until\":1,\"queue\":[],"
+                 "\"reported\":%s},{\"id\":\"b\",\"resume\":\"%s\",\"away_until\":1,"
+                 "\"queue\":[]}]}]}",
+                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", v[i].reported,
+                 "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB");
+        n = fx_new_cfg(&cfg);
+        int rc = sig_hub_import(n->h, in, strlen(in), 0, &why);
+        if (v[i].why) {
+            assert_int_equal(rc, CMN_EINVAL);
+            assert_string_equal(why, v[i].why);
+        } else {
+            assert_int_equal(rc, 0);
+            sig_peer_t *pa = sig__room_peer(sig__room_find(n->h, "r"), "a");
+            assert_true(!pa->reported || pa->reported->n == 0);
+        }
+        st = n;
+        fx_teardown(&st);
+    }
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -264,6 +331,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_once_per_pair, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_rate, fx_setup, fx_teardown),
         cmocka_unit_test(test_disabled),
+        cmocka_unit_test_setup_teardown(test_upgrade_keeps_reports, fx_setup, fx_teardown),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
