@@ -198,7 +198,7 @@ integration-test: bin/icehubd
 
 # Browsers behind NATs in network namespaces (tests/natlab; needs root). make test runs
 # it too, without the extra TCP/TLS-only pass.
-natlab: deps-quiet bin/icehubd
+natlab: deps-quiet bin/icehubd bin/icehub-probe
 	@bash tests/natlab/run.sh --full
 
 # libFuzzer targets (clang). The pure modules are compiled whole with the
