@@ -21,6 +21,7 @@
 #include "turn/turn.h"
 
 #include "ihd_clock.h"
+#include "ihd_parse.h"
 
 #define IHD_MAX_WORKERS 256
 #define IHD_MAX_LISTEN 16            /* addresses per listen setting */

@@ -23,8 +23,6 @@
 
 #include "common/cmn_log.h"
 
-#define IHD_RBUF_INITIAL 2048
-
 struct ihd_conn_s {
     ihd_evkind_t kind;      /* IHD_EV_CONN; first member */
     int fd;
@@ -33,8 +31,7 @@ struct ihd_conn_s {
     bool handshaking;       /* TLS handshake not finished */
     cmn_addr_t peer;
     cmn_addr_t local;
-    uint8_t *rbuf;          /* owned; grows up to one maximum frame */
-    size_t rlen, rcap;
+    ihd_stream_t in;        /* bytes read, cut into frames (ihd_stream.c) */
     uint8_t *wbuf;          /* owned; bytes not yet accepted by the socket */
     size_t wlen, wcap;
     uint32_t events;        /* current epoll interest */
@@ -109,10 +106,10 @@ static void conn_close(ihd_worker_t *w, ihd_conn_t *c)
     }
     close(c->fd);
     c->fd = -1;
-    cmn_free(c->rbuf);
+    ihd_stream_dispose(&c->in);
     cmn_free(c->wbuf);
-    c->rbuf = c->wbuf = NULL;
-    c->rlen = c->wlen = c->rcap = c->wcap = 0;
+    c->wbuf = NULL;
+    c->wlen = c->wcap = 0;
     c->next_dead = w->conn_graveyard;
     w->conn_graveyard = c;
     IHD_DEC(w->c.tcp_open, 1);
@@ -271,42 +268,25 @@ static int conn_send(ihd_worker_t *w, ihd_conn_t *c, const uint8_t *p, size_t n)
 static int conn_frames(ihd_worker_t *w, ihd_conn_t *c)
 {
     uint8_t out[IHD_UDP_MAX + 128];
-    size_t off = 0;
-    while (off < c->rlen) {
-        ssize_t fl = stun_frame_len(c->rbuf + off, c->rlen - off);
-        if (fl == CMN_EAGAIN)
-            break;
-        /* ChannelData is only valid once this connection holds an
-         * allocation (RFC 8656 §12). Without one, a first byte of
-         * 0x40-0x7F is garbage such as an HTTP "GET": close now instead of
-         * waiting for a "frame" of whatever length the garbage declares. */
-        if (fl < 0 || ((c->rbuf[off] & 0xC0) == 0x40 && !c->has_alloc)) {
-            IHD_INC(w->c.invalid[IHD_DROP_TCP_FRAMING], 1);
-            ihd_relay_flush(w);
-            return -1;
-        }
-        if ((size_t)fl > c->rlen - off) {
-            if ((size_t)fl > c->rcap) {
-                c->rbuf = cmn_realloc(c->rbuf, (size_t)fl);
-                c->rcap = (size_t)fl;
-            }
-            break;
-        }
+    const uint8_t *f;
+    size_t fl;
+    ihd_frame_t r;
+    while ((r = ihd_stream_next(&c->in, c->has_alloc, &f, &fl)) == IHD_FRAME_OK) {
         IHD_INC(w->c.rx_packets[c->tr], 1);
         ihd_pkt_t p = {.tr = c->tr, .src = &c->peer, .dst = &c->local,
-                       .data = c->rbuf + off, .len = (size_t)fl, .conn = c};
+                       .data = f, .len = fl, .conn = c};
         size_t olen = ihd_dispatch(w, &p, out, sizeof(out));
-        off += (size_t)fl;
         if (olen && conn_send(w, c, out, olen) < 0) {
             ihd_relay_flush(w);
             return -1;
         }
     }
-    /* Forwarded data borrows the read buffer: send it before compacting. */
+    /* Forwarded data borrows the read buffer: it is sent before the buffer
+     * is compacted or grown (ihd_stream_room, at the next read). */
     ihd_relay_flush(w);
-    if (off) {
-        memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-        c->rlen -= off;
+    if (r == IHD_FRAME_GARBAGE) {
+        IHD_INC(w->c.invalid[IHD_DROP_TCP_FRAMING], 1);
+        return -1;
     }
     return 0;
 }
@@ -315,33 +295,27 @@ static int conn_frames(ihd_worker_t *w, ihd_conn_t *c)
  * is drained, -1 on EOF or error. */
 static int conn_read_some(ihd_worker_t *w, ihd_conn_t *c)
 {
-    if (!c->rbuf) {
-        c->rcap = IHD_RBUF_INITIAL;
-        c->rbuf = cmn_malloc(c->rcap);
-    }
-    if (c->rlen == c->rcap) {
-        /* Full buffer but no complete frame: conn_frames grew it to the
-         * declared frame size, so this only happens past the max frame. */
+    size_t room;
+    uint8_t *dst = ihd_stream_room(&c->in, &room);
+    if (!dst)
         return -1;
-    }
-    size_t room = c->rcap - c->rlen;
     ssize_t r;
     if (c->ssl) {
         ERR_clear_error();
-        int n = SSL_read(c->ssl, c->rbuf + c->rlen, (int)room);
+        int n = SSL_read(c->ssl, dst, (int)room);
         if (n <= 0) {
             int e = SSL_get_error(c->ssl, n);
             return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
         }
         r = n;
     } else {
-        r = recv(c->fd, c->rbuf + c->rlen, room, 0);
+        r = recv(c->fd, dst, room, 0);
         if (r < 0)
             return errno == EAGAIN || errno == EINTR ? 0 : -1;
         if (r == 0)
             return -1;
     }
-    c->rlen += (size_t)r;
+    ihd_stream_wrote(&c->in, (size_t)r);
     IHD_INC(w->c.rx_bytes[c->tr], (uint64_t)r);
     return (size_t)r == room || (c->ssl && SSL_pending(c->ssl) > 0) ? 1 : 0;
 }
@@ -397,7 +371,7 @@ void ihd_tcp_event(ihd_worker_t *w, ihd_conn_t *c, uint32_t events)
     for (int round = 0;; round++) {
         int r = conn_read_some(w, c);
         if (r < 0 || conn_frames(w, c) < 0) {
-            if (r < 0 && c->rlen == 0)
+            if (r < 0 && ihd_stream_pending(&c->in) == 0)
                 c->why = IHD_CLOSE_PEER; /* EOF or reset between frames */
             conn_fail(w, c);
             return;
