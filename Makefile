@@ -4,6 +4,7 @@
 #   make test       unit tests (plain and ASan+UBSan), integration tests, a short fuzz run
 #   make bench      benchmarks (writes docs/benchmarks.md)
 #   make fuzz       long libFuzzer run of every fuzz target (FUZZ_SECONDS each, default 600)
+#   make fuzz-long  every fuzz target until FUZZ_RUNS inputs (default 10 million)
 #
 # Missing Debian packages are installed by deploy/install-deps.sh, the single
 # source of truth for dependencies.
@@ -60,7 +61,7 @@ A_DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(A)/%.o)
 R_TESTS := $(TEST_SRCS:%.c=$(R)/%)
 A_TESTS := $(TEST_SRCS:%.c=$(A)/%)
 
-.PHONY: all run test unit-test asan-test integration-test fuzz-smoke fuzz bench clean help deps
+.PHONY: all run test unit-test asan-test integration-test fuzz-smoke fuzz fuzz-long bench clean help deps
 .DEFAULT_GOAL := all
 
 all: bin/icehubd
@@ -136,26 +137,41 @@ deps-quiet:
 integration-test: bin/icehubd
 	@/usr/bin/python3 tests/integration/run.py
 
-# libFuzzer targets (clang). The pure modules are compiled whole with the
-# fuzzer: the STUN codec, the TURN state machine and the signaling hub (its
-# lws glue is the daemon's).
-FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. \
-               $(shell pkg-config --cflags openssl jansson 2>/dev/null)
-FUZZ_LIB_SRCS := $(wildcard common/cmn.c common/cmn_crypto.c common/cmn_addr.c common/cmn_log.c \
-                   common/cmn_map.c common/cmn_metrics.c stun/*.c turn/*.c signal/*.c)
-FUZZ_LIBS := $(shell pkg-config --libs openssl jansson 2>/dev/null) -lm -pthread
+# libFuzzer targets (clang): one per decoder or handler that reads bytes from
+# the network or a file (docs/security.md lists them). The pure modules and
+# the daemon's pure parsers are compiled once with the sanitizers into
+# build/fuzz/libfuzz.a; each tests/fuzz/fuzz_*.c links it with libFuzzer.
+FUZZ_PKGS := openssl jansson libconfig
+FUZZ_CFLAGS := -O1 -g -fsanitize=address,undefined -std=gnu11 -D_GNU_SOURCE -I. \
+               $(shell pkg-config --cflags $(FUZZ_PKGS) 2>/dev/null)
+FUZZ_LIB_SRCS := $(wildcard common/*.c stun/*.c turn/*.c signal/*.c acct/*.c) \
+                 daemon/ihd_stream.c daemon/ihd_req.c
+FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=build/fuzz/obj/%.o)
+FUZZ_LIBS := $(shell pkg-config --libs $(FUZZ_PKGS) 2>/dev/null) -lm -pthread
 # The hub's ids and tokens come from a seeded generator in the target.
 build/fuzz/fuzz_signal: FUZZ_LDFLAGS := -Wl,--wrap=cmn_random
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS) $(wildcard common/*.h signal/*.h)
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+build/fuzz/libfuzz.a: $(FUZZ_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libfuzz.a
 	@mkdir -p build/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(FUZZ_LDFLAGS) $(FUZZ_LIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -o $@ $< build/fuzz/libfuzz.a \
+	    $(FUZZ_LDFLAGS) $(FUZZ_LIBS)
 
+# make fuzz: every target for FUZZ_SECONDS (default 600) from its corpus
+# (new inputs kept in build/fuzz/corpus-NAME). make fuzz-long: every target
+# until it has run FUZZ_RUNS inputs (default 10 million); the counts and
+# rates land in build/fuzz/long-report.txt (docs/security.md has the last).
 FUZZ_SECONDS ?= 600
+FUZZ_RUNS ?= 10000000
 fuzz: $(FUZZ_TARGETS)
-	@for t in $(FUZZ_TARGETS); do n=$${t#build/fuzz/fuzz_}; mkdir -p build/fuzz/corpus-$$n; \
-	    echo "== $$t for $(FUZZ_SECONDS) s"; \
-	    $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus-$$n \
-	        tests/fuzz/corpus/$$n || exit 1; done
+	@bash tests/fuzz/run_long.sh time $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-long: $(FUZZ_TARGETS)
+	@bash tests/fuzz/run_long.sh runs $(FUZZ_RUNS) $(FUZZ_TARGETS)
 
 bench: bin/icehubd
 	@bash tests/bench/run.sh
@@ -166,3 +182,4 @@ clean:
 -include $(R_LIB_OBJS:.o=.d) $(A_LIB_OBJS:.o=.d) $(R_DAEMON_OBJS:.o=.d) $(A_DAEMON_OBJS:.o=.d)
 # Unit tests may #include the .c they test (tests/daemon): rebuild on its change.
 -include $(R_TESTS:=.d) $(A_TESTS:=.d)
+-include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_TARGETS:=.d)

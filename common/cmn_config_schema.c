@@ -654,10 +654,14 @@ static void print_elem(FILE *f, const cmn_cfg_def_t *d, const void *p, size_t i)
     } else {
         const char *e = ((const cmn_strlist_t *)p)->v[i];
         if (d->type == CMN_CFG_USERLIST && d->secret) {
-            /* Keep the name, hide the password. */
-            fputc('"', f);
-            fwrite(e, 1, strcspn(e, ":"), f);
-            fputs(":***\"", f);
+            /* Keep the name, hide the password; the name is escaped like
+             * any string (a '"' in it once broke the printed file). */
+            size_t nl = strcspn(e, ":");
+            char *shown = cmn_malloc(nl + 5);
+            memcpy(shown, e, nl);
+            memcpy(shown + nl, ":***", 5);
+            print_string(f, shown);
+            cmn_free(shown);
         } else {
             print_string(f, d->secret ? "***" : e);
         }
