@@ -59,6 +59,7 @@ typedef struct cmn_settings_s {
         int max_channels;           /* turn.max_channels: per allocation */
         int nonce_lifetime;         /* turn.nonce_lifetime: seconds until 438 */
         int unauth_rate;            /* turn.unauth_rate: 401s per second per source IP */
+        int answer_rate;            /* turn.answer_rate: Binding answers and 400s per second per IP */
         bool gso;                   /* turn.gso: UDP GSO for runs to one destination */
     } turn;
     struct {

@@ -129,6 +129,7 @@ static const char *const drop_names[TURN_DROP_COUNT] = {
     [TURN_DROP_UNEXPECTED_CLASS] = "unexpected_class",
     [TURN_DROP_UNEXPECTED_INDICATION] = "unexpected_indication",
     [TURN_DROP_UNAUTH_RATE_LIMITED] = "unauth_rate_limited",
+    [TURN_DROP_ANSWER_RATE_LIMITED] = "answer_rate_limited",
     [TURN_DROP_ENCODE_FAILED] = "encode_failed",
     [TURN_DROP_QUOTA] = "quota",
 };
