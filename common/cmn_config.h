@@ -51,6 +51,7 @@ typedef struct cmn_settings_s {
         char *software;             /* turn.software: SOFTWARE attribute, "" = omit */
         int tcp_idle_timeout;       /* turn.tcp_idle_timeout: seconds */
         int max_tcp_connections;    /* turn.max_tcp_connections: per process */
+        int tls_handshake_timeout;  /* turn.tls_handshake_timeout: seconds from accept */
         int max_lifetime;           /* turn.max_lifetime: seconds, caps requested lifetimes */
         int max_allocations;        /* turn.max_allocations: whole server (508) */
         int max_allocations_per_user; /* turn.max_allocations_per_user (486) */

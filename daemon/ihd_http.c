@@ -90,6 +90,10 @@ static void http_metrics(ihd_http_t *h, ihd_http_resp_t *resp)
     cmn_prom_init(&p);
     ihd_metrics_render(h->srv, &p);
     sig_hub_metrics(ihd_ws_hub(h->sig), &p);
+    cmn_prom_family(&p, "icehub_signal_cut_off_total", "counter",
+                    "WebSocket connections closed (1009) for a message that went on past "
+                    "16 times signal.max_message (at least 1 MiB).");
+    cmn_prom_sample_u64(&p, "icehub_signal_cut_off_total", ihd_ws_cut_off(h->sig), CMN_PROM_END);
     resp->status = 200;
     resp->ctype = "text/plain; version=0.0.4; charset=utf-8";
     resp->body = cmn_prom_take(&p, &resp->len);

@@ -222,6 +222,12 @@ void ihd_metrics_render(ihd_server_t *srv, cmn_prom_t *p)
                         "limit", CMN_PROM_END);
     cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tls_handshake_failed,
                         "reason", "tls_handshake", CMN_PROM_END);
+    cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tls_handshake_timeout,
+                        "reason", "handshake_timeout", CMN_PROM_END);
+    cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tcp_closed_slow_frame,
+                        "reason", "slow_frame", CMN_PROM_END);
+    cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tcp_rejected_fd, "reason",
+                        "no_descriptor", CMN_PROM_END);
     turn_metrics(p, srv, &c, &st);
     ihd_usage_metrics(srv, p);
 }

@@ -12,6 +12,7 @@
 #include "ihd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -36,6 +37,8 @@ struct ihd_conn_s {
     size_t wlen, wcap;
     uint32_t events;        /* current epoll interest */
     double last_active;     /* ihd_now() of the last byte in or out */
+    double opened;          /* ihd_now() of the accept */
+    double frame_since;     /* ihd_now() when the incomplete frame began; 0 = none */
     bool has_alloc;         /* a TURN allocation lives on this connection */
     bool dead;              /* closed; freed after the event batch */
     uint8_t why;            /* IHD_CLOSE_*: why the next conn_fail closes it */
@@ -146,6 +149,54 @@ static void conn_set_events(ihd_worker_t *w, ihd_conn_t *c, uint32_t ev)
     c->events = ev;
 }
 
+/* Accept failed for want of a descriptor (EMFILE, ENFILE) or of kernel
+ * memory. The connection stays in the backlog and keeps the
+ * level-triggered listener readable: returning would spin the worker. So
+ * give up the spare descriptor, accept, close (the client sees its
+ * connection closed), count, and take the spare back; if even that finds
+ * no descriptor, stop listening for IHD_ACCEPT_PAUSE (ihd_tcp_resume).
+ * Nothing else holds up: relays and replies go on meanwhile. */
+static void accept_without_fd(ihd_worker_t *w, ihd_listener_t *l)
+{
+    for (int i = 0; i < 64; i++) {
+        if (w->spare_fd >= 0)
+            close(w->spare_fd);
+        int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+        int e = errno;
+        if (fd >= 0) {
+            close(fd);
+            IHD_INC(w->c.tcp_rejected_fd, 1);
+        }
+        w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 && e == EAGAIN)
+            return; /* the backlog is empty */
+        if (fd < 0 || w->spare_fd < 0)
+            break;
+    }
+    w->accept_paused_until = ihd_now() + IHD_ACCEPT_PAUSE;
+    for (size_t i = 0; i < w->nls; i++) {
+        if (w->ls[i].kind != IHD_EV_TCP_LISTEN)
+            continue;
+        struct epoll_event ev = {.events = 0, .data.ptr = &w->ls[i]};
+        epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->ls[i].fd, &ev);
+    }
+}
+
+void ihd_tcp_resume(ihd_worker_t *w, double now)
+{
+    if (!w->accept_paused_until || now < w->accept_paused_until)
+        return;
+    w->accept_paused_until = 0;
+    if (w->spare_fd < 0)
+        w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    for (size_t i = 0; i < w->nls; i++) {
+        if (w->ls[i].kind != IHD_EV_TCP_LISTEN)
+            continue;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->ls[i]};
+        epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->ls[i].fd, &ev);
+    }
+}
+
 void ihd_tcp_accept(ihd_worker_t *w, ihd_listener_t *l)
 {
     long max = w->cfg->s.turn.max_tcp_connections;
@@ -153,8 +204,11 @@ void ihd_tcp_accept(ihd_worker_t *w, ihd_listener_t *l)
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return; /* EAGAIN, or a transient error such as EMFILE: retry on next event */
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_without_fd(w, l);
+            return; /* EAGAIN, or a transient error: retry on the next event */
+        }
         /* Replies and relayed media are small writes that must not wait
          * for the client's delayed ACK (Nagle would hold them ~40 ms). */
         int one = 1;
@@ -178,7 +232,7 @@ void ihd_tcp_accept(ihd_worker_t *w, ihd_listener_t *l)
                 (void)ihd_addr_from_sockaddr(&c->local, (struct sockaddr *)&ls);
         }
         (void)ihd_addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss);
-        c->last_active = ihd_now();
+        c->last_active = c->opened = ihd_now();
         c->events = EPOLLIN;
         if (l->tr == TURN_TR_TLS) {
             c->ssl = SSL_new(w->srv->ssl_ctx);
@@ -379,6 +433,11 @@ void ihd_tcp_event(ihd_worker_t *w, ihd_conn_t *c, uint32_t events)
         if (r == 0 || (round >= 15 && !(c->ssl && SSL_pending(c->ssl) > 0)))
             break;
     }
+    /* When the frame now waiting for its rest began (ihd_tcp_expire). */
+    if (ihd_stream_pending(&c->in) == 0)
+        c->frame_since = 0;
+    else if (c->frame_since == 0)
+        c->frame_since = c->last_active;
 }
 
 int ihd_tcp_send(ihd_worker_t *w, ihd_conn_t *c, const uint8_t *p, size_t n)
@@ -394,14 +453,24 @@ int ihd_tcp_send(ihd_worker_t *w, ihd_conn_t *c, const uint8_t *p, size_t n)
 void ihd_tcp_expire(ihd_worker_t *w, double now)
 {
     double idle = w->cfg->s.turn.tcp_idle_timeout;
+    double hs = w->cfg->s.turn.tls_handshake_timeout;
     ihd_conn_t *c = w->conn_head;
     while (c) {
         ihd_conn_t *next = c->next;
-        double limit = c->handshaking ? CMN_MIN(idle, (double)IHD_TLS_HANDSHAKE_TIMEOUT) : idle;
         /* A connection that carries an allocation lives as long as the
-         * allocation (RFC 8656 §3.1), which has its own lifetime. */
-        if (!c->has_alloc && now - c->last_active > limit) {
+         * allocation (RFC 8656 §3.1), which has its own lifetime. The
+         * others must finish the handshake within its time from the
+         * accept, and each frame within the idle time from its first
+         * byte: bytes trickled one at a time keep neither open. */
+        if (c->has_alloc) {
+        } else if (c->handshaking && now - c->opened > hs) {
+            IHD_INC(w->c.tls_handshake_timeout, 1);
+            conn_close(w, c);
+        } else if (now - c->last_active > idle) {
             IHD_INC(w->c.tcp_closed_idle, 1);
+            conn_close(w, c);
+        } else if (c->frame_since && now - c->frame_since > idle) {
+            IHD_INC(w->c.tcp_closed_slow_frame, 1);
             conn_close(w, c);
         }
         c = next;
