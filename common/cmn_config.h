@@ -67,6 +67,7 @@ typedef struct cmn_settings_s {
         bool enabled;               /* http.enabled */
         cmn_addrlist_t listen;      /* http.listen */
         cmn_addrlist_t tls_listen;  /* http.tls_listen: HTTPS/WSS, with tls.cert */
+        int header_timeout;         /* http.header_timeout: seconds for a request head */
     } http;
     struct {
         char *cert;                 /* tls.cert: PEM path, "" = no TLS */

@@ -417,6 +417,9 @@ static int http_vhost(ihd_http_t *h, const cmn_settings_t *s, const cmn_addr_t *
     snprintf(name, sizeof(h->vh_name[0]), "%s%zu", kind, i);
     vi.vhost_name = name;
     vi.port = a->port;
+    /* A request head (and the TLS handshake before it) must arrive whole
+     * this long after the accept, however slowly it trickles. */
+    vi.timeout_secs_ah_idle = (unsigned)s->http.header_timeout;
     /* lws binds every interface when IPv6 is on and iface is an IPv4
      * address (FIELD-NOTES): turn IPv6 off for IPv4 listeners. */
     if (a->family == CMN_AF_INET) {

@@ -228,7 +228,8 @@ static int pss_receive(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi, const void *
     }
     pss->rx_total += len;
     if (pss->rx_total > CMN_MAX((uint64_t)max * IHD_WS_CUTOFF_FACTOR, IHD_WS_CUTOFF_MIN)) {
-        sig_conn_too_large(s->hub, pss->conn, ihd_wallclock());
+        /* The close frame says why; nothing may follow it (so no
+         * too-large error message from the hub). */
         static const char why[] = "message too big";
         lws_close_reason(wsi, (enum lws_close_status)SIG_CLOSE_TOO_BIG, (unsigned char *)why,
                          sizeof(why) - 1);
