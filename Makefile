@@ -1,22 +1,39 @@
 # icehub top-level build.
-#   make            build bin/icehubd (release, -O2)
+#   make            build bin/icehubd and bin/icehub-probe (release, -O2)
 #   make run        build and start icehubd in the foreground with the embedded defaults
 #   make test       unit tests (plain and ASan+UBSan), integration tests, a short fuzz run
 #   make bench      benchmarks (writes docs/benchmarks.md)
 #   make fuzz       long libFuzzer run of every fuzz target (FUZZ_SECONDS each, default 600)
 #   make fuzz-long  every fuzz target until FUZZ_RUNS inputs (default 10 million)
+#   make deps       install every package the tests need (deploy/install-deps.sh)
+#   make install    install under PREFIX (default /usr/local), staged under DESTDIR
+#   make test-deploy  build and run the container image, check every file in deploy/
 #
 # Missing Debian packages are installed by deploy/install-deps.sh, the single
-# source of truth for dependencies.
+# source of truth for dependencies: `make` and `make run` install only what the
+# build needs (--build-only), the test targets everything.
 
 VERSION := 0.1.0
 PKGS := libwebsockets openssl libconfig jansson
 TEST_PKGS := cmocka
+# icehub-probe (ice/) also links libnice (and its GLib) and libsrtp2.
+ICE_PKGS := nice libsrtp2 glib-2.0
 
-ifeq ($(filter clean help,$(MAKECMDGOALS)),)
-ifneq ($(shell pkg-config --exists $(PKGS) $(TEST_PKGS) 2>/dev/null && echo ok),ok)
-$(info icehub: build dependencies missing; running deploy/install-deps.sh)
-DEPS_RC := $(shell sh deploy/install-deps.sh 1>&2; echo $$?)
+# `make` and `make run` need only the build set (install-deps.sh --build-only: a
+# compiler, pkg-config and the four libraries above); the test targets need the full
+# set (clang, cmocka, coturn, Chromium, ...), which `make test` also checks each time.
+TEST_GOALS := test unit-test asan-test integration-test fuzz bench test-deploy
+ifneq ($(filter $(TEST_GOALS),$(MAKECMDGOALS)),)
+DEPS_CHECK := $(PKGS) $(ICE_PKGS) $(TEST_PKGS)
+DEPS_MODE :=
+else
+DEPS_CHECK := $(PKGS) $(ICE_PKGS)
+DEPS_MODE := --build-only
+endif
+ifeq ($(filter clean help deps,$(MAKECMDGOALS)),)
+ifneq ($(shell pkg-config --exists $(DEPS_CHECK) 2>/dev/null && echo ok),ok)
+$(info icehub: build dependencies missing; running deploy/install-deps.sh $(DEPS_MODE))
+DEPS_RC := $(shell sh deploy/install-deps.sh $(DEPS_MODE) 1>&2; echo $$?)
 ifneq ($(DEPS_RC),0)
 $(error deploy/install-deps.sh failed (exit $(DEPS_RC)); see its output above)
 endif
@@ -61,13 +78,14 @@ A_DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(A)/%.o)
 R_TESTS := $(TEST_SRCS:%.c=$(R)/%)
 A_TESTS := $(TEST_SRCS:%.c=$(A)/%)
 
-.PHONY: all run test unit-test asan-test integration-test fuzz-smoke fuzz fuzz-long bench clean help deps
+.PHONY: all run test unit-test asan-test integration-test fuzz fuzz-long bench clean help deps \
+        install uninstall test-deploy
 .DEFAULT_GOAL := all
 
-all: bin/icehubd
+all: bin/icehubd bin/icehub-probe
 
 help:
-	@sed -n '2,8p' Makefile
+	@sed -n '2,14p' Makefile
 
 deps:
 	sh deploy/install-deps.sh
@@ -117,6 +135,45 @@ $(A)/tests/%: tests/%.c $(A)/libicehub.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -o $@ $< $(A)/libicehub.a $(LDLIBS) $(CMOCKA_LIBS)
 
+# icehub-probe: ice/ in its own archive (only it needs libnice and libsrtp),
+# main in ice/ice_main.c; its unit tests link the archive.
+ICE_CFLAGS := $(shell pkg-config --cflags $(ICE_PKGS) 2>/dev/null)
+ICE_LIBS := $(shell pkg-config --libs $(ICE_PKGS) 2>/dev/null)
+ICE_SRCS := $(filter-out ice/ice_main.c,$(wildcard ice/*.c))
+R_ICE_OBJS := $(ICE_SRCS:%.c=$(R)/%.o)
+A_ICE_OBJS := $(ICE_SRCS:%.c=$(A)/%.o)
+$(R_ICE_OBJS) $(R)/ice/ice_main.o: RELEASE_CFLAGS += $(ICE_CFLAGS)
+$(A_ICE_OBJS) $(A)/ice/ice_main.o: ASAN_CFLAGS += $(ICE_CFLAGS)
+
+$(R)/libiceprobe.a: $(R_ICE_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(A)/libiceprobe.a: $(A_ICE_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+bin/icehub-probe: $(R)/ice/ice_main.o $(R)/libiceprobe.a $(R)/libicehub.a
+	@mkdir -p bin
+	$(CC) $(RELEASE_CFLAGS) -o $@ $^ $(LDLIBS) $(ICE_LIBS)
+
+bin/icehub-probe-asan: $(A)/ice/ice_main.o $(A)/libiceprobe.a $(A)/libicehub.a
+	@mkdir -p bin
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS) $(ICE_LIBS)
+
+$(R)/tests/ice/%: tests/ice/%.c $(R)/libiceprobe.a $(R)/libicehub.a
+	@mkdir -p $(dir $@)
+	$(CC) $(RELEASE_CFLAGS) $(ICE_CFLAGS) -o $@ $< $(R)/libiceprobe.a $(R)/libicehub.a \
+	    $(LDLIBS) $(ICE_LIBS) $(CMOCKA_LIBS)
+
+$(A)/tests/ice/%: tests/ice/%.c $(A)/libiceprobe.a $(A)/libicehub.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) $(ICE_CFLAGS) -o $@ $< $(A)/libiceprobe.a $(A)/libicehub.a \
+	    $(LDLIBS) $(ICE_LIBS) $(CMOCKA_LIBS)
+
+test integration-test: bin/icehub-probe
+test: bin/icehub-probe-asan
+
 run: bin/icehubd
 	./bin/icehubd $(ARGS)
 
@@ -161,6 +218,14 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libfuzz.a
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -o $@ $< build/fuzz/libfuzz.a \
 	    $(FUZZ_LDFLAGS) $(FUZZ_LIBS)
 
+# The probe's network parsers (ice/, the pure files only) have their own
+# target: fuzz_ice.
+ICE_FUZZ_SRCS := ice/ice_url.c ice/ice_cand.c ice/ice_msg.c ice/ice_rtp.c ice/ice_turnc.c
+build/fuzz/fuzz_ice: tests/fuzz/fuzz_ice.c $(ICE_FUZZ_SRCS) build/fuzz/libfuzz.a $(wildcard ice/*.h)
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(ICE_FUZZ_SRCS) build/fuzz/libfuzz.a \
+	    $(FUZZ_LIBS)
+
 # make fuzz: every target for FUZZ_SECONDS (default 600) from its corpus
 # (new inputs kept in build/fuzz/corpus-NAME). make fuzz-long: every target
 # until it has run FUZZ_RUNS inputs (default 10 million); the counts and
@@ -176,10 +241,53 @@ fuzz-long: $(FUZZ_TARGETS)
 bench: bin/icehubd
 	@bash tests/bench/run.sh
 
+# Installation, as users of a C project expect: PREFIX for the layout,
+# DESTDIR to stage it (packaging, the container image's build stage).
+# SYSCONFDIR stays /etc whatever the prefix, where the unit and the image
+# look for icehub.conf; an existing icehub.conf is never overwritten.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+DOCDIR ?= $(PREFIX)/share/doc/icehub
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+# Programs `make install` copies to BINDIR.
+INSTALL_BINS := bin/icehubd bin/icehub-probe
+INSTALL_DOCS := README.md $(wildcard docs/*.md)
+INSTALL_EXAMPLES := deploy/icehub.conf deploy/prometheus.yml deploy/alerts.yml \
+                    deploy/grafana-dashboard.json deploy/probe-prometheus.yml \
+                    deploy/probe-alerts.yml deploy/probe-modules.conf
+
+install: $(INSTALL_BINS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/icehub
+	install -m 755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/share/doc/icehub/|$(DOCDIR)/|g' -e 's|/etc/icehub/|$(SYSCONFDIR)/icehub/|g' \
+	    deploy/icehubd.service >$(DESTDIR)$(UNITDIR)/icehubd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/icehubd.service
+	install -m 644 deploy/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/icehub.conf
+	install -m 644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 644 $(INSTALL_EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+	test -e $(DESTDIR)$(SYSCONFDIR)/icehub/icehub.conf || \
+	    install -m 644 deploy/icehub.conf $(DESTDIR)$(SYSCONFDIR)/icehub/icehub.conf
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INSTALL_BINS))) \
+	    $(DESTDIR)$(UNITDIR)/icehubd.service $(DESTDIR)$(SYSUSERSDIR)/icehub.conf
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/icehub (your configuration)"
+
+# The deployment files, exercised: the container image built from
+# deploy/Dockerfile and run with podman, compose, Kubernetes and systemd
+# files validated, make install. Its own tools come from install-deps.sh.
+test-deploy: deps-quiet bin/icehubd
+	@/usr/bin/python3 tests/deploy/run.py
+
 clean:
 	rm -rf build bin
 
 -include $(R_LIB_OBJS:.o=.d) $(A_LIB_OBJS:.o=.d) $(R_DAEMON_OBJS:.o=.d) $(A_DAEMON_OBJS:.o=.d)
+-include $(R_ICE_OBJS:.o=.d) $(A_ICE_OBJS:.o=.d) $(R)/ice/ice_main.d $(A)/ice/ice_main.d
 # Unit tests may #include the .c they test (tests/daemon): rebuild on its change.
 -include $(R_TESTS:=.d) $(A_TESTS:=.d)
 -include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_TARGETS:=.d)

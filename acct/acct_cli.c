@@ -1,12 +1,15 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
  * acct_cli.c: `icehubd usage LEDGER... [--since T] [--until T]
- * [--by user|realm|day] [--json] [--config FILE | --egress-per-gb X
- * --ingress-per-gb X --currency C]`: reads ledger files (any order, rotated
+ * [--by user|realm|day] [--json] [--config FILE] [--section.key=value ...]
+ * [--egress-per-gb X --ingress-per-gb X --currency C]`: reads ledger files (any order, rotated
  * ones included), sums the records whose interval ended in [since, until)
  * and prints one row per key plus a total: allocations (records with seq 0,
  * i.e. allocations whose first record is in the window), GB (10^9 bytes of
- * UDP payload) to peers and to clients, and cost at the configured prices.
+ * UDP payload) to peers and to clients, and cost at the configured prices:
+ * the settings load as the daemon's do (defaults, --config, ICEHUB_*
+ * variables, --section.key=value flags), so the same configuration prices
+ * usage the same way; the three price options override it.
  * A torn last line (power loss) is skipped with a warning; any other bad
  * line is skipped with a warning and makes the exit status 1.
  *
@@ -35,6 +38,8 @@ typedef struct cli_s {
     cli_by_t by;
     bool json;
     const char *config;
+    const char **flags;         /* "section.key=value" (borrowed from argv) */
+    size_t nflags;
     double egress, ingress;     /* < 0: not given */
     const char *currency;
     acct_utab_t rows;
@@ -55,10 +60,14 @@ static void cli_usage(FILE *f)
             "                        (T: 2026-12-01, 2026-12-01T10:00:00Z or Unix seconds)\n"
             "  --by user|realm|day   one row per quota user (default), realm or UTC day\n"
             "  --json                JSON instead of a table\n"
-            "  --config FILE         take cost.* prices and currency from an icehub config\n"
-            "  --egress-per-gb X     price per 10^9 bytes sent to clients (overrides --config)\n"
-            "  --ingress-per-gb X    price per 10^9 bytes sent to peers (overrides --config)\n"
-            "  --currency C          currency label of the cost column\n"
+            "  --config FILE         read settings (cost.* prices, currency) from a config\n"
+            "  --section.key=VALUE   any setting, as for icehubd (--cost.egress_per_gb=0.05)\n"
+            "  --egress-per-gb X     price per 10^9 bytes sent to clients (overrides all)\n"
+            "  --ingress-per-gb X    price per 10^9 bytes sent to peers (overrides all)\n"
+            "  --currency C          currency label of the cost column (overrides all)\n"
+            "\n"
+            "Prices come from the settings as icehubd loads them: defaults, --config,\n"
+            "ICEHUB_* variables (ICEHUB_COST_EGRESS_PER_GB=0.05) and --section.key flags.\n"
             "\n"
             "Exit status: 0 ok, 1 a file could not be read or held damaged lines,\n"
             "2 bad arguments.\n");
@@ -110,6 +119,7 @@ static int parse_cli(int argc, char **argv, cli_t *c)
                                              "--egress-per-gb", "--ingress-per-gb",
                                              "--currency"};
     c->files = cmn_calloc((size_t)argc + 1, sizeof(*c->files));
+    c->flags = cmn_calloc((size_t)argc + 1, sizeof(*c->flags));
     c->egress = c->ingress = -1;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
@@ -123,6 +133,12 @@ static int parse_cli(int argc, char **argv, cli_t *c)
         }
         if (s[0] != '-' || !strcmp(s, "-")) {
             c->files[c->nfiles++] = s;
+            continue;
+        }
+        /* A setting, as icehubd takes it: --section.key=value. */
+        const char *dot = strchr(s, '.'), *eq = strchr(s, '=');
+        if (!strncmp(s, "--", 2) && dot && (!eq || dot < eq)) {
+            c->flags[c->nflags++] = s + 2;
             continue;
         }
         size_t k;
@@ -323,14 +339,17 @@ int acct_cli(int argc, char **argv)
     int rc = parse_cli(argc, argv, &c);
     if (rc) {
         cmn_free(c.files);
+        cmn_free(c.flags);
         return rc < 0 ? 0 : rc;
     }
     cmn_settings_t s;
     char err[1024];
-    cmn_config_src_t src = {.file = c.config, .env = c.config ? environ : NULL};
+    cmn_config_src_t src = {.file = c.config, .env = environ, .flags = c.flags,
+                            .nflags = c.nflags};
     if (cmn_config_load(&s, &src, err, sizeof(err)) < 0) {
-        fprintf(stderr, "icehubd usage: --config: %s\n", err);
+        fprintf(stderr, "icehubd usage: configuration error: %s\n", err);
         cmn_free(c.files);
+        cmn_free(c.flags);
         return CLI_EXIT_USAGE;
     }
     acct_prices_t prices = {
@@ -348,5 +367,6 @@ int acct_cli(int argc, char **argv)
     acct_utab_dispose(&c.rows);
     cmn_config_dispose(&s);
     cmn_free(c.files);
+    cmn_free(c.flags);
     return rc;
 }

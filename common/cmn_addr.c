@@ -152,6 +152,16 @@ bool cmn_addr_is_any(const cmn_addr_t *a)
     return n != 0 && memcmp(a->ip, zero16, n) == 0;
 }
 
+bool cmn_addr_is_loopback(const cmn_addr_t *a)
+{
+    cmn_addr_t c;
+    cmn_addr_canonical(&c, a);
+    if (c.family == CMN_AF_INET)
+        return c.ip[0] == 127;
+    static const uint8_t one[16] = {[15] = 1};
+    return c.family == CMN_AF_INET6 && memcmp(c.ip, one, 16) == 0;
+}
+
 /* True for ::ffff:a.b.c.d. */
 static bool is_v4_mapped(const uint8_t ip[16])
 {

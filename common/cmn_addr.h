@@ -3,7 +3,7 @@
  * cmn_addr.h: transport addresses as plain values (family, 16-byte address,
  * port), parsing and printing of "host:port" and CIDR text, and CIDR sets.
  * The value type carries no socket state so codecs and state machines can
- * use it; the daemon converts it to and from struct sockaddr (ihd_addr.c).
+ * use it; glue converts it to and from struct sockaddr (cmn_sockaddr.h).
  */
 #ifndef CMN_ADDR_H
 #define CMN_ADDR_H
@@ -38,6 +38,9 @@ char *cmn_addr_format(const cmn_addr_t *a, char *buf, size_t len, bool with_port
 bool cmn_addr_equal(const cmn_addr_t *a, const cmn_addr_t *b);       /* ip+port */
 bool cmn_addr_ip_equal(const cmn_addr_t *a, const cmn_addr_t *b);    /* ip only */
 bool cmn_addr_is_any(const cmn_addr_t *a);
+/* 127.0.0.0/8, ::1 or an IPv4-mapped 127.x address: reachable only from
+ * this host. The wildcard addresses are not loopback. */
+bool cmn_addr_is_loopback(const cmn_addr_t *a);
 /* Canonical form: an IPv4-mapped (::ffff:a.b.c.d) or IPv4-compatible (::a.b.c.d,
  * excluding :: and ::1) IPv6 address becomes plain IPv4. */
 void cmn_addr_canonical(cmn_addr_t *out, const cmn_addr_t *in);

@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LABEL_MAX 300
+#define LABEL_MAX CMN_CONFIG_SOURCE_MAX
 
 typedef struct load_s {
     cmn_settings_t *s;
@@ -313,6 +313,24 @@ static int file_list(load_t *l, const cmn_cfg_def_t *d, const config_setting_t *
     return 0;
 }
 
+/* A string where a boolean or an integer belongs. When the text would be
+ * a good value without its quotes, say so: libconfig makes "4" a string. */
+static int quoted_error(load_t *l, const char *label, const cmn_cfg_def_t *d, const char *text)
+{
+    char found[CMN__CFG_TEXT_MAX], exp[CMN__CFG_TEXT_MAX];
+    const char *why =
+        d->type == CMN_CFG_BOOL ? "true or false" : cmn__cfg_expect(d, exp, sizeof(exp));
+    cmn__cfg_found(d, text, found, sizeof(found));
+    cmn__cfg_val_t v;
+    const char *w;
+    if (cmn__cfg_parse_scalar(d, text, &v, &w) < 0)
+        return value_error(l, label, d, why, found);
+    const char *key = strchr(d->name, '.') + 1;
+    return failf(l, "%s: expected %s, found %s (a quoted value is a string in the file: "
+                    "write %s = %s; without quotes)",
+                 label, why, found, key, d->type == CMN_CFG_BOOL ? (v.b ? "true" : "false") : text);
+}
+
 /* A scalar: booleans and integers must have their libconfig type (no
  * coercion: "4" is not 4); everything else is a string parsed as text. */
 static int file_scalar(load_t *l, const cmn_cfg_def_t *d, const config_setting_t *cs,
@@ -320,6 +338,8 @@ static int file_scalar(load_t *l, const cmn_cfg_def_t *d, const config_setting_t
 {
     char found[CMN__CFG_TEXT_MAX];
     int type = config_setting_type(cs);
+    if ((d->type == CMN_CFG_BOOL || d->type == CMN_CFG_INT) && type == CONFIG_TYPE_STRING)
+        return quoted_error(l, label, d, config_setting_get_string(cs));
     if (d->type == CMN_CFG_BOOL) {
         if (type != CONFIG_TYPE_BOOL)
             return value_error(l, label, d, "true or false", describe(cs, found, sizeof(found)));
@@ -417,9 +437,17 @@ static int read_file(load_t *l, config_t *cfg)
         const char *file = config_error_file(cfg);
         if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
             return failf(l, "%s: %s", file ? file : l->path, config_error_text(cfg));
-        return failf(l, "%s: %s",
-                     file_pos(l, file, (unsigned)config_error_line(cfg), pos),
-                     config_error_text(cfg));
+        char hint[CMN__CFG_TEXT_MAX + 64];
+        file_pos(l, file, (unsigned)config_error_line(cfg), pos);
+        /* The file libconfig names (an @include'd one, say) is where the
+         * line is; file_pos made its name one the reader can open. */
+        char path[LABEL_MAX];
+        snprintf(path, sizeof(path), "%s", pos);
+        char *colon = strrchr(path, ':');
+        if (colon)
+            *colon = '\0';
+        return failf(l, "%s: %s%s", pos, config_error_text(cfg),
+                     cmn__cfg_syntax_hint(path, config_error_line(cfg), hint, sizeof(hint)));
     }
     const config_setting_t *root = config_root_setting(cfg);
     for (int i = 0; i < config_setting_length(root); i++)
@@ -482,17 +510,6 @@ static int validate_paths(load_t *l)
     return 0;
 }
 
-/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
-static bool addr_is_loopback(const cmn_addr_t *a)
-{
-    cmn_addr_t c;
-    cmn_addr_canonical(&c, a);
-    if (c.family == CMN_AF_INET)
-        return c.ip[0] == 127;
-    static const uint8_t one[16] = {[15] = 1};
-    return c.family == CMN_AF_INET6 && memcmp(c.ip, one, 16) == 0;
-}
-
 /* An admin API reachable from other hosts must have a token; a short one
  * can be guessed. */
 static int validate_admin(load_t *l)
@@ -501,7 +518,8 @@ static int validate_admin(load_t *l)
     size_t tlen = strlen(s->admin.token);
     if (tlen && tlen < 16)
         return failf(l, "%s: expected at least 16 characters, found %zu",
-                     label_of(l, "admin.token"), tlen);
+                     label_of(l, s->admin.token_file[0] ? "admin.token_file" : "admin.token"),
+                     tlen);
     for (size_t i = 0; s->http.enabled && i < s->metrics.listen.n; i++) {
         char buf[CMN_ADDR_STRLEN];
         for (size_t k = 0; k < s->http.listen.n; k++)
@@ -514,7 +532,7 @@ static int validate_admin(load_t *l)
         return 0;
     for (size_t i = 0; i < s->http.listen.n; i++) {
         char buf[CMN_ADDR_STRLEN];
-        if (!addr_is_loopback(&s->http.listen.v[i]))
+        if (!cmn_addr_is_loopback(&s->http.listen.v[i]))
             return failf(l, "%s: the admin API on a non-loopback address (http.listen %s) "
                             "needs admin.token, found an empty token",
                          label_of(l, "admin.enabled"),
@@ -523,10 +541,97 @@ static int validate_admin(load_t *l)
     return 0;
 }
 
+/* The first address of the HTTP listeners (plain, and TLS when it runs)
+ * that other hosts can reach, or NULL; its setting's name in <setting>. */
+static const cmn_addr_t *public_http(const cmn_settings_t *s, const char **setting)
+{
+    for (size_t i = 0; s->http.enabled && i < s->http.listen.n; i++)
+        if (!cmn_addr_is_loopback(&s->http.listen.v[i])) {
+            *setting = "http.listen";
+            return &s->http.listen.v[i];
+        }
+    for (size_t i = 0; s->http.enabled && s->tls.cert[0] && i < s->http.tls_listen.n; i++)
+        if (!cmn_addr_is_loopback(&s->http.tls_listen.v[i])) {
+            *setting = "http.tls_listen";
+            return &s->http.tls_listen.v[i];
+        }
+    return NULL;
+}
+
+const cmn_addr_t *cmn__cfg_open_hub(const cmn_settings_t *s, const char **setting)
+{
+    if (!s->signal.enabled || s->signal.require_token || s->signal.allowed_origins.n)
+        return NULL;
+    return public_http(s, setting);
+}
+
+/* A hub that other hosts reach with neither room tokens nor an Origin
+ * allow-list hands working TURN credentials to anyone who can open a
+ * WebSocket: it must be asked for (signal.open), not fallen into. */
+static int validate_signal(load_t *l)
+{
+    const char *setting;
+    const cmn_addr_t *a = cmn__cfg_open_hub(l->s, &setting);
+    if (!a || l->s->signal.open)
+        return 0;
+    char buf[CMN_ADDR_STRLEN];
+    return failf(l, "%s: the signaling hub on %s would give TURN credentials to anyone who can "
+                    "open a WebSocket; set signal.require_token = true (room tokens from your "
+                    "backend) or signal.allowed_origins (your web app's origins), or "
+                    "signal.open = true to serve it open on purpose",
+                 label_of(l, setting), cmn_addr_format(a, buf, sizeof(buf), true));
+}
+
+/* admin.token_file: its first line, without the line end, becomes
+ * admin.token, so the token can come from a systemd credential or a
+ * mounted secret instead of the configuration or the environment. Read at
+ * every load, so a reload picks up a replaced file. */
+static int load_token_file(load_t *l)
+{
+    cmn_settings_t *s = l->s;
+    const char *label = label_of(l, "admin.token_file");
+    if (!s->admin.token_file[0])
+        return 0;
+    if (s->admin.token[0])
+        return failf(l, "%s: expected admin.token or admin.token_file, found both", label);
+    int fd = open(s->admin.token_file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return failf(l, "%s: cannot read the token: %s", label, strerror(errno));
+    char buf[CMN_CONFIG_TOKEN_MAX + 3];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    size_t len = strcspn(buf, "\r\n");
+    bool ctl = false;
+    for (size_t i = 0; i < len; i++)
+        ctl |= (unsigned char)buf[i] < 0x20 || buf[i] == 0x7f;
+    if (n < 0 || len > CMN_CONFIG_TOKEN_MAX || ctl || len == 0) {
+        explicit_bzero(buf, sizeof(buf));
+        return failf(l, "%s: expected a file whose first line is a token of 1..%d printable "
+                        "bytes, found %s", label, CMN_CONFIG_TOKEN_MAX,
+                     n < 0 ? strerror(errno) : len == 0 ? "an empty first line"
+                     : ctl ? "control characters" : "a longer line");
+    }
+    cmn_free(s->admin.token);
+    s->admin.token = cmn_strndup(buf, len);
+    explicit_bzero(buf, sizeof(buf));
+    return 0;
+}
+
+static int validate_extip(load_t *l)
+{
+    const cmn_settings_t *s = l->s;
+    if (s->turn.external_ip.n == 1 && strcmp(s->turn.external_ip.v[0], CMN_EXTIP_AUTO) == 0 &&
+        s->turn.external_ip_servers.n == 0)
+        return failf(l, "%s: \"auto\" needs turn.external_ip_servers, found an empty list",
+                     label_of(l, "turn.external_ip"));
+    return 0;
+}
+
 static int validate(load_t *l)
 {
     const cmn_settings_t *s = l->s;
-    if (validate_paths(l) < 0)
+    if (validate_paths(l) < 0 || load_token_file(l) < 0 || validate_extip(l) < 0)
         return CMN_EINVAL;
     bool tls_on = s->tls.cert[0] && s->turn.tls_listen.n;
     if (s->turn.enabled && s->turn.listen.n == 0 && !tls_on)
@@ -537,7 +642,9 @@ static int validate(load_t *l)
         return failf(l, "%s: expected at least one address while http.enabled is true, "
                         "found an empty list",
                      label_of(l, "http.listen"));
-    return validate_admin(l);
+    if (validate_admin(l) < 0)
+        return CMN_EINVAL;
+    return validate_signal(l);
 }
 
 int cmn_config_load(cmn_settings_t *out, const cmn_config_src_t *src, char *err, size_t errlen)
@@ -560,10 +667,25 @@ int cmn_config_load(cmn_settings_t *out, const cmn_config_src_t *src, char *err,
         rc = load_flags(&l, src->flags, src->nflags);
     if (rc == 0)
         rc = validate(&l);
-    cmn_free(l.label);
-    if (rc < 0)
+    if (rc < 0) {
+        cmn_free(l.label);
         cmn_config_dispose(out);
-    return rc < 0 ? CMN_EINVAL : 0;
+        return CMN_EINVAL;
+    }
+    out->sources = l.label;
+    if (src && src->warn)
+        cmn__cfg_warnings(out, src->warn, src->warn_ud);
+    return 0;
+}
+
+const char *cmn_config_source(const cmn_settings_t *s, const char *name)
+{
+    size_t n;
+    const cmn_cfg_def_t *defs = cmn_config_schema(&n);
+    for (size_t i = 0; s->sources && i < n; i++)
+        if (!strcmp(defs[i].name, name))
+            return s->sources[i];
+    return name;
 }
 
 void cmn_config_dispose(cmn_settings_t *s)
@@ -572,5 +694,6 @@ void cmn_config_dispose(cmn_settings_t *s)
     const cmn_cfg_def_t *defs = cmn_config_schema(&n);
     for (size_t i = 0; i < n; i++)
         cmn__cfg_field_free(s, &defs[i]);
+    cmn_free(s->sources);
     memset(s, 0, sizeof(*s));
 }

@@ -30,6 +30,15 @@ typedef struct cmn_addrlist_s {
     size_t n;
 } cmn_addrlist_t;
 
+/* Room for one source label: "FILE:LINE: NAME", "--NAME", "ICEHUB_NAME" or
+ * "NAME (default)". */
+#define CMN_CONFIG_SOURCE_MAX 300
+
+/* The smallest quota.allocation_burst in bytes: a bucket smaller than one
+ * large datagram would drop every such datagram, so the relay raises a
+ * smaller non-zero burst to this (and the loader warns about it). */
+#define CMN_QUOTA_MIN_BURST 4096
+
 /* All settings, parsed. Add a field here and a row in the schema table
  * (cmn_config_schema.c), deploy/icehub.conf and docs/configuration.md; a test
  * fails if the three drift apart. */
@@ -42,7 +51,9 @@ typedef struct cmn_settings_s {
         cmn_strlist_t users;        /* turn.users: "name:password" */
         cmn_strlist_t secrets;      /* turn.secrets */
         cmn_addr_t relay_ip;        /* turn.relay_ip: family 0 = automatic */
-        cmn_strlist_t external_ip;  /* turn.external_ip: "public" or "public/private" */
+        cmn_strlist_t external_ip;  /* turn.external_ip: "public" or "public/private", or
+                                     * the one entry CMN_EXTIP_AUTO */
+        cmn_addrlist_t external_ip_servers; /* turn.external_ip_servers: STUN, for "auto" */
         uint16_t relay_port_min;    /* turn.relay_ports "LOW-HIGH" */
         uint16_t relay_port_max;
         cmn_cidrset_t allowed_peers; /* turn.allowed_peers */
@@ -110,6 +121,7 @@ typedef struct cmn_settings_s {
     struct {
         bool enabled;               /* admin.enabled: the admin API and /dashboard */
         char *token;                /* admin.token: bearer token, "" = none (loopback only) */
+        char *token_file;           /* admin.token_file: read into token by the loader */
     } admin;
 
     /* ---- signal ---- */
@@ -121,6 +133,7 @@ typedef struct cmn_settings_s {
         int credential_ttl;         /* signal.credential_ttl: seconds */
         cmn_strlist_t allowed_origins; /* signal.allowed_origins: empty = same origin */
         bool require_token;         /* signal.require_token */
+        bool open;                  /* signal.open: no tokens or origins on a public address */
         char *token_secret;         /* signal.token_secret: "" = random per process */
         int max_message;            /* signal.max_message: bytes */
         int rate;                   /* signal.rate: messages/s per connection */
@@ -134,7 +147,18 @@ typedef struct cmn_settings_s {
         int resume_queue;           /* signal.resume_queue: messages */
         int drain_delay;            /* signal.drain_delay: seconds */
     } signal;
+
+    /* Where each setting's value came from, in schema order (owned; see
+     * cmn_config_source). */
+    char (*sources)[CMN_CONFIG_SOURCE_MAX];
 } cmn_settings_t;
+
+/* turn.external_ip = "auto": the daemon finds the public address with STUN
+ * Binding requests to turn.external_ip_servers (daemon/ihd_extip.c). */
+#define CMN_EXTIP_AUTO "auto"
+
+/* Longest admin.token (and first line of admin.token_file), in bytes. */
+#define CMN_CONFIG_TOKEN_MAX 256
 
 /* quota.period and quota.over_action (CMN_CFG_ENUM: the index of the word
  * in the schema's choices). */
@@ -182,6 +206,11 @@ typedef struct cmn_config_src_s {
     char *const *env;       /* environ-style array, or NULL; ICEHUB_* used */
     const char *const *flags; /* "section.key=value" strings (no leading --), or NULL */
     size_t nflags;
+    /* Called once per warning after a successful load (a value the daemon
+     * will raise, a setting that cannot take effect), with one line naming
+     * where the value came from. NULL drops warnings. */
+    void (*warn)(void *ud, const char *msg);
+    void *warn_ud;
 } cmn_config_src_t;
 
 /* Load settings from defaults and the sources. On failure returns
@@ -209,6 +238,17 @@ int cmn_config_parse_size(const char *text, uint64_t *out);
 /* Split a CMN_CFG_RATEMAP element "PATTERN=SIZE" at its last '=': writes
  * the pattern's length and the size. Returns 0 or CMN_EINVAL. */
 int cmn_config_parse_ratemap(const char *elem, size_t *pattern_len, uint64_t *out);
+
+/* Where the value of setting <name> in <s> came from, as error messages
+ * name it: "/etc/icehub.conf:12: tls.cert", "--tls.cert", "ICEHUB_TLS_CERT"
+ * or "tls.cert (default)"; <name> itself for an unknown name or a settings
+ * struct that was not loaded. Borrowed; valid until <s> is disposed. */
+const char *cmn_config_source(const cmn_settings_t *s, const char *name);
+
+/* The type of <d> in a few words, as --help and docs/configuration.md show
+ * it: "integer 0..256", "string, 1..127 bytes", "address list", "rate
+ * (bit/s) 0..1T", "one of day, month", ... Returns <buf>. */
+const char *cmn_config_type_text(const cmn_cfg_def_t *d, char *buf, size_t len);
 
 /* "ICEHUB_TURN_RELAY_PORTS" for "turn.relay_ports". Returns <buf>. */
 char *cmn_config_env_name(const char *name, char *buf, size_t len);

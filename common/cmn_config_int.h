@@ -69,4 +69,20 @@ const char *cmn__cfg_num_expect(const cmn_cfg_def_t *d, char *buf, size_t len);
 int cmn__cfg_add_ratemap(cmn_strlist_t *l, const char *elem, const char **why);
 void cmn__cfg_num_print(FILE *f, const cmn_cfg_def_t *d, const void *p);
 
+/* The address through which other hosts reach a hub with neither
+ * signal.require_token nor signal.allowed_origins (whatever signal.open
+ * says), or NULL; the name of its setting in <*setting>. */
+const cmn_addr_t *cmn__cfg_open_hub(const cmn_settings_t *s, const char **setting);
+
+/* cmn_config_hint.c: what helps a reader past a mistake. */
+/* For a libconfig syntax error at <line> of the file <path>: read that line
+ * and, when it shows a common slip (an unquoted string or address, a size
+ * such as 2M without quotes), write "; hint: ..." into <buf>; otherwise "".
+ * Returns <buf>. */
+const char *cmn__cfg_syntax_hint(const char *path, int line, char *buf, size_t len);
+/* Report, through <warn>, values of the loaded <s> that the daemon will
+ * not use as given (see cmn_config_src_t.warn). */
+void cmn__cfg_warnings(const cmn_settings_t *s, void (*warn)(void *ud, const char *msg),
+                       void *ud);
+
 #endif /* CMN_CONFIG_INT_H */

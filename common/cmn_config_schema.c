@@ -47,7 +47,11 @@ static const cmn_cfg_def_t schema[] = {
      .doc = "Local IP address relay sockets bind to; empty picks one automatically."},
     {.name = "turn.external_ip", .type = CMN_CFG_EXTIPLIST, .offset = F(turn.external_ip),
      .def = "", .reloadable = true,
-     .doc = "Public IP advertised for relays: \"PUBLIC\" or \"PUBLIC/PRIVATE\" (1:1 NAT)."},
+     .doc = "Public IP advertised for relays: \"PUBLIC\", \"PUBLIC/PRIVATE\" (1:1 NAT) or \"auto\"."},
+    {.name = "turn.external_ip_servers", .type = CMN_CFG_ADDRLIST,
+     .offset = F(turn.external_ip_servers),
+     .def = "", .reloadable = true,
+     .doc = "STUN servers \"IP:PORT\" that turn.external_ip \"auto\" asks; their answers must agree."},
     {.name = "turn.relay_ports", .type = CMN_CFG_PORTRANGE, .offset = F(turn.relay_port_min),
      .def = "49152-65535", .reloadable = true,
      .doc = "UDP port range \"LOW-HIGH\" for relayed transport addresses."},
@@ -110,8 +114,8 @@ static const cmn_cfg_def_t schema[] = {
      .def = "true",
      .doc = "Run the HTTP/WebSocket signaling service."},
     {.name = "http.listen", .type = CMN_CFG_ADDRLIST, .offset = F(http.listen),
-     .def = "0.0.0.0:8080",
-     .doc = "Addresses for HTTP and WebSocket signaling."},
+     .def = "127.0.0.1:8080",
+     .doc = "Addresses for HTTP and WebSocket signaling; loopback unless you open it up."},
     {.name = "http.tls_listen", .type = CMN_CFG_ADDRLIST, .offset = F(http.tls_listen),
      .def = "",
      .doc = "Addresses for HTTPS and secure WebSocket (wss://) signaling; used only with tls.cert."},
@@ -143,6 +147,9 @@ static const cmn_cfg_def_t schema[] = {
     {.name = "signal.require_token", .type = CMN_CFG_BOOL, .offset = F(signal.require_token),
      .def = "false", .reloadable = true,
      .doc = "Require a room token (HMAC-signed, from /room-token) to join a room."},
+    {.name = "signal.open", .type = CMN_CFG_BOOL, .offset = F(signal.open),
+     .def = "false", .reloadable = true,
+     .doc = "Serve the hub on a non-loopback address with neither tokens nor an origin list."},
     {.name = "signal.token_secret", .type = CMN_CFG_STRING, .offset = F(signal.token_secret),
      .def = "", .min = 0, .max = 256, .reloadable = true, .secret = true,
      .doc = "Key that signs room and resume tokens; empty picks a random one per process."},
@@ -201,7 +208,7 @@ static const cmn_cfg_def_t schema[] = {
      .def = "0", .min = 0, .max = 9000000000000000000L, .reloadable = true,
      .doc = "Bytes one user may relay per quota.period (both directions); 0 = unlimited."},
     {.name = "quota.period", .type = CMN_CFG_ENUM, .offset = F(quota.period),
-     .def = "month", .choices = "day|month",
+     .def = "month", .choices = "day|month", .reloadable = true,
      .doc = "Period of quota.user_bytes and of usage: a UTC day or calendar month."},
     {.name = "quota.over_action", .type = CMN_CFG_ENUM, .offset = F(quota.over_action),
      .def = "stop", .choices = "throttle|stop", .reloadable = true,
@@ -246,6 +253,9 @@ static const cmn_cfg_def_t schema[] = {
     {.name = "admin.token", .type = CMN_CFG_STRING, .offset = F(admin.token),
      .def = "", .min = 0, .max = 256, .reloadable = true, .secret = true,
      .doc = "Bearer token the admin API requires; empty is allowed only on loopback listeners."},
+    {.name = "admin.token_file", .type = CMN_CFG_PATH, .offset = F(admin.token_file),
+     .def = "", .reloadable = true,
+     .doc = "File whose first line is admin.token (a systemd credential, a mounted secret)."},
 
     /* ---- signal.*: the signaling hub ---- */
 
@@ -286,7 +296,7 @@ const char *cmn__cfg_expect(const cmn_cfg_def_t *d, char *buf, size_t len)
     case CMN_CFG_PORTRANGE: s = "\"LOW-HIGH\" with 1 <= LOW <= HIGH <= 65535"; break;
     case CMN_CFG_LOGLEVEL: s = "one of error, warn, info, debug"; break;
     case CMN_CFG_USERLIST: s = "\"NAME:PASSWORD\" with a non-empty NAME and PASSWORD"; break;
-    case CMN_CFG_EXTIPLIST: s = "\"PUBLIC-IP\" or \"PUBLIC-IP/PRIVATE-IP\""; break;
+    case CMN_CFG_EXTIPLIST: s = "\"PUBLIC-IP\", \"PUBLIC-IP/PRIVATE-IP\" or \"auto\""; break;
     case CMN_CFG_SIZE:
     case CMN_CFG_DOUBLE:
     case CMN_CFG_ENUM:
@@ -469,6 +479,15 @@ static int add_addr(cmn_addrlist_t *l, const char *e, const char **why)
  * the canonical text form so consumers need not parse leniently. */
 static int add_extip(cmn_strlist_t *l, const char *e, const char **why)
 {
+    /* "auto": found at run time (turn.external_ip_servers); alone or not at all. */
+    if (strcmp(e, CMN_EXTIP_AUTO) == 0 || (l->n && strcmp(l->v[0], CMN_EXTIP_AUTO) == 0)) {
+        if (l->n) {
+            *why = "\"auto\" alone, or addresses without \"auto\"";
+            return CMN_EINVAL;
+        }
+        strlist_push(l, cmn_strdup(CMN_EXTIP_AUTO));
+        return 0;
+    }
     const char *slash = strchr(e, '/');
     char pub_text[CMN_ADDR_STRLEN];
     size_t plen = slash ? (size_t)(slash - e) : strlen(e);

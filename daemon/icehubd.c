@@ -35,31 +35,6 @@ typedef struct ihd_args_s {
     bool print_config;
 } ihd_args_t;
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: icehubd [options] [--section.key=value ...]\n"
-            "       icehubd usage LEDGER... [--since T] [--until T] [--by user|realm|day]\n"
-            "\n"
-            "icehub: STUN/TURN server and WebRTC signaling hub.\n"
-            "\n"
-            "options:\n"
-            "  -c, --config FILE    read settings from a libconfig file\n"
-            "      --check-config   validate the configuration and exit (0 ok, 2 error)\n"
-            "      --print-config   print the effective configuration (secrets masked)\n"
-            "  -h, --help           show this help\n"
-            "  -V, --version        show the version\n"
-            "\n"
-            "Every setting can be given as --section.key=value or as the environment\n"
-            "variable ICEHUB_SECTION_KEY (lists comma-separated); flags win over the\n"
-            "environment, which wins over the file. Settings:\n\n");
-    size_t n;
-    const cmn_cfg_def_t *d = cmn_config_schema(&n);
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "  --%s=%s\n      %s\n", d[i].name, d[i].def[0] ? d[i].def : "\"\"", d[i].doc);
-    fprintf(f, "\nSee docs/configuration.md for details.\n");
-}
-
 /* Returns 0 to run, 1 to exit 0 (help/version), or EXIT_CONFIG. */
 static int parse_args(int argc, char **argv, ihd_args_t *a)
 {
@@ -67,7 +42,7 @@ static int parse_args(int argc, char **argv, ihd_args_t *a)
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
-            usage(stdout);
+            ihd_cli_usage(stdout);
             return 1;
         }
         if (!strcmp(s, "-V") || !strcmp(s, "--version")) {
@@ -87,6 +62,12 @@ static int parse_args(int argc, char **argv, ihd_args_t *a)
         } else if (!strncmp(s, "--config=", 9)) {
             a->config = s + 9;
         } else if (!strncmp(s, "--", 2) && strchr(s, '.')) {
+            char hint[512];
+            if (ihd_cli_flag_hint(s, i + 1 < argc ? argv[i + 1] : NULL, hint,
+                                  sizeof(hint)) == 0) {
+                fprintf(stderr, "icehubd: %s\n", hint);
+                return EXIT_CONFIG;
+            }
             a->flags[a->nflags++] = s + 2;
         } else {
             fprintf(stderr, "icehubd: unknown option \"%s\" (try --help)\n", s);
@@ -96,16 +77,23 @@ static int parse_args(int argc, char **argv, ihd_args_t *a)
     return 0;
 }
 
+static void config_warn(void *ud, const char *msg)
+{
+    (void)ud;
+    cmn_warn("config", "%s", msg);
+}
+
 static ihd_cfg_t *load_cfg(const ihd_args_t *a, uint64_t gen, const ihd_server_t *srv,
                            char *err, size_t errlen)
 {
     ihd_cfg_t *cfg = cmn_calloc(1, sizeof(*cfg));
     cmn_config_src_t src = {.file = a->config, .env = environ, .flags = a->flags,
-                            .nflags = a->nflags};
+                            .nflags = a->nflags, .warn = config_warn};
     if (cmn_config_load(&cfg->s, &src, err, errlen) < 0) {
         cmn_free(cfg);
         return NULL;
     }
+    ihd_extip_apply(srv->extip, &cfg->s);
     cfg->gen = gen;
     cfg->binding.software = cfg->s.turn.software;
     cfg->auto_secret = srv->auto_secret;
@@ -261,7 +249,8 @@ static int serve(ihd_server_t *srv, const ihd_args_t *a)
 
     int rc = start_services(srv);
     if (rc == 0) {
-        cmn_info("main", "icehubd %s ready (pid %d)", ICEHUB_VERSION, (int)getpid());
+        cmn_info("main", "icehubd %s ready (pid %d), serving:", ICEHUB_VERSION, (int)getpid());
+        ihd_cli_log_urls(&atomic_load(&srv->cfg)->s, srv->ssl_ctx != NULL);
         for (;;) {
             int sig = 0;
             if (sigwait(&set, &sig) != 0)
@@ -332,9 +321,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "icehubd: no random bytes for the nonce key\n");
         return 1;
     }
+    if (!a.check_only && !a.print_config)
+        srv.extip = ihd_extip_new();
     ihd_cfg_t *cfg = load_cfg(&a, 1, &srv, err, sizeof(err));
     if (!cfg) {
         fprintf(stderr, "icehubd: configuration error: %s\n", err);
+        ihd_extip_free(srv.extip);
         cmn_free(a.flags);
         return EXIT_CONFIG;
     }
@@ -373,6 +365,7 @@ int main(int argc, char **argv)
     ihd_reserv_free_all(&srv);
     pthread_mutex_destroy(&srv.reserv_lock);
     turn_shared_free(srv.turn_shared);
+    ihd_extip_free(srv.extip);
     free_cfg(atomic_load(&srv.cfg));
     cmn_free(a.flags);
     return rc;

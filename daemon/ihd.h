@@ -16,6 +16,7 @@
 #include "acct/acct.h"
 #include "common/cmn.h"
 #include "common/cmn_addr.h"
+#include "common/cmn_sockaddr.h"
 #include "common/cmn_config.h"
 #include "stun/stun.h"
 #include "turn/turn.h"
@@ -165,6 +166,7 @@ struct ihd_server_s {
     ihd_reserv_t *reservs;      /* reserved relay sockets, any worker may take one */
     struct ihd_admin_s *admin;  /* owned: admin API state (ihd_admin.c) */
     struct ihd_usage_s *usage;  /* owned: usage table and ledger (ihd_usage.c), or NULL */
+    struct ihd_extip_s *extip;  /* owned: turn.external_ip "auto" (ihd_extip.c), or NULL */
     /* Random per process, kept across reloads: the TURN secret used when
      * turn.secrets is empty (so the hub's credentials always work), and
      * the room-token key used when signal.token_secret is empty. */
@@ -172,11 +174,6 @@ struct ihd_server_s {
     char token_key[48];
 };
 
-/* ihd_addr.c: convert to and from struct sockaddr. to_sockaddr returns the
- * socklen (0 for an address of no family); from_sockaddr returns 0 or
- * CMN_EINVAL for other families. */
-unsigned ihd_addr_to_sockaddr(const cmn_addr_t *a, struct sockaddr_storage *ss);
-int ihd_addr_from_sockaddr(cmn_addr_t *a, const struct sockaddr *sa);
 
 /* ihd_worker.c */
 int ihd_workers_start(ihd_server_t *srv, unsigned n);
@@ -259,6 +256,21 @@ typedef struct ihd_udp_stats_s {
 unsigned ihd_udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
                       ihd_udp_stats_t *st);
 
+
+/* ihd_extip.c: turn.external_ip = "auto". ihd_extip_apply, on the main
+ * thread while a configuration is loaded (start, SIGHUP), replaces the
+ * "auto" entry of s->turn.external_ip with the "PUBLIC/PRIVATE" addresses
+ * STUN Binding requests to turn.external_ip_servers agree on (blocks up to
+ * 3 s), or with the fallback (the last good result, else nothing); with
+ * <x> NULL (--check-config) it only removes "auto". Anything else in
+ * turn.external_ip is left alone. */
+typedef struct ihd_extip_s ihd_extip_t;
+ihd_extip_t *ihd_extip_new(void);
+void ihd_extip_free(ihd_extip_t *x);
+void ihd_extip_apply(ihd_extip_t *x, cmn_settings_t *s);
+/* HTTP thread: the discovery metrics, for /metrics. */
+struct cmn_prom_s;
+void ihd_extip_metrics(ihd_server_t *srv, struct cmn_prom_s *p);
 
 /* ihd_tls.c */
 int ihd_tls_ctx_new(const cmn_settings_t *s, void **out, char *err, size_t errlen);
@@ -479,5 +491,19 @@ char *ihd_usage_json(ihd_server_t *srv, size_t *len);
  * health) to a /metrics page being rendered (a cmn_prom_t *). */
 void ihd_usage_metrics(ihd_server_t *srv, struct cmn_prom_s *p);
 
+
+/* ihd_cli.c: the command line's words. */
+/* The --help text: options, then every setting with its default, type and
+ * whether SIGHUP reloads it. */
+void ihd_cli_usage(FILE *f);
+/* <flag> is a "--section.key" argument and <next> the one after it (or
+ * NULL). When <flag> has no '=' and <next> looks like its value, write an
+ * error with the "--section.key=value" form into <buf> and return 0;
+ * otherwise CMN_ENOENT. */
+int ihd_cli_flag_hint(const char *flag, const char *next, char *buf, size_t len);
+/* Log, at info, the URLs the services of <s> serve: STUN/TURN per transport
+ * (TLS when <tls_on>), the demo page and /ws, /metrics, /dashboard when the
+ * admin API is on. */
+void ihd_cli_log_urls(const cmn_settings_t *s, bool tls_on);
 
 #endif /* IHD_H */

@@ -230,4 +230,5 @@ void ihd_metrics_render(ihd_server_t *srv, cmn_prom_t *p)
                         "no_descriptor", CMN_PROM_END);
     turn_metrics(p, srv, &c, &st);
     ihd_usage_metrics(srv, p);
+    ihd_extip_metrics(srv, p);
 }

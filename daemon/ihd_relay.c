@@ -141,7 +141,7 @@ static int bind_udp(const cmn_addr_t *ip, uint16_t port)
     cmn_addr_t a = *ip;
     a.port = port;
     struct sockaddr_storage ss;
-    socklen_t sl = ihd_addr_to_sockaddr(&a, &ss);
+    socklen_t sl = cmn_addr_to_sockaddr(&a, &ss);
     int fd = socket(a.family == CMN_AF_INET6 ? AF_INET6 : AF_INET,
                     SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -267,7 +267,7 @@ static ihd_alloc_t *glue_for(turn_alloc_t *a, const ihd_pkt_t *from)
     }
     g->l = from->listener;
     g->conn = from->conn;
-    g->client_len = ihd_addr_to_sockaddr(&turn_alloc_tuple(a)->client, &g->client);
+    g->client_len = cmn_addr_to_sockaddr(&turn_alloc_tuple(a)->client, &g->client);
     if (g->conn)
         ihd_conn_set_alloc(g->conn, true);
     turn_alloc_set_udata(a, g);
@@ -392,7 +392,7 @@ void ihd_relay_send(ihd_worker_t *w, turn_alloc_t *a, const cmn_addr_t *peer,
         ihd_relay_flush(w);
     unsigned i = f->n++;
     f->fd = r->fd;
-    socklen_t sl = ihd_addr_to_sockaddr(peer, &f->addr[i]);
+    socklen_t sl = cmn_addr_to_sockaddr(peer, &f->addr[i]);
     f->d[i] = (ihd_dgram_t){.data = data, .len = len, .to = &f->addr[i], .tolen = sl};
 }
 
@@ -410,7 +410,7 @@ void ihd_relay_send_df(ihd_worker_t *w, turn_alloc_t *a, const cmn_addr_t *peer,
     }
     ihd_relay_flush(w);
     struct sockaddr_storage ss;
-    socklen_t sl = ihd_addr_to_sockaddr(peer, &ss);
+    socklen_t sl = cmn_addr_to_sockaddr(peer, &ss);
     set_dont_fragment(r->fd, r->addr.family, true);
     if (sendto(r->fd, data, len, 0, (struct sockaddr *)&ss, sl) < 0)
         IHD_INC(w->c.relay_tx_errors, 1);
@@ -466,7 +466,7 @@ void ihd_relay_readable(ihd_worker_t *w, void *relay)
             const uint8_t *msg;
             size_t mlen;
             if ((b->in[i].msg_hdr.msg_flags & MSG_TRUNC) ||
-                ihd_addr_from_sockaddr(&peer, b->in[i].msg_hdr.msg_name) < 0 ||
+                cmn_addr_from_sockaddr(&peer, b->in[i].msg_hdr.msg_name) < 0 ||
                 turn_peer_data(w->turn, g->a, &peer, b->buf[i], b->in[i].msg_len, now, &msg,
                                &mlen) < 0) {
                 IHD_INC(w->c.relay_rx_dropped, 1);

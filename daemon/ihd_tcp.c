@@ -229,9 +229,9 @@ void ihd_tcp_accept(ihd_worker_t *w, ihd_listener_t *l)
             struct sockaddr_storage ls;
             socklen_t ll = sizeof(ls);
             if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0)
-                (void)ihd_addr_from_sockaddr(&c->local, (struct sockaddr *)&ls);
+                (void)cmn_addr_from_sockaddr(&c->local, (struct sockaddr *)&ls);
         }
-        (void)ihd_addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss);
+        (void)cmn_addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss);
         c->last_active = c->opened = ihd_now();
         c->events = EPOLLIN;
         if (l->tr == TURN_TR_TLS) {

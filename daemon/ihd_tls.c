@@ -8,26 +8,68 @@
 #include "ihd.h"
 
 #include <openssl/err.h>
+#include <openssl/x509.h>
 #include <openssl/ssl.h>
 
-static void tls_error(char *err, size_t errlen, const char *what, const char *path)
+/* Does <path> contain <marker> in its first MiB? */
+static bool file_has(const char *path, const char *marker)
 {
-    char detail[256] = "unknown OpenSSL error";
-    unsigned long e = ERR_peek_last_error();
-    if (e)
-        ERR_error_string_n(e, detail, sizeof(detail));
-    snprintf(err, errlen, "%s: %s: %s", what, path, detail);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    size_t cap = 1 << 20;
+    char *buf = cmn_malloc(cap + 1);
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* PEM is text: a NUL ends what strstr sees, so look past each one. */
+    bool found = false;
+    for (size_t off = 0; off < n && !found; off += strlen(buf + off) + 1)
+        found = strstr(buf + off, marker) != NULL;
+    cmn_free(buf);
+    return found;
+}
+
+/* Why OpenSSL refused <path>, as a "found" phrase. The usual slips (a DER
+ * file, a certificate given as the key, a wrong file) get plain words;
+ * otherwise the first error in OpenSSL's queue is the cause (later ones
+ * only name the layer that passed it up, "PEM lib"). */
+static const char *pem_found(const char *path, const char *marker, const char *what, char *buf,
+                             size_t len)
+{
+    unsigned long e = ERR_peek_error();
+    const char *why = e ? ERR_reason_error_string(e) : NULL;
+    if (!file_has(path, marker))
+        snprintf(buf, len, "\"%s\", which holds no PEM %s (\"%s\")", path, what, marker);
+    else if (!strcmp(what, "private key") && file_has(path, "ENCRYPTED"))
+        snprintf(buf, len, "\"%s\", an encrypted key (icehubd asks for no passphrase)", path);
+    else
+        snprintf(buf, len, "\"%s\", which OpenSSL refuses: %s", path, why ? why : "unknown error");
     ERR_clear_error();
+    return buf;
+}
+
+/* Never prompt for a passphrase on the terminal: an encrypted key fails. */
+static int no_passphrase(char *buf, int size, int rwflag, void *ud)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)ud;
+    return 0;
 }
 
 int ihd_tls_ctx_new(const cmn_settings_t *s, void **out, char *err, size_t errlen)
 {
+    char found[600];
     *out = NULL;
     if (!s->tls.cert || !s->tls.cert[0])
         return 0;
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
-        tls_error(err, errlen, "tls", "context");
+        snprintf(err, errlen, "tls: cannot make an OpenSSL context: %s",
+                 ERR_reason_error_string(ERR_peek_last_error()));
+        ERR_clear_error();
         return CMN_EIO;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -35,16 +77,30 @@ int ihd_tls_ctx_new(const cmn_settings_t *s, void **out, char *err, size_t errle
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
     if (SSL_CTX_use_certificate_chain_file(ctx, s->tls.cert) != 1) {
-        tls_error(err, errlen, "tls.cert", s->tls.cert);
+        snprintf(err, errlen, "%s: expected a PEM certificate chain, found %s",
+                 cmn_config_source(s, "tls.cert"),
+                 pem_found(s->tls.cert, "-----BEGIN CERTIFICATE-----", "certificate", found,
+                           sizeof(found)));
         goto fail;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, s->tls.key, SSL_FILETYPE_PEM) != 1) {
-        tls_error(err, errlen, "tls.key", s->tls.key);
+    int ok = SSL_CTX_use_PrivateKey_file(ctx, s->tls.key, SSL_FILETYPE_PEM);
+    unsigned long e = ERR_peek_error();
+    if (ok != 1 && ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+        ok = 2; /* a good key, of another certificate */
+    if (ok == 0) {
+        snprintf(err, errlen, "%s: expected an unencrypted PEM private key, found %s",
+                 cmn_config_source(s, "tls.key"),
+                 pem_found(s->tls.key, "PRIVATE KEY-----", "private key", found, sizeof(found)));
         goto fail;
     }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-        tls_error(err, errlen, "tls.key does not match tls.cert", s->tls.key);
+    if (ok == 2 || SSL_CTX_check_private_key(ctx) != 1) {
+        ERR_clear_error();
+        snprintf(err, errlen,
+                 "%s: expected the private key of tls.cert \"%s\", found \"%s\", the key of "
+                 "another certificate",
+                 cmn_config_source(s, "tls.key"), s->tls.cert, s->tls.key);
         goto fail;
     }
     *out = ctx;

@@ -50,7 +50,7 @@ static void own_addresses(ihd_cfg_t *cfg)
     if (getifaddrs(&ifa) == 0) {
         for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
             cmn_addr_t a;
-            if (i->ifa_addr && ihd_addr_from_sockaddr(&a, i->ifa_addr) == 0)
+            if (i->ifa_addr && cmn_addr_from_sockaddr(&a, i->ifa_addr) == 0)
                 add_own(&v, &n, &cap, &a);
         }
         freeifaddrs(ifa);

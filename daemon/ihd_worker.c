@@ -45,7 +45,7 @@ typedef struct ihd_udp_batch_s {
 int ihd__listen_socket(const cmn_addr_t *a, turn_transport_t tr, bool reuseport)
 {
     struct sockaddr_storage ss;
-    socklen_t sl = ihd_addr_to_sockaddr(a, &ss);
+    socklen_t sl = cmn_addr_to_sockaddr(a, &ss);
     int dom = a->family == CMN_AF_INET6 ? AF_INET6 : AF_INET;
     int type = (tr == TURN_TR_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC;
     int fd = socket(dom, type, 0);
@@ -135,7 +135,7 @@ static int udp_batch(ihd_worker_t *w, ihd_listener_t *l)
             continue;
         }
         cmn_addr_t src, dst;
-        if (ihd_addr_from_sockaddr(&src, mh->msg_name) < 0)
+        if (cmn_addr_from_sockaddr(&src, mh->msg_name) < 0)
             continue;
         udp_local_addr(mh, l, &dst);
         ihd_pkt_t p = {.tr = TURN_TR_UDP, .src = &src, .dst = &dst,

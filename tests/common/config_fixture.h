@@ -40,6 +40,17 @@ static CFX_UNUSED char *tmp_file(const char *text)
     return path;
 }
 
+/* Write <text> to <dir>/<name>; its path goes to <path>. */
+static CFX_UNUSED void dir_file(const char *dir, const char *name, const char *text, char *path,
+                                size_t len)
+{
+    snprintf(path, len, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
 static CFX_UNUSED void rm_file(char *path)
 {
     unlink(path);

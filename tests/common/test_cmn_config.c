@@ -46,7 +46,7 @@ static void check_defaults(const cmn_settings_t *s)
     assert_true(s->turn.gso);
     assert_true(s->http.enabled);
     assert_int_equal(s->http.listen.n, 1);
-    assert_string_equal(addr_text(&s->http.listen.v[0]), "0.0.0.0:8080");
+    assert_string_equal(addr_text(&s->http.listen.v[0]), "127.0.0.1:8080");
     assert_int_equal(s->http.tls_listen.n, 0);
     assert_string_equal(s->tls.cert, "");
     assert_string_equal(s->tls.key, "");
@@ -63,6 +63,7 @@ static void check_defaults(const cmn_settings_t *s)
     assert_int_equal(s->signal.credential_ttl, 3600);
     assert_int_equal(s->signal.allowed_origins.n, 0);
     assert_false(s->signal.require_token);
+    assert_false(s->signal.open);
     assert_string_equal(s->signal.token_secret, "");
     assert_int_equal(s->signal.max_message, 65536);
     assert_int_equal(s->signal.rate, 50);
@@ -208,7 +209,8 @@ static void test_file_bad_types(void **state)
 {
     (void)state;
     file_fails("turn = {\n  threads = \"4\";\n};\n",
-               "2: turn.threads: expected an integer in 0..256, found \"4\"");
+               "2: turn.threads: expected an integer in 0..256, found \"4\" (a quoted value "
+               "is a string in the file: write threads = 4; without quotes)");
     file_fails("turn = {\n\n  threads = 300;\n};\n",
                "3: turn.threads: expected an integer in 0..256, found 300");
     file_fails("turn = { threads = -1; };\n",
@@ -220,7 +222,8 @@ static void test_file_bad_types(void **state)
     file_fails("turn = { tcp_idle_timeout = 0; };\n",
                "1: turn.tcp_idle_timeout: expected an integer in 1..86400, found 0");
     file_fails("turn = { enabled = \"yes\"; };\n",
-               "1: turn.enabled: expected true or false, found \"yes\"");
+               "1: turn.enabled: expected true or false, found \"yes\" (a quoted value is a "
+               "string in the file: write enabled = true; without quotes)");
     file_fails("http = { enabled = 1; };\n",
                "1: http.enabled: expected true or false, found 1");
     file_fails("turn = {\n  relay_ports = \"9-3\";\n};\n",
@@ -307,14 +310,10 @@ static void test_file_include(void **state)
     char dir[] = "/tmp/icehub-test-inc-XXXXXX";
     assert_non_null(mkdtemp(dir));
     char main_path[256], part_path[256], err[ERR_MAX], want[ERR_MAX];
-    snprintf(main_path, sizeof(main_path), "%s/main.conf", dir);
-    snprintf(part_path, sizeof(part_path), "%s/part.conf", dir);
-    FILE *f = fopen(main_path, "w");
-    fputs("turn = { threads = 3; };\n@include \"part.conf\"\n", f);
-    fclose(f);
-    f = fopen(part_path, "w");
-    fputs("log = {\n  level = \"warn\";\n};\n", f);
-    fclose(f);
+    dir_file(dir, "main.conf", "turn = { threads = 3; };\n@include \"part.conf\"\n", main_path,
+             sizeof(main_path));
+    dir_file(dir, "part.conf", "log = {\n  level = \"warn\";\n};\n", part_path,
+             sizeof(part_path));
 
     /* The working directory is not <dir>: the include is relative to the
      * including file. */
@@ -325,9 +324,8 @@ static void test_file_include(void **state)
     cmn_config_dispose(&s);
 
     /* An error inside the included file names that file and its line. */
-    f = fopen(part_path, "w");
-    fputs("log = {\n  level = \"loud\";\n};\n", f);
-    fclose(f);
+    dir_file(dir, "part.conf", "log = {\n  level = \"loud\";\n};\n", part_path,
+             sizeof(part_path));
     assert_int_equal(load(&s, main_path, NULL, NULL, err), CMN_EINVAL);
     snprintf(want, sizeof(want),
              "%s:2: log.level: expected one of error, warn, info, debug, found \"loud\"",
@@ -389,8 +387,9 @@ static void test_flags_bad_values(void **state)
     flag_fails("turn.external_ip=1.2.3.4/::1", "--turn.external_ip: expected \"PUBLIC-IP/"
                                                "PRIVATE-IP\" of one address family, found "
                                                "\"1.2.3.4/::1\"");
-    flag_fails("turn.external_ip=1.2.3.4/", "--turn.external_ip: expected \"PUBLIC-IP\" or "
-                                            "\"PUBLIC-IP/PRIVATE-IP\", found \"1.2.3.4/\"");
+    flag_fails("turn.external_ip=1.2.3.4/", "--turn.external_ip: expected \"PUBLIC-IP\", "
+                                            "\"PUBLIC-IP/PRIVATE-IP\" or \"auto\", found "
+                                            "\"1.2.3.4/\"");
     flag_fails("turn.external_ip=0.0.0.0", "--turn.external_ip: expected a specific IP address "
                                            "(not 0.0.0.0 or ::) or \"\" (automatic), found "
                                            "\"0.0.0.0\"");
@@ -660,9 +659,14 @@ static void test_admin_token_required(void **state)
     (void)state;
     cmn_settings_t s;
     char err[ERR_MAX];
-    flag_fails("admin.enabled=true",
-               "--admin.enabled: the admin API on a non-loopback address (http.listen "
-               "0.0.0.0:8080) needs admin.token, found an empty token");
+    const char *any[] = {"admin.enabled=true", "http.listen=0.0.0.0:8080", NULL};
+    assert_int_equal(load(&s, NULL, NULL, any, err), CMN_EINVAL);
+    assert_string_equal(err, "--admin.enabled: the admin API on a non-loopback address "
+                             "(http.listen 0.0.0.0:8080) needs admin.token, found an empty "
+                             "token");
+    /* The default http.listen is loopback: the API needs no token there. */
+    flag_ok("admin.enabled=true", &s);
+    cmn_config_dispose(&s);
     const char *v6[] = {"admin.enabled=true", "http.listen=127.0.0.1:8080,[2001:db8::1]:8080",
                         NULL};
     assert_int_equal(load(&s, NULL, NULL, v6, err), CMN_EINVAL);
@@ -690,9 +694,111 @@ static void test_admin_token_required(void **state)
     assert_int_equal(load(&s, NULL, NULL, ml, err), 0);
     assert_int_equal(s.metrics.listen.n, 2);
     cmn_config_dispose(&s);
-    flag_fails("metrics.listen=0.0.0.0:8080",
+    flag_fails("metrics.listen=127.0.0.1:8080",
                "--metrics.listen: expected addresses that are not in http.listen, found "
-               "0.0.0.0:8080");
+               "127.0.0.1:8080");
+}
+
+/* A hub other hosts can reach needs room tokens, an Origin allow-list or
+ * an explicit signal.open; loopback needs nothing. */
+#define OPEN_HUB(addr)                                                                  \
+    "the signaling hub on " addr " would give TURN credentials to anyone who can open a " \
+    "WebSocket; set signal.require_token = true (room tokens from your backend) or "      \
+    "signal.allowed_origins (your web app's origins), or signal.open = true to serve it " \
+    "open on purpose"
+
+static void test_open_hub_refused(void **state)
+{
+    (void)state;
+    cmn_settings_t s;
+    char err[ERR_MAX];
+    flag_fails("http.listen=0.0.0.0:8080", "--http.listen: " OPEN_HUB("0.0.0.0:8080"));
+    char *env[] = {"ICEHUB_HTTP_LISTEN=127.0.0.1:80,[2001:db8::1]:80", NULL};
+    assert_int_equal(load(&s, NULL, env, NULL, err), CMN_EINVAL);
+    assert_string_equal(err, "ICEHUB_HTTP_LISTEN: " OPEN_HUB("[2001:db8::1]:80"));
+    /* In the file: the line of http.listen. */
+    file_fails("http = {\n  enabled = true;\n  listen = [\"10.1.2.3:8080\"];\n};\n",
+               "3: http.listen: " OPEN_HUB("10.1.2.3:8080"));
+    /* Each way out. */
+    const char *ok[][3] = {
+        {"http.listen=0.0.0.0:8080", "signal.require_token=true", NULL},
+        {"http.listen=0.0.0.0:8080", "signal.allowed_origins=https://app.example.com", NULL},
+        {"http.listen=0.0.0.0:8080", "signal.open=true", NULL},
+        {"http.listen=0.0.0.0:8080", "signal.enabled=false", NULL},
+        {"http.listen=127.0.0.1:8080,[::1]:8080", NULL, NULL},
+        {"http.listen=0.0.0.0:8080", "http.enabled=false", NULL},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        if (load(&s, NULL, NULL, ok[i], err) != 0)
+            fail_msg("%s %s: %s", ok[i][0], ok[i][1] ? ok[i][1] : "", err);
+        cmn_config_dispose(&s);
+    }
+}
+
+/* turn.external_ip = "auto": alone, and only with servers to ask. */
+static void test_external_ip_auto(void **state)
+{
+    (void)state;
+    cmn_settings_t s;
+    char err[ERR_MAX];
+    const char *ok[] = {"turn.external_ip=auto",
+                        "turn.external_ip_servers=192.0.2.10:3478,[2001:db8::1]:3478", NULL};
+    assert_int_equal(load(&s, NULL, NULL, ok, err), 0);
+    assert_int_equal(s.turn.external_ip.n, 1);
+    assert_string_equal(s.turn.external_ip.v[0], CMN_EXTIP_AUTO);
+    assert_int_equal(s.turn.external_ip_servers.n, 2);
+    cmn_config_dispose(&s);
+    flag_fails("turn.external_ip=auto",
+               "--turn.external_ip: \"auto\" needs turn.external_ip_servers, found an empty "
+               "list");
+    flag_fails("turn.external_ip=auto,203.0.113.7",
+               "--turn.external_ip: expected \"auto\" alone, or addresses without \"auto\", "
+               "found \"203.0.113.7\"");
+    flag_fails("turn.external_ip=203.0.113.7,auto",
+               "--turn.external_ip: expected \"auto\" alone, or addresses without \"auto\", "
+               "found \"auto\"");
+    flag_fails("turn.external_ip_servers=stun.example.com:3478",
+               "--turn.external_ip_servers: expected an address \"IP:PORT\" or "
+               "\"[IPv6]:PORT\", found \"stun.example.com:3478\"");
+}
+
+/* admin.token_file: the first line is the token; the rules of admin.token
+ * apply to it, and it never shows in --print-config. */
+static void test_admin_token_file(void **state)
+{
+    (void)state;
+    cmn_settings_t s;
+    char err[ERR_MAX], flag[600];
+    char *path = tmp_file("0123456789abcdef-from-file\nsecond line ignored\n");
+    snprintf(flag, sizeof(flag), "admin.token_file=%s", path);
+    const char *ok[] = {flag, "admin.enabled=true", NULL};
+    assert_int_equal(load(&s, NULL, NULL, ok, err), 0);
+    assert_string_equal(s.admin.token, "0123456789abcdef-from-file");
+    char *out = print_str(&s);
+    assert_null(strstr(out, "from-file\""));
+    free(out);
+    cmn_config_dispose(&s);
+    const char *both[] = {flag, "admin.token=0123456789abcdef", NULL};
+    assert_int_equal(load(&s, NULL, NULL, both, err), CMN_EINVAL);
+    assert_string_equal(err, "--admin.token_file: expected admin.token or admin.token_file, "
+                             "found both");
+    rm_file(path);
+    path = tmp_file("short\r\n");
+    snprintf(flag, sizeof(flag), "admin.token_file=%s", path);
+    const char *shortf[] = {flag, NULL};
+    assert_int_equal(load(&s, NULL, NULL, shortf, err), CMN_EINVAL);
+    assert_string_equal(err, "--admin.token_file: expected at least 16 characters, found 5");
+    rm_file(path);
+    path = tmp_file("\nthe token is not on the first line\n");
+    snprintf(flag, sizeof(flag), "admin.token_file=%s", path);
+    const char *empty[] = {flag, NULL};
+    assert_int_equal(load(&s, NULL, NULL, empty, err), CMN_EINVAL);
+    assert_string_equal(err, "--admin.token_file: expected a file whose first line is a token "
+                             "of 1..256 printable bytes, found an empty first line");
+    rm_file(path);
+    const char *missing[] = {"admin.token_file=/nonexistent/admin.token", NULL};
+    assert_int_equal(load(&s, NULL, NULL, missing, err), CMN_EINVAL);
+    assert_non_null(strstr(err, "--admin.token_file: expected a readable file"));
 }
 
 static void test_never_half_configured(void **state)
@@ -857,6 +963,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_schema_table),
+        cmocka_unit_test(test_external_ip_auto),
+        cmocka_unit_test(test_admin_token_file),
         cmocka_unit_test(test_file_all_types),
         cmocka_unit_test(test_file_partial_and_semicolon),
         cmocka_unit_test(test_file_bad_types),
@@ -875,6 +983,7 @@ int main(void)
         cmocka_unit_test(test_tls_pair),
         cmocka_unit_test(test_listen_required),
         cmocka_unit_test(test_admin_token_required),
+        cmocka_unit_test(test_open_hub_refused),
         cmocka_unit_test(test_never_half_configured),
         cmocka_unit_test(test_print_masks_and_reloads),
         cmocka_unit_test(test_drift_docs_and_sample),

@@ -141,6 +141,15 @@ def make_cert(dirpath):
     return cert, key
 
 
+def make_two_certs(dirpath):
+    """Two (cert, key) pairs in subdirectories a/ and b/ of <dirpath>."""
+    pairs = []
+    for sub in ("a", "b"):
+        os.mkdir(os.path.join(dirpath, sub))
+        pairs.append(make_cert(os.path.join(dirpath, sub)))
+    return pairs
+
+
 def test_tls_binding():
     with tempfile.TemporaryDirectory() as tmp:
         cert, key = make_cert(tmp)

@@ -5,12 +5,11 @@ and groups only by labels, that a live icehubd's /metrics really has."""
 import json
 import os
 import re
-import socket
 import subprocess
 import tempfile
 
 from harness import ROOT, Daemon
-from turnclient import TurnClient
+from turnclient import relay_once
 
 DEPLOY = os.path.join(ROOT, "deploy")
 METRIC = re.compile(r"\b(icehub_[a-z0-9_]+)")
@@ -52,15 +51,7 @@ def live_metrics():
                                         "--turn.allowed_peers=127.0.0.0/8",
                                         "--cost.egress_per_gb=0.05"])
     with d:
-        c = TurnClient(d.port, "alice", "wonderland")
-        assert c.allocate()[0] == 2
-        p = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        p.bind(("127.0.0.1", 0))
-        p.settimeout(2)
-        assert c.permit(p.getsockname())[0] == 2
-        c.send_indication(p.getsockname(), b"x" * 100)
-        p.recvfrom(200)
-        assert c.refresh(0)[0] == 2  # an ended allocation fills the histograms
+        relay_once(d.port, "alice", "wonderland")
         status, body = d.http_get("/metrics")
         assert status == 200
     names = {}

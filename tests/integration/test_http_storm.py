@@ -8,7 +8,7 @@ WebSocket upgrades and, after good ones, hostile frames and hostile JSON.
 Well-formed requests must get exactly one answer, never a 5xx; afterwards
 the daemon is alive, /livez and /metrics answer, two peers can still join
 and signal, and nothing was logged at error level (nor by a sanitizer).
-Seeded: ICEHUB_STORM_SEED reproduces a run; ICEHUB_HTTP_STORM scales it.
+Seeded: ICEHUB_STORM_SEED reproduces a run; ICEHUB_STORM_HTTP scales it.
 Stdlib only."""
 import base64
 import concurrent.futures
@@ -23,7 +23,7 @@ from harness import Daemon, rng
 from test_signal_lib import RawWS
 
 SEED = int(os.environ.get("ICEHUB_STORM_SEED", "20261201"))
-N = int(os.environ.get("ICEHUB_HTTP_STORM", "6000"))
+N = int(os.environ.get("ICEHUB_STORM_HTTP", "6000"))
 TOKEN = "storm-admin-token-0123456789"
 KEY = "storm-api-key"
 ARGS = ["--admin.enabled=true", f"--admin.token={TOKEN}", f"--signal.api_keys={KEY}",

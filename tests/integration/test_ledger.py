@@ -543,3 +543,43 @@ def test_usage_cli_errors_and_torn_lines():
         assert rc == 0 and "--by user|realm|day" in out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_usage_cli_prices_from_the_settings():
+    """icehubd usage prices usage the way icehubd does: the same defaults,
+    file, ICEHUB_* variables and --section.key flags, in that precedence;
+    the three price options win over all of them."""
+    tmp = tempfile.mkdtemp(prefix="icehub-ledger-")
+    try:
+        rec = {"type": "final", "alloc_id": 1, "seq": 0, "user": "u", "quota_user": "u",
+               "realm": "r", "start": "2026-01-01T00:00:00.000Z",
+               "end": "2026-01-01T00:01:00.000Z", "to_peer_bytes": 10 ** 9,
+               "to_client_bytes": 2 * 10 ** 9, "to_peer_packets": 1, "to_client_packets": 2}
+        path = os.path.join(tmp, "u.jsonl")
+        with open(path, "w") as f:
+            f.write(json.dumps(rec) + "\n")
+        conf = os.path.join(tmp, "icehub.conf")
+        with open(conf, "w") as f:
+            f.write('cost = { egress_per_gb = 0.5; ingress_per_gb = 0.25; currency = "EUR"; };\n')
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ICEHUB_")}
+
+        def cost(*args, extra_env=None):
+            r = subprocess.run([BIN, "usage", path, "--json", *args], capture_output=True,
+                               text=True, timeout=20, env=dict(env, **(extra_env or {})))
+            assert r.returncode == 0, r.stderr
+            j = json.loads(r.stdout)
+            return round(j["total"]["cost"], 6), j["currency"]
+        assert cost() == (0, "USD")
+        assert cost("--config", conf) == (1.25, "EUR")
+        assert cost(extra_env={"ICEHUB_COST_EGRESS_PER_GB": "0.05"}) == (0.1, "USD")
+        assert cost("--config", conf, extra_env={"ICEHUB_COST_EGRESS_PER_GB": "1"}) == \
+            (2.25, "EUR")
+        assert cost("--config", conf, "--cost.egress_per_gb=2", "--cost.currency=GBP",
+                    extra_env={"ICEHUB_COST_EGRESS_PER_GB": "1"}) == (4.25, "GBP")
+        assert cost("--cost.egress_per_gb=2", "--egress-per-gb", "3") == (6, "USD")
+        # A bad setting is a configuration error, named as icehubd names it.
+        r = subprocess.run([BIN, "usage", path, "--cost.egress_per_gb=cheap"],
+                           capture_output=True, text=True, timeout=20, env=env)
+        assert r.returncode == 2 and "--cost.egress_per_gb: expected" in r.stderr, r.stderr
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -174,3 +174,22 @@ class TurnClient:
             t, _, tid, attrs = parse(raw)
             if t == msg_type(DATA, 1):
                 return "data", xor_address(get_attr(attrs, A_PEER), tid), get_attr(attrs, A_DATA)
+
+
+def relay_once(port, user, password, size=100):
+    """One allocation that relays <size> bytes to a loopback peer and ends
+    (the daemon needs turn.allowed_peers for 127.0.0.0/8): what a metrics
+    or ledger check needs to see every series move."""
+    c = TurnClient(port, user, password)
+    p = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        assert c.allocate()[0] == 2
+        p.bind(("127.0.0.1", 0))
+        p.settimeout(2)
+        assert c.permit(p.getsockname())[0] == 2
+        c.send_indication(p.getsockname(), b"x" * size)
+        p.recvfrom(size + 100)
+        assert c.refresh(0)[0] == 2  # an ended allocation fills the histograms
+    finally:
+        p.close()
+        c.close()

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "common/cmn_config.h"
 #include "tests/turn/turn_fixture.h"
 
 #define PEER "192.0.2.80:5000"
@@ -149,6 +150,14 @@ static void test_burst(void **state)
     for (n = 0; to_peer(fx); n++)
         ;
     assert_int_equal(n, 10);
+    /* A burst below the smallest one is raised to it (the configuration
+     * loader warns with the same number, CMN_QUOTA_MIN_BURST). */
+    fx->cfg.alloc_burst = 1;
+    turn_set_cfg(fx->t, &fx->cfg);
+    fx->now += 20;
+    for (n = 0; to_peer(fx); n++)
+        ;
+    assert_int_equal(n, CMN_QUOTA_MIN_BURST / PKT);
     /* Automatic burst: one second of the rate, at least 64 KiB. */
     fx->cfg.alloc_burst = 0;
     turn_set_cfg(fx->t, &fx->cfg);

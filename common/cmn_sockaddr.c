@@ -1,14 +1,18 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
- * ihd_addr.c: cmn_addr_t values to and from struct sockaddr, for the
- * socket calls of the glue. The pure modules only ever see cmn_addr_t.
+ * cmn_sockaddr.c: cmn_addr_t values to and from struct sockaddr, for the
+ * socket calls of the two glue folders, daemon/ and ice/'s network files.
+ * The pure modules only ever see cmn_addr_t and never call these.
  */
-#include "ihd.h"
+#include "common/cmn_sockaddr.h"
+
+#include <netinet/in.h>
+#include <string.h>
 
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-unsigned ihd_addr_to_sockaddr(const cmn_addr_t *a, struct sockaddr_storage *ss)
+unsigned cmn_addr_to_sockaddr(const cmn_addr_t *a, struct sockaddr_storage *ss)
 {
     memset(ss, 0, sizeof(*ss));
     if (a->family == CMN_AF_INET) {
@@ -28,7 +32,7 @@ unsigned ihd_addr_to_sockaddr(const cmn_addr_t *a, struct sockaddr_storage *ss)
     return 0;
 }
 
-int ihd_addr_from_sockaddr(cmn_addr_t *a, const struct sockaddr *sa)
+int cmn_addr_from_sockaddr(cmn_addr_t *a, const struct sockaddr *sa)
 {
     memset(a, 0, sizeof(*a));
     if (sa->sa_family == AF_INET) {
