@@ -12,10 +12,10 @@
 #include "ihd.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -167,7 +167,7 @@ static void accept_without_fd(ihd_worker_t *w, ihd_listener_t *l)
             close(fd);
             IHD_INC(w->c.tcp_rejected_fd, 1);
         }
-        w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        w->spare_fd = eventfd(0, EFD_CLOEXEC);
         if (fd < 0 && e == EAGAIN)
             return; /* the backlog is empty */
         if (fd < 0 || w->spare_fd < 0)
@@ -188,7 +188,7 @@ void ihd_tcp_resume(ihd_worker_t *w, double now)
         return;
     w->accept_paused_until = 0;
     if (w->spare_fd < 0)
-        w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        w->spare_fd = eventfd(0, EFD_CLOEXEC);
     for (size_t i = 0; i < w->nls; i++) {
         if (w->ls[i].kind != IHD_EV_TCP_LISTEN)
             continue;

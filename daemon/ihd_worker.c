@@ -17,7 +17,6 @@
 #include "ihd.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -330,7 +329,7 @@ int ihd_workers_start(ihd_server_t *srv, unsigned n)
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
         w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         /* Given up when accept finds no descriptor (ihd_tcp.c). */
-        w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        w->spare_fd = eventfd(0, EFD_CLOEXEC);
         w->udp = cmn_calloc(1, sizeof(*w->udp));
         if (w->epfd < 0 || w->wakefd < 0 || epoll_add(w->epfd, w->wakefd, &w->wake_kind) < 0)
             goto fail;
