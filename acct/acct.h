@@ -189,6 +189,8 @@ typedef struct acct_ledger_stats_s {
     uint64_t rotations;
     uint64_t queued;            /* bytes waiting now */
     double last_flush;          /* wall time of the last successful fdatasync, 0 = none */
+    bool failing;               /* the last open, write or sync failed and nothing
+                                 * queued has been written since */
 } acct_ledger_stats_t;
 
 /* Zeros for a NULL ledger. */

@@ -111,6 +111,7 @@ typedef struct cmn_settings_s {
         int interval;               /* ledger.interval: seconds between interim records */
         uint64_t max_bytes;         /* ledger.max_bytes: rotate at this size, 0 = never */
         bool rotate_daily;          /* ledger.rotate_daily: rotate at UTC midnight */
+        int on_error;               /* ledger.on_error: CMN_LEDGER_ON_ERROR_* */
     } ledger;
     struct {
         int top_users;              /* metrics.top_users: per-user series (+ "other") */
@@ -164,6 +165,8 @@ typedef struct cmn_settings_s {
  * in the schema's choices). */
 enum { CMN_QUOTA_PERIOD_DAY = 0, CMN_QUOTA_PERIOD_MONTH = 1 };
 enum { CMN_QUOTA_OVER_THROTTLE = 0, CMN_QUOTA_OVER_STOP = 1 };
+/* ledger.on_error (CMN_CFG_ENUM). */
+enum { CMN_LEDGER_ON_ERROR_CONTINUE = 0, CMN_LEDGER_ON_ERROR_STOP = 1 };
 
 /* Setting types in the schema. */
 typedef enum cmn_cfg_type_e {

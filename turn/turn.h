@@ -145,6 +145,12 @@ void turn_shared_free(turn_shared_t *s);
 void turn_shared_set_limits(turn_shared_t *s, uint32_t max_total, uint32_t max_per_user,
                             uint32_t max_per_ip);
 uint32_t turn_shared_active(const turn_shared_t *s);
+/* Hold new allocations (any thread): while <on>, every Allocate gets
+ * 508 Insufficient Capacity (usage accounting), after the client's own
+ * limits. The daemon holds them while its usage ledger cannot write and
+ * ledger.on_error is "stop". Returns whether this changed the state. */
+bool turn_shared_hold(turn_shared_t *s, bool on);
+bool turn_shared_held(const turn_shared_t *s);
 
 /* Blocked users, by quota name (turn_alloc_info_t.quota_user). A blocked
  * user's Allocate gets 403 (revoked) or 486 (over the byte quota), and at
@@ -297,6 +303,7 @@ typedef enum turn_end_reason_e {
     TURN_END_REVOKED,           /* its user was revoked */
     TURN_END_QUOTA,             /* its user went over the byte quota (over_action stop) */
     TURN_END_SHUTDOWN,          /* the server stopped */
+    TURN_END_ACCOUNTING,        /* usage accounting failed (ledger.on_error stop) */
     TURN_END_COUNT
 } turn_end_reason_t;
 

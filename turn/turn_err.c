@@ -47,6 +47,7 @@ static const struct {
      * capacity limit" is 508 for CreatePermission and ChannelBind. */
     [TURN_ERR_CAP_PERMS] = {508, "Insufficient Capacity (permissions per allocation)"},
     [TURN_ERR_CAP_CHANNELS] = {508, "Insufficient Capacity (channels per allocation)"},
+    [TURN_ERR_CAP_ACCOUNTING] = {508, "Insufficient Capacity (usage accounting)"},
     [TURN_ERR_SERVER] = {500, "Server Error"},
 };
 
@@ -80,6 +81,7 @@ static const char *const err_labels[TURN_ERR_COUNT] = {
     [TURN_ERR_CAP_TOKEN] = "capacity_token",
     [TURN_ERR_CAP_PERMS] = "capacity_permissions",
     [TURN_ERR_CAP_CHANNELS] = "capacity_channels",
+    [TURN_ERR_CAP_ACCOUNTING] = "capacity_accounting",
     [TURN_ERR_SERVER] = "server_error",
 };
 

@@ -87,6 +87,7 @@ typedef enum turn_err_e {
     TURN_ERR_CAP_TOKEN,           /* 508 */
     TURN_ERR_CAP_PERMS,           /* 508 */
     TURN_ERR_CAP_CHANNELS,        /* 508 */
+    TURN_ERR_CAP_ACCOUNTING,      /* 508: allocations held (turn_shared_hold) */
     TURN_ERR_SERVER,              /* 500 */
     TURN_ERR_COUNT
 } turn_err_t;
