@@ -185,13 +185,20 @@ asan-test: $(A_TESTS)
 
 # The whole suite: one summary line at the end, non-zero exit on failure.
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
-test: deps-quiet bin/icehubd bin/icehubd-asan $(R_TESTS) $(A_TESTS) $(FUZZ_TARGETS)
+test: deps-quiet bin/icehubd bin/icehubd-asan $(R_TESTS) $(A_TESTS) $(FUZZ_TARGETS) \
+      build/fault_shim.so
 	@bash tests/run_all.sh
 
 deps-quiet:
 	@sh deploy/install-deps.sh --quiet
 
-integration-test: bin/icehubd
+# tests/fault/fault_shim.c: an LD_PRELOAD library that makes sendmsg,
+# sendmmsg and accept4 fail at random (tests/integration/test_faults.py).
+build/fault_shim.so: tests/fault/fault_shim.c
+	@mkdir -p build
+	$(CC) -O2 -g -Wall -Wextra -shared -fPIC -o $@ $< -ldl -pthread
+
+integration-test: bin/icehubd build/fault_shim.so
 	@/usr/bin/python3 tests/integration/run.py
 
 # libFuzzer targets (clang): one per decoder or handler that reads bytes from
