@@ -1,10 +1,12 @@
 # icehub top-level build.
 #   make            build bin/icehubd and bin/icehub-probe (release, -O2)
 #   make run        build and start icehubd in the foreground with the embedded defaults
-#   make test       unit tests (plain and ASan+UBSan), integration tests, a short fuzz run
+#   make test       unit tests (plain and ASan+UBSan), integration tests, short fuzz and soak runs
 #   make bench      benchmarks (writes docs/benchmarks.md)
 #   make fuzz       long libFuzzer run of every fuzz target (FUZZ_SECONDS each, default 600)
 #   make fuzz-long  every fuzz target until FUZZ_RUNS inputs (default 10 million)
+#   make soak       mixed load for SOAK_SECONDS (default 600); fails on growth or loss
+#   make valgrind   the integration suite against icehubd under valgrind memcheck
 #   make deps       install every package the tests need (deploy/install-deps.sh)
 #   make install    install under PREFIX (default /usr/local), staged under DESTDIR
 #   make test-deploy  build and run the container image, check every file in deploy/
@@ -78,14 +80,15 @@ A_DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(A)/%.o)
 R_TESTS := $(TEST_SRCS:%.c=$(R)/%)
 A_TESTS := $(TEST_SRCS:%.c=$(A)/%)
 
-.PHONY: all run test unit-test asan-test integration-test fuzz fuzz-long bench clean help deps \
+.PHONY: all run test unit-test asan-test integration-test fuzz fuzz-long soak valgrind bench \
+        clean help deps \
         install uninstall test-deploy
 .DEFAULT_GOAL := all
 
 all: bin/icehubd bin/icehub-probe
 
 help:
-	@sed -n '2,14p' Makefile
+	@sed -n '2,16p' Makefile
 
 deps:
 	sh deploy/install-deps.sh
@@ -244,6 +247,11 @@ fuzz: $(FUZZ_TARGETS)
 
 fuzz-long: $(FUZZ_TARGETS)
 	@bash tests/fuzz/run_long.sh runs $(FUZZ_RUNS) $(FUZZ_TARGETS)
+
+# The soak (tests/soak/soak.py): make test runs it for 60 s.
+SOAK_SECONDS ?= 600
+soak: bin/icehubd
+	@/usr/bin/python3 tests/soak/soak.py --seconds $(SOAK_SECONDS)
 
 bench: bin/icehubd
 	@bash tests/bench/run.sh
