@@ -248,6 +248,11 @@ fuzz: $(FUZZ_TARGETS)
 fuzz-long: $(FUZZ_TARGETS)
 	@bash tests/fuzz/run_long.sh runs $(FUZZ_RUNS) $(FUZZ_TARGETS)
 
+# The integration suite against icehubd under valgrind memcheck (not part of
+# make test: it takes about an hour).
+valgrind: bin/icehubd build/fault_shim.so
+	@bash tests/valgrind/run.sh
+
 # The soak (tests/soak/soak.py): make test runs it for 60 s.
 SOAK_SECONDS ?= 600
 soak: bin/icehubd
