@@ -250,7 +250,7 @@ fuzz-long: $(FUZZ_TARGETS)
 
 # The integration suite against icehubd under valgrind memcheck (not part of
 # make test: it takes about an hour).
-valgrind: bin/icehubd build/fault_shim.so
+valgrind: deps-quiet bin/icehubd build/fault_shim.so
 	@bash tests/valgrind/run.sh
 
 # The soak (tests/soak/soak.py): make test runs it for 60 s.

@@ -366,26 +366,30 @@ def test_websocket_connection_flood():
         assert wait_for(lambda: d.metrics()["icehub_signal_connections"] == 0)
 
 
-def trickle(port, data, deadline, tls=False):
+def trickle(port, data, deadline):
     """Send <data> a byte every 0.5 s; returns seconds until the server
-    closed the connection (or None if it was still open at <deadline>)."""
+    closed the connection (or None if it was still open at <deadline>).
+    Paced by the clock, not by socket timeouts (which ICEHUB_TIME_SCALE
+    stretches)."""
     s = socket.create_connection(("127.0.0.1", port))
-    s.settimeout(0.5)
+    s.setblocking(False)
     t0 = time.time()
     i = 0
-    while time.time() - t0 < deadline:
-        try:
+    try:
+        while time.time() - t0 < deadline:
             if i < len(data):
                 s.send(data[i:i + 1])
                 i += 1
-            chunk = s.recv(4096)
-            if not chunk:
-                return time.time() - t0
-        except socket.timeout:
-            pass
-        except OSError:
-            return time.time() - t0
-    s.close()
+            time.sleep(0.5)
+            try:
+                if s.recv(4096) == b"":
+                    return time.time() - t0
+            except BlockingIOError:
+                pass
+    except OSError:
+        return time.time() - t0
+    finally:
+        s.close()
     return None
 
 
