@@ -473,15 +473,43 @@ def test_user_byte_quota_throttle():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+class TmpfsDisk:
+    """A 64 KiB tmpfs in a temporary directory (the suite runs as root),
+    unmounted and removed at the end."""
+
+    def __enter__(self):
+        self.tmp = tempfile.mkdtemp(prefix="icehub-ledger-")
+        self.path = os.path.join(self.tmp, "disk")
+        os.mkdir(self.path)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", self.path],
+                       check=True)
+        return self.path
+
+    def __exit__(self, *exc):
+        subprocess.run(["umount", self.path])
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def fill(disk):
+    fd = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while os.write(fd, b"\0" * 512) > 0:
+            pass
+    except OSError:
+        pass
+    os.close(fd)
+
+
 def test_disk_full_keeps_and_retries():
     """A full disk: writes fail and are counted, records wait in memory
     (no torn line is left), and once there is room again everything is
     written: the ledger still adds up to the byte. Uses a 64 KiB tmpfs
     (the suite runs as root)."""
-    tmp = tempfile.mkdtemp(prefix="icehub-ledger-")
-    disk = os.path.join(tmp, "disk")
-    os.mkdir(disk)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", disk], check=True)
+    with TmpfsDisk() as disk:
+        disk_full_continue(disk)
+
+
+def disk_full_continue(disk):
     path = os.path.join(disk, "usage.jsonl")
     peer = Peer()
     d = ledger_daemon("ledger-diskfull", path)
@@ -515,18 +543,6 @@ def test_disk_full_keeps_and_retries():
     finally:
         d.stop()
         peer.close()
-        subprocess.run(["umount", disk])
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def fill(disk):
-    fd = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while os.write(fd, b"\0" * 512) > 0:
-            pass
-    except OSError:
-        pass
-    os.close(fd)
 
 
 def test_disk_full_with_on_error_stop():
@@ -534,10 +550,11 @@ def test_disk_full_with_on_error_stop():
     allocations end (end_reason "accounting") and Allocate gets 508; once the
     disk has room again, allocations are accepted and every record,
     the ended allocation's final one included, is written."""
-    tmp = tempfile.mkdtemp(prefix="icehub-ledger-")
-    disk = os.path.join(tmp, "disk")
-    os.mkdir(disk)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", disk], check=True)
+    with TmpfsDisk() as disk:
+        disk_full_stop(disk)
+
+
+def disk_full_stop(disk):
     path = os.path.join(disk, "usage.jsonl")
     peer = Peer()
     d = ledger_daemon("ledger-diskfull-stop", path, ["--ledger.on_error=stop"])
@@ -573,8 +590,6 @@ def test_disk_full_with_on_error_stop():
     finally:
         d.stop()
         peer.close()
-        subprocess.run(["umount", disk])
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_bad_ledger_path_fails_at_start():
