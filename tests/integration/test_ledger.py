@@ -347,7 +347,11 @@ def test_rotation_and_sighup_reopen():
             s, _ = traffic(c, peer, 20, 100, use_channel=False)
             sent += s
             clients.append(c)
-        time.sleep(2.5)  # interim records -> several rotations
+        def rotations():
+            return sorted(f for f in os.listdir(tmp) if re.fullmatch(
+                r"usage\.jsonl\.\d{8}T\d{6}(-\d+)?", f))
+        # Interim records (one a second per allocation) -> several rotations.
+        assert wait_for(lambda: len(rotations()) >= 2, timeout=10), os.listdir(tmp)
         moved = path + ".logrotated"
         os.rename(path, moved)
         d.send_signal(signal.SIGHUP)
@@ -358,8 +362,7 @@ def test_rotation_and_sighup_reopen():
         assert d.stop()[0] == 0
         for c in clients:
             c.close()
-        rotated = sorted(f for f in os.listdir(tmp) if re.fullmatch(
-            r"usage\.jsonl\.\d{8}T\d{6}(-\d+)?", f))
+        rotated = rotations()
         assert len(rotated) >= 2, os.listdir(tmp)
         files = [os.path.join(tmp, f) for f in rotated] + [moved, path]
         for f in files[:-2]:
