@@ -27,12 +27,10 @@ Writes tests/artifacts/soak-report.txt and, with ICEHUB_RESULTS set, the
 line "soak P F" the suite sums.
 """
 import argparse
-import base64
 import json
 import os
 import shutil
 import socket
-import struct
 import sys
 import tempfile
 import threading
@@ -44,6 +42,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 from harness import ARTIFACTS, Daemon  # noqa: E402
 from test_binding import make_cert  # noqa: E402
+from test_signal_lib import RawWS  # noqa: E402
 from turnclient import TurnClient  # noqa: E402
 
 TOKEN = "soak-admin-token-0123456789"
@@ -158,93 +157,41 @@ def churn(d, stop, quiet, stats):
     peer.sock.close()
 
 
-class WS:
-    """A minimal WebSocket client (RFC 6455, masked text frames)."""
+def ws_join(port, name):
+    """A peer in room "soak" (test_signal_lib's raw WebSocket client)."""
+    w = RawWS(port)
+    assert w.status == 101, w.headers
+    w.send_text(json.dumps({"type": "join", "room": "soak", "peer": name}))
+    recv_type(w, "joined")
+    return w
 
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-                           ).encode())
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            buf += self.sock.recv(4096)
-        head, _, self.buf = buf.partition(b"\r\n\r\n")
-        assert b" 101 " in head.split(b"\r\n")[0], head
 
-    def send(self, obj):
-        payload = json.dumps(obj).encode()
-        mask = os.urandom(4)
-        n = len(payload)
-        hdr = struct.pack("!BB", 0x81, 0x80 | n) if n < 126 else \
-            struct.pack("!BBH", 0x81, 0x80 | 126, n)
-        self.sock.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-
-    def _read(self, n):
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed")
-            self.buf += chunk
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def recv(self):
-        while True:
-            b0, b1 = self._read(2)
-            n = b1 & 0x7F
-            if n == 126:
-                n = struct.unpack("!H", self._read(2))[0]
-            elif n == 127:
-                n = struct.unpack("!Q", self._read(8))[0]
-            payload = self._read(n)
-            if b0 & 0x0F == 1:
-                return json.loads(payload)
-            if b0 & 0x0F == 9:  # ping: answer it
-                mask = os.urandom(4)
-                self.sock.sendall(struct.pack("!BB", 0x8A, 0x80 | len(payload)) + mask +
-                                  bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-            elif b0 & 0x0F == 8:
-                raise ConnectionError("closed by the server")
-
-    def recv_type(self, t):
-        while True:
-            m = self.recv()
-            if m.get("type") == t:
-                return m
-
-    def close(self):
-        self.sock.close()
+def recv_type(w, t):
+    while True:
+        m = w.recv_json(timeout=5)
+        if m.get("type") == t:
+            return m
 
 
 def signaling(d, stop, quiet, stats):
     """Two peers in a room: 20 messages a second, one rejoins every 30 s."""
-    def join(name):
-        w = WS(d.http_port)
-        w.send({"type": "join", "room": "soak", "peer": name})
-        w.recv_type("joined")
-        return w
-
-    a, b = join("a"), join("b")
+    a, b = ws_join(d.http_port, "a"), ws_join(d.http_port, "b")
     last_rejoin = time.time()
     seq = 0
     while not stop.is_set():
         if time.time() - last_rejoin > 30:
             with quiet:
-                b.send({"type": "leave"})
+                b.send_text(json.dumps({"type": "leave"}))
                 b.close()
-                a.recv_type("peer-left")
-                b = join("b")
-                a.recv_type("peer-joined")
+                recv_type(a, "peer-left")
+                b = ws_join(d.http_port, "b")
+                recv_type(a, "peer-joined")
                 stats.add("signal_rejoins")
             last_rejoin = time.time()
         seq += 1
-        a.send({"type": "signal", "to": "b", "data": {"seq": seq}})
+        a.send_text(json.dumps({"type": "signal", "to": "b", "data": {"seq": seq}}))
         stats.add("signal_sent")
-        b.sock.settimeout(5)
-        m = b.recv_type("signal")
+        m = recv_type(b, "signal")
         if m["data"].get("seq") == seq:
             stats.add("signal_received")
         time.sleep(0.05)
