@@ -22,10 +22,20 @@ SCALE = float(os.environ.get("ICEHUB_TIME_SCALE", "1"))
 
 if SCALE != 1:
     _settimeout = socket.socket.settimeout
+    _wait, _communicate = subprocess.Popen.wait, subprocess.Popen.communicate
 
     def _scaled_settimeout(self, t):
         _settimeout(self, None if t is None else t * SCALE)
+
+    # Processes (the daemon run as a command, clients that wait for it).
+    def _scaled_wait(self, timeout=None):
+        return _wait(self, None if timeout is None else timeout * SCALE)
+
+    def _scaled_communicate(self, input=None, timeout=None):
+        return _communicate(self, input, None if timeout is None else timeout * SCALE)
     socket.socket.settimeout = _scaled_settimeout
+    subprocess.Popen.wait = _scaled_wait
+    subprocess.Popen.communicate = _scaled_communicate
 ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
 MAGIC = 0x2112A442
 
