@@ -3,6 +3,7 @@
 #   make run        build and start icehubd in the foreground with the embedded defaults
 #   make test       unit tests (plain and ASan+UBSan), integration tests, short fuzz and soak runs
 #   make bench      benchmarks (writes docs/benchmarks.md)
+#   make upgrade-soak  live upgrades under load: pause and loss (tests/artifacts/upgrade-soak.json)
 #   make fuzz       long libFuzzer run of every fuzz target (FUZZ_SECONDS each, default 600)
 #   make fuzz-long  every fuzz target until FUZZ_RUNS inputs (default 10 million)
 #   make soak       mixed load for SOAK_SECONDS (default 600); fails on growth or loss
@@ -81,14 +82,14 @@ R_TESTS := $(TEST_SRCS:%.c=$(R)/%)
 A_TESTS := $(TEST_SRCS:%.c=$(A)/%)
 
 .PHONY: all run test unit-test asan-test integration-test fuzz fuzz-long soak valgrind bench \
-        clean help deps \
+        upgrade-soak clean help deps \
         install uninstall test-deploy
 .DEFAULT_GOAL := all
 
 all: bin/icehubd bin/icehub-probe
 
 help:
-	@sed -n '2,16p' Makefile
+	@sed -n '2,17p' Makefile
 
 deps:
 	sh deploy/install-deps.sh
@@ -257,6 +258,11 @@ valgrind: deps-quiet bin/icehubd build/fault_shim.so
 SOAK_SECONDS ?= 600
 soak: bin/icehubd
 	@/usr/bin/python3 tests/soak/soak.py --seconds $(SOAK_SECONDS)
+
+# Several live upgrades in a row under uclient and stream load; SOAK_ARGS
+# passes options (tests/bench/upgrade_soak.py --help).
+upgrade-soak: bin/icehubd
+	@/usr/bin/python3 tests/bench/upgrade_soak.py $(SOAK_ARGS)
 
 bench: bin/icehubd
 	@bash tests/bench/run.sh

@@ -92,6 +92,7 @@ void ihd_bearer_token(const char *authorization, const char **tok, size_t *len);
 #define IHD_API_NAME_MAX 255        /* longest user name in an admin API path */
 #define IHD_API_LIST_DEFAULT 1000   /* allocations listed unless ?limit= says otherwise */
 #define IHD_API_LIST_MAX 100000
+#define IHD_API_TTL_MAX 315360000   /* ten years, admin.revocation_ttl's maximum */
 
 /* The admin API's routes (daemon/ihd_api.c). */
 typedef enum ihd_api_route_e {
@@ -100,8 +101,9 @@ typedef enum ihd_api_route_e {
     IHD_API_USAGE,              /* GET /api/usage */
     IHD_API_ALLOCATIONS,        /* GET /api/allocations[?user=U&limit=N] */
     IHD_API_REVOKED,            /* GET /api/users/revoked */
+    IHD_API_DRAIN,              /* GET or POST /api/drain */
     IHD_API_ALLOCATION,         /* GET or DELETE /api/allocations/{id} */
-    IHD_API_REVOKE,             /* POST or DELETE /api/users/{name}/revoke */
+    IHD_API_REVOKE,             /* POST or DELETE /api/users/{name}/revoke[?ttl=S] */
 } ihd_api_route_t;
 
 /* A parsed admin API request. */
@@ -114,6 +116,8 @@ typedef struct ihd_api_req_s {
     char user[IHD_API_NAME_MAX + 1]; /* IHD_API_REVOKE; IHD_API_ALLOCATIONS with has_user */
     bool has_user;
     uint64_t limit;             /* IHD_API_ALLOCATIONS */
+    uint64_t ttl;               /* IHD_API_REVOKE (POST) with has_ttl: seconds */
+    bool has_ttl;
 } ihd_api_req_t;
 
 /* Parse an admin API request: <method> is an ihd_http_method_t (0 GET,

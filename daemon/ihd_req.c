@@ -161,6 +161,19 @@ static void parse_list(const char *query, ihd_api_req_t *r)
     }
 }
 
+/* ?ttl=SECONDS of a revocation. */
+static void parse_ttl(const char *query, ihd_api_req_t *r)
+{
+    char tv[16];
+    int has = ihd_query_get(query, "ttl", tv, sizeof(tv));
+    if (has < 0 || (has && (parse_id(tv, &r->ttl) < 0 || r->ttl > IHD_API_TTL_MAX))) {
+        r->ttl = 0;
+        bad(r, "bad-query", "ttl: expected seconds in 1..315360000");
+        return;
+    }
+    r->has_ttl = has == 1;
+}
+
 void ihd_api_parse(int method, const char *path, const char *query, ihd_api_req_t *r)
 {
     static const struct {
@@ -184,6 +197,12 @@ void ihd_api_parse(int method, const char *path, const char *query, ihd_api_req_
             parse_list(query, r);
         return;
     }
+    if (!strcmp(path, "/api/drain")) {
+        r->route = IHD_API_DRAIN;
+        if (method != M_GET && method != M_POST)
+            r->allow = "GET, POST";
+        return;
+    }
     if (!strncmp(path, "/api/allocations/", 17)) {
         r->route = IHD_API_ALLOCATION;
         if (parse_id(path + 17, &r->id) < 0)
@@ -204,6 +223,8 @@ void ihd_api_parse(int method, const char *path, const char *query, ihd_api_req_
         } else {
             memcpy(r->user, path + 11, nlen);
             r->user[nlen] = '\0';
+            if (method == M_POST)
+                parse_ttl(query, r);
         }
         return;
     }

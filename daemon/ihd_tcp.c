@@ -235,7 +235,7 @@ void ihd_tcp_accept(ihd_worker_t *w, ihd_listener_t *l)
         c->last_active = c->opened = ihd_now();
         c->events = EPOLLIN;
         if (l->tr == TURN_TR_TLS) {
-            c->ssl = SSL_new(w->srv->ssl_ctx);
+            c->ssl = SSL_new(w->cfg->tls_ctx);
             if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
                 SSL_free(c->ssl);
                 close(fd);
