@@ -115,7 +115,8 @@ CONFIG = {
     "flags": b'log = { level = "debug"; };\x00turn.threads=2\x00quota.user_bytes=10Gi'
              b'\x00ICEHUB_TURN_REALM=env.example',
     "include": b'@include "inc.conf"\nturn = { threads = 1; };\x00inc:http = { enabled = false; };',
-    "lists": b'turn = { denied_peers = [ "10.0.0.0/8", "::1" ]; external_ip = [ "203.0.113.7/10.0.0.7" ];'
+    "lists": b'turn = { denied_peers = [ "10.0.0.0/8", "::1" ];'
+             b' external_ip = [ "203.0.113.7/10.0.0.7" ];'
              b' listen = [ "[::1]:3478", "127.0.0.1:3479" ]; };\n'
              b'quota = { users = [ "bob=1M", "team-*=10M" ]; period = "day"; };\n',
     "bad": b'turn = { threads = "x"; };',
