@@ -62,6 +62,7 @@ typedef struct cmn_settings_s {
         char *software;             /* turn.software: SOFTWARE attribute, "" = omit */
         int tcp_idle_timeout;       /* turn.tcp_idle_timeout: seconds */
         int max_tcp_connections;    /* turn.max_tcp_connections: per process */
+        int tls_handshake_timeout;  /* turn.tls_handshake_timeout: seconds from accept */
         int max_lifetime;           /* turn.max_lifetime: seconds, caps requested lifetimes */
         int max_allocations;        /* turn.max_allocations: whole server (508) */
         int max_allocations_per_user; /* turn.max_allocations_per_user (486) */
@@ -70,6 +71,7 @@ typedef struct cmn_settings_s {
         int max_channels;           /* turn.max_channels: per allocation */
         int nonce_lifetime;         /* turn.nonce_lifetime: seconds until 438 */
         int unauth_rate;            /* turn.unauth_rate: 401s per second per source IP */
+        int answer_rate;            /* turn.answer_rate: Binding answers and 400s per second per IP */
         bool gso;                   /* turn.gso: UDP GSO for runs to one destination */
         int drain_timeout;          /* turn.drain_timeout: seconds a drain waits for
                                      * allocations to end */
@@ -79,6 +81,7 @@ typedef struct cmn_settings_s {
         bool enabled;               /* http.enabled */
         cmn_addrlist_t listen;      /* http.listen */
         cmn_addrlist_t tls_listen;  /* http.tls_listen: HTTPS/WSS, with tls.cert */
+        int header_timeout;         /* http.header_timeout: seconds for a request head */
     } http;
     struct {
         char *cert;                 /* tls.cert: PEM path, "" = no TLS */
@@ -111,6 +114,7 @@ typedef struct cmn_settings_s {
         int interval;               /* ledger.interval: seconds between interim records */
         uint64_t max_bytes;         /* ledger.max_bytes: rotate at this size, 0 = never */
         bool rotate_daily;          /* ledger.rotate_daily: rotate at UTC midnight */
+        int on_error;               /* ledger.on_error: CMN_LEDGER_ON_ERROR_* */
     } ledger;
     struct {
         int top_users;              /* metrics.top_users: per-user series (+ "other") */
@@ -176,6 +180,8 @@ enum { CMN_QUOTA_OVER_THROTTLE = 0, CMN_QUOTA_OVER_STOP = 1 };
 /* signal.ice_servers (CMN_CFG_WORDS: bit i is the i-th word of the schema's
  * choices "stun|turn-udp|turn-tcp|turns"). */
 enum { CMN_ICE_STUN = 1, CMN_ICE_TURN_UDP = 2, CMN_ICE_TURN_TCP = 4, CMN_ICE_TURNS = 8 };
+/* ledger.on_error (CMN_CFG_ENUM). */
+enum { CMN_LEDGER_ON_ERROR_CONTINUE = 0, CMN_LEDGER_ON_ERROR_STOP = 1 };
 
 /* Setting types in the schema. */
 typedef enum cmn_cfg_type_e {

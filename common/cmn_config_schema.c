@@ -74,6 +74,10 @@ static const cmn_cfg_def_t schema[] = {
      .offset = F(turn.max_tcp_connections),
      .def = "10000", .min = 1, .max = 1000000, .reloadable = true,
      .doc = "Most TCP and TLS client connections open at once."},
+    {.name = "turn.tls_handshake_timeout", .type = CMN_CFG_INT,
+     .offset = F(turn.tls_handshake_timeout),
+     .def = "10", .min = 1, .max = 300, .reloadable = true,
+     .doc = "Seconds from accept within which a TLS client must finish its handshake."},
     {.name = "turn.max_lifetime", .type = CMN_CFG_INT, .offset = F(turn.max_lifetime),
      .def = "3600", .min = 600, .max = 86400, .reloadable = true,
      .doc = "Longest allocation lifetime in seconds a client may ask for (the default is 600)."},
@@ -100,6 +104,9 @@ static const cmn_cfg_def_t schema[] = {
     {.name = "turn.unauth_rate", .type = CMN_CFG_INT, .offset = F(turn.unauth_rate),
      .def = "100", .min = 1, .max = 1000000, .reloadable = true,
      .doc = "401 answers per second to one source IP address (burst twice that); more are dropped."},
+    {.name = "turn.answer_rate", .type = CMN_CFG_INT, .offset = F(turn.answer_rate),
+     .def = "200", .min = 1, .max = 1000000, .reloadable = true,
+     .doc = "Binding answers and 400s per second to one source IP address (burst twice that); more are dropped."},
     {.name = "turn.gso", .type = CMN_CFG_BOOL, .offset = F(turn.gso),
      .def = "true", .reloadable = true,
      .doc = "Send runs of same-size datagrams to one destination as one UDP GSO send."},
@@ -118,6 +125,9 @@ static const cmn_cfg_def_t schema[] = {
     {.name = "http.tls_listen", .type = CMN_CFG_ADDRLIST, .offset = F(http.tls_listen),
      .def = "",
      .doc = "Addresses for HTTPS and secure WebSocket (wss://) signaling; used only with tls.cert."},
+    {.name = "http.header_timeout", .type = CMN_CFG_INT, .offset = F(http.header_timeout),
+     .def = "10", .min = 1, .max = 300,
+     .doc = "Seconds from accept within which a connection must send its TLS handshake and request head."},
     {.name = "tls.cert", .type = CMN_CFG_PATH, .offset = F(tls.cert),
      .def = "", .reloadable = true,
      .doc = "PEM certificate chain for the TLS listeners; empty disables TLS."},
@@ -242,6 +252,9 @@ static const cmn_cfg_def_t schema[] = {
     {.name = "ledger.rotate_daily", .type = CMN_CFG_BOOL, .offset = F(ledger.rotate_daily),
      .def = "false", .reloadable = true,
      .doc = "Rotate the ledger file at the first record after UTC midnight."},
+    {.name = "ledger.on_error", .type = CMN_CFG_ENUM, .offset = F(ledger.on_error),
+     .def = "continue", .choices = "continue|stop", .reloadable = true,
+     .doc = "While the ledger cannot write: relay on (records wait in memory) or stop (no allocations)."},
     {.name = "metrics.top_users", .type = CMN_CFG_INT, .offset = F(metrics.top_users),
      .def = "10", .min = 0, .max = 1000, .reloadable = true,
      .doc = "Users with their own per-user series on /metrics (the rest sum as \"other\")."},
@@ -703,10 +716,14 @@ static void print_elem(FILE *f, const cmn_cfg_def_t *d, const void *p, size_t i)
     } else {
         const char *e = ((const cmn_strlist_t *)p)->v[i];
         if (d->type == CMN_CFG_USERLIST && d->secret) {
-            /* Keep the name, hide the password. */
-            fputc('"', f);
-            fwrite(e, 1, strcspn(e, ":"), f);
-            fputs(":***\"", f);
+            /* Keep the name, hide the password; the name is escaped like
+             * any string (a '"' in it once broke the printed file). */
+            size_t nl = strcspn(e, ":");
+            char *shown = cmn_malloc(nl + 5);
+            memcpy(shown, e, nl);
+            memcpy(shown + nl, ":***", 5);
+            print_string(f, shown);
+            cmn_free(shown);
         } else {
             print_string(f, d->secret ? "***" : e);
         }

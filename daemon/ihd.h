@@ -22,13 +22,13 @@
 #include "turn/turn.h"
 
 #include "ihd_clock.h"
+#include "ihd_parse.h"
 
 #define IHD_MAX_WORKERS 256
 #define IHD_MAX_LISTEN 16            /* addresses per listen setting */
 #define IHD_UDP_BATCH 32             /* datagrams per recvmmsg/sendmmsg */
 #define IHD_UDP_MAX 2048             /* largest datagram handled (bigger are truncated and dropped) */
 #define IHD_TCP_WBUF_MAX (256 * 1024) /* a slower reader than this is disconnected */
-#define IHD_TLS_HANDSHAKE_TIMEOUT 10 /* seconds */
 
 /* Why a packet or connection was dropped, beyond the decoder's reasons.
  * Indices into ihd_counters_t.invalid after STUN_DERR_COUNT. */
@@ -67,7 +67,10 @@ typedef struct ihd_counters_s {
     uint64_t tcp_closed_peer;     /* the client closed or reset it */
     uint64_t tcp_closed_slow;     /* the client read slower than IHD_TCP_WBUF_MAX allows */
     uint64_t tcp_rejected_limit;
+    uint64_t tcp_rejected_fd;     /* accepted and closed at once: no descriptor to spare */
+    uint64_t tcp_closed_slow_frame; /* no allocation, frame not whole within the idle timeout */
     uint64_t tls_handshake_failed;
+    uint64_t tls_handshake_timeout; /* not done turn.tls_handshake_timeout after accept */
     uint64_t tcp_open;            /* gauge: open connections on this worker */
     uint64_t relay_rx_packets;    /* datagrams from peers on relay sockets */
     uint64_t relay_rx_dropped;    /* of those, dropped (no permission, ended, too big) */
@@ -174,6 +177,8 @@ typedef struct ihd_worker_s {
     turn_ops_t turn_ops;
     uint64_t turn_cfg_gen;      /* generation whose turn_cfg the turn_t uses */
     bool gso_off;               /* the kernel refused UDP GSO once: send one by one */
+    int spare_fd;               /* held open to be given up when accept runs out of fds */
+    double accept_paused_until; /* listeners off until then (ihd_now): no fd even to refuse */
     ihd_alloc_t *graveyard;     /* ended allocations' glue, freed after the event batch */
     ihd_conn_t *conn_graveyard; /* closed connections, freed after the event batch */
 } ihd_worker_t;
@@ -394,6 +399,9 @@ void ihd_turncfg_dispose(ihd_cfg_t *cfg);
 
 /* ihd_tcp.c: stream connections (TCP and TLS) owned by a worker. */
 void ihd_tcp_accept(ihd_worker_t *w, ihd_listener_t *l);
+/* Listen again after accept ran out of descriptors (every loop turn). */
+void ihd_tcp_resume(ihd_worker_t *w, double now);
+#define IHD_ACCEPT_PAUSE 0.1         /* seconds listeners rest when no fd is left */
 void ihd_tcp_event(ihd_worker_t *w, ihd_conn_t *c, uint32_t events);
 void ihd_tcp_expire(ihd_worker_t *w, double now);
 void ihd_tcp_close_all(ihd_worker_t *w);
@@ -643,6 +651,9 @@ void ihd_ws_stopping(ihd_ws_t *s);
 void ihd_ws_request_drain(ihd_ws_t *s);
 /* Any thread: WebSocket connections open now. */
 long ihd_ws_open(const ihd_ws_t *s);
+/* Service thread: connections closed (1009) for a message that went on
+ * past the cut-off (16 x signal.max_message, at least 1 MiB). */
+uint64_t ihd_ws_cut_off(const ihd_ws_t *s);
 
 /* ihd_http.c, any thread: start the signaling drain (no new WebSockets or
  * joins; after signal.drain_delay every peer gets a 1001 close), and the

@@ -95,6 +95,10 @@ static void http_metrics(ihd_http_t *h, ihd_http_resp_t *resp)
     cmn_prom_init(&p);
     ihd_metrics_render(h->srv, &p);
     sig_hub_metrics(ihd_ws_hub(h->sig), &p);
+    cmn_prom_family(&p, "icehub_signal_cut_off_total", "counter",
+                    "WebSocket connections closed (1009) for a message that went on past "
+                    "16 times signal.max_message (at least 1 MiB).");
+    cmn_prom_sample_u64(&p, "icehub_signal_cut_off_total", ihd_ws_cut_off(h->sig), CMN_PROM_END);
     resp->status = 200;
     resp->ctype = "text/plain; version=0.0.4; charset=utf-8";
     resp->body = cmn_prom_take(&p, &resp->len);
@@ -156,44 +160,17 @@ static int http_assets(const ihd_http_req_t *req, ihd_http_resp_t *resp)
 
 /* The query string as handlers expect it ("a=1&b=x%26y"). lws keeps the
  * arguments as separate, already percent-decoded fragments (and joins
- * them with ',' when asked for the whole token), so re-encode each name
- * and value and join them with '&'. A query that does not fit is cut at
- * an argument boundary. */
+ * them with ',' when asked for the whole token), so each is encoded again
+ * (ihd_query_append). A query that does not fit is cut at an argument
+ * boundary. */
 static void http_query(struct lws *wsi, char *out, size_t cap)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
     out[0] = '\0';
     for (int i = 0; i < 64; i++) {
         char frag[1024];
         int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (n < 0)
+        if (n < 0 || ihd_query_append(out, cap, frag, (size_t)n) < 0)
             break;
-        char enc[3 * sizeof(frag)];
-        size_t e = 0;
-        bool in_value = false;
-        for (int k = 0; k < n; k++) {
-            unsigned char ch = (unsigned char)frag[k];
-            if (ch == '=' && !in_value) {
-                in_value = true;
-                enc[e++] = '=';
-            } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                       (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
-                       ch == '~') {
-                enc[e++] = (char)ch;
-            } else {
-                enc[e++] = '%';
-                enc[e++] = hex[ch >> 4];
-                enc[e++] = hex[ch & 15];
-            }
-        }
-        if (o + (o ? 1 : 0) + e + 1 > cap)
-            break;
-        if (o)
-            out[o++] = '&';
-        memcpy(out + o, enc, e);
-        o += e;
-        out[o] = '\0';
     }
 }
 
@@ -469,6 +446,9 @@ static int http_vhost(ihd_http_t *h, const cmn_settings_t *s, const cmn_addr_t *
     snprintf(name, sizeof(h->vh_name[0]), "%s%zu", kind, i);
     vi.vhost_name = name;
     vi.port = a->port;
+    /* A request head (and the TLS handshake before it) must arrive whole
+     * this long after the accept, however slowly it trickles. */
+    vi.timeout_secs_ah_idle = (unsigned)s->http.header_timeout;
     /* lws binds every interface when IPv6 is on and iface is an IPv4
      * address (FIELD-NOTES): turn IPv6 off for IPv4 listeners. */
     if (a->family == CMN_AF_INET) {

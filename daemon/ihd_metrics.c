@@ -7,6 +7,8 @@
  */
 #include "ihd.h"
 
+#include <malloc.h>
+
 #include "common/cmn_metrics.h"
 
 static void per_transport(cmn_prom_t *p, const char *name, const char *type, const char *help,
@@ -212,6 +214,12 @@ void ihd_metrics_render(ihd_server_t *srv, cmn_prom_t *p)
     cmn_prom_family(p, "icehub_process_start_time_seconds", "gauge",
                     "Start time of the process since the Unix epoch, in seconds.");
     cmn_prom_sample(p, "icehub_process_start_time_seconds", srv->start_time, CMN_PROM_END);
+    /* What malloc holds for the process: the soak test's leak gauge. */
+    struct mallinfo2 mi = mallinfo2();
+    cmn_prom_family(p, "icehub_process_heap_bytes", "gauge",
+                    "Bytes of heap in use (malloc's arenas and mmapped blocks).");
+    cmn_prom_sample_u64(p, "icehub_process_heap_bytes", (uint64_t)(mi.uordblks + mi.hblkhd),
+                        CMN_PROM_END);
     cmn_prom_family(p, "icehub_workers", "gauge", "Relay worker threads.");
     cmn_prom_sample(p, "icehub_workers", srv->nworkers, CMN_PROM_END);
     lifecycle_metrics(srv, p);
@@ -258,6 +266,12 @@ void ihd_metrics_render(ihd_server_t *srv, cmn_prom_t *p)
                         "limit", CMN_PROM_END);
     cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tls_handshake_failed,
                         "reason", "tls_handshake", CMN_PROM_END);
+    cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tls_handshake_timeout,
+                        "reason", "handshake_timeout", CMN_PROM_END);
+    cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tcp_closed_slow_frame,
+                        "reason", "slow_frame", CMN_PROM_END);
+    cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tcp_rejected_fd, "reason",
+                        "no_descriptor", CMN_PROM_END);
     turn_metrics(p, srv, &c, &st);
     ihd_usage_metrics(srv, p);
     ihd_extip_metrics(srv, p);

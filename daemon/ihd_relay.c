@@ -174,6 +174,10 @@ static int bind_range(const cmn_settings_t *s, const cmn_addr_t *ip, bool even, 
         if (f < 0) {
             if (f == -EADDRINUSE || f == -EACCES)
                 continue;
+            /* Out of descriptors or socket memory: capacity, so 508 (and
+             * counted as such), not a server error. */
+            if (f == -EMFILE || f == -ENFILE || f == -ENOBUFS || f == -ENOMEM)
+                return CMN_ELIMIT;
             return CMN_EIO;
         }
         if (pair) {

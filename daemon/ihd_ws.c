@@ -25,6 +25,12 @@
 #include "signal/sig.h"
 
 #define IHD_WS_RX_BUFFER 1024   /* lws's per-connection receive buffer */
+/* A message (text or binary) still arriving past this many times
+ * signal.max_message, and past IHD_WS_CUTOFF_MIN, is cut off with close
+ * 1009: a frame that declares 2^63 bytes, or fragments without end, would
+ * otherwise hold the connection for as long as the sender likes. */
+#define IHD_WS_CUTOFF_FACTOR 16
+#define IHD_WS_CUTOFF_MIN (1u << 20)
 
 typedef struct out_s {
     struct out_s *next;
@@ -38,6 +44,7 @@ typedef struct ws_pss_s {
     sig_conn_t *conn;           /* NULL before ESTABLISHED and after CLOSED */
     char *rx;                   /* the message being reassembled */
     size_t rx_len, rx_cap;
+    uint64_t rx_total;          /* bytes of the message so far, kept or not */
     bool in_msg, rx_binary, rx_oversize;
     out_t *qhead, *qtail;
     size_t qbytes;
@@ -63,6 +70,7 @@ struct ihd_ws_s {
     bool stopping;              /* context teardown: hub output is dropped */
     double rx_at;               /* while the hub handles a message: its arrival */
     sig_conn_t *rx_conn;        /* ... and the connection it came from */
+    uint64_t cut_off;           /* connections closed for an endless message */
 };
 
 /* ---- Hub ops ---------------------------------------------------------- */
@@ -205,8 +213,9 @@ static void pss_closed(ihd_ws_t *s, ws_pss_t *pss)
     atomic_fetch_sub(&s->open, 1);
 }
 
-static void pss_receive(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi, const void *in,
-                        size_t len)
+/* Returns -1 to close the connection (a message past the cut-off). */
+static int pss_receive(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi, const void *in,
+                       size_t len)
 {
     size_t max = sig_hub_cfg(s->hub)->max_message;
     pss->last_rx = ihd_now();
@@ -215,6 +224,17 @@ static void pss_receive(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi, const void 
         pss->rx_binary = lws_frame_is_binary(wsi);
         pss->rx_oversize = false;
         pss->rx_len = 0;
+        pss->rx_total = 0;
+    }
+    pss->rx_total += len;
+    if (pss->rx_total > CMN_MAX((uint64_t)max * IHD_WS_CUTOFF_FACTOR, IHD_WS_CUTOFF_MIN)) {
+        /* The close frame says why; nothing may follow it (so no
+         * too-large error message from the hub). */
+        static const char why[] = "message too big";
+        lws_close_reason(wsi, (enum lws_close_status)SIG_CLOSE_TOO_BIG, (unsigned char *)why,
+                         sizeof(why) - 1);
+        s->cut_off++;
+        return -1;
     }
     if (!pss->rx_oversize && !pss->rx_binary) {
         if (len > max - pss->rx_len) {
@@ -229,7 +249,7 @@ static void pss_receive(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi, const void 
         }
     }
     if (!lws_is_final_fragment(wsi))
-        return;
+        return 0;
     pss->in_msg = false;
     double now = ihd_wallclock();
     s->rx_at = pss->last_rx;
@@ -248,6 +268,7 @@ static void pss_receive(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi, const void 
         pss->rx_cap = 0;
     }
     pss->rx_len = 0;
+    return 0;
 }
 
 /* Returns -1 to close the connection. */
@@ -413,9 +434,7 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         pss_established(s, pss, wsi);
         return 0;
     case LWS_CALLBACK_RECEIVE:
-        if (pss->conn)
-            pss_receive(s, pss, wsi, in, len);
-        return 0;
+        return pss->conn ? pss_receive(s, pss, wsi, in, len) : 0;
     case LWS_CALLBACK_RECEIVE_PONG:
         pss->last_rx = ihd_now();
         return 0;
@@ -496,6 +515,11 @@ void ihd_ws_request_drain(ihd_ws_t *s)
     atomic_store(&s->drain_req, 1);
     if (s->ctx)
         lws_cancel_service(s->ctx);
+}
+
+uint64_t ihd_ws_cut_off(const ihd_ws_t *s)
+{
+    return s->cut_off;
 }
 
 long ihd_ws_open(const ihd_ws_t *s)

@@ -14,6 +14,28 @@ import zlib
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("ICEHUB_BIN", os.path.join(ROOT, "bin", "icehubd"))
+# ICEHUB_TIME_SCALE: how much slower the daemon under test is than the
+# release build (make valgrind runs it under memcheck, about 20 times
+# slower). Every timeout a test waits with, and every bound on how long the
+# daemon may take, is multiplied by it; no assertion on behaviour changes.
+SCALE = float(os.environ.get("ICEHUB_TIME_SCALE", "1"))
+
+if SCALE != 1:
+    _settimeout = socket.socket.settimeout
+    _wait, _communicate = subprocess.Popen.wait, subprocess.Popen.communicate
+
+    def _scaled_settimeout(self, t):
+        _settimeout(self, None if t is None else t * SCALE)
+
+    # Processes (the daemon run as a command, clients that wait for it).
+    def _scaled_wait(self, timeout=None):
+        return _wait(self, None if timeout is None else timeout * SCALE)
+
+    def _scaled_communicate(self, input=None, timeout=None):
+        return _communicate(self, input, None if timeout is None else timeout * SCALE)
+    socket.socket.settimeout = _scaled_settimeout
+    subprocess.Popen.wait = _scaled_wait
+    subprocess.Popen.communicate = _scaled_communicate
 ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
 MAGIC = 0x2112A442
 
@@ -80,7 +102,7 @@ class Daemon:
         return self
 
     def wait_ready(self, timeout=10.0):
-        deadline = time.time() + timeout
+        deadline = time.time() + timeout * SCALE
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"icehubd exited with {self.proc.returncode}: {self.log()}")
@@ -103,7 +125,7 @@ class Daemon:
         t0 = time.time()
         self.proc.send_signal(sig)
         try:
-            rc = self.proc.wait(timeout=timeout)
+            rc = self.proc.wait(timeout=timeout * SCALE)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             rc = self.proc.wait()
@@ -114,7 +136,7 @@ class Daemon:
         """(status, body) of GET http://127.0.0.1:http_port/path."""
         url = f"http://127.0.0.1:{self.http_port}{path}"
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as r:
+            with urllib.request.urlopen(url, timeout=timeout) as r:  # scaled with the socket
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
@@ -246,7 +268,7 @@ def tcp_frames(sock, n, timeout=3.0):
 
 
 def wait_for(pred, timeout=5.0, interval=0.05):
-    deadline = time.time() + timeout
+    deadline = time.time() + timeout * SCALE
     while time.time() < deadline:
         v = pred()
         if v:
