@@ -24,6 +24,12 @@
  * instead of interleaving them. --raw drives raw_fwd.c instead of a TURN
  * server: bare payloads, no allocations.
  *
+ * --peer-per-alloc gives each allocation its own peer address: client k
+ * relays to 127.0.1.k (same port, one wildcard socket that sends from each
+ * address with IP_PKTINFO) instead of all clients relaying to one peer.
+ * coturn's --multiplex-peer mode serves only such loads: it refuses a
+ * second allocation's permission to a peer address already in use.
+ *
  * With --cpu-pid the process's utime+stime (/proc/PID/stat) is read at the
  * start and end of the data phase, so setup is not charged to relaying.
  *
@@ -71,12 +77,13 @@ typedef struct {
     const char *user, *pass;
     struct sockaddr_in server;
     int allocs, size, window, seconds_ms, use_send, raw, peer_port, cpu_pid, dir, burst;
-    int echo_only;
+    int echo_only, peer_per_alloc;
     double rate;          /* messages/s, 0: as fast as possible */
 } opts_t;
 
 typedef struct {
     struct in_addr src;           /* this client's source address */
+    struct sockaddr_in peer;      /* the peer this client relays to */
     struct sockaddr_in relayed;   /* where the peer sends to reach this client */
     uint8_t pkt[MAX_MSG];         /* the datagram this client sends, over and over */
     size_t pkt_len;
@@ -85,6 +92,10 @@ typedef struct {
         uint8_t b[CTRL_SPACE];    /* IP_PKTINFO (+ UDP_SEGMENT) for sendmsg */
         struct cmsghdr align;
     } ctrl;
+    union {
+        uint8_t b[CTRL_SPACE];    /* the peer's IP_PKTINFO with --peer-per-alloc */
+        struct cmsghdr align;
+    } pctrl;
 } client_t;
 
 /* Long-term credential state shared by all allocations. */
@@ -255,6 +266,21 @@ static size_t client_ctrl(client_t *c, uint16_t gso)
     return CMSG_SPACE(sizeof(pi)) + CMSG_SPACE(sizeof(gso));
 }
 
+/* IP_PKTINFO control data that makes the peer socket send from <c>'s
+ * peer address (--peer-per-alloc). Returns its length. */
+static size_t peer_ctrl(client_t *c)
+{
+    struct msghdr mh = {.msg_control = c->pctrl.b, .msg_controllen = sizeof(c->pctrl.b)};
+    memset(c->pctrl.b, 0, sizeof(c->pctrl.b));
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    struct in_pktinfo pi = {.ipi_spec_dst = c->peer.sin_addr};
+    cm->cmsg_level = IPPROTO_IP;
+    cm->cmsg_type = IP_PKTINFO;
+    cm->cmsg_len = CMSG_LEN(sizeof(pi));
+    memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+    return CMSG_SPACE(sizeof(pi));
+}
+
 /* Send one datagram as client <c>. */
 static ssize_t client_send(int fd, client_t *c, const struct sockaddr_in *to, const void *buf,
                            size_t len)
@@ -365,9 +391,9 @@ static void fail(const char *what, int i, int code)
     exit(1);
 }
 
-static void setup_alloc(int fd, client_t *c, const opts_t *o, const struct sockaddr_in *peer,
-                        int i)
+static void setup_alloc(int fd, client_t *c, const opts_t *o, int i)
 {
+    const struct sockaddr_in *peer = &c->peer;
     uint8_t resp[MAX_MSG];
     size_t rlen = 0, al;
     int code = request(fd, c, o, M_ALLOCATE, build_allocate, NULL, resp, &rlen);
@@ -400,8 +426,9 @@ static void release_alloc(int fd, client_t *c, const opts_t *o)
 
 /* The datagram a client repeats: ChannelData (RFC 8656 §12.4, no padding
  * on UDP), a Send indication (§11.1), or the bare payload. */
-static void make_packet(client_t *c, const opts_t *o, const struct sockaddr_in *peer, int i)
+static void make_packet(client_t *c, const opts_t *o, int i)
 {
+    const struct sockaddr_in *peer = &c->peer;
     uint8_t *payload = c->payload;
     memset(payload, 0x5A, (size_t)o->size);
     if (o->raw) {
@@ -470,18 +497,41 @@ static int drain(int fd, bool echo, long *count)
     static struct sockaddr_in from[BATCH];
     static struct iovec iov[BATCH];
     static struct mmsghdr mm[BATCH];
+    static union {
+        uint8_t b[CTRL_SPACE];
+        struct cmsghdr align;
+    } ctrl[BATCH];
     for (int i = 0; i < BATCH; i++) {
         iov[i] = (struct iovec){buf[i], MAX_MSG};
         mm[i].msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = sizeof(from[i]),
-                                        .msg_iov = &iov[i], .msg_iovlen = 1};
+                                        .msg_iov = &iov[i], .msg_iovlen = 1,
+                                        .msg_control = ctrl[i].b,
+                                        .msg_controllen = sizeof(ctrl[i].b)};
     }
     int n = recvmmsg(fd, mm, BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0)
         return 0;
     *count += n;
     if (echo) {
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
             iov[i].iov_len = mm[i].msg_len;
+            /* Answer from the address the datagram came to (a wildcard
+             * socket serves several peer addresses): the received
+             * IP_PKTINFO, its destination made the source. */
+            struct msghdr *mh = &mm[i].msg_hdr;
+            struct cmsghdr *cm = mh->msg_controllen ? CMSG_FIRSTHDR(mh) : NULL;
+            if (cm && cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+                struct in_pktinfo pi;
+                memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+                pi.ipi_spec_dst = pi.ipi_addr;
+                pi.ipi_ifindex = 0;
+                memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+                mh->msg_controllen = CMSG_SPACE(sizeof(pi));
+            } else {
+                mh->msg_control = NULL;
+                mh->msg_controllen = 0;
+            }
+        }
         for (int done = 0; done < n;) {
             int r = sendmmsg(fd, mm + done, (unsigned)(n - done), 0);
             if (r <= 0)
@@ -508,6 +558,10 @@ static int send_interleaved(gen_t *g, const opts_t *o, int n)
         if (p2c) {
             mm[i].msg_hdr.msg_name = &c->relayed;
             mm[i].msg_hdr.msg_namelen = sizeof(c->relayed);
+            if (o->peer_per_alloc) {
+                mm[i].msg_hdr.msg_control = c->pctrl.b;
+                mm[i].msg_hdr.msg_controllen = peer_ctrl(c);
+            }
         } else {
             mm[i].msg_hdr.msg_name = (void *)&o->server;
             mm[i].msg_hdr.msg_namelen = sizeof(o->server);
@@ -541,12 +595,19 @@ static int send_burst(gen_t *g, const opts_t *o, int n)
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
     size_t cl = client_ctrl(c, (uint16_t)len);
     if (p2c) {
-        /* The peer's socket: only the UDP_SEGMENT part of the control. */
+        /* The peer's socket: only the UDP_SEGMENT part of the control,
+         * or with --peer-per-alloc the peer's own source address too. */
         struct cmsghdr *cm = (struct cmsghdr *)(c->ctrl.b + CMSG_SPACE(sizeof(struct in_pktinfo)));
         mh.msg_name = &c->relayed;
         mh.msg_namelen = sizeof(c->relayed);
         mh.msg_control = cm;
         mh.msg_controllen = cl - CMSG_SPACE(sizeof(struct in_pktinfo));
+        if (o->peer_per_alloc) {
+            struct in_pktinfo pi = {.ipi_spec_dst = c->peer.sin_addr};
+            memcpy(CMSG_DATA((struct cmsghdr *)c->ctrl.b), &pi, sizeof(pi));
+            mh.msg_control = c->ctrl.b;
+            mh.msg_controllen = cl;
+        }
     } else {
         mh.msg_name = (void *)&o->server;
         mh.msg_namelen = sizeof(o->server);
@@ -720,6 +781,7 @@ static void usage(void)
             "usage: turn_flood --server HOST:PORT [--user U:P] [--allocs K] [--size B]\n"
             "         [--dir echo|c2p|p2c] [--burst B] [--window W] [--rate MSGS_PER_S]\n"
             "         [--seconds S] [--send] [--cpu-pid PID] [--raw --peer-port P]\n"
+            "         [--peer-per-alloc]\n"
             "       turn_flood --echo-only --peer-port P   (echoes on P and P+1)\n");
     exit(2);
 }
@@ -733,7 +795,8 @@ int main(int argc, char **argv)
         {"size", 1, 0, 'l'},    {"window", 1, 0, 'w'},    {"seconds", 1, 0, 't'},
         {"rate", 1, 0, 'r'},    {"send", 0, 0, 'S'},      {"raw", 0, 0, 'R'},
         {"peer-port", 1, 0, 'p'}, {"cpu-pid", 1, 0, 'c'}, {"dir", 1, 0, 'd'},
-        {"burst", 1, 0, 'b'},   {"echo-only", 0, 0, 'E'}, {0, 0, 0, 0},
+        {"burst", 1, 0, 'b'},   {"echo-only", 0, 0, 'E'}, {"peer-per-alloc", 0, 0, 'P'},
+        {0, 0, 0, 0},
     };
     char *server = NULL, *userpass = NULL;
     for (int c; (c = getopt_long(argc, argv, "", lo, NULL)) != -1;) {
@@ -751,6 +814,7 @@ int main(int argc, char **argv)
         case 'c': o.cpu_pid = atoi(optarg); break;
         case 'b': o.burst = atoi(optarg); break;
         case 'E': o.echo_only = 1; break;
+        case 'P': o.peer_per_alloc = 1; break;
         case 'd':
             o.dir = !strcmp(optarg, "c2p") ? DIR_C2P : !strcmp(optarg, "p2c") ? DIR_P2C
                   : !strcmp(optarg, "echo") ? DIR_ECHO : -1;
@@ -791,22 +855,27 @@ int main(int argc, char **argv)
     /* Clients: one socket on the wildcard address, so that it receives
      * what is sent to any 127.0.0.k; each client sends from its own. */
     gen_t g = {.cfd = udp_socket(INADDR_ANY, 0),
-               .pfd = udp_socket(INADDR_LOOPBACK, (uint16_t)o.peer_port)};
+               .pfd = udp_socket(o.peer_per_alloc ? INADDR_ANY : INADDR_LOOPBACK,
+                                 (uint16_t)o.peer_port)};
     g.cl = calloc((size_t)o.allocs, sizeof(*g.cl));
     struct sockaddr_in peer;
     socklen_t pl = sizeof(peer);
     getsockname(g.pfd, (struct sockaddr *)&peer, &pl);
+    peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     for (int i = 0; i < o.allocs; i++) {
         client_t *c = &g.cl[i];
         c->src.s_addr = htonl(INADDR_LOOPBACK + (uint32_t)i);
+        c->peer = peer;
+        if (o.peer_per_alloc) /* 127.0.1.1 ... 127.0.1.K */
+            c->peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK + 256 + (uint32_t)i);
         if (o.raw) {
             /* raw_fwd's relay socket is the port after its listener. */
             c->relayed = o.server;
             c->relayed.sin_port = htons((uint16_t)(ntohs(o.server.sin_port) + 1));
         } else {
-            setup_alloc(g.cfd, c, &o, &peer, i);
+            setup_alloc(g.cfd, c, &o, i);
         }
-        make_packet(c, &o, &peer, i);
+        make_packet(c, &o, i);
     }
     if (o.raw && o.dir == DIR_P2C) {
         /* raw_fwd sends peer traffic to the client it heard from last. */
