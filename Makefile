@@ -13,13 +13,13 @@
 # build needs (--build-only), the test targets everything.
 
 VERSION := 0.1.0
-PKGS := libwebsockets openssl libconfig jansson
+PKGS := libwebsockets openssl libconfig jansson liburing
 TEST_PKGS := cmocka
 # icehub-probe (ice/) also links libnice (and its GLib) and libsrtp2.
 ICE_PKGS := nice libsrtp2 glib-2.0
 
 # `make` and `make run` need only the build set (install-deps.sh --build-only: a
-# compiler, pkg-config and the four libraries above); the test targets need the full
+# compiler, pkg-config and the five libraries above); the test targets need the full
 # set (clang, cmocka, coturn, Chromium, ...), which `make test` also checks each time.
 TEST_GOALS := test unit-test asan-test integration-test fuzz bench test-deploy
 ifneq ($(filter $(TEST_GOALS),$(MAKECMDGOALS)),)

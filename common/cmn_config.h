@@ -71,6 +71,7 @@ typedef struct cmn_settings_s {
         int nonce_lifetime;         /* turn.nonce_lifetime: seconds until 438 */
         int unauth_rate;            /* turn.unauth_rate: 401s per second per source IP */
         bool gso;                   /* turn.gso: UDP GSO for runs to one destination */
+        bool io_uring;              /* turn.io_uring: sends of many relay sockets in one call */
     } turn;
     struct {
         bool enabled;               /* http.enabled */

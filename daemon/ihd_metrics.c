@@ -161,6 +161,13 @@ static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t 
             c->gso_sends);
     counter(p, "icehub_udp_gso_segments_total", "Datagrams that left in UDP GSO sends.",
             c->gso_segments);
+    gauge(p, "icehub_udp_io_uring_workers",
+          "Worker threads that send client data to peers through io_uring (turn.io_uring).",
+          c->uring_active);
+    counter(p, "icehub_udp_io_uring_submits_total",
+            "io_uring submissions of sends to peers: one system call each.", c->uring_submits);
+    counter(p, "icehub_udp_io_uring_sends_total",
+            "Sends (datagrams, or UDP GSO runs) those submissions carried.", c->uring_sends);
     counter(p, "icehub_turn_peer_send_errors_total",
             "Datagrams to peers the kernel refused to send.", c->relay_tx_errors);
 }

@@ -61,11 +61,11 @@ typedef struct ihd_relay_batch_s {
     ihd_dgram_t out[IHD_UDP_BATCH];
 } ihd_relay_batch_t;
 
-/* Client data waiting to go to peers: consecutive datagrams for the same
- * relay socket leave in one sendmmsg. The iovecs borrow the receive
+/* Client data waiting to go to peers, for the relay sockets of any
+ * allocations: the batch leaves in one io_uring submission, or one
+ * sendmmsg per socket (ihd_udp_send_many). The iovecs borrow the receive
  * buffers, so the owner flushes before reusing them. */
 typedef struct ihd_fwd_batch_s {
-    int fd;
     unsigned n;
     ihd_dgram_t d[IHD_UDP_BATCH];
     struct sockaddr_storage addr[IHD_UDP_BATCH];
@@ -365,7 +365,7 @@ void ihd_relay_flush(ihd_worker_t *w)
     if (!f || !f->n)
         return;
     ihd_udp_stats_t st = {0, 0, 0};
-    ihd_udp_send(w, f->fd, f->d, f->n, &st);
+    ihd_udp_send_many(w, f->d, f->n, &st);
     IHD_INC(w->c.relay_tx_errors, st.errors);
     f->n = 0;
 }
@@ -384,12 +384,11 @@ void ihd_relay_send(ihd_worker_t *w, turn_alloc_t *a, const cmn_addr_t *peer,
     if (!w->fwd)
         w->fwd = cmn_calloc(1, sizeof(ihd_fwd_batch_t));
     ihd_fwd_batch_t *f = w->fwd;
-    if (f->n && (f->fd != r->fd || f->n == IHD_UDP_BATCH))
+    if (f->n == IHD_UDP_BATCH)
         ihd_relay_flush(w);
     unsigned i = f->n++;
-    f->fd = r->fd;
     socklen_t sl = cmn_addr_to_sockaddr(peer, &f->addr[i]);
-    f->d[i] = (ihd_dgram_t){.data = data, .len = len, .to = &f->addr[i], .tolen = sl};
+    f->d[i] = (ihd_dgram_t){.fd = r->fd, .data = data, .len = len, .to = &f->addr[i], .tolen = sl};
 }
 
 /* A Send indication with DONT-FRAGMENT (RFC 8656 §11.2) on a relay socket
