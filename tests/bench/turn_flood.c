@@ -58,19 +58,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_stun.h"
+
 #define BATCH 32
 #define MAX_ALLOCS 250  /* sources 127.0.0.1 ... 127.0.0.250 */
 #define MAX_MSG 1600
-#define COOKIE 0x2112A442u
 #define CTRL_SPACE (CMSG_SPACE(sizeof(struct in_pktinfo)) + CMSG_SPACE(sizeof(uint16_t)))
 
-enum { M_ALLOCATE = 0x003, M_REFRESH = 0x004, M_SEND = 0x006, M_PERMISSION = 0x008,
-       M_CHANBIND = 0x009 };
-enum {
-    A_USERNAME = 0x0006, A_INTEGRITY = 0x0008, A_ERROR = 0x0009, A_CHANNEL = 0x000C,
-    A_LIFETIME = 0x000D, A_PEER = 0x0012, A_DATA = 0x0013, A_REALM = 0x0014,
-    A_NONCE = 0x0015, A_RELAYED = 0x0016, A_TRANSPORT = 0x0019,
-};
 enum { DIR_ECHO, DIR_C2P, DIR_P2C };
 
 typedef struct {
@@ -99,134 +93,12 @@ typedef struct {
 } client_t;
 
 /* Long-term credential state shared by all allocations. */
-static char realm[256], nonce[256];
-static uint8_t key[16];
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long cpu_ticks(int pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    /* Fields 14 and 15 (utime, stime) follow the ")" that ends the name. */
-    char *p = strrchr(buf, ')');
-    long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) != 2)
-        return -1;
-    return ut + st;
-}
+static bs_cred_t cred;
 
 static void die(const char *what)
 {
     fprintf(stderr, "turn_flood: %s\n", what);
     exit(1);
-}
-
-/* ---- STUN encoding ------------------------------------------------------- */
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, (uint16_t)(v >> 16));
-    put16(p + 2, (uint16_t)v);
-}
-
-static size_t msg_start(uint8_t *m, uint16_t type)
-{
-    put16(m, type);
-    put16(m + 2, 0);
-    put32(m + 4, COOKIE);
-    for (int i = 8; i < 20; i++)
-        m[i] = (uint8_t)rand();
-    return 20;
-}
-
-static size_t attr(uint8_t *m, size_t off, uint16_t type, const void *val, size_t len)
-{
-    put16(m + off, type);
-    put16(m + off + 2, (uint16_t)len);
-    memcpy(m + off + 4, val, len);
-    size_t padded = (len + 3) & ~(size_t)3;
-    memset(m + off + 4 + len, 0, padded - len);
-    off += 4 + padded;
-    put16(m + 2, (uint16_t)(off - 20));
-    return off;
-}
-
-static size_t attr_xor_addr(uint8_t *m, size_t off, uint16_t type, const struct sockaddr_in *a)
-{
-    uint8_t v[8] = {0, 1};
-    put16(v + 2, (uint16_t)(ntohs(a->sin_port) ^ (COOKIE >> 16)));
-    put32(v + 4, ntohl(a->sin_addr.s_addr) ^ COOKIE);
-    return attr(m, off, type, v, sizeof(v));
-}
-
-/* USERNAME, REALM, NONCE and MESSAGE-INTEGRITY (RFC 8489 §14.5). */
-static size_t add_auth(uint8_t *m, size_t off, const opts_t *o)
-{
-    off = attr(m, off, A_USERNAME, o->user, strlen(o->user));
-    off = attr(m, off, A_REALM, realm, strlen(realm));
-    off = attr(m, off, A_NONCE, nonce, strlen(nonce));
-    put16(m + 2, (uint16_t)(off - 20 + 24));
-    uint8_t mac[20];
-    unsigned maclen = 0;
-    HMAC(EVP_sha1(), key, sizeof(key), m, off, mac, &maclen);
-    return attr(m, off, A_INTEGRITY, mac, 20);
-}
-
-static void make_key(const opts_t *o)
-{
-    char s[600];
-    int n = snprintf(s, sizeof(s), "%s:%s:%s", o->user, realm, o->pass);
-    unsigned len = 0;
-    EVP_Digest(s, (size_t)n, key, &len, EVP_md5(), NULL);
-}
-
-/* ---- STUN decoding (of the server's answers only) ------------------------ */
-
-static const uint8_t *find_attr(const uint8_t *m, size_t len, uint16_t type, size_t *alen)
-{
-    size_t off = 20;
-    while (off + 4 <= len) {
-        uint16_t t = get16(m + off), l = get16(m + off + 2);
-        if (l > len - off - 4)
-            return NULL;
-        if (t == type) {
-            *alen = l;
-            return m + off + 4;
-        }
-        off += 4 + (((size_t)l + 3) & ~(size_t)3);
-    }
-    return NULL;
-}
-
-static void copy_str(char *dst, size_t cap, const uint8_t *v, size_t len)
-{
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(dst, v, len);
-    dst[len] = 0;
 }
 
 /* ---- Sockets ------------------------------------------------------------- */
@@ -303,9 +175,9 @@ static int transact(int fd, client_t *c, const opts_t *o, const uint8_t *req, si
     for (int attempt = 0; attempt < 8; attempt++) {
         if (client_send(fd, c, &o->server, req, len) < 0)
             die("send");
-        double until = now_s() + 0.25;
+        double until = bs_now() + 0.25;
         for (;;) {
-            double left = until - now_s();
+            double left = until - bs_now();
             if (left <= 0)
                 break;
             struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -315,17 +187,7 @@ static int transact(int fd, client_t *c, const opts_t *o, const uint8_t *req, si
             if (n < 20 || memcmp(resp + 8, req + 8, 12) != 0)
                 continue;
             *rlen = (size_t)n;
-            if ((get16(resp) & 0x0110) == 0x0100)
-                return 0;
-            size_t al;
-            const uint8_t *e = find_attr(resp, (size_t)n, A_ERROR, &al);
-            int code = e && al >= 4 ? (e[2] & 7) * 100 + e[3] : 600;
-            const uint8_t *v;
-            if ((v = find_attr(resp, (size_t)n, A_REALM, &al)))
-                copy_str(realm, sizeof(realm), v, al);
-            if ((v = find_attr(resp, (size_t)n, A_NONCE, &al)))
-                copy_str(nonce, sizeof(nonce), v, al);
-            return code;
+            return bs_answer(resp, (size_t)n, &cred);
         }
     }
     return -1;
@@ -341,15 +203,13 @@ static int request(int fd, client_t *c, const opts_t *o, uint16_t method, build_
     uint8_t req[MAX_MSG];
     int code = 0;
     for (int tries = 0; tries < 3; tries++) {
-        size_t off = msg_start(req, method);
+        size_t off = bs_msg_start(req, method);
         off = build(req, off, arg);
-        if (nonce[0])
-            off = add_auth(req, off, o);
+        if (cred.nonce[0])
+            off = bs_add_auth(req, off, &cred);
         code = transact(fd, c, o, req, off, resp, rlen);
-        if (code == 401 || code == 438) {
-            make_key(o);
+        if (code == 401 || code == 438)
             continue;
-        }
         return code;
     }
     return code;
@@ -359,14 +219,14 @@ static size_t build_allocate(uint8_t *m, size_t off, const void *arg)
 {
     (void)arg;
     const uint8_t udp[4] = {17, 0, 0, 0};
-    return attr(m, off, A_TRANSPORT, udp, 4);
+    return bs_attr(m, off, BS_A_TRANSPORT, udp, 4);
 }
 
 static size_t build_release(uint8_t *m, size_t off, const void *arg)
 {
     (void)arg;
     const uint8_t zero[4] = {0};
-    return attr(m, off, A_LIFETIME, zero, 4);
+    return bs_attr(m, off, BS_A_LIFETIME, zero, 4);
 }
 
 typedef struct {
@@ -379,10 +239,10 @@ static size_t build_peer(uint8_t *m, size_t off, const void *arg)
     const peer_arg_t *a = arg;
     if (a->channel) {
         uint8_t ch[4] = {0};
-        put16(ch, a->channel);
-        off = attr(m, off, A_CHANNEL, ch, 4);
+        bs_put16(ch, a->channel);
+        off = bs_attr(m, off, BS_A_CHANNEL, ch, 4);
     }
-    return attr_xor_addr(m, off, A_PEER, a->peer);
+    return bs_attr_xor_addr(m, off, BS_A_PEER, a->peer);
 }
 
 static void fail(const char *what, int i, int code)
@@ -395,22 +255,18 @@ static void setup_alloc(int fd, client_t *c, const opts_t *o, int i)
 {
     const struct sockaddr_in *peer = &c->peer;
     uint8_t resp[MAX_MSG];
-    size_t rlen = 0, al;
-    int code = request(fd, c, o, M_ALLOCATE, build_allocate, NULL, resp, &rlen);
+    size_t rlen = 0;
+    int code = request(fd, c, o, BS_ALLOCATE, build_allocate, NULL, resp, &rlen);
     if (code != 0)
         fail("Allocate", i, code);
-    const uint8_t *v = find_attr(resp, rlen, A_RELAYED, &al);
-    if (!v || al < 8)
+    if (bs_relayed(resp, rlen, &c->relayed) < 0)
         die("Allocate answer without XOR-RELAYED-ADDRESS");
-    c->relayed.sin_family = AF_INET;
-    c->relayed.sin_port = htons((uint16_t)(get16(v + 2) ^ (COOKIE >> 16)));
-    c->relayed.sin_addr.s_addr = htonl(((uint32_t)get16(v + 4) << 16 | get16(v + 6)) ^ COOKIE);
     peer_arg_t pa = {peer, 0};
-    if ((code = request(fd, c, o, M_PERMISSION, build_peer, &pa, resp, &rlen)) != 0)
+    if ((code = request(fd, c, o, BS_PERMISSION, build_peer, &pa, resp, &rlen)) != 0)
         fail("CreatePermission", i, code);
     if (!o->use_send) {
         pa.channel = (uint16_t)(0x4000 + i);
-        if ((code = request(fd, c, o, M_CHANBIND, build_peer, &pa, resp, &rlen)) != 0)
+        if ((code = request(fd, c, o, BS_CHANBIND, build_peer, &pa, resp, &rlen)) != 0)
             fail("ChannelBind", i, code);
     }
 }
@@ -421,7 +277,7 @@ static void release_alloc(int fd, client_t *c, const opts_t *o)
 {
     uint8_t resp[MAX_MSG];
     size_t rlen;
-    (void)request(fd, c, o, M_REFRESH, build_release, NULL, resp, &rlen);
+    (void)request(fd, c, o, BS_REFRESH, build_release, NULL, resp, &rlen);
 }
 
 /* The datagram a client repeats: ChannelData (RFC 8656 §12.4, no padding
@@ -435,12 +291,12 @@ static void make_packet(client_t *c, const opts_t *o, int i)
         memcpy(c->pkt, payload, (size_t)o->size);
         c->pkt_len = (size_t)o->size;
     } else if (o->use_send) {
-        size_t off = msg_start(c->pkt, (uint16_t)(M_SEND | 0x0010));
-        off = attr_xor_addr(c->pkt, off, A_PEER, peer);
-        c->pkt_len = attr(c->pkt, off, A_DATA, payload, (size_t)o->size);
+        size_t off = bs_msg_start(c->pkt, (uint16_t)(BS_SEND | 0x0010));
+        off = bs_attr_xor_addr(c->pkt, off, BS_A_PEER, peer);
+        c->pkt_len = bs_attr(c->pkt, off, BS_A_DATA, payload, (size_t)o->size);
     } else {
-        put16(c->pkt, (uint16_t)(0x4000 + i));
-        put16(c->pkt + 2, (uint16_t)o->size);
+        bs_put16(c->pkt, (uint16_t)(0x4000 + i));
+        bs_put16(c->pkt + 2, (uint16_t)o->size);
         memcpy(c->pkt + 4, payload, (size_t)o->size);
         c->pkt_len = 4 + (size_t)o->size;
     }
@@ -680,12 +536,12 @@ static void run(gen_t *g, const opts_t *o)
         setsockopt(sink_fd(g, o), SOL_SOCKET, SO_RCVBUF, &tiny, sizeof(tiny));
     }
     long drops0 = oneway ? udp_drops(sink_port) : 0;
-    long cpu0 = o->cpu_pid ? cpu_ticks(o->cpu_pid) : 0;
+    long cpu0 = o->cpu_pid ? bs_cpu_ticks(o->cpu_pid) : 0;
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
-    double t0 = now_s(), end = t0 + o->seconds_ms / 1000.0, last_rx = t0, t;
+    double t0 = bs_now(), end = t0 + o->seconds_ms / 1000.0, last_rx = t0, t;
     long rx_at_last = 0;
-    while ((t = now_s()) < end) {
+    while ((t = bs_now()) < end) {
         long room = BATCH * (long)o->allocs;
         if (!oneway)
             room = o->window - (k.sent - k.client_rx - k.stalls);
@@ -708,20 +564,20 @@ static void run(gen_t *g, const opts_t *o)
         struct timespec ts = {0, o->rate > 0 ? 100000 : 2000000};
         if (ppoll(p, 2, &ts, NULL) <= 0) {
             /* Nothing came back for a while; count the window lost. */
-            if (now_s() - last_rx > 0.05 && k.sent - k.client_rx - k.stalls > 0) {
+            if (bs_now() - last_rx > 0.05 && k.sent - k.client_rx - k.stalls > 0) {
                 k.stalls = k.sent - k.client_rx;
-                last_rx = now_s();
+                last_rx = bs_now();
             }
             continue;
         }
         receive(p, g, o, &k);
         if (k.client_rx != rx_at_last) {
             rx_at_last = k.client_rx;
-            last_rx = now_s();
+            last_rx = bs_now();
         }
     }
-    double el = now_s() - t0;
-    long cpu1 = o->cpu_pid ? cpu_ticks(o->cpu_pid) : 0;
+    double el = bs_now() - t0;
+    long cpu1 = o->cpu_pid ? bs_cpu_ticks(o->cpu_pid) : 0;
     getrusage(RUSAGE_SELF, &ru1);
     long drops1 = oneway ? udp_drops(sink_port) : 0;
     long rx_at_end = k.peer_rx + k.client_rx;
@@ -733,7 +589,7 @@ static void run(gen_t *g, const opts_t *o)
     if (oneway)
         usleep(100000);
     long tail0 = k.peer_rx + k.client_rx;
-    for (double stop = now_s() + 0.2; now_s() < stop;)
+    for (double stop = bs_now() + 0.2; bs_now() < stop;)
         if (poll(p, 2, 10) > 0)
             receive(p, g, o, &k);
     if (oneway)
@@ -842,6 +698,8 @@ int main(int argc, char **argv)
         o.user = userpass;
         o.pass = colon + 1;
     }
+    cred.user = o.user;
+    cred.pass = o.pass;
     char *colon = strrchr(server, ':');
     if (!colon)
         usage();
