@@ -62,6 +62,7 @@ typedef struct ihd_counters_s {
     uint64_t binding_error;       /* 420s */
     uint64_t invalid[IHD_DROP_COUNT];
     uint64_t tcp_accepted[TURN_TR_COUNT];
+    uint64_t tcp_writes[TURN_TR_COUNT]; /* send calls to stream clients */
     uint64_t tcp_closed_idle;
     uint64_t tcp_closed_error;    /* garbage that cannot be a frame, TLS errors */
     uint64_t tcp_closed_peer;     /* the client closed or reset it */
@@ -148,6 +149,7 @@ typedef struct ihd_worker_s {
     bool uring_tried;           /* a ring was tried (made or refused) */
     ihd_alloc_t *graveyard;     /* ended allocations' glue, freed after the event batch */
     ihd_conn_t *conn_graveyard; /* closed connections, freed after the event batch */
+    ihd_conn_t *conn_dirty;     /* connections with output to flush after the event batch */
 } ihd_worker_t;
 
 struct ihd_server_s {
@@ -230,6 +232,10 @@ void ihd_tcp_event(ihd_worker_t *w, ihd_conn_t *c, uint32_t events);
 void ihd_tcp_expire(ihd_worker_t *w, double now);
 void ihd_tcp_close_all(ihd_worker_t *w);
 void ihd_tcp_reap(ihd_worker_t *w);
+/* Write what connections were sent during this pass over the events: one
+ * send per connection (on TLS carrying one record per message). Call after each epoll batch,
+ * before ihd_tcp_reap. */
+void ihd_tcp_flush(ihd_worker_t *w);
 /* Send a message to a stream client (padding already applied). Returns
  * -1 if the connection had to be closed. */
 int ihd_tcp_send(ihd_worker_t *w, ihd_conn_t *c, const uint8_t *p, size_t n);

@@ -213,6 +213,9 @@ void ihd_metrics_render(ihd_server_t *srv, cmn_prom_t *p)
 
     per_transport(p, "icehub_connections_accepted_total", "counter",
                   "Stream connections accepted.", c.tcp_accepted);
+    per_transport(p, "icehub_stream_writes_total", "counter",
+                  "Writes (send calls) to stream clients: the frames of icehub_tx_packets_total "
+                  "(on TLS each its own record) leave coalesced in these.", c.tcp_writes);
     cmn_prom_family(p, "icehub_connections_open", "gauge", "Stream connections open now.");
     cmn_prom_sample_u64(p, "icehub_connections_open", c.tcp_open, CMN_PROM_END);
     cmn_prom_family(p, "icehub_connections_closed_total", "counter",

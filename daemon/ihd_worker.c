@@ -210,6 +210,9 @@ static void *worker_main(void *arg)
                 break;
             }
         }
+        /* What stream clients were sent in this batch leaves now, one
+         * write per connection. */
+        ihd_tcp_flush(w);
         double now = ihd_now();
         if (now >= next_tick) {
             ihd_tcp_expire(w, now);
