@@ -210,6 +210,15 @@ static void pss_receive(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi, const void 
 {
     size_t max = sig_hub_cfg(s->hub)->max_message;
     pss->last_rx = ihd_now();
+    if (!pss->in_msg && lws_is_final_fragment(wsi) && !lws_frame_is_binary(wsi) && len <= max) {
+        /* A whole text message in one piece (the usual case): the hub reads
+         * it where lws has it, no reassembly copy. */
+        s->rx_at = pss->last_rx;
+        s->rx_conn = pss->conn;
+        sig_conn_text(s->hub, pss->conn, in ? in : "", len, ihd_wallclock());
+        s->rx_conn = NULL;
+        return;
+    }
     if (!pss->in_msg) {
         pss->in_msg = true;
         pss->rx_binary = lws_frame_is_binary(wsi);
