@@ -14,12 +14,14 @@
 
 VERSION := 0.1.0
 PKGS := libwebsockets openssl libconfig jansson liburing
+# libev (the HTTP thread's event loop, with lws's plugin for it) has no .pc file.
+EV_CHECK := test -f /usr/include/ev.h && ls /usr/lib/*/libwebsockets-evlib_ev.so >/dev/null 2>&1
 TEST_PKGS := cmocka
 # icehub-probe (ice/) also links libnice (and its GLib) and libsrtp2.
 ICE_PKGS := nice libsrtp2 glib-2.0
 
 # `make` and `make run` need only the build set (install-deps.sh --build-only: a
-# compiler, pkg-config and the five libraries above); the test targets need the full
+# compiler, pkg-config and the libraries above); the test targets need the full
 # set (clang, cmocka, coturn, Chromium, ...), which `make test` also checks each time.
 TEST_GOALS := test unit-test asan-test integration-test fuzz bench test-deploy
 ifneq ($(filter $(TEST_GOALS),$(MAKECMDGOALS)),)
@@ -30,7 +32,7 @@ DEPS_CHECK := $(PKGS) $(ICE_PKGS)
 DEPS_MODE := --build-only
 endif
 ifeq ($(filter clean help deps,$(MAKECMDGOALS)),)
-ifneq ($(shell pkg-config --exists $(DEPS_CHECK) 2>/dev/null && echo ok),ok)
+ifneq ($(shell pkg-config --exists $(DEPS_CHECK) 2>/dev/null && $(EV_CHECK) && echo ok),ok)
 $(info icehub: build dependencies missing; running deploy/install-deps.sh $(DEPS_MODE))
 DEPS_RC := $(shell sh deploy/install-deps.sh $(DEPS_MODE) 1>&2; echo $$?)
 ifneq ($(DEPS_RC),0)
@@ -59,7 +61,7 @@ BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DICEHUB_VERSION=\"$(VERSION)\" -I. $(WA
 RELEASE_CFLAGS := -O2 -g $(BASE_CFLAGS)
 ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined $(BASE_CFLAGS)
-LDLIBS := $(PKG_LIBS) -lm -pthread
+LDLIBS := $(PKG_LIBS) -lev -lm -pthread
 
 LIB_SRCS := $(wildcard common/*.c stun/*.c turn/*.c signal/*.c acct/*.c)
 # Web files served by icehubd, compiled in (signal/sig_assets.h).
