@@ -2,7 +2,7 @@
 #   make            build bin/icehubd and bin/icehub-probe (release, -O2)
 #   make run        build and start icehubd in the foreground with the embedded defaults
 #   make test       unit tests (plain and ASan+UBSan), integration tests, a short fuzz run
-#   make bench      benchmarks (writes docs/benchmarks.md)
+#   make bench      benchmarks (writes docs/benchmarks.md; COTURN=path to compare with)
 #   make fuzz       long libFuzzer run of every fuzz target (FUZZ_SECONDS each, default 600)
 #   make deps       install every package the tests need (deploy/install-deps.sh)
 #   make install    install under PREFIX (default /usr/local), staged under DESTDIR
@@ -223,8 +223,10 @@ fuzz: $(FUZZ_TARGETS)
 	    $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus-$$n \
 	        tests/fuzz/corpus/$$n || exit 1; done
 
+# COTURN=path/to/turnserver compares with another coturn build (default:
+# Debian's turnserver); BENCH_ONLY=... runs some sections (tests/bench/run.sh).
 bench: bin/icehubd
-	@bash tests/bench/run.sh
+	@COTURN="$(COTURN)" bash tests/bench/run.sh
 
 # Installation, as users of a C project expect: PREFIX for the layout,
 # DESTDIR to stage it (packaging, the container image's build stage).
