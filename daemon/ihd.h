@@ -261,8 +261,8 @@ unsigned ihd_udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
                       ihd_udp_stats_t *st);
 /* The same for datagrams of many sockets (d[i].fd), at most IHD_UDP_BATCH:
  * each socket's datagrams keep their order. One io_uring submission for
- * all when the worker has a ring and turn.io_uring is on, else one
- * sendmmsg per socket. */
+ * all when they are for two sockets or more, the worker has a ring and
+ * turn.io_uring is on, else one sendmmsg per socket. */
 unsigned ihd_udp_send_many(ihd_worker_t *w, const ihd_dgram_t *d, unsigned n,
                            ihd_udp_stats_t *st);
 

@@ -243,9 +243,13 @@ unsigned ihd_udp_send_many(ihd_worker_t *w, const ihd_dgram_t *d, unsigned n,
     ihd_dgram_t tmp[IHD_UDP_BATCH];
     if (n > IHD_UDP_BATCH)
         n = IHD_UDP_BATCH;
+    if (!n)
+        return 0;
     d = group_by_fd(d, n, tmp);
     unsigned taken = 0;
-    if (w->uring && w->cfg->s.turn.io_uring) {
+    /* One socket only (a quiet moment, a run of one client): a sendmmsg is
+     * one system call too, and cheaper than a ring's round trip. */
+    if (w->uring && w->cfg->s.turn.io_uring && d[0].fd != d[n - 1].fd) {
         udp_msgs_t u;
         udp_prepare(&u, d, n, gso_on(w));
         long t = uring_send(w, &u, d, st);

@@ -174,8 +174,11 @@ static char *next_msg(conn_t *c, size_t *off)
             if (!end)
                 return NULL;
             if (strncmp(c->in + *off, "HTTP/1.1 101", 12)) {
-                fprintf(stderr, "handshake refused: %.40s\n", c->in + *off);
-                exit(1);
+                /* Refused (a busy hub may answer 503): the caller dials
+                 * again, or gives up. */
+                fprintf(stderr, "sig_load: handshake refused: %.40s\n", c->in + *off);
+                c->state = -1;
+                return NULL;
             }
             *off = (size_t)(end + 4 - c->in);
             c->state = 1;
@@ -250,6 +253,7 @@ typedef struct pool_s {
     conn_t *c;
     int n, ep;
     int open, joined, left;     /* how many reached each state */
+    long redials;               /* handshakes refused and tried again */
 } pool_t;
 
 static void pool_open(pool_t *p, int n)
@@ -281,7 +285,8 @@ static void pool_poll(pool_t *p, int ms, const char *join_tag)
     for (int e = 0; e < k; e++) {
         int i = (int)evs[e].data.u32;
         conn_t *c = &p->c[i];
-        if (fill(c) < 0) {
+        int eof = fill(c) < 0;
+        if (eof && c->state != 0) {
             fprintf(stderr, "sig_load: connection %d closed by the hub\n", i);
             exit(1);
         }
@@ -299,6 +304,22 @@ static void pool_poll(pool_t *p, int ms, const char *join_tag)
                 fprintf(stderr, "sig_load: the hub said %s\n", m);
                 exit(1);
             }
+        }
+        if (c->state == -1 || (c->state == 0 && eof)) {
+            /* Refused or dropped before the 101: dial again, a little later. */
+            if (++p->redials > 100 * p->n) {
+                fprintf(stderr, "sig_load: the hub keeps refusing connections\n");
+                exit(1);
+            }
+            epoll_ctl(p->ep, EPOLL_CTL_DEL, c->fd, NULL);
+            close(c->fd);
+            usleep(2000);
+            c->len = 0;
+            c->state = 0;
+            c->fd = dial();
+            struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+            epoll_ctl(p->ep, EPOLL_CTL_ADD, c->fd, &ev);
+            continue;
         }
         compact(c, off);
         if (was == 0 && c->state == 1) {
@@ -449,7 +470,7 @@ static void idle_child(int k, int up, int down, void *arg)
             struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)p.n};
             epoll_ctl(p.ep, EPOLL_CTL_ADD, p.c[p.n].fd, &ev);
             p.n++;
-            if (p.n % 64 == 0)
+            if (p.n % 16 == 0)
                 pool_poll(&p, 0, "idle");
         }
         while (p.joined < want)

@@ -112,7 +112,8 @@ if wants signal; then
     SIG_PAIRS_SAVED=$SIG_PAIRS SIG_PAIRS=10
     grep -q idle_conns "$B/idle.out" && sig_relay "10000/s beside $(kv idle_conns "$l") idle peers" 10000 >/dev/null
     SIG_PAIRS=$SIG_PAIRS_SAVED
-    kill $idle_pid 2>/dev/null; wait $idle_pid 2>/dev/null
+    kill $idle_pid 2>/dev/null || true
+    wait $idle_pid 2>/dev/null || true
     stop_server "$SRV" icehubd
     SIG_STATE=$(section_state)
 fi

@@ -4,7 +4,8 @@
  * loopback sockets: datagrams of many relay sockets leave in one io_uring
  * submission (or, without a ring, one sendmmsg per socket), each socket's
  * datagrams in their order and from their own socket; runs to one peer
- * with one size become UDP GSO sends; a datagram the kernel refuses is
+ * with one size become UDP GSO sends; datagrams of one socket only skip
+ * the ring (a sendmmsg is one call too); a datagram the kernel refuses is
  * counted and does not take the others with it; the ring's check that
  * sends never wait; a worker whose ring breaks sends without it.
  */
@@ -232,6 +233,25 @@ static void test_oversize_datagram_after_a_run(void **state)
     assert_int_equal(read_all(f->peer[2], got, 4), 2);
 }
 
+/* Datagrams for one socket only take a sendmmsg, not the ring. */
+static void test_one_socket_skips_the_ring(void **state)
+{
+    fx_t *f = *state;
+    const char *why = NULL;
+    assert_int_equal(ihd_uring_new(&f->w.uring, &why), 0);
+    ihd_dgram_t d[3];
+    for (int i = 0; i < 3; i++)
+        d[i] = (ihd_dgram_t){.fd = f->relay[1], .data = "xyz", .len = 3,
+                             .to = &f->peer_addr[1], .tolen = sizeof(f->peer_addr[1])};
+    ihd_udp_stats_t st = {0, 0, 0};
+    assert_int_equal(ihd_udp_send_many(&f->w, d, 3, &st), 3);
+    assert_int_equal(f->w.c.uring_submits, 0);
+    assert_int_equal(f->w.c.gso_sends, 1); /* the three as one GSO send */
+    char got[4][64];
+    assert_int_equal(read_all(f->peer[1], got, 4), 3);
+    assert_int_equal(ihd_udp_send_many(&f->w, d, 0, &st), 0);
+}
+
 static void test_ring_check_passes_here(void **state)
 {
     (void)state;
@@ -304,6 +324,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused_datagram_counted_others_sent, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_oversize_datagram_after_a_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_socket_skips_the_ring, setup, teardown),
         cmocka_unit_test(test_ring_check_passes_here),
         cmocka_unit_test_setup_teardown(test_worker_setup_and_failure, setup, teardown),
     };
