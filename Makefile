@@ -3,6 +3,7 @@
 #   make run        build and start icehubd in the foreground with the embedded defaults
 #   make test       unit tests (plain and ASan+UBSan), integration tests, a short fuzz run
 #   make bench      benchmarks (writes docs/benchmarks.md; COTURN=path to compare with)
+#   make upgrade-soak  live upgrades under load: pause and loss (tests/artifacts/upgrade-soak.json)
 #   make fuzz       long libFuzzer run of every fuzz target (FUZZ_SECONDS each, default 600)
 #   make deps       install every package the tests need (deploy/install-deps.sh)
 #   make install    install under PREFIX (default /usr/local), staged under DESTDIR
@@ -79,7 +80,7 @@ A_DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(A)/%.o)
 R_TESTS := $(TEST_SRCS:%.c=$(R)/%)
 A_TESTS := $(TEST_SRCS:%.c=$(A)/%)
 
-.PHONY: all run test unit-test asan-test integration-test fuzz bench clean help deps \
+.PHONY: all run test unit-test asan-test integration-test fuzz bench upgrade-soak clean help deps \
         install uninstall test-deploy
 .DEFAULT_GOAL := all
 
@@ -222,6 +223,11 @@ fuzz: $(FUZZ_TARGETS)
 	    echo "== $$t for $(FUZZ_SECONDS) s"; \
 	    $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus-$$n \
 	        tests/fuzz/corpus/$$n || exit 1; done
+
+# Several live upgrades in a row under uclient and stream load; SOAK_ARGS
+# passes options (tests/bench/upgrade_soak.py --help).
+upgrade-soak: bin/icehubd
+	@/usr/bin/python3 tests/bench/upgrade_soak.py $(SOAK_ARGS)
 
 # COTURN=path/to/turnserver compares with another coturn build (default:
 # Debian's turnserver); BENCH_ONLY=... runs some sections (tests/bench/run.sh).

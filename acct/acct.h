@@ -173,6 +173,11 @@ int acct_ledger_check(const char *path, uint64_t max_bytes, bool rotate_daily, c
  * A NULL ledger takes nothing. */
 void acct_ledger_append(acct_ledger_t *l, const char *lines, size_t len, unsigned nrec);
 void acct_ledger_configure(acct_ledger_t *l, uint64_t max_bytes, bool rotate_daily);
+/* Wait (at most <timeout> seconds) until every line queued so far has been
+ * handed to write(): another process may then read the file whole (a live
+ * upgrade). Returns 0, or CMN_EAGAIN when the time ran out (a failing
+ * disk). NULL is a no-op. */
+int acct_ledger_flush(acct_ledger_t *l, double timeout);
 /* Reopen the file at its path (SIGHUP, after logrotate moved it). */
 void acct_ledger_reopen(acct_ledger_t *l);
 /* Write everything queued (retrying a failing disk for a few seconds),
@@ -255,11 +260,25 @@ void acct_usage_free(acct_usage_t *u);
  * table's quota blocks that someone lifted are put back. <n> may be 0. */
 void acct_usage_apply(acct_usage_t *u, const acct_rules_t *r, const acct_delta_t *d, size_t n,
                       double wall);
+/* Where a rebuild stopped reading the current ledger file (kept open), so
+ * a catch-up can read what another writer appended since. */
+typedef struct acct_mark_s {
+    int fd;                     /* -1: none */
+    uint64_t off;               /* the end of the last whole line read */
+    uint64_t dev, ino;          /* the file's identity, to notice a rotation */
+} acct_mark_t;
+
 /* Rebuild the current period from the ledger at <path> and the files
  * rotated from it during the period (PATH.YYYYmmddTHHMMSS[-N]): records
  * whose interval ended in the period count. Logs what it read and what it
- * skipped. Call before acct_usage_apply blocks anyone. */
-void acct_usage_rebuild(acct_usage_t *u, const char *path);
+ * skipped. Call before acct_usage_apply blocks anyone. With <mark> (may be
+ * NULL), the current file stays open and *mark says where its whole lines
+ * ended: acct_usage_catch_up later adds what was appended since (a live
+ * upgrade reads the bulk before the handover and the rest in it). */
+void acct_usage_rebuild(acct_usage_t *u, const char *path, acct_mark_t *mark);
+/* Add the records appended to the marked file since <mark>, and those of a
+ * new file at <path> if it was rotated meanwhile; closes the mark. */
+void acct_usage_catch_up(acct_usage_t *u, const char *path, acct_mark_t *mark);
 
 /* ---- Views of the usage table (acct_view.c) ------------------------------ */
 
@@ -297,6 +316,52 @@ typedef struct acct_hist_s {
 void acct_hist_observe(acct_hist_t *h, double secs, uint64_t bytes);
 /* Write the two histograms summed over <h>[0..n). */
 void acct_hist_metrics(const acct_hist_t *h, size_t n, struct cmn_prom_s *p);
+
+/* ---- Revoked users (acct_revoke.c) ------------------------------------------ */
+
+/* The users an operator revoked, each until an expiry, kept in a small JSON
+ * file (written atomically) so the list survives restarts. The one
+ * interface revocations go through: a store elsewhere (a cluster's) would
+ * implement these same calls. Thread-safe. It does not block anyone
+ * itself: the caller applies the list to the relay. */
+#define ACCT_REVOKES_MAX 100000
+
+typedef struct acct_revokes_s acct_revokes_t;
+
+typedef struct acct_revoked_s {
+    char *user;                 /* owned: the quota user */
+    double since, until;        /* Unix seconds */
+} acct_revoked_t;
+
+acct_revokes_t *acct_revokes_new(void);
+void acct_revokes_free(acct_revokes_t *r);
+/* Keep the list in <path> (NULL or "": in memory only) and read it: the
+ * list becomes the file's, less the entries that ended by <now>. A missing
+ * file is an empty list. Returns 0, or CMN_EIO / CMN_EINVAL with the file
+ * and what was wrong in <err> (the list is then empty). */
+int acct_revokes_open(acct_revokes_t *r, const char *path, double now, char *err,
+                      size_t errlen);
+/* Move the list to <path> (a reload): written there at once if it changed.
+ * Returns 0 or CMN_EIO. */
+int acct_revokes_set_path(acct_revokes_t *r, const char *path);
+/* Revoke <user> from <now> for <ttl> seconds (again: the end moves to
+ * now + ttl). *fresh says whether it was new, *until when it ends. Returns
+ * 0; CMN_EIO when the file could not be written (the entry holds in
+ * memory); CMN_ELIMIT past ACCT_REVOKES_MAX (nothing added). */
+int acct_revokes_add(acct_revokes_t *r, const char *user, double now, double ttl, bool *fresh,
+                     double *until);
+/* Returns 0, CMN_ENOENT (not revoked) or CMN_EIO (removed, file not written). */
+int acct_revokes_remove(acct_revokes_t *r, const char *user);
+/* Drop the entries that ended by <now>, calling <fn> with each name first
+ * (with the list's mutex held: <fn> must not call back). Returns how many. */
+size_t acct_revokes_expire(acct_revokes_t *r, double now, void (*fn)(void *ctx, const char *user),
+                           void *ctx);
+/* A copy of the list, sorted by name; free with acct_revokes_list_free. */
+acct_revoked_t *acct_revokes_list(acct_revokes_t *r, size_t *n);
+void acct_revokes_list_free(acct_revoked_t *v, size_t n);
+bool acct_revokes_has(acct_revokes_t *r, const char *user);
+/* Failed writes of the file since start. */
+uint64_t acct_revokes_save_errors(acct_revokes_t *r);
 
 /* ---- `icehubd usage` (acct_cli.c) ------------------------------------------- */
 

@@ -32,6 +32,7 @@ struct acct_ledger_s {
     uint64_t max_bytes;
     bool rotate_daily;
     bool reopen, stop;
+    int flush;                  /* callers of acct_ledger_flush waiting: no gathering */
     acct_ledger_stats_t st;
     double last_err_log;
 };
@@ -48,5 +49,8 @@ struct acct_usage_s {
     acct_names_t qblocked;      /* users the table blocked this period */
     uint64_t block_gen;         /* blocker->gen when qblocked was last checked */
 };
+
+/* fsync the directory holding <path> (after a rename or a create there). */
+void acct__sync_dir(const char *path);
 
 #endif /* ACCT_INT_H */

@@ -101,7 +101,7 @@ static int open_file(acct_ledger_t *l)
     return 0;
 }
 
-static void sync_dir(const char *path)
+void acct__sync_dir(const char *path)
 {
     char *c = cmn_strdup(path);
     int fd = open(dirname(c), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -135,7 +135,7 @@ static int rotate(acct_ledger_t *l)
     int rc = open_file(l);
     if (rc < 0)
         count_error(l, "cannot open", -rc);
-    sync_dir(l->path);
+    acct__sync_dir(l->path);
     pthread_mutex_lock(&l->mu);
     l->st.rotations++;
     pthread_mutex_unlock(&l->mu);
@@ -281,7 +281,7 @@ static void *writer_main(void *arg)
             pthread_cond_timedwait(&l->cv, &l->mu, &ts);
             continue;
         }
-        if (!l->stop && l->qlen && !blen) {
+        if (!l->stop && !l->flush && l->qlen && !blen) {
             /* Let a burst of records from several workers gather. */
             pthread_mutex_unlock(&l->mu);
             struct timespec nap = {0, LEDGER_GATHER_NS};
@@ -349,6 +349,26 @@ static void *writer_main(void *arg)
     pthread_mutex_unlock(&l->mu);
     cmn_free(batch);
     return NULL;
+}
+
+int acct_ledger_flush(acct_ledger_t *l, double timeout)
+{
+    if (!l)
+        return 0;
+    double until = wall_now() + timeout;
+    pthread_mutex_lock(&l->mu);
+    l->flush++;
+    pthread_cond_signal(&l->cv);
+    while ((l->qlen || l->pending) && wall_now() < until) {
+        pthread_mutex_unlock(&l->mu);
+        struct timespec nap = {0, 1000000L};
+        nanosleep(&nap, NULL);
+        pthread_mutex_lock(&l->mu);
+    }
+    bool done = !l->qlen && !l->pending;
+    l->flush--;
+    pthread_mutex_unlock(&l->mu);
+    return done ? 0 : CMN_EAGAIN;
 }
 
 /* Rotation renames the file and creates a new one: that needs a writable

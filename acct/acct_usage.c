@@ -19,6 +19,9 @@
  */
 #include "acct_int.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
@@ -255,7 +258,32 @@ static bool rotated_in_period(const char *base, const char *name, double pstart)
     return t >= pstart;
 }
 
-static void rebuild_file(rebuild_t *rb, const char *path, uint64_t *files)
+static void read_from(rebuild_t *rb, FILE *f, const char *path, acct_read_stats_t *st)
+{
+    if (acct_ledger_read(f, path, rebuild_rec, rebuild_warn, rb, st) < 0)
+        cmn_warn("usage", "read error in %s; usage rebuilt from what was read", path);
+}
+
+/* Where the last whole line before <end> of <fd> ends. */
+static uint64_t whole_lines_end(int fd, uint64_t end)
+{
+    char buf[4096];
+    for (uint64_t pos = end; pos > 0;) {
+        size_t n = (size_t)CMN_MIN((uint64_t)sizeof(buf), pos);
+        pos -= n;
+        if (pread(fd, buf, n, (off_t)pos) != (ssize_t)n)
+            return 0;
+        for (size_t i = n; i-- > 0;)
+            if (buf[i] == '\n')
+                return pos + i + 1;
+    }
+    return 0;
+}
+
+/* Read <path>; with <mark>, keep it open and remember where the whole
+ * lines read ended (a line still being written when the reader got to the
+ * end is skipped as torn, and read whole by the catch-up). */
+static void rebuild_file(rebuild_t *rb, const char *path, uint64_t *files, acct_mark_t *mark)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -264,19 +292,32 @@ static void rebuild_file(rebuild_t *rb, const char *path, uint64_t *files)
         return;
     }
     acct_read_stats_t st;
-    if (acct_ledger_read(f, path, rebuild_rec, rebuild_warn, rb, &st) < 0)
-        cmn_warn("usage", "read error in %s; usage rebuilt from what was read", path);
+    memset(&st, 0, sizeof(st));
+    read_from(rb, f, path, &st);
+    if (mark) {
+        struct stat sb;
+        off_t end = ftello(f);
+        mark->off = end < 0 ? 0 : st.torn ? whole_lines_end(fileno(f), (uint64_t)end)
+                                          : (uint64_t)end;
+        mark->fd = dup(fileno(f));
+        memset(&sb, 0, sizeof(sb));
+        (void)fstat(fileno(f), &sb);
+        mark->ino = (uint64_t)sb.st_ino;
+        mark->dev = (uint64_t)sb.st_dev;
+    }
     fclose(f);
     (*files)++;
 }
 
-void acct_usage_rebuild(acct_usage_t *u, const char *path)
+void acct_usage_rebuild(acct_usage_t *u, const char *path, acct_mark_t *mark)
 {
     rebuild_t rb = {u, 0};
     uint64_t files = 0;
     char *d = cmn_strdup(path), *b = cmn_strdup(path);
     const char *dir = dirname(d), *base = basename(b);
     DIR *dh = opendir(dir);
+    if (mark)
+        mark->fd = -1;
     if (dh) {
         struct dirent *e;
         while ((e = readdir(dh))) {
@@ -285,12 +326,12 @@ void acct_usage_rebuild(acct_usage_t *u, const char *path)
             size_t n = strlen(dir) + strlen(e->d_name) + 2;
             char *full = cmn_malloc(n);
             snprintf(full, n, "%s/%s", dir, e->d_name);
-            rebuild_file(&rb, full, &files);
+            rebuild_file(&rb, full, &files, NULL);
             cmn_free(full);
         }
         closedir(dh);
     }
-    rebuild_file(&rb, path, &files);
+    rebuild_file(&rb, path, &files, mark);
     char t[ACCT_TIME_STRLEN];
     if (files)
         cmn_info("usage", "rebuilt usage since %s from %llu ledger records in %llu files "
@@ -299,4 +340,26 @@ void acct_usage_rebuild(acct_usage_t *u, const char *path)
                  (unsigned long long)files, (unsigned long long)u->users.map.n);
     cmn_free(d);
     cmn_free(b);
+}
+
+void acct_usage_catch_up(acct_usage_t *u, const char *path, acct_mark_t *mark)
+{
+    rebuild_t rb = {u, 0};
+    FILE *f = mark->fd >= 0 ? fdopen(mark->fd, "r") : NULL;
+    acct_read_stats_t st;
+    if (f && fseeko(f, (off_t)mark->off, SEEK_SET) == 0)
+        read_from(&rb, f, path, &st);
+    if (f)
+        fclose(f);
+    else if (mark->fd >= 0)
+        close(mark->fd);
+    mark->fd = -1;
+    /* Rotated since the mark: the new file at <path> holds the rest. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && ((uint64_t)sb.st_ino != mark->ino ||
+                                 (uint64_t)sb.st_dev != mark->dev)) {
+        uint64_t files = 0;
+        rebuild_file(&rb, path, &files, NULL);
+    }
+    cmn_debug("usage", "caught up with %llu ledger records", (unsigned long long)rb.used);
 }

@@ -72,6 +72,9 @@ typedef struct cmn_settings_s {
         int unauth_rate;            /* turn.unauth_rate: 401s per second per source IP */
         bool gso;                   /* turn.gso: UDP GSO for runs to one destination */
         bool io_uring;              /* turn.io_uring: sends of many relay sockets in one call */
+        int drain_timeout;          /* turn.drain_timeout: seconds a drain waits for
+                                     * allocations to end */
+        cmn_addrlist_t alternate_servers; /* turn.alternate_servers: 300 targets while draining */
     } turn;
     struct {
         bool enabled;               /* http.enabled */
@@ -120,7 +123,14 @@ typedef struct cmn_settings_s {
         bool enabled;               /* admin.enabled: the admin API and /dashboard */
         char *token;                /* admin.token: bearer token, "" = none (loopback only) */
         char *token_file;           /* admin.token_file: read into token by the loader */
+        char *revocations_file;     /* admin.revocations_file: "" = next to ledger.path */
+        int revocation_ttl;         /* admin.revocation_ttl: seconds a revocation lasts */
     } admin;
+
+    /* ---- upgrade ---- */
+    struct {
+        char *socket;               /* upgrade.socket: Unix socket of the live upgrade, "" = off */
+    } upgrade;
 
     /* ---- signal ---- */
 

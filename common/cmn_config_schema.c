@@ -107,6 +107,12 @@ static const cmn_cfg_def_t schema[] = {
      .def = "true", .reloadable = true,
      .doc = "Send client data for many allocations' relay sockets in one io_uring system call; "
             "without io_uring, one sendmmsg per relay socket."},
+    {.name = "turn.drain_timeout", .type = CMN_CFG_INT, .offset = F(turn.drain_timeout),
+     .def = "20", .min = 0, .max = 86400, .reloadable = true,
+     .doc = "Seconds a drain (SIGTERM, POST /api/drain) waits for allocations to end."},
+    {.name = "turn.alternate_servers", .type = CMN_CFG_ADDRLIST,
+     .offset = F(turn.alternate_servers), .def = "", .reloadable = true,
+     .doc = "Servers a draining icehubd sends new Allocates to (300 Try Alternate)."},
     {.name = "http.enabled", .type = CMN_CFG_BOOL, .offset = F(http.enabled),
      .def = "true",
      .doc = "Run the HTTP/WebSocket signaling service."},
@@ -117,10 +123,10 @@ static const cmn_cfg_def_t schema[] = {
      .def = "",
      .doc = "Addresses for HTTPS and secure WebSocket (wss://) signaling; used only with tls.cert."},
     {.name = "tls.cert", .type = CMN_CFG_PATH, .offset = F(tls.cert),
-     .def = "",
+     .def = "", .reloadable = true,
      .doc = "PEM certificate chain for the TLS listeners; empty disables TLS."},
     {.name = "tls.key", .type = CMN_CFG_PATH, .offset = F(tls.key),
-     .def = "",
+     .def = "", .reloadable = true,
      .doc = "PEM private key of tls.cert."},
     {.name = "signal.enabled", .type = CMN_CFG_BOOL, .offset = F(signal.enabled),
      .def = "true", .reloadable = true,
@@ -250,6 +256,19 @@ static const cmn_cfg_def_t schema[] = {
     {.name = "admin.token_file", .type = CMN_CFG_PATH, .offset = F(admin.token_file),
      .def = "", .reloadable = true,
      .doc = "File whose first line is admin.token (a systemd credential, a mounted secret)."},
+    {.name = "admin.revocations_file", .type = CMN_CFG_STRING,
+     .offset = F(admin.revocations_file), .def = "", .min = 0, .max = 4000, .reloadable = true,
+     .doc = "File that keeps revocations across restarts; empty = revocations.json beside "
+            "ledger.path (none without a ledger)."},
+    {.name = "admin.revocation_ttl", .type = CMN_CFG_INT, .offset = F(admin.revocation_ttl),
+     .def = "2592000", .min = 60, .max = 315360000, .reloadable = true,
+     .doc = "Seconds a revocation lasts unless the request gives its own ttl."},
+
+    /* ---- upgrade.*: the live upgrade ---- */
+    {.name = "upgrade.socket", .type = CMN_CFG_STRING, .offset = F(upgrade.socket),
+     .def = "", .min = 0, .max = 107,
+     .doc = "Unix socket a new icehubd --upgrade takes the running one's sockets and "
+            "allocations over; empty = no live upgrade."},
 
     /* ---- signal.*: the signaling hub ---- */
 

@@ -101,7 +101,40 @@ typedef struct ihd_cfg_s {
     turn_quota_rule_t *quota_rules; /* owned, patterns too: quota.users split */
     const char *auto_secret;    /* borrowed (the server's): accepted when turn.secrets is empty */
     char *auto_secrets[1];      /* turn.secrets stand-in pointing at auto_secret */
+    /* Owned reference: the SSL_CTX of tls.cert/tls.key as this snapshot
+     * read them (NULL without TLS). New TLS connections take the current
+     * snapshot's; an SSL holds its own reference, so connections that
+     * started with an older one keep it after a reload frees the snapshot. */
+    void *tls_ctx;
 } ihd_cfg_t;
+
+/* How a live upgrade asked of this process ended (a metric label each). */
+typedef enum ihd_upg_result_e {
+    IHD_UPG_COMMITTED = 0,      /* the new process took over */
+    IHD_UPG_REFUSED,            /* incompatible, draining, not a TURN server */
+    IHD_UPG_FAILED,             /* begun, then taken back */
+    IHD_UPG_RESULTS
+} ihd_upg_result_t;
+
+/* Why the process drains (ihd_drain.c). */
+typedef enum ihd_drain_reason_e {
+    IHD_DRAIN_NONE = 0,
+    IHD_DRAIN_SIGNAL,           /* SIGTERM */
+    IHD_DRAIN_API,              /* POST /api/drain */
+    IHD_DRAIN_UPGRADE,          /* a live upgrade took the UDP side over */
+} ihd_drain_reason_t;
+
+/* The drain state as any thread reads it (ihd_drain_state). */
+typedef struct ihd_drain_info_s {
+    bool active;
+    ihd_drain_reason_t reason;
+    double since;               /* monotonic seconds the drain began */
+    double since_wall;          /* the same, Unix seconds */
+    double deadline_wall;       /* since_wall + turn.drain_timeout (as now configured) */
+    uint64_t allocations;       /* live allocations (all workers) */
+    long websockets;            /* open WebSocket connections */
+    uint64_t connections;       /* open TCP/TLS client connections */
+} ihd_drain_info_t;
 
 typedef struct ihd_server_s ihd_server_t;
 typedef struct ihd_conn_s ihd_conn_t;
@@ -156,9 +189,12 @@ struct ihd_server_s {
     _Atomic(ihd_cfg_t *) cfg;   /* current snapshot */
     ihd_worker_t *workers;
     unsigned nworkers;
-    void *ssl_ctx;              /* SSL_CTX *, or NULL without TLS */
+    bool tls_on;                /* TLS listeners were opened at start (tls.cert set) */
     atomic_int stopping;
-    atomic_int draining;
+    atomic_int draining;        /* a drain began: /readyz 503 (ihd_drain.c) */
+    pthread_mutex_t drain_mu;   /* guards <drain> */
+    ihd_drain_info_t drain;     /* active, reason, since (the rest is filled on read) */
+    int main_wakefd;            /* eventfd: wakes the main thread's loop; -1 = none */
     atomic_long tcp_conns;      /* all workers, against turn.max_tcp_connections */
     void *http;                 /* ihd_http_t *, or NULL */
     double start_time;          /* CLOCK_REALTIME seconds */
@@ -169,6 +205,19 @@ struct ihd_server_s {
     struct ihd_admin_s *admin;  /* owned: admin API state (ihd_admin.c) */
     struct ihd_usage_s *usage;  /* owned: usage table and ledger (ihd_usage.c), or NULL */
     struct ihd_extip_s *extip;  /* owned: turn.external_ip "auto" (ihd_extip.c), or NULL */
+    /* Live upgrade (ihd_upgrade.c, ihd_handover.c). */
+    int upgrade_fd;             /* listening upgrade.socket, or -1 */
+    int upgrade_conn;           /* new side: the connection to the old process, or -1 */
+    atomic_int upgrade_req;     /* workers: export and park at the top of their loop */
+    struct ihd_park_s *park;    /* owned: where workers park in a handover */
+    struct ihd_handover_s *handover; /* new side: what the old process handed over,
+                                 * until the services have started with it */
+    bool handed_over;           /* old side: the UDP side belongs to a new process */
+    char *hub_state;            /* owned: hub rooms to import at ihd_http_start, or NULL */
+    size_t hub_state_len;
+    double upgrade_pause;       /* new side: seconds UDP went unserved in the handover */
+    uint64_t upgrade_allocs;    /* new side: allocations taken over */
+    uint64_t upgrade_results[IHD_UPG_RESULTS]; /* old side: by ihd_upg_result_t */
     /* Random per process, kept across reloads: the TURN secret used when
      * turn.secrets is empty (so the hub's credentials always work), and
      * the room-token key used when signal.token_secret is empty. */
@@ -178,7 +227,11 @@ struct ihd_server_s {
 
 
 /* ihd_worker.c */
-int ihd_workers_start(ihd_server_t *srv, unsigned n);
+/* Start <n> workers, each with its own sockets on every turn.listen and
+ * turn.tls_listen address; with srv->handover (a live upgrade), with the
+ * old process's sockets and allocations instead. Returns 0 or CMN_EIO
+ * (logged; a handover's refusal also in <err>). */
+int ihd_workers_start(ihd_server_t *srv, unsigned n, char *err, size_t errlen);
 /* Wake every worker (its eventfd): it takes a new configuration snapshot
  * and runs posted admin commands. Any thread. */
 static inline void ihd_workers_poke(ihd_server_t *srv)
@@ -207,6 +260,115 @@ typedef struct ihd_pkt_s {
 } ihd_pkt_t;
 size_t ihd_dispatch(ihd_worker_t *w, const ihd_pkt_t *p, uint8_t *out, size_t cap);
 
+/* ---- Live upgrade: what travels (ihd_handover.c) ------------------------- */
+
+/* The accounting state of one allocation (ihd_usage.c's), as it travels. */
+typedef struct ihd_usage_state_s {
+    bool seen;                          /* counted in the old usage table */
+    turn_alloc_counters_t ledger_rep;   /* already in ledger records */
+    double ledger_last;                 /* wall time the previous record ended */
+    double interim_in;                  /* seconds to the next interim record */
+    uint32_t seq;                       /* ledger records so far */
+} ihd_usage_state_t;
+
+/* One UDP allocation handed over: turn's bytes and the glue's part. fds
+ * are this process's numbers (-1: none). */
+typedef struct ihd_ho_alloc_s {
+    uint8_t *blob;                      /* owned: turn_alloc_encode */
+    size_t len;
+    int relay_fd[2];                    /* [0] IPv4, [1] IPv6 */
+    bool relay_df[2];                   /* the socket sets DF on every datagram */
+    uint32_t listener;                  /* the worker's listener the client uses */
+    ihd_usage_state_t usage;
+} ihd_ho_alloc_t;
+
+typedef struct ihd_ho_listener_s {
+    turn_transport_t tr;
+    cmn_addr_t addr;
+    int fd;
+} ihd_ho_listener_t;
+
+/* One worker's part, in worker order: its SO_REUSEPORT sockets (the kernel
+ * hashes a client to the socket, so the socket's new owner must hold the
+ * client's allocation) and its UDP allocations. */
+typedef struct ihd_ho_worker_s {
+    ihd_ho_listener_t *ls;              /* owned */
+    size_t nls;
+    ihd_ho_alloc_t *allocs;             /* owned */
+    size_t nallocs, cap;
+} ihd_ho_worker_t;
+
+/* An EVEN-PORT reservation not yet taken. */
+typedef struct ihd_ho_reserv_s {
+    uint8_t token[8];
+    cmn_addr_t addr;
+    int fd;
+    double ttl;                         /* seconds left */
+} ihd_ho_reserv_t;
+
+typedef struct ihd_handover_s {
+    uint8_t nonce_key[32];              /* the process secrets, so nonces and */
+    char auto_secret[48];               /* credentials handed out stay valid */
+    char token_key[48];
+    uint64_t last_id;                   /* turn_alloc_last_id of the old process */
+    double paused_at;                   /* CLOCK_MONOTONIC when its workers parked */
+    ihd_ho_worker_t *wk;                /* owned, nworkers of them */
+    unsigned nworkers;
+    ihd_ho_reserv_t *rv;                /* owned */
+    size_t nrv;
+    char *hub;                          /* owned: sig_hub_export, or NULL */
+    size_t hub_len;
+} ihd_handover_t;
+
+/* Free <h>; with <close_fds>, close every socket it names too. */
+void ihd_handover_free(ihd_handover_t *h, bool close_fds);
+/* The byte stream of <h> (cmn_malloc'd) and its sockets in the order the
+ * stream names them (cmn_malloc'd array). */
+void ihd_handover_encode(const ihd_handover_t *h, uint8_t **buf, size_t *len, int **fds,
+                         size_t *nfds);
+/* Read what ihd_handover_encode wrote in another process (not trusted:
+ * every field checked, STYLE §5), with <fds> the sockets that came with
+ * it, in order. On success *out owns every socket it names and the rest of
+ * <fds> is closed; on failure every one of <fds> is closed. Returns 0 or
+ * CMN_EINVAL with what was wrong in <err>. */
+int ihd_handover_decode(const uint8_t *src, size_t len, int *fds, size_t nfds,
+                        ihd_handover_t *out, char *err, size_t errlen);
+/* The parking place of the workers (once per process, before they start). */
+void ihd_handover_init(ihd_server_t *srv);
+void ihd_handover_dispose(ihd_server_t *srv);
+/* Old side, main thread: park every worker at the top of its loop and have
+ * each put its listeners and UDP allocations into <h> (waits at most
+ * <timeout> s). Returns 0 or CMN_EAGAIN (a worker did not come: released
+ * again). */
+int ihd_handover_collect(ihd_server_t *srv, ihd_handover_t *h, double timeout);
+/* Old side, main thread: let the parked workers go. <commit>: each first
+ * lets go of what it exported (allocations detached, no ledger end; its
+ * listeners and relay sockets closed here), then serves what it has left
+ * (TCP/TLS). Otherwise each carries on as before. */
+void ihd_handover_release(ihd_server_t *srv, bool commit);
+/* Worker thread, at the top of its loop while srv->upgrade_req is set. */
+void ihd_handover_worker(ihd_worker_t *w);
+/* New side, before the worker thread starts: <hw>'s listeners must be the
+ * ones <w> would open (same addresses and transports, in order); they and
+ * its allocations become <w>'s. Returns 0 or CMN_EINVAL with <err>. */
+int ihd_handover_adopt(ihd_worker_t *w, ihd_ho_worker_t *hw, char *err, size_t errlen);
+
+/* ihd_upgrade.c: the live upgrade over upgrade.socket (SCM_RIGHTS). */
+/* Bind upgrade.socket (when set; mode 0600). Returns 0 or CMN_EIO. */
+int ihd_upgrade_listen(ihd_server_t *srv, char *err, size_t errlen);
+/* Old side, main thread: a new process connected; hand over or refuse. */
+void ihd_upgrade_serve(ihd_server_t *srv);
+/* New side, before the services start: connect to upgrade.socket and take
+ * the old process's state into srv->handover. Returns 0, or CMN_EINVAL
+ * (refused, incompatible) / CMN_EIO with <err>. */
+int ihd_upgrade_take(ihd_server_t *srv, const char *path, char *err, size_t errlen);
+/* New side, after the services started (<ok>) or failed: tell the old
+ * process; on success wait until it let go, then take upgrade.socket over.
+ * Returns 0 or CMN_EIO. */
+int ihd_upgrade_finish(ihd_server_t *srv, bool ok, const char *why);
+/* Close the listening socket; remove its file unless a new process took it. */
+void ihd_upgrade_close(ihd_server_t *srv);
+
 /* ihd_relay.c: relay sockets of allocations (turn_ops_t), peer data. */
 void ihd_relay_init_ops(ihd_worker_t *w);
 void ihd_relay_readable(ihd_worker_t *w, void *relay);
@@ -221,6 +383,17 @@ void ihd_relay_send_df(ihd_worker_t *w, turn_alloc_t *a, const cmn_addr_t *peer,
 void ihd_relay_reap(ihd_worker_t *w);       /* free the graveyard */
 void ihd_reserv_expire(ihd_server_t *srv, double now);
 void ihd_reserv_free_all(ihd_server_t *srv);
+/* Live upgrade. Old side: the relay sockets of <a> and its client's
+ * listener into <out> (worker thread); at the commit, let go of <a>'s
+ * sockets and glue without ending it. New side: take <in>'s sockets for
+ * <a> (into the worker's epoll). */
+void ihd_relay_export(ihd_worker_t *w, turn_alloc_t *a, ihd_ho_alloc_t *out);
+void ihd_relay_forget(ihd_worker_t *w, turn_alloc_t *a);
+int ihd_relay_adopt(ihd_worker_t *w, turn_alloc_t *a, const ihd_ho_alloc_t *in);
+/* The EVEN-PORT reservations: copied out (their sockets stay), dropped
+ * without closing ... (the commit closes them), taken in. */
+void ihd_reserv_export(ihd_server_t *srv, ihd_handover_t *h);
+void ihd_reserv_adopt(ihd_server_t *srv, ihd_handover_t *h);
 
 /* ihd_turncfg.c: turn_cfg_t from the settings (users split, own addresses). */
 int ihd_turncfg_build(ihd_cfg_t *cfg, const uint8_t nonce_key[32], char *err, size_t errlen);
@@ -299,9 +472,19 @@ void ihd_extip_apply(ihd_extip_t *x, cmn_settings_t *s);
 struct cmn_prom_s;
 void ihd_extip_metrics(ihd_server_t *srv, struct cmn_prom_s *p);
 
-/* ihd_tls.c */
+/* ihd_tls.c: an SSL_CTX (as void *) from tls.cert and tls.key, checked
+ * against each other; *out stays NULL when tls.cert is empty. Returns 0 or
+ * a negative code with the file and OpenSSL's reason in <err>. */
 int ihd_tls_ctx_new(const cmn_settings_t *s, void **out, char *err, size_t errlen);
+/* One more reference to <ctx> (NULL is fine); ihd_tls_ctx_free drops one. */
+void *ihd_tls_ctx_ref(void *ctx);
 void ihd_tls_ctx_free(void *ctx);
+/* "CN=example.org, expires 2027-03-01" for logs; "" without a ctx. */
+void ihd_tls_describe(void *ctx, char *buf, size_t len);
+/* Put the certificate chain and key of <from> into <to> (a context someone
+ * else made, such as a libwebsockets vhost's): new handshakes on <to> use
+ * them, open connections keep theirs. Returns 0 or CMN_EIO. */
+int ihd_tls_ctx_copy_cert(void *to, void *from);
 
 /* ihd_http.c: the control-plane HTTP thread (lws): /livez, /readyz,
  * /metrics, embedded web assets, and the routes below. */
@@ -422,12 +605,39 @@ void ihd_admin_list_dispose(ihd_admin_list_t *l);
  * up to 2 s for the workers. Returns 0, CMN_ENOENT (no such live
  * allocation) or CMN_EAGAIN (a worker did not answer in time). */
 int ihd_admin_end_alloc(ihd_server_t *srv, uint64_t id);
-/* Revoke (turn_shared_block_user REVOKED) or un-revoke <quota_user>.
- * Returns 0; CMN_EEXIST if it was already revoked; CMN_ENOENT when
- * un-revoking a user that was not revoked. */
-int ihd_admin_revoke(ihd_server_t *srv, const char *quota_user, bool revoke);
-/* The revoked names, sorted; an owned NULL-terminated array of owned strings. */
-char **ihd_admin_revoked(ihd_server_t *srv, size_t *n);
+/* Revocations (acct_revokes_t, kept in admin.revocations_file). */
+/* The file of <s>: admin.revocations_file, else revocations.json beside
+ * ledger.path, else "" (memory only). */
+void ihd_revocations_path(const cmn_settings_t *s, char *buf, size_t len);
+/* At start: read the file and block every user in it (turn_shared_t).
+ * Returns 0 or CMN_EINVAL with "admin.revocations_file: FILE: what" in <err>. */
+int ihd_admin_revocations_open(ihd_server_t *srv, const cmn_settings_t *s, char *err,
+                               size_t errlen);
+/* On reload: a new path gets the current list. */
+void ihd_admin_revocations_reload(ihd_server_t *srv, const cmn_settings_t *s);
+/* Main thread, once a second: lift the revocations that ended by <wall>. */
+void ihd_admin_revocations_expire(ihd_server_t *srv, double wall);
+typedef struct ihd_revoke_s {
+    double until;               /* Unix seconds the revocation ends */
+    bool persisted;             /* the file was written */
+} ihd_revoke_t;
+/* Revoke <quota_user> for <ttl> seconds (turn_shared_block_user REVOKED;
+ * again: extended). Returns 0, CMN_EEXIST if it was already revoked, or
+ * CMN_ELIMIT when the list is full (nothing done). */
+int ihd_admin_revoke(ihd_server_t *srv, const char *quota_user, double ttl, ihd_revoke_t *out);
+/* Allow <quota_user> again. Returns 0, or CMN_ENOENT when it was not
+ * revoked; *persisted is false when the file could not be written. */
+int ihd_admin_unrevoke(ihd_server_t *srv, const char *quota_user, bool *persisted);
+/* The revocations, sorted by user; free with acct_revokes_list_free. */
+acct_revoked_t *ihd_admin_revoked(ihd_server_t *srv, size_t *n);
+/* Failed writes of the revocations file (a metric). */
+uint64_t ihd_admin_revocation_errors(ihd_server_t *srv);
+
+/* ihd_http.c, main thread, live upgrade: stop the HTTP thread like
+ * ihd_http_stop, but first export the hub's rooms (sig_hub_export) for the
+ * new process; returns them (cmn_malloc'd, *len set), or NULL without HTTP.
+ * ihd_http_start imports srv->hub_state when it is set (and frees it). */
+char *ihd_http_handover(ihd_server_t *srv, size_t *len);
 
 /* ihd_ws.c: the signaling hub (signal/) on libwebsockets, on the HTTP
  * thread; only ihd_http.c and ihd_ws.c include libwebsockets.h. */
@@ -469,10 +679,27 @@ void ihd_ws_request_drain(ihd_ws_t *s);
 /* Any thread: WebSocket connections open now. */
 long ihd_ws_open(const ihd_ws_t *s);
 
-/* ihd_http.c, any thread: start the signaling drain (SIGTERM) and wait until every
- * WebSocket is closed (at most drain_delay + a few seconds). Returns at
- * once when none is open. */
-void ihd_http_drain(ihd_server_t *srv);
+/* ihd_http.c, any thread: start the signaling drain (no new WebSockets or
+ * joins; after signal.drain_delay every peer gets a 1001 close), and the
+ * number of WebSocket connections open now (0 without an HTTP thread). */
+void ihd_http_drain_start(ihd_server_t *srv);
+long ihd_http_ws_open(ihd_server_t *srv);
+
+/* ihd_drain.c: the drain. Start it (any thread; the first call wins and
+ * returns true, later ones return false): /readyz 503, new Allocates
+ * refused or redirected (turn_shared_set_draining), the signaling drain,
+ * and the main thread woken. */
+bool ihd_drain_start(ihd_server_t *srv, ihd_drain_reason_t why);
+/* The drain state with live counts; the one place to read it (the admin
+ * API, /metrics, anything that publishes it elsewhere). Any thread. */
+void ihd_drain_state(ihd_server_t *srv, ihd_drain_info_t *out);
+/* Main thread: should a draining process stop now? When the allocations
+ * (after an upgrade: and the stream connections) are gone or
+ * turn.drain_timeout has passed, and the WebSockets are closed or their
+ * drain has run its course. False while not draining. */
+bool ihd_drain_done(ihd_server_t *srv, double now);
+/* "none", "signal", "api", "upgrade". */
+const char *ihd_drain_reason_name(ihd_drain_reason_t r);
 /* ihd_metrics.c: write the daemon's metric families (workers, TURN, usage)
  * into <p>. HTTP thread. */
 struct cmn_prom_s;
@@ -492,6 +719,10 @@ static inline acct_prices_t ihd_prices(const cmn_settings_t *s)
  * open the ledger and its writer thread. Call before the workers start.
  * Returns 0, or CMN_EIO with a message in <err> (a bad ledger.path). */
 int ihd_usage_start(ihd_server_t *srv, char *err, size_t errlen);
+/* A live upgrade, before it connects: rebuild the usage table from the
+ * ledger as it is now (the old process still writes it), so the handover
+ * only has to read what was appended since (ihd_usage_start catches up). */
+void ihd_usage_prepare(ihd_server_t *srv);
 /* --check-config: would ledger.path open for appending (and, with
  * rotation, is its directory writable)? Creates nothing. Returns 0 or
  * CMN_EIO with the message ihd_usage_start would give. */
@@ -508,6 +739,20 @@ void ihd_usage_tick(ihd_worker_t *w, double now, double wall);
 /* relay_close: the final delta, the final ledger record and the
  * allocation histograms of <a> (ended, still readable). */
 void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a);
+/* Live upgrade. Old side (worker thread): the accounting state of
+ * allocation <id>, and at the commit, forget it without a record. New
+ * side: continue it, so the ledger goes on where the old process left off
+ * (the usage table, rebuilt from the ledger, gets the bytes since the last
+ * record). */
+void ihd_usage_export(ihd_worker_t *w, uint64_t id, ihd_usage_state_t *out);
+void ihd_usage_forget(ihd_worker_t *w, uint64_t id);
+void ihd_usage_import(ihd_worker_t *w, uint64_t id, const ihd_usage_state_t *st);
+/* Old side, workers parked: wait until the ledger file holds every record
+ * queued (the new process reads it at its start). Returns 0 or CMN_EAGAIN. */
+int ihd_usage_flush(ihd_server_t *srv);
+/* Old side, after the commit: stop rotating the ledger (the new process
+ * rotates it now; this one appends to whatever file it has open). */
+void ihd_usage_yield(ihd_server_t *srv);
 /* GET /api/usage: the current period's usage per user and realm as JSON
  * (docs/ledger.md); malloc'd (cmn_free), length in *len. */
 char *ihd_usage_json(ihd_server_t *srv, size_t *len);

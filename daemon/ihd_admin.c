@@ -16,19 +16,22 @@
  *   The HTTP thread waits, bounded, for every worker's answer, so the
  *   reply says whether the allocation existed.
  * - Revocations: turn_shared_block_user does the refusing and ending; the
- *   list here only remembers the names for GET /api/users/revoked. It
- *   lives in memory: a restart forgets revocations.
+ *   list (acct_revokes_t: names with an expiry) is kept in
+ *   admin.revocations_file, so a restart or a live upgrade blocks the same
+ *   users again at start, and the main thread lifts the expired ones.
  *
  * Left out: HTTP and JSON (ihd_api.c).
  */
 #include "ihd.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <time.h>
 
 #include "common/cmn_crypto.h"
+#include "common/cmn_log.h"
 
 #define ADMIN_CMD_TIMEOUT 2.0   /* s the HTTP thread waits for the workers */
 
@@ -54,8 +57,7 @@ struct ihd_admin_s {
     uint64_t cmd_id;            /* allocation to end */
     unsigned pending;           /* workers yet to answer */
     bool found;
-    char **revoked;             /* owned names */
-    size_t nrevoked;
+    acct_revokes_t *revokes;    /* owned; thread-safe on its own */
     /* From the settings (ihd_admin_configure), so the HTTP thread never
      * reads a settings snapshot a reload may free. */
     bool enabled;
@@ -75,6 +77,7 @@ ihd_admin_t *ihd_admin_new(void)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&ad->done, &ca);
     pthread_condattr_destroy(&ca);
+    ad->revokes = acct_revokes_new();
     return ad;
 }
 
@@ -95,9 +98,7 @@ void ihd_admin_free(ihd_admin_t *ad)
         snap_free(ad->slot[i].snap);
         pthread_mutex_destroy(&ad->slot[i].mu);
     }
-    for (size_t i = 0; i < ad->nrevoked; i++)
-        cmn_free(ad->revoked[i]);
-    cmn_free(ad->revoked);
+    acct_revokes_free(ad->revokes);
     pthread_mutex_destroy(&ad->mu);
     pthread_cond_destroy(&ad->done);
     cmn_free(ad);
@@ -405,56 +406,86 @@ int ihd_admin_end_alloc(ihd_server_t *srv, uint64_t id)
 
 /* ---- Revocations ------------------------------------------------------- */
 
-static ssize_t revoked_find(const ihd_admin_t *ad, const char *name)
+void ihd_revocations_path(const cmn_settings_t *s, char *buf, size_t len)
 {
-    for (size_t i = 0; i < ad->nrevoked; i++)
-        if (!strcmp(ad->revoked[i], name))
-            return (ssize_t)i;
-    return -1;
-}
-
-int ihd_admin_revoke(ihd_server_t *srv, const char *quota_user, bool revoke)
-{
-    ihd_admin_t *ad = srv->admin;
-    int rc = 0;
-    pthread_mutex_lock(&ad->mu);
-    ssize_t i = revoked_find(ad, quota_user);
-    bool was = turn_shared_user_blocked(srv->turn_shared, quota_user) == TURN_BLOCK_REVOKED;
-    if (revoke) {
-        if (i < 0) {
-            ad->revoked = cmn_realloc(ad->revoked, (ad->nrevoked + 1) * sizeof(*ad->revoked));
-            ad->revoked[ad->nrevoked++] = cmn_strdup(quota_user);
-        }
-        turn_shared_block_user(srv->turn_shared, quota_user, TURN_BLOCK_REVOKED);
-        rc = was ? CMN_EEXIST : 0;
+    if (s->admin.revocations_file[0]) {
+        snprintf(buf, len, "%s", s->admin.revocations_file);
+    } else if (s->ledger.path[0]) {
+        char *c = cmn_strdup(s->ledger.path);
+        snprintf(buf, len, "%s/revocations.json", dirname(c));
+        cmn_free(c);
     } else {
-        if (i >= 0) {
-            cmn_free(ad->revoked[i]);
-            ad->revoked[i] = ad->revoked[--ad->nrevoked];
-        }
-        if (was)
-            turn_shared_lift_block(srv->turn_shared, quota_user, TURN_BLOCK_REVOKED);
-        rc = was ? 0 : CMN_ENOENT;
+        buf[0] = '\0';
     }
-    pthread_mutex_unlock(&ad->mu);
-    return rc;
 }
 
-static int by_name(const void *x, const void *y)
-{
-    return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
-char **ihd_admin_revoked(ihd_server_t *srv, size_t *n)
+int ihd_admin_revocations_open(ihd_server_t *srv, const cmn_settings_t *s, char *err,
+                               size_t errlen)
 {
     ihd_admin_t *ad = srv->admin;
-    pthread_mutex_lock(&ad->mu);
-    char **v = cmn_calloc(ad->nrevoked + 1, sizeof(*v));
-    *n = ad->nrevoked;
-    for (size_t i = 0; i < ad->nrevoked; i++)
-        v[i] = cmn_strdup(ad->revoked[i]);
-    pthread_mutex_unlock(&ad->mu);
-    if (*n)
-        qsort(v, *n, sizeof(*v), by_name);
-    return v;
+    char path[4096], why[1024];
+    ihd_revocations_path(s, path, sizeof(path));
+    if (acct_revokes_open(ad->revokes, path, ihd_wallclock(), why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "admin.revocations_file: %s", why);
+        return CMN_EINVAL;
+    }
+    size_t n;
+    acct_revoked_t *v = acct_revokes_list(ad->revokes, &n);
+    for (size_t i = 0; i < n; i++)
+        turn_shared_block_user(srv->turn_shared, v[i].user, TURN_BLOCK_REVOKED);
+    acct_revokes_list_free(v, n);
+    if (path[0])
+        cmn_info("admin", "revocations kept in %s (%zu revoked)", path, n);
+    return 0;
+}
+
+void ihd_admin_revocations_reload(ihd_server_t *srv, const cmn_settings_t *s)
+{
+    char path[4096];
+    ihd_revocations_path(s, path, sizeof(path));
+    (void)acct_revokes_set_path(srv->admin->revokes, path);
+}
+
+static void lift_expired(void *ctx, const char *user)
+{
+    ihd_server_t *srv = ctx;
+    turn_shared_lift_block(srv->turn_shared, user, TURN_BLOCK_REVOKED);
+    cmn_info("admin", "the revocation of user \"%s\" expired", user);
+}
+
+void ihd_admin_revocations_expire(ihd_server_t *srv, double wall)
+{
+    acct_revokes_expire(srv->admin->revokes, wall, lift_expired, srv);
+}
+
+int ihd_admin_revoke(ihd_server_t *srv, const char *quota_user, double ttl, ihd_revoke_t *out)
+{
+    ihd_admin_t *ad = srv->admin;
+    bool fresh = false;
+    memset(out, 0, sizeof(*out));
+    int rc = acct_revokes_add(ad->revokes, quota_user, ihd_wallclock(), ttl, &fresh,
+                              &out->until);
+    if (rc == CMN_ELIMIT)
+        return rc;
+    out->persisted = rc == 0;
+    turn_shared_block_user(srv->turn_shared, quota_user, TURN_BLOCK_REVOKED);
+    return fresh ? 0 : CMN_EEXIST;
+}
+
+int ihd_admin_unrevoke(ihd_server_t *srv, const char *quota_user, bool *persisted)
+{
+    int rc = acct_revokes_remove(srv->admin->revokes, quota_user);
+    *persisted = rc != CMN_EIO;
+    bool was = turn_shared_lift_block(srv->turn_shared, quota_user, TURN_BLOCK_REVOKED);
+    return rc == CMN_ENOENT && !was ? CMN_ENOENT : 0;
+}
+
+acct_revoked_t *ihd_admin_revoked(ihd_server_t *srv, size_t *n)
+{
+    return acct_revokes_list(srv->admin->revokes, n);
+}
+
+uint64_t ihd_admin_revocation_errors(ihd_server_t *srv)
+{
+    return acct_revokes_save_errors(srv->admin->revokes);
 }

@@ -27,6 +27,8 @@ void ihd_cli_usage(FILE *f)
             "  -c, --config FILE    read settings from a libconfig file\n"
             "      --check-config   validate the configuration and exit (0 ok, 2 error)\n"
             "      --print-config   print the effective configuration (secrets masked)\n"
+            "      --upgrade        take over from the icehubd running on upgrade.socket:\n"
+            "                       its listening sockets, UDP allocations and rooms\n"
             "  -h, --help           show this help\n"
             "  -V, --version        show the version\n"
             "\n"

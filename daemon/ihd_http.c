@@ -36,6 +36,11 @@ typedef struct ihd_http_s {
     size_t nvh;
     ihd_ws_t *sig;           /* owned: the signaling hub at /ws */
     uint64_t seen_gen;       /* atomic: generation the thread's handlers read now */
+    /* The https vhosts' SSL_CTXs (lws's; borrowed until the context is
+     * destroyed), and the snapshot generation whose certificate they hold. */
+    void *vh_ssl[IHD_MAX_LISTEN];
+    size_t nvh_ssl;
+    uint64_t tls_gen;
     struct lws_protocols protocols[3];
     struct lws_protocols protocols_metrics[2]; /* metrics.listen: HTTP only */
     struct lws_protocol_vhost_options pvo_sig, pvo_default;
@@ -298,6 +303,13 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         http_woken(h);
         return 0;
     }
+    if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS) {
+        /* A TLS vhost was made: <user> is its SSL_CTX, where a reload puts
+         * the new certificate (http_tls_reload). */
+        if (h->nvh_ssl < CMN_ARRAY_LEN(h->vh_ssl))
+            h->vh_ssl[h->nvh_ssl++] = user;
+        return 0;
+    }
     if (reason == LWS_CALLBACK_RAW_ADOPT) {
         /* lws turns a CONNECT request into a raw socket of the vhost's
          * first protocol, with no timeout: nobody here serves those, so
@@ -375,16 +387,17 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-void ihd_http_drain(ihd_server_t *srv)
+void ihd_http_drain_start(ihd_server_t *srv)
 {
     ihd_http_t *h = srv->http;
-    if (!h || !h->sig || ihd_ws_open(h->sig) == 0)
-        return;
-    ihd_cfg_t *cfg = atomic_load(&srv->cfg);
-    double deadline = ihd_now() + cfg->s.signal.drain_delay + 5.0;
-    ihd_ws_request_drain(h->sig);
-    while (ihd_ws_open(h->sig) > 0 && ihd_now() < deadline)
-        usleep(20000);
+    if (h && h->sig)
+        ihd_ws_request_drain(h->sig);
+}
+
+long ihd_http_ws_open(ihd_server_t *srv)
+{
+    ihd_http_t *h = srv->http;
+    return h && h->sig ? ihd_ws_open(h->sig) : 0;
 }
 
 /* lws logs some things a client can cause at error level (an oversized
@@ -403,13 +416,29 @@ static void lws_log_emit(int level, const char *line)
     cmn_log(lvl, "http", "%s", line);
 }
 
+/* A reloaded snapshot: its certificate goes into the https vhosts' SSL_CTXs,
+ * on this thread, between two callbacks. New handshakes use it; an open
+ * connection's SSL has its own copy of the old one and keeps it, so no wss:
+ * peer is dropped. (The pair was checked when the snapshot loaded.) */
+static void http_tls_reload(ihd_http_t *h, const ihd_cfg_t *cfg)
+{
+    if (cfg->gen == h->tls_gen)
+        return;
+    h->tls_gen = cfg->gen;
+    for (size_t i = 0; cfg->tls_ctx && i < h->nvh_ssl; i++)
+        if (ihd_tls_ctx_copy_cert(h->vh_ssl[i], cfg->tls_ctx) < 0)
+            cmn_err("tls", "https: cannot use the reloaded certificate; new connections "
+                           "keep the previous one");
+}
+
 /* Between two callbacks no handler holds a configuration snapshot (each
- * loads it when it starts): publish the generation that handlers load from
- * now on, so a reload knows when the snapshot it replaced is no longer
- * read here (ihd_http_seen). */
+ * loads it when it starts): take a reloaded certificate, and publish the
+ * generation that handlers load from now on, so a reload knows when the
+ * snapshot it replaced is no longer read here (ihd_http_seen). */
 static void http_publish_gen(ihd_http_t *h)
 {
     ihd_cfg_t *cfg = atomic_load_explicit(&h->srv->cfg, memory_order_acquire);
+    http_tls_reload(h, cfg);
     __atomic_store_n(&h->seen_gen, cfg->gen, __ATOMIC_RELEASE);
 }
 
@@ -528,6 +557,22 @@ static int http_vhosts(ihd_http_t *h, const cmn_settings_t *s, char *err, size_t
     return 0;
 }
 
+/* Rooms handed over by a live upgrade (or taken back after a failed one):
+ * their clients resume here. */
+static int http_import_hub(ihd_server_t *srv, ihd_http_t *h, char *err, size_t errlen)
+{
+    if (!srv->hub_state)
+        return 0;
+    const char *why = NULL;
+    int rc = sig_hub_import(ihd_ws_hub(h->sig), srv->hub_state, srv->hub_state_len,
+                            ihd_wallclock(), &why);
+    cmn_free(srv->hub_state);
+    srv->hub_state = NULL;
+    if (rc < 0)
+        snprintf(err, errlen, "the handed-over signaling rooms are malformed (%s)", why);
+    return rc;
+}
+
 int ihd_http_start(ihd_server_t *srv, char *err, size_t errlen)
 {
     ihd_cfg_t *cfg = atomic_load(&srv->cfg);
@@ -572,29 +617,48 @@ int ihd_http_start(ihd_server_t *srv, char *err, size_t errlen)
         return CMN_EIO;
     }
     ihd_ws_start(h->sig, h->ctx);
-    if (http_vhosts(h, &cfg->s, err, errlen) < 0 ||
+    h->tls_gen = cfg->gen; /* the vhosts load this snapshot's files themselves */
+    int rc = http_import_hub(srv, h, err, errlen);
+    if (rc < 0 || http_vhosts(h, &cfg->s, err, errlen) < 0 ||
         pthread_create(&h->thread, NULL, http_main, h) != 0) {
         ihd_ws_stopping(h->sig);
         http_destroy(h);
         ihd_ws_free(h->sig);
         cmn_free(h);
-        return CMN_EIO;
+        return rc < 0 ? rc : CMN_EIO;
     }
     srv->http = h;
     return 0;
 }
 
-void ihd_http_stop(ihd_server_t *srv)
+/* Stop the service thread; with <hub_len>, export the hub's rooms first
+ * (the thread is gone, so the hub is this thread's). */
+static char *http_teardown(ihd_server_t *srv, size_t *hub_len)
 {
     ihd_http_t *h = srv->http;
+    char *hub = NULL;
     if (!h)
-        return;
+        return NULL;
     atomic_store(&h->stop, 1);
     lws_cancel_service(h->ctx);
     pthread_join(h->thread, NULL);
+    if (hub_len)
+        hub = sig_hub_export(ihd_ws_hub(h->sig), ihd_wallclock(), hub_len);
     ihd_ws_stopping(h->sig);
     http_destroy(h);
     ihd_ws_free(h->sig);
     cmn_free(h);
     srv->http = NULL;
+    return hub;
+}
+
+void ihd_http_stop(ihd_server_t *srv)
+{
+    http_teardown(srv, NULL);
+}
+
+char *ihd_http_handover(ihd_server_t *srv, size_t *len)
+{
+    *len = 0;
+    return http_teardown(srv, len);
 }

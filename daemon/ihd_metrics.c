@@ -172,6 +172,41 @@ static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t 
             "Datagrams to peers the kernel refused to send.", c->relay_tx_errors);
 }
 
+/* The drain (ihd_drain_state). */
+static void lifecycle_metrics(ihd_server_t *srv, cmn_prom_t *p)
+{
+    ihd_drain_info_t d;
+    ihd_drain_state(srv, &d);
+    gauge(p, "icehub_draining", "1 while draining: new allocations refused or redirected.",
+          d.active);
+    cmn_prom_family(p, "icehub_drain_deadline_timestamp_seconds", "gauge",
+                    "When a running drain ends what is left (turn.drain_timeout), Unix "
+                    "seconds; 0 while not draining.");
+    cmn_prom_sample(p, "icehub_drain_deadline_timestamp_seconds",
+                    d.active ? d.deadline_wall : 0, CMN_PROM_END);
+    gauge(p, "icehub_upgrade_allocations",
+          "UDP allocations this process took over in the live upgrade that started it.",
+          srv->upgrade_allocs);
+    cmn_prom_family(p, "icehub_upgrade_pause_seconds", "gauge",
+                    "How long UDP went unserved in the live upgrade that started this process "
+                    "(old workers parked to new workers running); 0 without one.");
+    cmn_prom_sample(p, "icehub_upgrade_pause_seconds", srv->upgrade_pause, CMN_PROM_END);
+    static const char *const results[IHD_UPG_RESULTS] = {"committed", "refused", "failed"};
+    cmn_prom_family(p, "icehub_upgrades_total", "counter",
+                    "Live upgrades asked of this process, by how they ended.");
+    for (int i = 0; i < IHD_UPG_RESULTS; i++)
+        cmn_prom_sample_u64(p, "icehub_upgrades_total", IHD_READ(srv->upgrade_results[i]), "result",
+                            results[i], CMN_PROM_END);
+    size_t nrev;
+    acct_revoked_t *rev = ihd_admin_revoked(srv, &nrev);
+    acct_revokes_list_free(rev, nrev);
+    gauge(p, "icehub_revocations", "Users revoked now (admin API; kept across restarts).",
+          nrev);
+    counter(p, "icehub_revocations_write_errors_total",
+            "Failed writes of admin.revocations_file (the revocations hold in memory).",
+            ihd_admin_revocation_errors(srv));
+}
+
 void ihd_metrics_render(ihd_server_t *srv, cmn_prom_t *p)
 {
     ihd_counters_t c;
@@ -186,6 +221,7 @@ void ihd_metrics_render(ihd_server_t *srv, cmn_prom_t *p)
     cmn_prom_sample(p, "icehub_process_start_time_seconds", srv->start_time, CMN_PROM_END);
     cmn_prom_family(p, "icehub_workers", "gauge", "Relay worker threads.");
     cmn_prom_sample(p, "icehub_workers", srv->nworkers, CMN_PROM_END);
+    lifecycle_metrics(srv, p);
 
     per_transport(p, "icehub_rx_packets_total", "counter",
                   "Datagrams or stream frames received from clients.", c.rx_packets);

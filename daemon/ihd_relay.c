@@ -362,6 +362,106 @@ void ihd_relay_reap(ihd_worker_t *w)
     }
 }
 
+/* ---- Live upgrade ----------------------------------------------------------- */
+
+void ihd_relay_export(ihd_worker_t *w, turn_alloc_t *a, ihd_ho_alloc_t *out)
+{
+    ihd_alloc_t *g = turn_alloc_udata(a);
+    out->listener = 0;
+    for (int i = 0; i < 2; i++) {
+        out->relay_fd[i] = g ? g->relay[i].fd : -1;
+        out->relay_df[i] = g && g->relay[i].df;
+    }
+    for (size_t i = 0; g && g->l && i < w->nls; i++)
+        if (&w->ls[i] == g->l)
+            out->listener = (uint32_t)i;
+}
+
+void ihd_relay_forget(ihd_worker_t *w, turn_alloc_t *a)
+{
+    ihd_alloc_t *g = turn_alloc_udata(a);
+    if (!g)
+        return;
+    /* The sockets live on in the new process (it holds its own copies):
+     * only this process's descriptors close, and no usage end is written.
+     * Datagrams queued for them (the batch spans sockets) leave first. */
+    ihd_relay_flush(w);
+    for (int i = 0; i < 2; i++) {
+        if (g->relay[i].fd >= 0) {
+            epoll_ctl(w->epfd, EPOLL_CTL_DEL, g->relay[i].fd, NULL);
+            close(g->relay[i].fd);
+            g->relay[i].fd = -1;
+        }
+    }
+    turn_alloc_set_udata(a, NULL);
+    g->dead = true;
+    g->next_dead = w->graveyard;
+    w->graveyard = g;
+}
+
+int ihd_relay_adopt(ihd_worker_t *w, turn_alloc_t *a, const ihd_ho_alloc_t *in)
+{
+    if (in->listener >= w->nls || w->ls[in->listener].tr != TURN_TR_UDP)
+        return CMN_EINVAL;
+    ihd_pkt_t from = {.tr = TURN_TR_UDP, .listener = &w->ls[in->listener]};
+    ihd_alloc_t *g = glue_for(a, &from);
+    for (int i = 0; i < 2; i++) {
+        if (in->relay_fd[i] < 0)
+            continue;
+        ihd_relay_t *r = &g->relay[i];
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        if (getsockname(in->relay_fd[i], (struct sockaddr *)&ss, &sl) < 0 ||
+            cmn_addr_from_sockaddr(&r->addr, (struct sockaddr *)&ss) < 0)
+            return CMN_EINVAL;
+        r->fd = in->relay_fd[i];
+        r->df = in->relay_df[i];
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = r};
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, r->fd, &ev) < 0) {
+            r->fd = -1;
+            return CMN_EIO;
+        }
+    }
+    return 0;
+}
+
+void ihd_reserv_export(ihd_server_t *srv, ihd_handover_t *h)
+{
+    double now = ihd_now();
+    pthread_mutex_lock(&srv->reserv_lock);
+    size_t n = 0;
+    for (ihd_reserv_t *r = srv->reservs; r; r = r->next)
+        n++;
+    h->rv = cmn_calloc(n ? n : 1, sizeof(*h->rv));
+    for (ihd_reserv_t *r = srv->reservs; r; r = r->next) {
+        if (r->expires <= now)
+            continue;
+        ihd_ho_reserv_t *o = &h->rv[h->nrv++];
+        memcpy(o->token, r->token, 8);
+        o->addr = r->addr;
+        o->fd = r->fd;
+        o->ttl = r->expires - now;
+    }
+    pthread_mutex_unlock(&srv->reserv_lock);
+}
+
+void ihd_reserv_adopt(ihd_server_t *srv, ihd_handover_t *h)
+{
+    double now = ihd_now();
+    pthread_mutex_lock(&srv->reserv_lock);
+    for (size_t i = 0; i < h->nrv; i++) {
+        ihd_reserv_t *r = cmn_calloc(1, sizeof(*r));
+        memcpy(r->token, h->rv[i].token, 8);
+        r->addr = h->rv[i].addr;
+        r->fd = h->rv[i].fd;
+        r->expires = now + h->rv[i].ttl;
+        r->next = srv->reservs;
+        srv->reservs = r;
+        h->rv[i].fd = -1; /* the list owns it now */
+    }
+    pthread_mutex_unlock(&srv->reserv_lock);
+}
+
 /* ---- Data ----------------------------------------------------------------- */
 
 void ihd_relay_flush(ihd_worker_t *w)

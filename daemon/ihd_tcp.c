@@ -280,7 +280,7 @@ void ihd_tcp_accept(ihd_worker_t *w, ihd_listener_t *l)
         c->last_active = ihd_now();
         c->events = EPOLLIN;
         if (l->tr == TURN_TR_TLS) {
-            c->ssl = tls_new(w->srv->ssl_ctx, c);
+            c->ssl = tls_new(w->cfg->tls_ctx, c);
             if (!c->ssl) {
                 close(fd);
                 cmn_free(c);

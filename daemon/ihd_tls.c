@@ -1,15 +1,21 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
- * ihd_tls.c: the server TLS context (OpenSSL 3) for turns: and, later,
- * wss:. TLS 1.2 and newer only, the certificate chain and key from
- * tls.cert / tls.key, checked against each other at start so a mismatch is
- * a start-up error and not a failed handshake later.
+ * ihd_tls.c: the server TLS context (OpenSSL 3) for turns:, and the
+ * certificate swap for the wss: listeners. TLS 1.2 and newer only, the
+ * certificate chain and key from tls.cert / tls.key, checked against each
+ * other when a configuration snapshot is loaded (at start and on SIGHUP), so
+ * a mismatch is an error then and not a failed handshake later.
+ *
+ * Reload without dropping anyone: a context is reference counted, each
+ * snapshot holds one, and every SSL holds one of the context it was made
+ * from, so a connection keeps its certificate after the snapshot is gone.
  */
 #include "ihd.h"
 
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 /* Does <path> contain <marker> in its first MiB? */
 static bool file_has(const char *path, const char *marker)
@@ -117,4 +123,43 @@ fail:
 void ihd_tls_ctx_free(void *ctx)
 {
     SSL_CTX_free(ctx);
+}
+
+void *ihd_tls_ctx_ref(void *ctx)
+{
+    if (ctx)
+        SSL_CTX_up_ref(ctx);
+    return ctx;
+}
+
+void ihd_tls_describe(void *ctx, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    X509 *x = ctx ? SSL_CTX_get0_certificate(ctx) : NULL;
+    if (!x)
+        return;
+    char cn[128] = "?";
+    X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn));
+    struct tm tm;
+    char when[32] = "?";
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(buf, len, "CN=%s, expires %s", cn, when);
+}
+
+int ihd_tls_ctx_copy_cert(void *to, void *from)
+{
+    X509 *x = SSL_CTX_get0_certificate(from);
+    EVP_PKEY *k = SSL_CTX_get0_privatekey(from);
+    STACK_OF(X509) *chain = NULL;
+    if (!x || !k || SSL_CTX_get0_chain_certs(from, &chain) != 1)
+        return CMN_EIO;
+    /* The pair was checked when <from> was made: the three calls only
+     * take references. */
+    if (SSL_CTX_use_certificate(to, x) != 1 || SSL_CTX_use_PrivateKey(to, k) != 1 ||
+        SSL_CTX_set1_chain(to, chain) != 1) {
+        ERR_clear_error();
+        return CMN_EIO;
+    }
+    return 0;
 }

@@ -42,6 +42,8 @@ typedef struct usage_worker_s {
 
 typedef struct ihd_usage_s {
     acct_usage_t *table;
+    bool prepared;              /* ihd_usage_prepare read the ledger up to <mark> */
+    acct_mark_t mark;
     acct_ledger_t *ledger;      /* NULL without ledger.path */
     usage_worker_t wk[IHD_MAX_WORKERS];
     acct_hist_t hist[IHD_MAX_WORKERS]; /* written by each worker, read by /metrics */
@@ -103,16 +105,42 @@ static acct_counts_t counters_sub(const turn_alloc_counters_t *a, const turn_all
 
 /* ---- Life cycle ----------------------------------------------------------- */
 
+static acct_usage_t *table_new(ihd_server_t *srv, const cmn_settings_t *s)
+{
+    acct_blocker_t blocker = {.ctx = srv->turn_shared, .state = blk_state, .block = blk_block,
+                              .lift = blk_lift, .gen = blk_gen};
+    return acct_usage_new(&blocker, period_of(s), ihd_wallclock());
+}
+
+void ihd_usage_prepare(ihd_server_t *srv)
+{
+    const cmn_settings_t *s = &atomic_load(&srv->cfg)->s;
+    if (!s->ledger.path[0])
+        return;
+    ihd_usage_t *u = cmn_calloc(1, sizeof(*u));
+    u->table = table_new(srv, s);
+    u->mark.fd = -1;
+    acct_usage_rebuild(u->table, s->ledger.path, &u->mark);
+    u->prepared = true;
+    srv->usage = u;
+}
+
 int ihd_usage_start(ihd_server_t *srv, char *err, size_t errlen)
 {
     const cmn_settings_t *s = &atomic_load(&srv->cfg)->s;
-    ihd_usage_t *u = cmn_calloc(1, sizeof(*u));
-    acct_blocker_t blocker = {.ctx = srv->turn_shared, .state = blk_state, .block = blk_block,
-                              .lift = blk_lift, .gen = blk_gen};
-    double wall = ihd_wallclock();
-    u->table = acct_usage_new(&blocker, period_of(s), wall);
+    ihd_usage_t *u = srv->usage;
+    if (!u) {
+        u = cmn_calloc(1, sizeof(*u));
+        u->table = table_new(srv, s);
+        if (s->ledger.path[0])
+            acct_usage_rebuild(u->table, s->ledger.path, NULL);
+    } else if (u->prepared) {
+        /* Most of the ledger was read before the handover; the rest now. */
+        acct_usage_catch_up(u->table, s->ledger.path, &u->mark);
+        u->prepared = false;
+    }
+    srv->usage = NULL;
     if (s->ledger.path[0]) {
-        acct_usage_rebuild(u->table, s->ledger.path);
         if (acct_ledger_open(s->ledger.path, s->ledger.max_bytes, s->ledger.rotate_daily,
                              &u->ledger, err, errlen) < 0) {
             acct_usage_free(u->table);
@@ -125,7 +153,7 @@ int ihd_usage_start(ihd_server_t *srv, char *err, size_t errlen)
     srv->usage = u;
     /* Block the users the rebuilt usage already puts over the quota. */
     acct_rules_t r = rules_of(s);
-    acct_usage_apply(u->table, &r, NULL, 0, wall);
+    acct_usage_apply(u->table, &r, NULL, 0, ihd_wallclock());
     return 0;
 }
 
@@ -154,6 +182,8 @@ void ihd_usage_stop(ihd_server_t *srv)
         return;
     srv->usage = NULL;
     acct_ledger_close(u->ledger);
+    if (u->prepared && u->mark.fd >= 0)
+        close(u->mark.fd); /* an upgrade that did not happen */
     for (unsigned i = 0; i < IHD_MAX_WORKERS; i++) {
         usage_worker_t *wk = &u->wk[i];
         cmn_map_iter_t it;
@@ -170,21 +200,32 @@ void ihd_usage_stop(ihd_server_t *srv)
 
 /* ---- The workers' side ------------------------------------------------------ */
 
-/* The accounting state of allocation <id> on this worker, made at its
- * first sight (its first tick, or its end if it never saw one). */
-static usage_alloc_t *alloc_state(usage_worker_t *wk, uint64_t id)
+/* The accounting state of allocation <id> on this worker, or NULL. */
+static usage_alloc_t *alloc_find(usage_worker_t *wk, uint64_t id)
 {
     if (!wk->allocs.b)
-        cmn_map_init(&wk->allocs, 64);
+        return NULL;
     uint64_t h = cmn_map_hash_bytes(&wk->allocs, &id, sizeof(id));
     for (cmn_map_node_t *n = cmn_map_first(&wk->allocs, h); n; n = cmn_map_next(n)) {
         usage_alloc_t *st = CMN_MAP_ENTRY(n, usage_alloc_t, node);
         if (st->id == id)
             return st;
     }
-    usage_alloc_t *st = cmn_calloc(1, sizeof(*st));
+    return NULL;
+}
+
+/* ... made at its first sight (its first tick, or its end if it never saw
+ * one). */
+static usage_alloc_t *alloc_state(usage_worker_t *wk, uint64_t id)
+{
+    usage_alloc_t *st = alloc_find(wk, id);
+    if (st)
+        return st;
+    if (!wk->allocs.b)
+        cmn_map_init(&wk->allocs, 64);
+    st = cmn_calloc(1, sizeof(*st));
     st->id = id;
-    cmn_map_insert(&wk->allocs, &st->node, h);
+    cmn_map_insert(&wk->allocs, &st->node, cmn_map_hash_bytes(&wk->allocs, &id, sizeof(id)));
     return st;
 }
 
@@ -311,6 +352,61 @@ void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a)
     }
     cmn_map_remove(&wk->allocs, &acct->node);
     cmn_free(acct);
+}
+
+/* ---- Live upgrade -------------------------------------------------------------- */
+
+void ihd_usage_export(ihd_worker_t *w, uint64_t id, ihd_usage_state_t *out)
+{
+    ihd_usage_t *u = w->srv->usage;
+    memset(out, 0, sizeof(*out));
+    usage_alloc_t *st = u && w->id < IHD_MAX_WORKERS ? alloc_find(&u->wk[w->id], id) : NULL;
+    if (!st || !st->seen)
+        return; /* never ticked: the new process starts it as new */
+    out->seen = true;
+    out->ledger_rep = st->ledger_rep;
+    out->ledger_last = st->ledger_last;
+    out->interim_in = st->next_interim - ihd_now();
+    out->seq = st->seq;
+}
+
+void ihd_usage_forget(ihd_worker_t *w, uint64_t id)
+{
+    ihd_usage_t *u = w->srv->usage;
+    usage_alloc_t *st = u && w->id < IHD_MAX_WORKERS ? alloc_find(&u->wk[w->id], id) : NULL;
+    if (st) {
+        cmn_map_remove(&u->wk[w->id].allocs, &st->node);
+        cmn_free(st);
+    }
+}
+
+void ihd_usage_import(ihd_worker_t *w, uint64_t id, const ihd_usage_state_t *in)
+{
+    ihd_usage_t *u = w->srv->usage;
+    if (!u || !in->seen || w->id >= IHD_MAX_WORKERS)
+        return;
+    usage_alloc_t *st = alloc_state(&u->wk[w->id], id);
+    st->seen = true;
+    st->ledger_rep = in->ledger_rep;
+    /* The usage table was rebuilt from the ledger: what the old table had
+     * beyond the last record comes in at the first tick here. */
+    st->usage_rep = in->ledger_rep;
+    st->ledger_last = in->ledger_last;
+    st->next_interim = ihd_now() + in->interim_in;
+    st->seq = in->seq;
+}
+
+int ihd_usage_flush(ihd_server_t *srv)
+{
+    ihd_usage_t *u = srv->usage;
+    return u ? acct_ledger_flush(u->ledger, 5.0) : 0;
+}
+
+void ihd_usage_yield(ihd_server_t *srv)
+{
+    ihd_usage_t *u = srv->usage;
+    if (u && u->ledger)
+        acct_ledger_configure(u->ledger, 0, false);
 }
 
 /* ---- Views ------------------------------------------------------------------ */

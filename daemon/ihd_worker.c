@@ -179,6 +179,26 @@ static void worker_refresh_cfg(ihd_worker_t *w)
     __atomic_store_n(&w->seen_gen, cfg->gen, __ATOMIC_RELEASE);
 }
 
+static void detach_one(void *ctx, turn_alloc_t *a)
+{
+    ihd_worker_t *w = ctx;
+    ihd_relay_forget(w, a);
+    turn_alloc_detach(w->turn, a);
+}
+
+/* End this worker's allocations. A new process that stops before the old
+ * one let go of them (a failed upgrade) leaves them alone instead: they are
+ * the old process's, which records their end. */
+static void worker_end_turn(ihd_worker_t *w)
+{
+    if (!w->turn)
+        return;
+    if (w->srv->handover)
+        turn_foreach_alloc(w->turn, detach_one, w);
+    turn_free(w->turn);
+    w->turn = NULL;
+}
+
 static void *worker_main(void *arg)
 {
     ihd_worker_t *w = arg;
@@ -186,6 +206,9 @@ static void *worker_main(void *arg)
     double next_tick = ihd_now() + 1.0;
     while (!atomic_load(&w->srv->stopping)) {
         worker_refresh_cfg(w);
+        /* A live upgrade parks the worker here, between two batches. */
+        if (atomic_load_explicit(&w->srv->upgrade_req, memory_order_relaxed))
+            ihd_handover_worker(w);
         int n = epoll_wait(w->epfd, evs, (int)CMN_ARRAY_LEN(evs), 250);
         for (int i = 0; i < n; i++) {
             ihd_evkind_t *kind = evs[i].data.ptr;
@@ -231,10 +254,7 @@ static void *worker_main(void *arg)
     }
     /* Allocations end first, so their ledger records say "shutdown"
      * rather than "connection_closed". */
-    if (w->turn) {
-        turn_free(w->turn);
-        w->turn = NULL;
-    }
+    worker_end_turn(w);
     ihd_tcp_close_all(w);
     ihd_relay_reap(w);
     ihd_tcp_reap(w);
@@ -253,8 +273,38 @@ static int epoll_add(int epfd, int fd, void *tag)
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-/* Open this worker's sockets on every listen address. */
-static int worker_open(ihd_worker_t *w, const cmn_settings_t *s, bool tls)
+/* Open the SO_REUSEPORT socket of <l> (its address and transport set). */
+static int listener_open(ihd_worker_t *w, ihd_listener_t *l)
+{
+    char buf[CMN_ADDR_STRLEN];
+    const char *where = cmn_addr_format(&l->addr, buf, sizeof(buf), true);
+    if (w->id == 0) {
+        /* SO_REUSEPORT would let a second icehubd (same user) share
+         * this port silently and take half of its clients. A plain bind
+         * first fails with EADDRINUSE if anyone holds the port. */
+        int probe = ihd__listen_socket(&l->addr, l->tr, false);
+        if (probe < 0) {
+            cmn_err("turn", "cannot listen on %s (%s): %s", where, turn_transport_name(l->tr),
+                    strerror(-probe));
+            return CMN_EIO;
+        }
+        close(probe);
+    }
+    int fd = ihd__listen_socket(&l->addr, l->tr, true);
+    if (fd < 0) {
+        cmn_err("turn", "cannot listen on %s (%s): %s", where, turn_transport_name(l->tr),
+                strerror(-fd));
+        return CMN_EIO;
+    }
+    l->fd = fd;
+    if (w->id == 0)
+        cmn_info("turn", "listening on %s (%s)", where, turn_transport_name(l->tr));
+    return 0;
+}
+
+/* This worker's sockets on every listen address: opened, or (<adopt>: a
+ * live upgrade) only listed, for the old process's to fill. */
+static int worker_open(ihd_worker_t *w, const cmn_settings_t *s, bool tls, bool adopt)
 {
     size_t max = 2 * s->turn.listen.n + (tls ? s->turn.tls_listen.n : 0);
     w->ls = cmn_calloc(max ? max : 1, sizeof(*w->ls));
@@ -268,45 +318,30 @@ static int worker_open(ihd_worker_t *w, const cmn_settings_t *s, bool tls)
             a = &s->turn.tls_listen.v[i - 2 * s->turn.listen.n];
             tr = TURN_TR_TLS;
         }
-        char buf[CMN_ADDR_STRLEN];
-        if (w->id == 0) {
-            /* SO_REUSEPORT would let a second icehubd (same user) share
-             * this port silently and take half of its clients. A plain bind
-             * first fails with EADDRINUSE if anyone holds the port. */
-            int probe = ihd__listen_socket(a, tr, false);
-            if (probe < 0) {
-                cmn_err("turn", "cannot listen on %s (%s): %s",
-                        cmn_addr_format(a, buf, sizeof(buf), true), turn_transport_name(tr),
-                        strerror(-probe));
-                return CMN_EIO;
-            }
-            close(probe);
-        }
-        int fd = ihd__listen_socket(a, tr, true);
-        if (fd < 0) {
-            cmn_err("turn", "cannot listen on %s (%s): %s",
-                    cmn_addr_format(a, buf, sizeof(buf), true), turn_transport_name(tr),
-                    strerror(-fd));
-            return CMN_EIO;
-        }
         ihd_listener_t *l = &w->ls[w->nls++];
         l->kind = tr == TURN_TR_UDP ? IHD_EV_UDP : IHD_EV_TCP_LISTEN;
-        l->fd = fd;
+        l->fd = -1;
         l->tr = tr;
         l->addr = *a;
-        if (epoll_add(w->epfd, fd, l) < 0)
+        if (!adopt && listener_open(w, l) < 0)
             return CMN_EIO;
-        if (w->id == 0)
-            cmn_info("turn", "listening on %s (%s)", cmn_addr_format(a, buf, sizeof(buf), true),
-                     turn_transport_name(tr));
     }
+    return 0;
+}
+
+static int worker_listen(ihd_worker_t *w)
+{
+    for (size_t i = 0; i < w->nls; i++)
+        if (epoll_add(w->epfd, w->ls[i].fd, &w->ls[i]) < 0)
+            return CMN_EIO;
     return 0;
 }
 
 static void worker_dispose(ihd_worker_t *w)
 {
     for (size_t i = 0; i < w->nls; i++)
-        close(w->ls[i].fd);
+        if (w->ls[i].fd >= 0)
+            close(w->ls[i].fd);
     cmn_free(w->ls);
     if (w->epfd >= 0)
         close(w->epfd);
@@ -315,13 +350,14 @@ static void worker_dispose(ihd_worker_t *w)
     cmn_free(w->udp);
     cmn_free(w->relay_batch);
     cmn_free(w->fwd);
-    if (w->turn)
-        turn_free(w->turn);
+    worker_end_turn(w);
     ihd_relay_reap(w);
 }
 
-int ihd_workers_start(ihd_server_t *srv, unsigned n)
+int ihd_workers_start(ihd_server_t *srv, unsigned n, char *err, size_t errlen)
 {
+    ihd_handover_t *ho = srv->handover;
+    err[0] = '\0';
     ihd_cfg_t *cfg = atomic_load(&srv->cfg);
     srv->workers = cmn_calloc(n, sizeof(*srv->workers));
     srv->nworkers = n;
@@ -338,11 +374,15 @@ int ihd_workers_start(ihd_server_t *srv, unsigned n)
         w->udp = cmn_calloc(1, sizeof(*w->udp));
         if (w->epfd < 0 || w->wakefd < 0 || epoll_add(w->epfd, w->wakefd, &w->wake_kind) < 0)
             goto fail;
-        if (worker_open(w, &cfg->s, srv->ssl_ctx != NULL) < 0)
+        if (worker_open(w, &cfg->s, srv->tls_on, ho != NULL) < 0)
             goto fail;
         ihd_relay_init_ops(w);
         w->turn = turn_new(&cfg->turn, &w->turn_ops, srv->turn_shared);
         w->turn_cfg_gen = cfg->gen;
+        if (ho && ihd_handover_adopt(w, &ho->wk[i], err, errlen) < 0)
+            goto fail;
+        if (worker_listen(w) < 0)
+            goto fail;
     }
     /* All sockets are bound before any thread runs, so a bind error is
      * reported at start and nothing runs half-configured. */

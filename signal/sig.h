@@ -171,6 +171,22 @@ size_t sig_hub_nconns(const sig_hub_t *h);
  * socket (icehub_signal_delivery_seconds, a histogram). */
 void sig_hub_observe_delivery(sig_hub_t *h, double seconds);
 
+/* ---- Moving the hub to another process (sig_state.c) ------------------ */
+
+/* The version of the format below; a process reads only its own. */
+#define SIG_STATE_VERSION 1
+
+/* The rooms, peers (ids, resume tokens, grace periods) and queued messages
+ * as JSON (cmn_malloc'd, *len set), for a live upgrade: every peer counts
+ * as away from <now> (wall seconds), so its client can resume in the new
+ * process. Empty of rooms when resume_seconds is 0. */
+char *sig_hub_export(const sig_hub_t *h, double now, size_t *len);
+/* Add what sig_hub_export wrote (another process: every field is checked)
+ * to a hub that has no rooms yet. Returns 0, or CMN_EINVAL with *why naming
+ * what was wrong (a static string); the hub may then hold part of it and is
+ * for freeing only. */
+int sig_hub_import(sig_hub_t *h, const char *text, size_t len, double now, const char **why);
+
 /* Write the icehub_signal_* metrics. */
 void sig_hub_metrics(const sig_hub_t *h, cmn_prom_t *p);
 

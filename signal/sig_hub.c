@@ -192,22 +192,26 @@ static void away_unlink(sig_hub_t *h, sig_peer_t *p)
     h->naway--;
 }
 
+void sig__peer_away(sig_hub_t *h, sig_peer_t *p, double until)
+{
+    p->away_until = until;
+    p->away_prev = NULL;
+    p->away_next = h->away;
+    if (h->away)
+        h->away->away_prev = p;
+    h->away = p;
+    h->naway++;
+}
+
 void sig_conn_gone(sig_hub_t *h, sig_conn_t *c, double now)
 {
     sig_peer_t *p = c->peer;
     if (p && p->conn == c) {
         p->conn = NULL;
-        if (c->closing || h->draining || h->cfg.resume_seconds == 0) {
+        if (c->closing || h->draining || h->cfg.resume_seconds == 0)
             sig__peer_remove(h, p, SIG_LEFT_CLOSED);
-        } else {
-            p->away_until = now + h->cfg.resume_seconds;
-            p->away_prev = NULL;
-            p->away_next = h->away;
-            if (h->away)
-                h->away->away_prev = p;
-            h->away = p;
-            h->naway++;
-        }
+        else
+            sig__peer_away(h, p, now + h->cfg.resume_seconds);
     }
     uintptr_t n = (uintptr_t)sig__map_get(&h->ips, c->ip);
     if (n <= 1)
@@ -269,7 +273,8 @@ sig_peer_t *sig__peer_add(sig_hub_t *h, const char *room, const char *id, sig_co
     r->tail = p;
     r->npeers++;
     h->npeers++;
-    c->peer = p;
+    if (c) /* NULL: a peer that arrives away (sig_state.c) */
+        c->peer = p;
     sig__peer_new_resume(h, p);
     return p;
 }

@@ -165,12 +165,14 @@ json_t *sig__ice_json(sig_hub_t *h, sig_conn_t *c, double now);
  * an undelivered notice. */
 int sig__deliver(sig_hub_t *h, sig_peer_t *p, const char *text, size_t len, const char *from,
                  const json_t *ref);
-/* Add a new peer to <room> (created if needed) for <c>. */
+/* Add a new peer to <room> (created if needed) for <c> (NULL: away). */
 sig_peer_t *sig__peer_add(sig_hub_t *h, const char *room, const char *id, sig_conn_t *c);
 /* Remove <p> from its room, telling the others peer-left <reason>. */
 void sig__peer_remove(sig_hub_t *h, sig_peer_t *p, int reason);
 sig_room_t *sig__room_find(sig_hub_t *h, const char *name);
 sig_peer_t *sig__room_peer(sig_room_t *r, const char *id);
+/* <p> (without a connection) waits for its resume until <until>. */
+void sig__peer_away(sig_hub_t *h, sig_peer_t *p, double until);
 /* Set a fresh resume token on <p>. */
 void sig__peer_new_resume(sig_hub_t *h, sig_peer_t *p);
 /* Schedule the next credential push for <c>. */

@@ -101,6 +101,11 @@ typedef struct turn_cfg_s {
     uint32_t total_shares;              /* turn_t's sharing total_bps evenly (0 = 1) */
     bool over_throttle;                 /* over-quota users: throttle (true) or stop */
     uint64_t floor_bps;                 /* the throttled rate */
+    /* Where a draining server sends new Allocates (turn_shared_draining):
+     * 300 Try Alternate with one of these as ALTERNATE-SERVER, of the
+     * client's family, in turn (RFC 8489 §10); none of that family: 403. */
+    const cmn_addr_t *alternates;       /* borrowed */
+    size_t nalternates;
 } turn_cfg_t;
 
 /* ---- Side effects ----------------------------------------------------- */
@@ -166,6 +171,13 @@ bool turn_shared_lift_block(turn_shared_t *s, const char *quota_user, turn_block
 /* Changes whenever the blocked set changes (a relaxed atomic read). */
 uint64_t turn_shared_block_gen(const turn_shared_t *s);
 
+/* Draining: while on, every new Allocate is refused (300 Try Alternate
+ * with an ALTERNATE-SERVER from turn_cfg_t.alternates, else 403
+ * "Forbidden (server draining)"); Refresh, permissions, channels and data
+ * of existing allocations go on. Any thread (a relaxed atomic). */
+void turn_shared_set_draining(turn_shared_t *s, bool on);
+bool turn_shared_draining(const turn_shared_t *s);
+
 /* A worker's TURN state. <cfg>, <ops> and <shared> are borrowed and must
  * outlive the turn_t (turn_set_cfg swaps <cfg> on reload). */
 turn_t *turn_new(const turn_cfg_t *cfg, const turn_ops_t *ops, turn_shared_t *shared);
@@ -228,8 +240,8 @@ typedef struct turn_out_s {
 /* turn_handle_msg: Allocate, Refresh, CreatePermission, ChannelBind
  * requests and Send indications (anything but Binding). Writes any reply
  * into <out> (cap >= 1500). Returns 0; protocol errors become STUN error
- * responses (400, 401, 403, 420, 437, 438, 440, 441, 442, 443, 486, 500,
- * 508). */
+ * responses (300 while draining, 400, 401, 403, 420, 437, 438, 440, 441,
+ * 442, 443, 486, 500, 508). */
 int turn_handle_msg(turn_t *t, const turn_req_t *req, uint8_t *out, size_t cap, turn_out_t *res);
 
 /* turn_channel_data: a ChannelData message from a client (already framed:
@@ -404,5 +416,37 @@ int turn_ephemeral_password(const char *secret, const char *username, char *out,
  * server's own addresses is allowed only at a relay port (relay to relay
  * on one server); else the built-in deny list and denied_peers refuse. */
 bool turn_peer_allowed(const turn_cfg_t *cfg, const cmn_addr_t *peer);
+
+/* ---- Live upgrade: allocations as bytes (turn_state.c) ---------------- */
+
+/* The version of the encoding below; a process reads only its own. */
+#define TURN_STATE_VERSION 1
+
+/* Encode the live allocation <a> (times relative to <now>) into
+ * <out>[0..cap). Returns the length it needs: when that is more than <cap>
+ * nothing usable was written, and the caller retries with room. What the
+ * glue keeps for <a> (turn_alloc_udata: its relay sockets) is not in it. */
+size_t turn_alloc_encode(const turn_alloc_t *a, double now, uint8_t *out, size_t cap);
+
+/* Decode what turn_alloc_encode wrote in another process and add the
+ * allocation to <t> as it was there: same id, 5-tuple, relayed addresses,
+ * remaining lifetime, permissions, channels, counters and quota tokens
+ * (rates come from <t>'s configuration). It counts in the shared limits
+ * without being refused by them. The bytes are not trusted: every field is
+ * checked. Returns 0 with *out set (set its udata next), CMN_EINVAL
+ * (malformed; *why names the field: a static string) or CMN_EEXIST (<t>
+ * has an allocation on that 5-tuple). */
+int turn_alloc_import(turn_t *t, const uint8_t *src, size_t len, double now, turn_alloc_t **out,
+                      const char **why);
+
+/* Take <a> out of <t> without ending it: no relay_close, no end reason for
+ * a ledger; its shared-limit counts are released (another process counts
+ * it now). Its udata is cleared; the glue frees its own part. */
+void turn_alloc_detach(turn_t *t, turn_alloc_t *a);
+
+/* The highest allocation id handed out in this process, and a floor for
+ * the next ones (ids imported from another process stay unique). */
+uint64_t turn_alloc_last_id(void);
+void turn_alloc_ids_after(uint64_t max);
 
 #endif /* TURN_H */

@@ -67,11 +67,16 @@ turn_alloc_t *turn__alloc_find(turn_t *t, const turn_5tuple_t *tuple, double now
     return NULL;
 }
 
-void turn__alloc_insert(turn_t *t, turn_alloc_t *a)
+void turn__alloc_link(turn_t *t, turn_alloc_t *a)
 {
     cmn_map_insert(&t->allocs, &a->node, tuple_hash(t, &a->tuple));
-    a->next_due = a->expires;
+    a->next_due = CMN_MIN(a->next_due ? a->next_due : a->expires, a->expires);
     TURN_STAT_ADD(t, allocations_active, 1);
+}
+
+void turn__alloc_insert(turn_t *t, turn_alloc_t *a)
+{
+    turn__alloc_link(t, a);
     TURN_STAT_ADD(t, allocations_created, 1);
 }
 
@@ -92,6 +97,8 @@ void turn_end_tuple(turn_t *t, const turn_5tuple_t *tuple)
 
 /* ---- Allocations ------------------------------------------------------- */
 
+static uint64_t last_id; /* the highest allocation id handed out in this process */
+
 turn_alloc_t *turn__alloc_new(turn_t *t, const turn_5tuple_t *tuple, const turn_auth_t *auth)
 {
     turn_alloc_t *a = cmn_calloc(1, sizeof(*a));
@@ -102,9 +109,21 @@ turn_alloc_t *turn__alloc_new(turn_t *t, const turn_5tuple_t *tuple, const turn_
     a->cred_expiry = auth->cred_expiry;
     /* Ids are unique across the workers of the process: one relaxed
      * atomic increment per Allocate. */
-    static uint64_t next_id;
-    a->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
+    a->id = __atomic_add_fetch(&last_id, 1, __ATOMIC_RELAXED);
     return a;
+}
+
+uint64_t turn_alloc_last_id(void)
+{
+    return __atomic_load_n(&last_id, __ATOMIC_RELAXED);
+}
+
+void turn_alloc_ids_after(uint64_t max)
+{
+    uint64_t cur = __atomic_load_n(&last_id, __ATOMIC_RELAXED);
+    while (cur < max && !__atomic_compare_exchange_n(&last_id, &cur, max, false,
+                                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
 }
 
 void turn__alloc_free(turn_alloc_t *a)
@@ -115,7 +134,10 @@ void turn__alloc_free(turn_alloc_t *a)
     cmn_free(a);
 }
 
-void turn__alloc_end(turn_t *t, turn_alloc_t *a, turn_end_reason_t why)
+/* Out of the table and the counts; freed by the next turn_tick. With
+ * <close>, its relay goes too (an end); without, the glue keeps or has let
+ * go of it already (a live upgrade moved it). */
+static void alloc_unlink(turn_t *t, turn_alloc_t *a, turn_end_reason_t why, bool close)
 {
     if (a->ended)
         return;
@@ -125,9 +147,22 @@ void turn__alloc_end(turn_t *t, turn_alloc_t *a, turn_end_reason_t why)
     TURN_STAT_SUB(t, allocations_active, 1);
     turn__perm_clear(t, a);
     turn__shared_release(t->shared, a->quota_user, &a->tuple.client);
-    t->ops->relay_close(t->ops->ctx, a);
+    if (close)
+        t->ops->relay_close(t->ops->ctx, a);
+    else
+        a->udata = NULL;
     a->next_ended = t->ended;
     t->ended = a;
+}
+
+void turn__alloc_end(turn_t *t, turn_alloc_t *a, turn_end_reason_t why)
+{
+    alloc_unlink(t, a, why, true);
+}
+
+void turn_alloc_detach(turn_t *t, turn_alloc_t *a)
+{
+    alloc_unlink(t, a, TURN_END_SHUTDOWN, false); /* no end anyone records */
 }
 
 void turn_alloc_end(turn_t *t, turn_alloc_t *a, turn_end_reason_t why)

@@ -12,8 +12,11 @@
  * Authentication, the 437 check and the final encoding happen in
  * turn_handlers.c before and after.
  *
- * Left out: 300 Try Alternate (no ALTERNATE-SERVER support), and relaying
- * over TCP to peers (RFC 6062): REQUESTED-TRANSPORT must be UDP.
+ * A draining server (turn_shared_draining) decides no further than that:
+ * 300 Try Alternate to one of turn_cfg_t.alternates, or 403 (draining).
+ *
+ * Left out: relaying over TCP to peers (RFC 6062): REQUESTED-TRANSPORT
+ * must be UDP.
  */
 #include "turn_int.h"
 
@@ -149,6 +152,30 @@ static turn_err_t open_relays(turn_t *t, turn_alloc_t *a, const alloc_ask_t *ask
     return TURN_OK;
 }
 
+/* A draining server sends the client elsewhere (RFC 8489 §10): the
+ * alternates of the client's family in turn (one count for all workers),
+ * so redirected clients spread over them. The answer is authenticated like
+ * any other to this request, so a client can trust the ALTERNATE-SERVER it
+ * names. */
+static turn_err_t alloc_drain(turn_ctx_t *c)
+{
+    const turn_cfg_t *cfg = c->t->cfg;
+    uint8_t fam = c->req->tuple->client.family;
+    size_t n = 0;
+    for (size_t k = 0; k < cfg->nalternates; k++)
+        n += cfg->alternates[k].family == fam;
+    if (n == 0)
+        return TURN_ERR_DRAINING;
+    size_t pick = turn__shared_next_alt(c->t->shared) % n;
+    for (size_t k = 0; k < cfg->nalternates; k++) {
+        if (cfg->alternates[k].family == fam && pick-- == 0) {
+            c->alt = cfg->alternates[k];
+            break;
+        }
+    }
+    return TURN_ERR_TRY_ALTERNATE;
+}
+
 /* Quotas before anything is allocated (STYLE §4), then the relay. */
 static turn_err_t alloc_decide(turn_ctx_t *c, const alloc_ask_t *ask, alloc_got_t *got)
 {
@@ -230,6 +257,10 @@ void turn__handle_allocate(turn_ctx_t *c, uint8_t *out, size_t cap)
     if ((c->err = alloc_validate(c->req->msg, &ask)) != TURN_OK)
         return;
     ask.relay.origin = c->req->origin;
+    if (turn_shared_draining(c->t->shared)) {
+        c->err = alloc_drain(c);
+        return;
+    }
     if ((c->err = alloc_decide(c, &ask, &got)) != TURN_OK)
         return;
     c->a = got.a;

@@ -48,6 +48,10 @@ static const struct {
     [TURN_ERR_CAP_PERMS] = {508, "Insufficient Capacity (permissions per allocation)"},
     [TURN_ERR_CAP_CHANNELS] = {508, "Insufficient Capacity (channels per allocation)"},
     [TURN_ERR_SERVER] = {500, "Server Error"},
+    /* RFC 8489 §10 and RFC 8656 §7.2: a server may redirect an Allocate;
+     * a draining one does, to turn.alternate_servers. */
+    [TURN_ERR_TRY_ALTERNATE] = {300, "Try Alternate (server draining)"},
+    [TURN_ERR_DRAINING] = {403, "Forbidden (server draining)"},
 };
 
 _Static_assert(TURN_ERR_COUNT <= TURN_ALLOC_ERR_SLOTS, "turn_stats_t.alloc_errors too small");
@@ -81,6 +85,8 @@ static const char *const err_labels[TURN_ERR_COUNT] = {
     [TURN_ERR_CAP_PERMS] = "capacity_permissions",
     [TURN_ERR_CAP_CHANNELS] = "capacity_channels",
     [TURN_ERR_SERVER] = "server_error",
+    [TURN_ERR_TRY_ALTERNATE] = "draining_redirect",
+    [TURN_ERR_DRAINING] = "draining",
 };
 
 bool turn_alloc_err_info(unsigned i, int *code, const char **label)

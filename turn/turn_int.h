@@ -88,6 +88,8 @@ typedef enum turn_err_e {
     TURN_ERR_CAP_PERMS,           /* 508 */
     TURN_ERR_CAP_CHANNELS,        /* 508 */
     TURN_ERR_SERVER,              /* 500 */
+    TURN_ERR_TRY_ALTERNATE,       /* 300: draining, with ALTERNATE-SERVER */
+    TURN_ERR_DRAINING,            /* 403: draining, nowhere to send the client */
     TURN_ERR_COUNT
 } turn_err_t;
 
@@ -306,6 +308,12 @@ bool turn__rl_allow(turn_t *t, const cmn_addr_t *ip, double now);
  * TURN_ERR_CAP_TOTAL (and counts nothing then). */
 turn_err_t turn__shared_acquire(turn_shared_t *s, const char *user, const cmn_addr_t *ip);
 void turn__shared_release(turn_shared_t *s, const char *user, const cmn_addr_t *ip);
+/* A number that grows by one a call, across the workers: which of the
+ * alternate servers a redirected Allocate gets (in turn). */
+uint32_t turn__shared_next_alt(turn_shared_t *s);
+/* Count an allocation that exists already (imported in a live upgrade):
+ * like turn__shared_acquire, but no limit refuses it. */
+void turn__shared_force(turn_shared_t *s, const char *user, const cmn_addr_t *ip);
 
 /* ---- Allocations and the 5-tuple table (turn_alloc.c) ----------------- */
 
@@ -318,6 +326,9 @@ turn_alloc_t *turn__alloc_new(turn_t *t, const turn_5tuple_t *tuple, const turn_
  * or one that ended before the current turn_tick. */
 void turn__alloc_free(turn_alloc_t *a);
 void turn__alloc_insert(turn_t *t, turn_alloc_t *a);
+/* Put <a> in the table and count it active (turn__alloc_insert also
+ * counts it created; an imported allocation was created elsewhere). */
+void turn__alloc_link(turn_t *t, turn_alloc_t *a);
 /* End <a>: unlink, release quotas, relay_close, keep until the next tick. */
 void turn__alloc_end(turn_t *t, turn_alloc_t *a, turn_end_reason_t why);
 bool turn__tuple_equal(const turn_5tuple_t *x, const turn_5tuple_t *y);
@@ -368,6 +379,7 @@ typedef struct turn_ctx_s {
     turn_alloc_t *a;            /* the 5-tuple's allocation, or NULL */
     stun_enc_t e;               /* the response being built */
     turn_err_t err;
+    cmn_addr_t alt;             /* TURN_ERR_TRY_ALTERNATE: the ALTERNATE-SERVER */
     bool software;              /* add SOFTWARE (Allocate and Refresh answers) */
     bool deleted;               /* Refresh deleted the allocation */
 } turn_ctx_t;

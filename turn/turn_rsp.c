@@ -65,6 +65,8 @@ size_t turn__rsp_error(turn_ctx_t *c, uint8_t *out, size_t cap)
     stun_enc_error(&c->e, code, reason);
     if (c->err == TURN_ERR_UNKNOWN_ATTR)
         stun_enc_unknown(&c->e, m->unknown, m->nunknown);
+    else if (c->err == TURN_ERR_TRY_ALTERNATE)
+        stun_enc_addr(&c->e, STUN_ATTR_ALTERNATE_SERVER, &c->alt);
     else if (c->err == TURN_ERR_UNAUTHENTICATED || c->err == TURN_ERR_STALE_NONCE)
         challenge_attrs(c);
     return turn__rsp_finish(c);

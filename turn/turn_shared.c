@@ -17,6 +17,9 @@
  * their byte quota): Allocate refuses them, and each worker's turn_tick
  * notices a change by the set's generation number (one atomic load a
  * tick) and then applies it to the allocations it owns.
+ *
+ * And the drain flag: a process that drains refuses new allocations on
+ * every worker at once (turn_allocate.c answers them).
  */
 #include "turn_int.h"
 
@@ -40,6 +43,8 @@ struct turn_shared_s {
     uint32_t max_total, max_per_user, max_per_ip; /* 0 = unlimited */
     uint32_t active;                              /* atomic reads outside the mutex */
     uint64_t block_gen;                           /* atomic: bumped by every block change */
+    bool draining;                                /* atomic: new Allocates refused */
+    uint32_t alt_next;                            /* atomic: the next alternate server */
     cmn_map_t map;                                /* shared_entry_t by kind and key */
 };
 
@@ -178,6 +183,17 @@ turn_err_t turn__shared_acquire(turn_shared_t *s, const char *user, const cmn_ad
     return err;
 }
 
+void turn__shared_force(turn_shared_t *s, const char *user, const cmn_addr_t *ip)
+{
+    uint8_t ipk[17];
+    size_t iplen = ip_key(ip, ipk);
+    pthread_mutex_lock(&s->mu);
+    entry_add(s, KEY_USER, (const uint8_t *)user, strlen(user), 1);
+    entry_add(s, KEY_IP, ipk, iplen, 1);
+    __atomic_store_n(&s->active, s->active + 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&s->mu);
+}
+
 void turn__shared_release(turn_shared_t *s, const char *user, const cmn_addr_t *ip)
 {
     uint8_t ipk[17];
@@ -243,4 +259,19 @@ bool turn_shared_lift_block(turn_shared_t *s, const char *quota_user, turn_block
     }
     pthread_mutex_unlock(&s->mu);
     return lift;
+}
+
+void turn_shared_set_draining(turn_shared_t *s, bool on)
+{
+    __atomic_store_n(&s->draining, on, __ATOMIC_RELAXED);
+}
+
+bool turn_shared_draining(const turn_shared_t *s)
+{
+    return __atomic_load_n(&s->draining, __ATOMIC_RELAXED);
+}
+
+uint32_t turn__shared_next_alt(turn_shared_t *s)
+{
+    return __atomic_fetch_add(&s->alt_next, 1, __ATOMIC_RELAXED);
 }

@@ -93,7 +93,7 @@ static void fx_start(fx_t *f)
     f->u = acct_usage_new(&b, period_of(f), fake_wall);
     if (f->s.ledger.path[0]) {
         char err[256];
-        acct_usage_rebuild(f->u, f->s.ledger.path);
+        acct_usage_rebuild(f->u, f->s.ledger.path, NULL);
         assert_int_equal(acct_ledger_open(f->s.ledger.path, 0, false, &f->ledger, err,
                                           sizeof(err)),
                          0);

@@ -56,6 +56,10 @@ class Daemon:
             self.argv.append(f"--turn.tls_listen={h}:{self.tls_port}")
         if not http:
             self.argv.append("--http.enabled=false")
+        # SIGTERM drains for turn.drain_timeout while allocations live; test
+        # daemons stop at once unless a test asks for a drain (test_drain.py).
+        if not any(a.startswith("--turn.drain_timeout=") for a in args):
+            self.argv.append("--turn.drain_timeout=0")
         if config:
             self.argv += ["--config", config]
         self.argv += list(args)

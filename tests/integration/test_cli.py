@@ -42,7 +42,8 @@ def test_help_lists_type_default_and_reload():
     assert "  --turn.realm=icehub  (string, 1..127 bytes; SIGHUP reloads)\n" in r.stdout
     assert "  --quota.allocation_bps=0  (rate (bit/s) 0..1T; SIGHUP reloads)\n" in r.stdout
     assert "  --quota.period=month  (one of day, month; SIGHUP reloads)\n" in r.stdout
-    assert '  --tls.cert=""  (file path; needs a restart)\n' in r.stdout
+    assert '  --tls.cert=""  (file path; SIGHUP reloads)\n' in r.stdout
+    assert '  --upgrade.socket=""  (string, 0..107 bytes; needs a restart)\n' in r.stdout
     # Each entry's next line is the setting's one-line description.
     assert re.search(r"--turn\.threads=0 .*\n      Worker threads; 0 means one per CPU\.\n",
                      r.stdout)

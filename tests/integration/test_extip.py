@@ -73,8 +73,10 @@ class NsDaemon:
         self.log_path = os.path.join(ARTIFACTS, f"daemon-{name}.log")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ICEHUB_")}
         self.logf = open(self.log_path, "wb")
+        # --turn.drain_timeout=0: SIGTERM stops at once, as harness.Daemon's do.
         self.proc = subprocess.Popen(["ip", "netns", "exec", ns, BIN, "--turn.threads=1",
-                                      "--log.level=debug", *args], stdout=self.logf,
+                                      "--log.level=debug", "--turn.drain_timeout=0", *args],
+                                     stdout=self.logf,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         self.wait_log("ready (pid")
 

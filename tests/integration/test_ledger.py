@@ -88,14 +88,17 @@ class Peer:
         self.sock.settimeout(0.1)
         while not self.stop:
             try:
-                data, _ = self.sock.recvfrom(65536)
+                data, src = self.sock.recvfrom(65536)
             except socket.timeout:
                 continue
             except OSError:
                 return
-            self.received += len(data)
-            self.packets += 1
-            self.log.append((time.time(), self.received))
+            self.handle(data, src)
+
+    def handle(self, data, src):
+        self.received += len(data)
+        self.packets += 1
+        self.log.append((time.time(), self.received))
 
     def send(self, data, relay):
         self.sock.sendto(data, relay)

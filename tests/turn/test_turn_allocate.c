@@ -6,8 +6,9 @@
  * (400/442), lifetimes and their caps, quotas (486/508 with their reason
  * phrases, checked before relay_open), relay_open failures (508/440/500),
  * EVEN-PORT and RESERVATION-TOKEN, REQUESTED-ADDRESS-FAMILY, dual
- * allocations with ADDRESS-ERROR-CODE, DONT-FRAGMENT, 420, and the
- * external address mapping of XOR-RELAYED-ADDRESS.
+ * allocations with ADDRESS-ERROR-CODE, DONT-FRAGMENT, 420, the
+ * external address mapping of XOR-RELAYED-ADDRESS, and a draining server
+ * (403, or 300 with ALTERNATE-SERVER in turn, existing allocations going on).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -461,6 +462,74 @@ static void test_external_address(void **state)
     expect_addr(&fx_alloc(fx)->relay[0], "10.0.0.7:50002");
 }
 
+/* Draining without alternates: 403 that says so, authenticated; nothing is
+ * opened; the allocation made before goes on (Refresh, permissions,
+ * channels); the flag off again lets Allocates through. */
+static void test_draining_403(void **state)
+{
+    fx_t *fx = *state;
+    fx->cfg.nonce_lifetime = 86400;
+    assert_int_equal(fx_allocate(fx), 0);
+    turn_shared_set_draining(fx->shared, true);
+    assert_true(turn_shared_draining(fx->shared));
+    assert_int_equal(fx_refresh(fx, 600), 0);
+    assert_int_equal(fx_permission(fx, "192.0.2.80:1"), 0);
+    assert_int_equal(fx_bind(fx, 0x4000, "192.0.2.80:1"), 0);
+    fx->tuple.client.port++;
+    fx->nonce[0] = '\0'; /* nonces are bound to the client address */
+    assert_int_equal(fx_allocate(fx), 403);
+    assert_string_equal(fx_reason(fx), "Forbidden (server draining)");
+    fx_check_reply_integrity(fx);
+    assert_null(stun_msg_find(&fx->rsp, STUN_ATTR_ALTERNATE_SERVER));
+    assert_int_equal(fx->opens, 1);
+    turn_stats_t st = fx_stats(fx);
+    assert_int_equal(st.allocations_failed, 1);
+    assert_int_equal(st.alloc_errors[TURN_ERR_DRAINING], 1);
+    int code;
+    const char *label;
+    assert_true(turn_alloc_err_info(TURN_ERR_DRAINING, &code, &label));
+    assert_int_equal(code, 403);
+    assert_string_equal(label, "draining");
+    turn_shared_set_draining(fx->shared, false);
+    assert_int_equal(fx_allocate(fx), 0);
+    assert_int_equal(fx->opens, 2);
+}
+
+static void alt_of(fx_t *fx, cmn_addr_t *out)
+{
+    const stun_attr_t *a = stun_msg_find(&fx->rsp, STUN_ATTR_ALTERNATE_SERVER);
+    assert_non_null(a);
+    assert_int_equal(stun_attr_get_addr(a, out), 0);
+}
+
+/* With alternates: 300 Try Alternate naming one of the client's family,
+ * the next one each time, integrity-protected (RFC 8489 §10); a client of
+ * a family no alternate has gets 403. */
+static void test_draining_300(void **state)
+{
+    fx_t *fx = *state;
+    cmn_addr_t alts[3], got;
+    fx_addr(&alts[0], "192.0.2.10:3478");
+    fx_addr(&alts[1], "[2001:db8::10]:3478");
+    fx_addr(&alts[2], "192.0.2.11:3479");
+    fx->cfg.alternates = alts;
+    fx->cfg.nalternates = 3;
+    turn_shared_set_draining(fx->shared, true);
+    const char *want[] = {"192.0.2.10:3478", "192.0.2.11:3479", "192.0.2.10:3478"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fx_allocate(fx), 300);
+        assert_string_equal(fx_reason(fx), "Try Alternate (server draining)");
+        fx_check_reply_integrity(fx);
+        alt_of(fx, &got);
+        expect_addr(&got, want[i]);
+    }
+    assert_int_equal(fx->opens, 0);
+    assert_int_equal(fx_stats(fx).alloc_errors[TURN_ERR_TRY_ALTERNATE], 3);
+    fx->cfg.nalternates = 1;
+    fx_addr(&alts[0], "[2001:db8::10]:3478");
+    assert_int_equal(fx_allocate(fx), 403);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -483,6 +552,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dont_fragment, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_attribute_420, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_external_address, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_draining_403, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_draining_300, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests_name("test_turn_allocate", tests, NULL, NULL);
 }
