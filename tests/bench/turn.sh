@@ -622,7 +622,11 @@ socket instead; it measured no better than io_uring here, needs
 CAP_NET_RAW and skips the kernel's per-socket work, so it was not kept.
 What remains between icehubd and the one-socket raw forwarder is the
 per-socket send work (16 relay sockets, a route lookup each, against one
-socket) and icehubd's own parsing.
+socket) and icehubd's own parsing. Connected "shadow" sockets (one per
+allocation and busy peer, to skip the route lookup) were not tried: each
+costs a descriptor, and with 20,000 per process they would halve the
+allocations a process holds, for a lookup that is a few percent of the
+profile.
 LIMITS
 }
 
