@@ -444,20 +444,9 @@ static void parse(int argc, char **argv)
         default: usage();
         }
     }
-    char *colon = server ? strrchr(server, ':') : NULL;
-    if (!colon || o.allocs < 1 || o.allocs > 65000 || o.stage >= o.allocs || o.window < 1 ||
-        !o.server_pid)
+    if (o.allocs < 1 || o.allocs > 65000 || o.stage >= o.allocs || o.window < 1 ||
+        !o.server_pid || bs_parse_target(server, userpass, &o.server, &cred) < 0)
         usage();
-    *colon = 0;
-    o.server = (struct sockaddr_in){.sin_family = AF_INET,
-                                    .sin_port = htons((uint16_t)atoi(colon + 1))};
-    if (inet_pton(AF_INET, server, &o.server.sin_addr) != 1)
-        usage();
-    if (userpass && (colon = strchr(userpass, ':'))) {
-        *colon = 0;
-        cred.user = userpass;
-        cred.pass = colon + 1;
-    }
 }
 
 int main(int argc, char **argv)

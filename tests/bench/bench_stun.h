@@ -213,6 +213,50 @@ static inline int bs_relayed(const uint8_t *r, size_t n, struct sockaddr_in *out
     return 0;
 }
 
+/* Datagrams the kernel dropped because the socket bound to port <port>
+ * had a full receive buffer (the last column of /proc/net/udp): the
+ * generators' sinks never read, and this counts what reached them. */
+static inline long bs_udp_drops(uint16_t port)
+{
+    FILE *f = fopen("/proc/net/udp", "r");
+    char line[512];
+    long drops = 0;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f)) {
+        /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref
+         * pointer drops */
+        unsigned lport;
+        long d;
+        if (sscanf(line, " %*d: %*x:%x %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %ld", &lport,
+                   &d) == 2 && lport == port)
+            drops += d;
+    }
+    fclose(f);
+    return drops;
+}
+
+/* "HOST:PORT" (IPv4) into <out> and, when <userpass> is "USER:PASS", the
+ * credential into <c> (the strings are cut in place). Returns 0 or -1. */
+static inline int bs_parse_target(char *server, char *userpass, struct sockaddr_in *out,
+                                  bs_cred_t *c)
+{
+    char *colon = server ? strrchr(server, ':') : NULL;
+    if (!colon)
+        return -1;
+    *colon = 0;
+    *out = (struct sockaddr_in){.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)atoi(colon + 1))};
+    if (inet_pton(AF_INET, server, &out->sin_addr) != 1)
+        return -1;
+    if (userpass && (colon = strchr(userpass, ':'))) {
+        *colon = 0;
+        c->user = userpass;
+        c->pass = colon + 1;
+    }
+    return 0;
+}
+
 /* Percentile <q> (0..1) of <n> sorted values. */
 static inline double bs_pct(const double *sorted, size_t n, double q)
 {

@@ -643,6 +643,20 @@ static long take_stamps(conn_t *c, lat_t *l)
     return got;
 }
 
+/* After the clock: read what is still in flight for up to 1 s, until
+ * <want> have arrived in all (counted as received, not in the rate).
+ * Returns the new count. */
+static long drain_stamps(int ep, conn_t *c, lat_t *lat, long got, long want)
+{
+    for (double stop = bs_now() + 1.0; bs_now() < stop && got < want;) {
+        struct epoll_event evs[64];
+        int n = epoll_wait(ep, evs, 64, 10);
+        for (int e = 0; e < n; e++)
+            got += take_stamps(&c[evs[e].data.u32], lat);
+    }
+    return got;
+}
+
 static void lat_report(lat_t *l)
 {
     qsort(l->v, l->n, sizeof(double), bs_cmp_double);
@@ -700,14 +714,8 @@ static int relay_mode(double rate, double secs, int pairs)
         }
     }
     double took = bs_now() - t0;
-    /* What is still in flight arrives (counted in received, not in rate). */
     long in_window = total_got;
-    for (double stop = bs_now() + 1.0; bs_now() < stop && total_got < total_sent;) {
-        struct epoll_event evs[64];
-        int n = epoll_wait(ep, evs, 64, 10);
-        for (int e = 0; e < n; e++)
-            total_got += take_stamps(&b[evs[e].data.u32], &lat);
-    }
+    total_got = drain_stamps(ep, b, &lat, total_got, total_sent);
     printf("pairs=%d sent=%ld received=%ld rate=%.0f", pairs, total_sent, total_got,
            (double)in_window / took);
     lat_report(&lat);
@@ -757,12 +765,7 @@ static int bcast_mode(int peers, double rate, double secs)
     }
     double took = bs_now() - t0;
     long in_window = got;
-    for (double stop = bs_now() + 1.0; bs_now() < stop && got < sent * (peers - 1);) {
-        struct epoll_event evs[64];
-        int n = epoll_wait(ep, evs, 64, 10);
-        for (int e = 0; e < n; e++)
-            got += take_stamps(&c[evs[e].data.u32], &lat);
-    }
+    got = drain_stamps(ep, c, &lat, got, sent * (peers - 1));
     printf("peers=%d broadcasts=%ld deliveries=%ld deliveries_per_s=%.0f", peers, sent, got,
            (double)in_window / took);
     lat_report(&lat);

@@ -315,28 +315,6 @@ typedef struct {
     long sent, peer_rx, client_rx, stalls;
 } counts_t;
 
-/* Datagrams the kernel dropped because the socket bound to port <port>
- * had a full receive buffer (the last column of /proc/net/udp). */
-static long udp_drops(uint16_t port)
-{
-    FILE *f = fopen("/proc/net/udp", "r");
-    char line[512];
-    long drops = 0;
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof(line), f)) {
-        /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref
-         * pointer drops */
-        unsigned lport;
-        long d;
-        if (sscanf(line, " %*d: %*x:%x %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %ld", &lport,
-                   &d) == 2 && lport == port)
-            drops += d;
-    }
-    fclose(f);
-    return drops;
-}
-
 static uint16_t local_port(int fd)
 {
     struct sockaddr_in a;
@@ -535,7 +513,7 @@ static void run(gen_t *g, const opts_t *o)
         int tiny = 1;
         setsockopt(sink_fd(g, o), SOL_SOCKET, SO_RCVBUF, &tiny, sizeof(tiny));
     }
-    long drops0 = oneway ? udp_drops(sink_port) : 0;
+    long drops0 = oneway ? bs_udp_drops(sink_port) : 0;
     long cpu0 = o->cpu_pid ? bs_cpu_ticks(o->cpu_pid) : 0;
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
@@ -579,7 +557,7 @@ static void run(gen_t *g, const opts_t *o)
     double el = bs_now() - t0;
     long cpu1 = o->cpu_pid ? bs_cpu_ticks(o->cpu_pid) : 0;
     getrusage(RUSAGE_SELF, &ru1);
-    long drops1 = oneway ? udp_drops(sink_port) : 0;
+    long drops1 = oneway ? bs_udp_drops(sink_port) : 0;
     long rx_at_end = k.peer_rx + k.client_rx;
     /* Stop sending and read what arrived or is still in flight. Echo runs
      * count it for the loss figure only. One-way runs first let the server
@@ -594,7 +572,7 @@ static void run(gen_t *g, const opts_t *o)
             receive(p, g, o, &k);
     if (oneway)
         rx_at_end = k.peer_rx + k.client_rx - tail0;
-    long dropped = oneway ? udp_drops(sink_port) - drops0 : 0;
+    long dropped = oneway ? bs_udp_drops(sink_port) - drops0 : 0;
     /* Relayed packets: datagrams the server forwarded in the interval,
      * counted where they arrived (read, or dropped by the full sink).
      * Echo: the peer's arrivals plus the clients'. */
@@ -690,23 +668,11 @@ int main(int argc, char **argv)
     if (!server || o.allocs < 1 || o.allocs > MAX_ALLOCS || o.size < 1 || o.size > 1400 ||
         (o.raw && !o.peer_port))
         usage();
-    if (userpass) {
-        char *colon = strchr(userpass, ':');
-        if (!colon)
-            usage();
-        *colon = 0;
-        o.user = userpass;
-        o.pass = colon + 1;
-    }
+    if (userpass && !strchr(userpass, ':'))
+        usage();
     cred.user = o.user;
     cred.pass = o.pass;
-    char *colon = strrchr(server, ':');
-    if (!colon)
-        usage();
-    *colon = 0;
-    o.server = (struct sockaddr_in){.sin_family = AF_INET,
-                                    .sin_port = htons((uint16_t)atoi(colon + 1))};
-    if (inet_pton(AF_INET, server, &o.server.sin_addr) != 1)
+    if (bs_parse_target(server, userpass, &o.server, &cred) < 0)
         usage();
     srand((unsigned)getpid() ^ (unsigned)time(NULL));
 

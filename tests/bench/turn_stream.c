@@ -213,24 +213,6 @@ typedef struct {
     long sent, peer_rx, client_rx;
 } counts_t;
 
-static long udp_drops(uint16_t port)
-{
-    FILE *f = fopen("/proc/net/udp", "r");
-    char line[512];
-    long drops = 0;
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof(line), f)) {
-        unsigned lport;
-        long d;
-        if (sscanf(line, " %*d: %*x:%x %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %ld", &lport,
-                   &d) == 2 && lport == port)
-            drops += d;
-    }
-    fclose(f);
-    return drops;
-}
-
 /* Write one frame on <c>; false if the stream is full. */
 static bool send_frame(conn_t *c)
 {
@@ -361,7 +343,7 @@ static void data_phase(void)
         setsockopt(peer_fd, SOL_SOCKET, SO_RCVBUF, &tiny, sizeof(tiny));
     }
     counts_t k = {0, 0, 0};
-    long drops0 = o.dir == DIR_C2P ? udp_drops(peer_port) : 0;
+    long drops0 = o.dir == DIR_C2P ? bs_udp_drops(peer_port) : 0;
     long cpu0 = o.cpu_pid ? bs_cpu_ticks(o.cpu_pid) : 0;
     double gen0 = cpu_self(), t0 = bs_now(), t, end = t0 + o.seconds;
     int next = 0, pnext = 0;
@@ -402,7 +384,7 @@ static void data_phase(void)
     double el = bs_now() - t0;
     long cpu1 = o.cpu_pid ? bs_cpu_ticks(o.cpu_pid) : 0;
     double gen = cpu_self() - gen0;
-    long drops1 = o.dir == DIR_C2P ? udp_drops(peer_port) : 0;
+    long drops1 = o.dir == DIR_C2P ? bs_udp_drops(peer_port) : 0;
     long relayed = o.dir == DIR_C2P ? drops1 - drops0
                  : o.dir == DIR_P2C ? k.client_rx : k.client_rx + k.peer_rx;
     long legs = o.dir == DIR_ECHO ? 2 : 1;
@@ -617,19 +599,9 @@ static void parse(int argc, char **argv)
         default: usage();
         }
     }
-    char *colon = server ? strrchr(server, ':') : NULL;
-    if (!colon || o.clients < 1 || o.dir < 0 || o.size < 1 || o.size > 1400 || o.window < 1)
+    if (o.clients < 1 || o.dir < 0 || o.size < 1 || o.size > 1400 || o.window < 1 ||
+        bs_parse_target(server, userpass, &o.server, &cred) < 0)
         usage();
-    *colon = 0;
-    o.server = (struct sockaddr_in){.sin_family = AF_INET,
-                                    .sin_port = htons((uint16_t)atoi(colon + 1))};
-    if (inet_pton(AF_INET, server, &o.server.sin_addr) != 1)
-        usage();
-    if (userpass && (colon = strchr(userpass, ':'))) {
-        *colon = 0;
-        cred.user = userpass;
-        cred.pass = colon + 1;
-    }
 }
 
 int main(int argc, char **argv)

@@ -129,17 +129,25 @@ static void check_arrivals(fx_t *f)
     }
 }
 
+/* Send the interleaved datagrams; all must be taken. Returns how many. */
+static unsigned send_interleaved(fx_t *f, ihd_udp_stats_t *st)
+{
+    ihd_dgram_t d[IHD_UDP_BATCH];
+    char text[IHD_UDP_BATCH][16];
+    unsigned n = interleaved(f, d, text);
+    memset(st, 0, sizeof(*st));
+    assert_int_equal(ihd_udp_send_many(&f->w, d, n, st), n);
+    assert_int_equal(st->packets, n);
+    return n;
+}
+
 static void test_ring_one_submission_in_order(void **state)
 {
     fx_t *f = *state;
     const char *why = NULL;
     assert_int_equal(ihd_uring_new(&f->w.uring, &why), 0);
-    ihd_dgram_t d[IHD_UDP_BATCH];
-    char text[IHD_UDP_BATCH][16];
-    unsigned n = interleaved(f, d, text);
-    ihd_udp_stats_t st = {0, 0, 0};
-    assert_int_equal(ihd_udp_send_many(&f->w, d, n, &st), n);
-    assert_int_equal(st.packets, n);
+    ihd_udp_stats_t st;
+    unsigned n = send_interleaved(f, &st);
     assert_int_equal(st.errors, 0);
     assert_int_equal(st.bytes, n * 5);
     /* Grouped by socket, each socket's six datagrams to its one peer are
@@ -155,12 +163,8 @@ static void test_without_ring_one_sendmmsg_per_socket(void **state)
 {
     fx_t *f = *state;
     f->cfg.s.turn.gso = false;
-    ihd_dgram_t d[IHD_UDP_BATCH];
-    char text[IHD_UDP_BATCH][16];
-    unsigned n = interleaved(f, d, text);
-    ihd_udp_stats_t st = {0, 0, 0};
-    assert_int_equal(ihd_udp_send_many(&f->w, d, n, &st), n);
-    assert_int_equal(st.packets, n);
+    ihd_udp_stats_t st;
+    send_interleaved(f, &st);
     assert_int_equal(f->w.c.uring_submits, 0);
     assert_int_equal(f->w.c.gso_sends, 0);
     check_arrivals(f);
@@ -172,11 +176,8 @@ static void test_ring_off_by_setting(void **state)
     const char *why = NULL;
     assert_int_equal(ihd_uring_new(&f->w.uring, &why), 0);
     f->cfg.s.turn.io_uring = false; /* a reload turned it off: the ring stays unused */
-    ihd_dgram_t d[IHD_UDP_BATCH];
-    char text[IHD_UDP_BATCH][16];
-    unsigned n = interleaved(f, d, text);
-    ihd_udp_stats_t st = {0, 0, 0};
-    assert_int_equal(ihd_udp_send_many(&f->w, d, n, &st), n);
+    ihd_udp_stats_t st;
+    send_interleaved(f, &st);
     assert_int_equal(f->w.c.uring_submits, 0);
     check_arrivals(f);
 }
@@ -306,11 +307,8 @@ static void test_worker_setup_and_failure(void **state)
     ihd__uring_setup(&f->w); /* a failed ring is not made again */
     assert_null(f->w.uring);
     /* Without it, sends still leave. */
-    ihd_dgram_t d[IHD_UDP_BATCH];
-    char text[IHD_UDP_BATCH][16];
-    unsigned n = interleaved(f, d, text);
-    ihd_udp_stats_t st = {0, 0, 0};
-    assert_int_equal(ihd_udp_send_many(&f->w, d, n, &st), n);
+    ihd_udp_stats_t st;
+    send_interleaved(f, &st);
     check_arrivals(f);
 }
 
