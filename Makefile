@@ -4,7 +4,7 @@
 #   make test       unit tests (plain and ASan+UBSan), integration tests, the NAT lab,
 #                   short fuzz and soak runs
 #   make natlab     the NAT lab with its fuller matrix (needs root; docs/connectivity.md)
-#   make bench      benchmarks (writes docs/benchmarks.md)
+#   make bench      benchmarks (writes docs/benchmarks.md; COTURN=path to compare with)
 #   make upgrade-soak  live upgrades under load: pause and loss (tests/artifacts/upgrade-soak.json)
 #   make fuzz       long libFuzzer run of every fuzz target (FUZZ_SECONDS each, default 600)
 #   make fuzz-long  every fuzz target until FUZZ_RUNS inputs (default 10 million)
@@ -19,13 +19,15 @@
 # build needs (--build-only), the test targets everything.
 
 VERSION := 0.1.0
-PKGS := libwebsockets openssl libconfig jansson
+PKGS := libwebsockets openssl libconfig jansson liburing
+# libev (the HTTP thread's event loop, with lws's plugin for it) has no .pc file.
+EV_CHECK := test -f /usr/include/ev.h && ls /usr/lib/*/libwebsockets-evlib_ev.so >/dev/null 2>&1
 TEST_PKGS := cmocka
 # icehub-probe (ice/) also links libnice (and its GLib) and libsrtp2.
 ICE_PKGS := nice libsrtp2 glib-2.0
 
 # `make` and `make run` need only the build set (install-deps.sh --build-only: a
-# compiler, pkg-config and the four libraries above); the test targets need the full
+# compiler, pkg-config and the libraries above); the test targets need the full
 # set (clang, cmocka, coturn, Chromium, ...), which `make test` also checks each time.
 TEST_GOALS := test unit-test asan-test integration-test fuzz bench test-deploy
 ifneq ($(filter $(TEST_GOALS),$(MAKECMDGOALS)),)
@@ -36,7 +38,7 @@ DEPS_CHECK := $(PKGS) $(ICE_PKGS)
 DEPS_MODE := --build-only
 endif
 ifeq ($(filter clean help deps,$(MAKECMDGOALS)),)
-ifneq ($(shell pkg-config --exists $(DEPS_CHECK) 2>/dev/null && echo ok),ok)
+ifneq ($(shell pkg-config --exists $(DEPS_CHECK) 2>/dev/null && $(EV_CHECK) && echo ok),ok)
 $(info icehub: build dependencies missing; running deploy/install-deps.sh $(DEPS_MODE))
 DEPS_RC := $(shell sh deploy/install-deps.sh $(DEPS_MODE) 1>&2; echo $$?)
 ifneq ($(DEPS_RC),0)
@@ -65,7 +67,7 @@ BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DICEHUB_VERSION=\"$(VERSION)\" -I. $(WA
 RELEASE_CFLAGS := -O2 -g $(BASE_CFLAGS)
 ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined $(BASE_CFLAGS)
-LDLIBS := $(PKG_LIBS) -lm -pthread
+LDLIBS := $(PKG_LIBS) -lev -lm -pthread
 
 LIB_SRCS := $(wildcard common/*.c stun/*.c turn/*.c signal/*.c acct/*.c)
 # Web files served by icehubd, compiled in (signal/sig_assets.h).
@@ -271,8 +273,10 @@ soak: bin/icehubd
 upgrade-soak: bin/icehubd
 	@/usr/bin/python3 tests/bench/upgrade_soak.py $(SOAK_ARGS)
 
+# COTURN=path/to/turnserver compares with another coturn build (default:
+# Debian's turnserver); BENCH_ONLY=... runs some sections (tests/bench/run.sh).
 bench: bin/icehubd
-	@bash tests/bench/run.sh
+	@COTURN="$(COTURN)" bash tests/bench/run.sh
 
 # Installation, as users of a C project expect: PREFIX for the layout,
 # DESTDIR to stage it (packaging, the container image's build stage).

@@ -73,6 +73,7 @@ typedef struct cmn_settings_s {
         int unauth_rate;            /* turn.unauth_rate: 401s per second per source IP */
         int answer_rate;            /* turn.answer_rate: Binding answers and 400s per second per IP */
         bool gso;                   /* turn.gso: UDP GSO for runs to one destination */
+        bool io_uring;              /* turn.io_uring: sends of many relay sockets in one call */
         int drain_timeout;          /* turn.drain_timeout: seconds a drain waits for
                                      * allocations to end */
         cmn_addrlist_t alternate_servers; /* turn.alternate_servers: 300 targets while draining */

@@ -110,6 +110,10 @@ static const cmn_cfg_def_t schema[] = {
     {.name = "turn.gso", .type = CMN_CFG_BOOL, .offset = F(turn.gso),
      .def = "true", .reloadable = true,
      .doc = "Send runs of same-size datagrams to one destination as one UDP GSO send."},
+    {.name = "turn.io_uring", .type = CMN_CFG_BOOL, .offset = F(turn.io_uring),
+     .def = "true", .reloadable = true,
+     .doc = "Send client data for many allocations' relay sockets in one io_uring system call; "
+            "without io_uring, one sendmmsg per relay socket."},
     {.name = "turn.drain_timeout", .type = CMN_CFG_INT, .offset = F(turn.drain_timeout),
      .def = "20", .min = 0, .max = 86400, .reloadable = true,
      .doc = "Seconds a drain (SIGTERM, POST /api/drain) waits for allocations to end."},

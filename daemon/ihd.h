@@ -62,6 +62,7 @@ typedef struct ihd_counters_s {
     uint64_t binding_error;       /* 420s */
     uint64_t invalid[IHD_DROP_COUNT];
     uint64_t tcp_accepted[TURN_TR_COUNT];
+    uint64_t tcp_writes[TURN_TR_COUNT]; /* send calls to stream clients */
     uint64_t tcp_closed_idle;
     uint64_t tcp_closed_error;    /* garbage that cannot be a frame, TLS errors */
     uint64_t tcp_closed_peer;     /* the client closed or reset it */
@@ -78,6 +79,9 @@ typedef struct ihd_counters_s {
     uint64_t turn_requests;       /* TURN requests and indications handled */
     uint64_t gso_sends;           /* UDP GSO sends (runs of two or more datagrams) */
     uint64_t gso_segments;        /* datagrams that left in them */
+    uint64_t uring_submits;       /* io_uring submissions of sends to peers */
+    uint64_t uring_sends;         /* send operations (messages) they carried */
+    uint64_t uring_active;        /* gauge: 1 while this worker sends through its ring */
     uint64_t turn_drop[TURN_DROP_COUNT]; /* by turn_drop_t */
 } ihd_counters_t;
 
@@ -179,8 +183,11 @@ typedef struct ihd_worker_s {
     bool gso_off;               /* the kernel refused UDP GSO once: send one by one */
     int spare_fd;               /* held open to be given up when accept runs out of fds */
     double accept_paused_until; /* listeners off until then (ihd_now): no fd even to refuse */
+    struct ihd_uring_s *uring;  /* owned: sends of many sockets in one call, or NULL */
+    bool uring_tried;           /* a ring was tried (made or refused) */
     ihd_alloc_t *graveyard;     /* ended allocations' glue, freed after the event batch */
     ihd_conn_t *conn_graveyard; /* closed connections, freed after the event batch */
+    ihd_conn_t *conn_dirty;     /* connections with output to flush after the event batch */
 } ihd_worker_t;
 
 struct ihd_server_s {
@@ -406,6 +413,10 @@ void ihd_tcp_event(ihd_worker_t *w, ihd_conn_t *c, uint32_t events);
 void ihd_tcp_expire(ihd_worker_t *w, double now);
 void ihd_tcp_close_all(ihd_worker_t *w);
 void ihd_tcp_reap(ihd_worker_t *w);
+/* Write what connections were sent during this pass over the events: one
+ * send per connection (on TLS carrying one record per message). Call after each epoll batch,
+ * before ihd_tcp_reap. */
+void ihd_tcp_flush(ihd_worker_t *w);
 /* Send a message to a stream client (padding already applied). Returns
  * -1 if the connection had to be closed. */
 int ihd_tcp_send(ihd_worker_t *w, ihd_conn_t *c, const uint8_t *p, size_t n);
@@ -415,6 +426,7 @@ void ihd_conn_set_alloc(ihd_conn_t *c, bool has);
  * with one size leave as UDP GSO sends. <from> (optional) is the source
  * address to use on a wildcard socket. Returns the datagrams taken. */
 typedef struct ihd_dgram_s {
+    int fd;                     /* ihd_udp_send_many: the socket to send it on */
     const void *data;           /* borrowed until ihd_udp_send returns */
     size_t len;
     const void *to;             /* struct sockaddr */
@@ -428,6 +440,29 @@ typedef struct ihd_udp_stats_s {
 
 unsigned ihd_udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
                       ihd_udp_stats_t *st);
+/* The same for datagrams of many sockets (d[i].fd), at most IHD_UDP_BATCH:
+ * each socket's datagrams keep their order. One io_uring submission for
+ * all when they are for two sockets or more, the worker has a ring and
+ * turn.io_uring is on, else one sendmmsg per socket. */
+unsigned ihd_udp_send_many(ihd_worker_t *w, const ihd_dgram_t *d, unsigned n,
+                           ihd_udp_stats_t *st);
+
+/* ihd_uring.c: a worker's io_uring for sends (liburing). */
+typedef struct ihd_uring_s ihd_uring_t;
+/* Make a ring and check that sends on it never wait (see the file). On
+ * failure returns CMN_EIO with the reason in *why (a static string). */
+int ihd_uring_new(ihd_uring_t **out, const char **why);
+void ihd_uring_free(ihd_uring_t *u);
+/* Send m[i] on fds[i] for i < n (n <= 64) in one submission; every send
+ * has completed on return, with its result (bytes, or -errno) in res[i].
+ * Returns 0, or CMN_EIO if the ring itself failed. */
+int ihd_uring_sendmsg(ihd_uring_t *u, const int *fds, struct msghdr *const *m, unsigned n,
+                      int *res);
+/* Worker thread: make the worker's ring if turn.io_uring asks for one and
+ * none was tried yet (logs the outcome once); after a ring failure, drop it
+ * for good. */
+void ihd__uring_setup(ihd_worker_t *w);
+void ihd__uring_failed(ihd_worker_t *w);
 
 
 /* ihd_extip.c: turn.external_ip = "auto". ihd_extip_apply, on the main

@@ -163,6 +163,13 @@ static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t 
             c->gso_sends);
     counter(p, "icehub_udp_gso_segments_total", "Datagrams that left in UDP GSO sends.",
             c->gso_segments);
+    gauge(p, "icehub_udp_io_uring_workers",
+          "Worker threads that send client data to peers through io_uring (turn.io_uring).",
+          c->uring_active);
+    counter(p, "icehub_udp_io_uring_submits_total",
+            "io_uring submissions of sends to peers: one system call each.", c->uring_submits);
+    counter(p, "icehub_udp_io_uring_sends_total",
+            "Sends (datagrams, or UDP GSO runs) those submissions carried.", c->uring_sends);
     counter(p, "icehub_turn_peer_send_errors_total",
             "Datagrams to peers the kernel refused to send.", c->relay_tx_errors);
 }
@@ -250,6 +257,9 @@ void ihd_metrics_render(ihd_server_t *srv, cmn_prom_t *p)
 
     per_transport(p, "icehub_connections_accepted_total", "counter",
                   "Stream connections accepted.", c.tcp_accepted);
+    per_transport(p, "icehub_stream_writes_total", "counter",
+                  "Writes (send calls) to stream clients: the frames of icehub_tx_packets_total "
+                  "(on TLS each its own record) leave coalesced in these.", c.tcp_writes);
     cmn_prom_family(p, "icehub_connections_open", "gauge", "Stream connections open now.");
     cmn_prom_sample_u64(p, "icehub_connections_open", c.tcp_open, CMN_PROM_END);
     cmn_prom_family(p, "icehub_connections_closed_total", "counter",

@@ -175,6 +175,7 @@ static void worker_refresh_cfg(ihd_worker_t *w)
         turn_set_cfg(w->turn, &cfg->turn);
         w->turn_cfg_gen = cfg->gen;
     }
+    ihd__uring_setup(w);
     __atomic_store_n(&w->seen_gen, cfg->gen, __ATOMIC_RELEASE);
 }
 
@@ -232,6 +233,9 @@ static void *worker_main(void *arg)
                 break;
             }
         }
+        /* What stream clients were sent in this batch leaves now, one
+         * write per connection. */
+        ihd_tcp_flush(w);
         double now = ihd_now();
         ihd_tcp_resume(w, now);
         if (now >= next_tick) {
@@ -255,6 +259,12 @@ static void *worker_main(void *arg)
     ihd_tcp_close_all(w);
     ihd_relay_reap(w);
     ihd_tcp_reap(w);
+    /* The ring is the thread's: it goes with it. */
+    if (w->uring) {
+        ihd_uring_free(w->uring);
+        w->uring = NULL;
+        IHD_DEC(w->c.uring_active, 1);
+    }
     return NULL;
 }
 

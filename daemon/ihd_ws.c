@@ -17,6 +17,8 @@
 #include "ihd.h"
 
 #include <libwebsockets.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <strings.h>
@@ -219,6 +221,15 @@ static int pss_receive(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi, const void *
 {
     size_t max = sig_hub_cfg(s->hub)->max_message;
     pss->last_rx = ihd_now();
+    if (!pss->in_msg && lws_is_final_fragment(wsi) && !lws_frame_is_binary(wsi) && len <= max) {
+        /* A whole text message in one piece (the usual case): the hub reads
+         * it where lws has it, no reassembly copy. */
+        s->rx_at = pss->last_rx;
+        s->rx_conn = pss->conn;
+        sig_conn_text(s->hub, pss->conn, in ? in : "", len, ihd_wallclock());
+        s->rx_conn = NULL;
+        return 0;
+    }
     if (!pss->in_msg) {
         pss->in_msg = true;
         pss->rx_binary = lws_frame_is_binary(wsi);
@@ -271,6 +282,8 @@ static int pss_receive(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi, const void *
     return 0;
 }
 
+static int pss_write_queue(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi);
+
 /* Returns -1 to close the connection. */
 static int pss_writeable(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi)
 {
@@ -282,6 +295,33 @@ static int pss_writeable(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi)
         if (lws_write(wsi, buf + LWS_PRE, 6, LWS_WRITE_PING) < 0)
             return -1;
     }
+    /* Several messages queued (a busy peer): cork the socket while lws
+     * writes them, one frame per write, so the kernel sends them in as few
+     * segments as fit instead of one TCP segment (and its trip through the
+     * stack) per message; uncorking sends the rest at once. */
+    int fd = pss->qhead && pss->qhead->next ? lws_get_socket_fd(wsi) : -1, on = 1, off = 0;
+    if (fd >= 0)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+    int rc = pss_write_queue(s, pss, wsi);
+    if (fd >= 0)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+    if (rc < 0)
+        return -1;
+    if (pss->qhead) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (pss->close_code) {
+        lws_close_reason(wsi, (enum lws_close_status)pss->close_code,
+                         (unsigned char *)pss->close_reason, strlen(pss->close_reason));
+        return -1;
+    }
+    return 0;
+}
+
+/* Write queued messages while the socket takes them. Returns -1 to close. */
+static int pss_write_queue(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi)
+{
     while (pss->qhead && !lws_send_pipe_choked(wsi)) {
         out_t *o = pss->qhead;
         int n = lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_TEXT);
@@ -294,15 +334,6 @@ static int pss_writeable(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi)
         cmn_free(o);
         if (n < 0)
             return -1;
-    }
-    if (pss->qhead) {
-        lws_callback_on_writable(wsi);
-        return 0;
-    }
-    if (pss->close_code) {
-        lws_close_reason(wsi, (enum lws_close_status)pss->close_code,
-                         (unsigned char *)pss->close_reason, strlen(pss->close_reason));
-        return -1;
     }
     return 0;
 }

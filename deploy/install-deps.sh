@@ -20,11 +20,12 @@
 # only that one) is stopped or disabled again afterwards.
 set -eu
 
-# What `make` needs: a C toolchain, pkg-config, the four libraries icehubd links, and
+# What `make` needs: a C toolchain, pkg-config, the libraries icehubd links (and lws's
+# libev event-loop plugin, which it loads at start), and
 # what icehub-probe (ice/) links on top: libnice with its GLib, libsrtp2, and lws's GLib
 # event-loop plugin (the probe runs lws on libnice's GMainLoop).
 BUILD_PKGS="build-essential pkg-config libwebsockets-dev libssl-dev libconfig-dev \
-libjansson-dev libnice-dev libsrtp2-dev libglib2.0-dev libwebsockets-evlib-glib"
+libjansson-dev liburing-dev libev-dev libwebsockets-evlib-ev libnice-dev libsrtp2-dev libglib2.0-dev libwebsockets-evlib-glib"
 # What `make test` needs on top: clang and libFuzzer for the fuzz targets, cmocka for
 # the unit tests, clients nobody here wrote (coturn's turnutils_* and turnserver, the
 # stun client, python3-websockets, Chromium), promtool (prometheus), iproute2 and procps

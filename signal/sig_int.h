@@ -135,6 +135,16 @@ char *sig__encode(json_t *obj, size_t *len);
  * not NULL; counts it, and closes an abusive connection (1008). */
 void sig__error(sig_hub_t *h, sig_conn_t *c, sig_err_t code, const char *msg,
                 const json_t *ref);
+/* In <s> (<n> bytes: a JSON object jansson has accepted), where the value
+ * of the top-level member <key> is written: *off and *vlen. false when it
+ * is not there as a plain key (one written with escapes is not found). */
+bool sig__member_raw(const char *s, size_t n, const char *key, size_t *off, size_t *vlen);
+/* The relayed message {"type":<type>,"from":<from>,"data":...}, cmn_malloc'd,
+ * *len set. "data" is copied as written in <raw> (the sender's message,
+ * <rlen> bytes, accepted by jansson) when it can be found there, else
+ * encoded from <data>. <raw> may be NULL. */
+char *sig__relay_text(const char *raw, size_t rlen, const char *type, const char *from,
+                      const json_t *data, size_t *len);
 /* {"type":<type>} with "ref" copied when <ref> is not NULL. */
 json_t *sig__reply(const char *type, const json_t *ref);
 /* Is <s> a usable peer id (1..SIG_ID_MAX of [A-Za-z0-9_-])? */

@@ -13,6 +13,8 @@ typedef struct route_ctx_s {
     sig_hub_t *h;
     sig_conn_t *c;
     json_t *msg;
+    const char *raw;            /* borrowed: the message as received */
+    size_t raw_len;
     const json_t *ref;          /* borrowed from msg, or NULL */
     double now;
 } route_ctx_t;
@@ -192,12 +194,11 @@ static void on_relay(route_ctx_t *x, bool broadcast)
             return;
         }
     }
-    json_t *o = json_object();
-    json_object_set_new(o, "type", json_string(broadcast ? "broadcast" : "signal"));
-    json_object_set_new(o, "from", json_string(me->id));
-    json_object_set(o, "data", data);
+    /* "data" as its sender wrote it: jansson accepted the whole message,
+     * so the relay copies that text rather than encoding it again. */
     size_t len;
-    char *text = sig__encode(o, &len);
+    char *text = sig__relay_text(x->raw, x->raw_len, broadcast ? "broadcast" : "signal", me->id,
+                                 data, &len);
     bool failed = false;
     for (sig_peer_t *q = broadcast ? me->room->head : to; q; q = broadcast ? q->next : NULL) {
         if (broadcast && q == me)
@@ -311,9 +312,10 @@ static sig_type_t type_of(const char *t)
     return SIG_T_INVALID;
 }
 
-static void route(sig_hub_t *h, sig_conn_t *c, json_t *msg, double now)
+static void route(sig_hub_t *h, sig_conn_t *c, json_t *msg, const char *raw, size_t rlen,
+                  double now)
 {
-    route_ctx_t x = {.h = h, .c = c, .msg = msg, .now = now};
+    route_ctx_t x = {.h = h, .c = c, .msg = msg, .raw = raw, .raw_len = rlen, .now = now};
     if (!json_is_object(msg)) {
         h->msgs[SIG_T_INVALID]++;
         fail(&x, SIG_E_BAD_MESSAGE, "a message is a JSON object");
@@ -394,7 +396,7 @@ void sig_conn_text(sig_hub_t *h, sig_conn_t *c, const char *data, size_t len, do
         sig__error(h, c, SIG_E_BAD_MESSAGE, "not valid JSON (or not UTF-8)", NULL);
         return;
     }
-    route(h, c, msg, now);
+    route(h, c, msg, data, len, now);
     json_decref(msg);
 }
 

@@ -10,7 +10,8 @@
  * close_all and a reload with other limits. Fake ops check every message
  * the hub sends (a JSON object with a known "type"; errors carry a known
  * code and a message) and that nothing goes to a connection that was closed
- * or is gone. After each record the hub's counters must agree with its
+ * or is gone. Where the relay finds a message's "data" text it must be
+ * jansson's value exactly. After each record the hub's counters must agree with its
  * rooms, peers, connections and with what the clients saw. The hub is freed
  * at the end with whatever is still alive (LSan checks it leaked nothing).
  * cmn_random is wrapped (-Wl,--wrap=cmn_random) by a seeded generator, so
@@ -314,11 +315,32 @@ static fz_conn_t *open_conn(fz_t *f, unsigned arg)
     return fc;
 }
 
+/* Where the relay finds "data" in a message jansson accepted, it finds
+ * exactly jansson's value (relays copy that text as written). */
+static void check_raw_data(const char *s, size_t len, json_t *m)
+{
+    size_t off, vlen;
+    json_t *data = json_is_object(m) ? json_object_get(m, "data") : NULL;
+    if (!sig__member_raw(s, len, "data", &off, &vlen)) {
+        /* Not found as a plain key: then it is absent or written with
+         * escapes. */
+        CHECK(!data || memmem(s, len, "\"data\"", 6) == NULL ||
+              memchr(s, '\\', len) != NULL);
+        return;
+    }
+    CHECK(data != NULL);
+    json_t *v = json_loadb(s + off, vlen, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+    CHECK(v != NULL && json_equal(v, data));
+    json_decref(v);
+}
+
 static void text(fz_t *f, fz_conn_t *fc, const char *s, size_t len)
 {
     json_t *m = NULL, *ref = NULL;
     if (len <= f->h->cfg.max_message && !fc->closed) {
         m = json_loadb(s, len, JSON_REJECT_DUPLICATES, NULL);
+        if (json_is_object(m))
+            check_raw_data(s, len, m);
         ref = json_object_get(m, "ref");
         if (!json_is_string(ref) && !json_is_number(ref))
             ref = NULL;

@@ -63,8 +63,9 @@ class Daemon:
     """The real daemon as a subprocess. Logs go to tests/artifacts/<name>.log."""
 
     def __init__(self, name, args=(), env=None, config=None, listen_host="127.0.0.1",
-                 tls=False, http=True):
+                 tls=False, http=True, preexec=None):
         self.name = name
+        self.preexec = preexec  # run in the child before exec (a seccomp filter, say)
         self.port = free_port()
         self.http_port = free_port(udp_and_tcp=False)
         self.tls_port = free_port(udp_and_tcp=False) if tls else None
@@ -96,7 +97,8 @@ class Daemon:
     def start(self, wait=True):
         self.logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.argv, stdout=self.logf, stderr=subprocess.STDOUT,
-                                     env=self.env, stdin=subprocess.DEVNULL)
+                                     env=self.env, stdin=subprocess.DEVNULL,
+                                     preexec_fn=self.preexec)
         if wait:
             self.wait_ready()
         return self
