@@ -1,10 +1,15 @@
 # icehub top-level build.
 #   make            build bin/icehubd and bin/icehub-probe (release, -O2)
 #   make run        build and start icehubd in the foreground with the embedded defaults
-#   make test       unit tests (plain and ASan+UBSan), integration tests, a short fuzz run
-#   make bench      benchmarks (writes docs/benchmarks.md)
+#   make test       unit tests (plain and ASan+UBSan), integration tests, the NAT lab,
+#                   short fuzz and soak runs
+#   make natlab     the NAT lab with its fuller matrix (needs root; docs/connectivity.md)
+#   make bench      benchmarks (writes docs/benchmarks.md; COTURN=path to compare with)
 #   make upgrade-soak  live upgrades under load: pause and loss (tests/artifacts/upgrade-soak.json)
 #   make fuzz       long libFuzzer run of every fuzz target (FUZZ_SECONDS each, default 600)
+#   make fuzz-long  every fuzz target until FUZZ_RUNS inputs (default 10 million)
+#   make soak       mixed load for SOAK_SECONDS (default 600); fails on growth or loss
+#   make valgrind   the integration suite against icehubd under valgrind memcheck
 #   make deps       install every package the tests need (deploy/install-deps.sh)
 #   make install    install under PREFIX (default /usr/local), staged under DESTDIR
 #   make test-deploy  build and run the container image, check every file in deploy/
@@ -14,7 +19,9 @@
 # build needs (--build-only), the test targets everything.
 
 VERSION := 0.1.0
-PKGS := libwebsockets openssl libconfig jansson hiredis
+PKGS := libwebsockets openssl libconfig jansson liburing hiredis
+# libev (the HTTP thread's event loop, with lws's plugin for it) has no .pc file.
+EV_CHECK := test -f /usr/include/ev.h && ls /usr/lib/*/libwebsockets-evlib_ev.so >/dev/null 2>&1
 # The daemon's Redis thread runs hiredis on a GLib main loop (daemon/ihd_redis.c).
 DAEMON_PKGS := glib-2.0
 TEST_PKGS := cmocka
@@ -22,7 +29,7 @@ TEST_PKGS := cmocka
 ICE_PKGS := nice libsrtp2 glib-2.0
 
 # `make` and `make run` need only the build set (install-deps.sh --build-only: a
-# compiler, pkg-config and the four libraries above); the test targets need the full
+# compiler, pkg-config and the libraries above); the test targets need the full
 # set (clang, cmocka, coturn, Chromium, ...), which `make test` also checks each time.
 TEST_GOALS := test unit-test asan-test integration-test fuzz bench test-deploy
 ifneq ($(filter $(TEST_GOALS),$(MAKECMDGOALS)),)
@@ -33,7 +40,7 @@ DEPS_CHECK := $(PKGS) $(DAEMON_PKGS) $(ICE_PKGS)
 DEPS_MODE := --build-only
 endif
 ifeq ($(filter clean help deps,$(MAKECMDGOALS)),)
-ifneq ($(shell pkg-config --exists $(DEPS_CHECK) 2>/dev/null && echo ok),ok)
+ifneq ($(shell pkg-config --exists $(DEPS_CHECK) 2>/dev/null && $(EV_CHECK) && echo ok),ok)
 $(info icehub: build dependencies missing; running deploy/install-deps.sh $(DEPS_MODE))
 DEPS_RC := $(shell sh deploy/install-deps.sh $(DEPS_MODE) 1>&2; echo $$?)
 ifneq ($(DEPS_RC),0)
@@ -62,7 +69,7 @@ BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DICEHUB_VERSION=\"$(VERSION)\" -I. $(WA
 RELEASE_CFLAGS := -O2 -g $(BASE_CFLAGS)
 ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined $(BASE_CFLAGS)
-LDLIBS := $(PKG_LIBS) -lm -pthread
+LDLIBS := $(PKG_LIBS) -lev -lm -pthread
 
 LIB_SRCS := $(wildcard common/*.c stun/*.c turn/*.c signal/*.c acct/*.c)
 # Web files served by icehubd, compiled in (signal/sig_assets.h).
@@ -80,14 +87,15 @@ A_DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(A)/%.o)
 R_TESTS := $(TEST_SRCS:%.c=$(R)/%)
 A_TESTS := $(TEST_SRCS:%.c=$(A)/%)
 
-.PHONY: all run test unit-test asan-test integration-test fuzz bench upgrade-soak clean help deps \
+.PHONY: all run test unit-test asan-test integration-test natlab fuzz fuzz-long soak valgrind bench \
+        upgrade-soak clean help deps \
         install uninstall test-deploy
 .DEFAULT_GOAL := all
 
 all: bin/icehubd bin/icehub-probe
 
 help:
-	@sed -n '2,14p' Makefile
+	@sed -n '2,15p' Makefile
 
 deps:
 	sh deploy/install-deps.sh
@@ -192,58 +200,94 @@ asan-test: $(A_TESTS)
 
 # The whole suite: one summary line at the end, non-zero exit on failure.
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
-test: deps-quiet bin/icehubd bin/icehubd-asan $(R_TESTS) $(A_TESTS) $(FUZZ_TARGETS)
+test: deps-quiet bin/icehubd bin/icehubd-asan $(R_TESTS) $(A_TESTS) $(FUZZ_TARGETS) \
+      build/fault_shim.so
 	@bash tests/run_all.sh
 
 deps-quiet:
 	@sh deploy/install-deps.sh --quiet
 
-integration-test: bin/icehubd
+# tests/fault/fault_shim.c: an LD_PRELOAD library that makes sendmsg,
+# sendmmsg and accept4 fail at random (tests/integration/test_faults.py).
+build/fault_shim.so: tests/fault/fault_shim.c
+	@mkdir -p build
+	$(CC) -O2 -g -Wall -Wextra -shared -fPIC -o $@ $< -ldl -pthread
+
+integration-test: bin/icehubd build/fault_shim.so
 	@/usr/bin/python3 tests/integration/run.py
 
-# libFuzzer targets (clang). The pure modules are compiled whole with the
-# fuzzer: the STUN codec, the TURN state machine and the signaling hub (its
-# lws glue is the daemon's).
-FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. \
-               $(shell pkg-config --cflags openssl jansson 2>/dev/null)
-FUZZ_LIB_SRCS := $(wildcard common/cmn.c common/cmn_crypto.c common/cmn_addr.c common/cmn_log.c \
-                   common/cmn_map.c common/cmn_metrics.c stun/*.c turn/*.c signal/*.c)
-FUZZ_LIBS := $(shell pkg-config --libs openssl jansson 2>/dev/null) -lm -pthread
+# Browsers behind NATs in network namespaces (tests/natlab; needs root). make test runs
+# it too, without the extra TCP/TLS-only pass.
+natlab: deps-quiet bin/icehubd bin/icehub-probe
+	@bash tests/natlab/run.sh --full
+
+# libFuzzer targets (clang): one per decoder or handler that reads bytes from
+# the network or a file (docs/security.md lists them). The pure modules and
+# the daemon's pure parsers are compiled once with the sanitizers into
+# build/fuzz/libfuzz.a; each tests/fuzz/fuzz_*.c links it with libFuzzer.
+FUZZ_PKGS := openssl jansson libconfig
+FUZZ_CFLAGS := -O1 -g -fsanitize=address,undefined -std=gnu11 -D_GNU_SOURCE -I. \
+               $(shell pkg-config --cflags $(FUZZ_PKGS) 2>/dev/null)
+FUZZ_LIB_SRCS := $(wildcard common/*.c stun/*.c turn/*.c signal/*.c acct/*.c) \
+                 daemon/ihd_stream.c daemon/ihd_req.c
+FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=build/fuzz/obj/%.o)
+FUZZ_LIBS := $(shell pkg-config --libs $(FUZZ_PKGS) 2>/dev/null) -lm -pthread
 # The hub's ids and tokens come from a seeded generator in the target.
 build/fuzz/fuzz_signal: FUZZ_LDFLAGS := -Wl,--wrap=cmn_random
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS) $(wildcard common/*.h signal/*.h)
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+build/fuzz/libfuzz.a: $(FUZZ_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libfuzz.a
 	@mkdir -p build/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(FUZZ_LDFLAGS) $(FUZZ_LIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -o $@ $< build/fuzz/libfuzz.a \
+	    $(FUZZ_LDFLAGS) $(FUZZ_LIBS)
 
 # What a cluster node reads from Redis (signal/sig_fed*.c, sig_dir.c and
-# acct/acct_clu.c): fuzz_fed links acct/ as well.
+# acct/acct_clu.c); its hub's ids come from the seeded generator too.
 build/fuzz/fuzz_fed: FUZZ_LDFLAGS := -Wl,--wrap=cmn_random
-FED_FUZZ_SRCS := $(filter-out acct/acct_cli.c,$(wildcard acct/*.c))
-build/fuzz/fuzz_fed: tests/fuzz/fuzz_fed.c $(FUZZ_LIB_SRCS) $(FED_FUZZ_SRCS) $(wildcard acct/*.h signal/*.h)
-	@mkdir -p build/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(FED_FUZZ_SRCS) $(FUZZ_LDFLAGS) $(FUZZ_LIBS)
 
 # The probe's network parsers (ice/, the pure files only) have their own
 # target: fuzz_ice.
 ICE_FUZZ_SRCS := ice/ice_url.c ice/ice_cand.c ice/ice_msg.c ice/ice_rtp.c ice/ice_turnc.c
-build/fuzz/fuzz_ice: tests/fuzz/fuzz_ice.c $(ICE_FUZZ_SRCS) $(FUZZ_LIB_SRCS) $(wildcard ice/*.h)
+build/fuzz/fuzz_ice: tests/fuzz/fuzz_ice.c $(ICE_FUZZ_SRCS) build/fuzz/libfuzz.a $(wildcard ice/*.h)
 	@mkdir -p build/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(ICE_FUZZ_SRCS) $(FUZZ_LIB_SRCS) $(FUZZ_LIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(ICE_FUZZ_SRCS) build/fuzz/libfuzz.a \
+	    $(FUZZ_LIBS)
 
+# make fuzz: every target for FUZZ_SECONDS (default 600) from its corpus
+# (new inputs kept in build/fuzz/corpus-NAME). make fuzz-long: every target
+# until it has run FUZZ_RUNS inputs (default 10 million); the counts and
+# rates land in build/fuzz/long-report.txt (docs/security.md has the last).
 FUZZ_SECONDS ?= 600
+FUZZ_RUNS ?= 10000000
 fuzz: $(FUZZ_TARGETS)
-	@for t in $(FUZZ_TARGETS); do n=$${t#build/fuzz/fuzz_}; mkdir -p build/fuzz/corpus-$$n; \
-	    echo "== $$t for $(FUZZ_SECONDS) s"; \
-	    $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus-$$n \
-	        tests/fuzz/corpus/$$n || exit 1; done
+	@bash tests/fuzz/run_long.sh time $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-long: $(FUZZ_TARGETS)
+	@bash tests/fuzz/run_long.sh runs $(FUZZ_RUNS) $(FUZZ_TARGETS)
+
+# The integration suite against icehubd under valgrind memcheck (not part of
+# make test: it takes about an hour).
+valgrind: deps-quiet bin/icehubd build/fault_shim.so
+	@bash tests/valgrind/run.sh
+
+# The soak (tests/soak/soak.py): make test runs it for 60 s.
+SOAK_SECONDS ?= 600
+soak: bin/icehubd
+	@/usr/bin/python3 tests/soak/soak.py --seconds $(SOAK_SECONDS)
 
 # Several live upgrades in a row under uclient and stream load; SOAK_ARGS
 # passes options (tests/bench/upgrade_soak.py --help).
 upgrade-soak: bin/icehubd
 	@/usr/bin/python3 tests/bench/upgrade_soak.py $(SOAK_ARGS)
 
+# COTURN=path/to/turnserver compares with another coturn build (default:
+# Debian's turnserver); BENCH_ONLY=... runs some sections (tests/bench/run.sh).
 bench: bin/icehubd
-	@bash tests/bench/run.sh
+	@COTURN="$(COTURN)" bash tests/bench/run.sh
 
 # Installation, as users of a C project expect: PREFIX for the layout,
 # DESTDIR to stage it (packaging, the container image's build stage).
@@ -294,3 +338,4 @@ clean:
 -include $(R_ICE_OBJS:.o=.d) $(A_ICE_OBJS:.o=.d) $(R)/ice/ice_main.d $(A)/ice/ice_main.d
 # Unit tests may #include the .c they test (tests/daemon): rebuild on its change.
 -include $(R_TESTS:=.d) $(A_TESTS:=.d)
+-include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_TARGETS:=.d)

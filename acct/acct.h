@@ -47,9 +47,11 @@ const char *acct_period_name(acct_period_t k);   /* "day", "month" */
 #define ACCT_TIME_STRLEN 32
 /* RFC 3339 in UTC with milliseconds: "2026-12-01T22:05:06.123Z". Returns <buf>. */
 char *acct_time_format(double t, char *buf, size_t len);
+#define ACCT_TIME_MAX 253402300800.0 /* 10000-01-01T00:00:00Z */
 /* Parse an RFC 3339 time ("2026-12-01T22:05:06Z", fraction and a +hh:mm
  * offset allowed), a date "2026-12-01" (its UTC midnight) or Unix seconds.
- * Returns 0 or CMN_EINVAL. */
+ * Times before 1970 or from ACCT_TIME_MAX on are refused. Returns 0 or
+ * CMN_EINVAL. */
 int acct_time_parse(const char *s, double *out);
 /* "20261201T220506" (UTC) for rotated file names; <buf> >= 16 bytes. */
 char *acct_time_stamp(double t, char *buf, size_t len);
@@ -203,6 +205,8 @@ typedef struct acct_ledger_stats_s {
     uint64_t rotations;
     uint64_t queued;            /* bytes waiting now */
     double last_flush;          /* wall time of the last successful fdatasync, 0 = none */
+    bool failing;               /* the last open, write or sync failed and nothing
+                                 * queued has been written since */
 } acct_ledger_stats_t;
 
 /* Zeros for a NULL ledger. */

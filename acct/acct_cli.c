@@ -43,8 +43,8 @@ typedef struct cli_s {
     double egress, ingress;     /* < 0: not given */
     const char *currency;
     acct_utab_t rows;
-    acct_urow_t total;           /* name unused */
     uint64_t records, used, bad, torn;
+    acct_urow_t total;           /* name unused; last: its name is a flexible array */
 } cli_t;
 
 static void cli_usage(FILE *f)

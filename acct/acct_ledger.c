@@ -48,6 +48,7 @@ static void count_error(acct_ledger_t *l, const char *what, int e)
     double now = wall_now();
     pthread_mutex_lock(&l->mu);
     l->st.write_errors++;
+    l->st.failing = true;
     bool log = now - l->last_err_log >= 60.0;
     if (log)
         l->last_err_log = now;
@@ -242,17 +243,19 @@ static size_t write_batch(acct_ledger_t *l, const char *buf, size_t n, uint64_t 
     return off;
 }
 
-static void do_sync(acct_ledger_t *l)
+/* Returns false when the sync failed. */
+static bool do_sync(acct_ledger_t *l)
 {
     if (l->fd < 0)
-        return;
+        return false;
     if (fdatasync(l->fd) < 0) {
         count_error(l, "cannot sync", errno);
-        return;
+        return false;
     }
     pthread_mutex_lock(&l->mu);
     l->st.last_flush = wall_now();
     pthread_mutex_unlock(&l->mu);
+    return true;
 }
 
 static void *writer_main(void *arg)
@@ -324,13 +327,18 @@ static void *writer_main(void *arg)
             if (blen)
                 retry_at = wall_now() + LEDGER_RETRY_S;
         }
+        bool sync_failed = false;
         if (dirty && (stop || wall_now() - last_sync >= 1.0)) {
-            do_sync(l);
+            sync_failed = !do_sync(l);
             dirty = false;
             last_sync = wall_now();
         }
         pthread_mutex_lock(&l->mu);
         l->pending = blen;
+        /* Everything taken is written (and synced, if a sync was due): the
+         * disk works again. */
+        if (!blen && !sync_failed && l->fd >= 0)
+            l->st.failing = false;
         if (stop && !l->qlen) {
             if (!blen)
                 break;

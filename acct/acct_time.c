@@ -75,6 +75,13 @@ static int digits(const char **p, int n, int *out)
     return 0;
 }
 
+/* 1970-01-01 to the end of 9999: a time outside it is no ledger's, and
+ * gmtime cannot always turn it back into a date. */
+static bool in_range(double t)
+{
+    return t >= 0 && t < ACCT_TIME_MAX;
+}
+
 int acct_time_parse(const char *s, double *out)
 {
     if (!s || !*s)
@@ -84,7 +91,7 @@ int acct_time_parse(const char *s, double *out)
         char *end;
         errno = 0;
         double v = strtod(s, &end);
-        if (errno || *end)
+        if (errno || *end || !in_range(v))
             return CMN_EINVAL;
         *out = v;
         return 0;
@@ -136,6 +143,9 @@ int acct_time_parse(const char *s, double *out)
     gmtime_r(&t, &chk);
     if (chk.tm_mday != d && se != 60) /* 2026-02-31 */
         return CMN_EINVAL;
-    *out = (double)t + frac - off;
+    double v = (double)t + frac - off;
+    if (!in_range(v))
+        return CMN_EINVAL;
+    *out = v;
     return 0;
 }

@@ -299,6 +299,10 @@ void acct_ledger_metrics(acct_ledger_t *l, cmn_prom_t *p)
         {"icehub_ledger_rotations_total", "counter", "Ledger file rotations.", st.rotations},
         {"icehub_ledger_queue_bytes", "gauge", "Ledger bytes waiting to be written.",
          st.queued},
+        {"icehub_ledger_failing", "gauge",
+         "1 while the ledger cannot write (its last open, write or sync failed); with "
+         "ledger.on_error = stop no allocation lives meanwhile.",
+         st.failing},
     };
     for (size_t i = 0; i < CMN_ARRAY_LEN(m); i++) {
         cmn_prom_family(p, m[i].name, m[i].type, m[i].help);

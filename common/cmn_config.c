@@ -201,7 +201,10 @@ static int load_env(load_t *l, char *const *env)
         char *us = strchr(guess, '_');
         if (us && known_section(l, guess, (size_t)(us - guess))) {
             *us = '.';
-            return failf(l, "%s: unknown setting \"%s\"", name, guess);
+            char qn[2 * LABEL_MAX], qg[2 * LABEL_MAX];
+            cmn__cfg_found(NULL, name, qn, sizeof(qn));
+            cmn__cfg_found(NULL, guess, qg, sizeof(qg));
+            return failf(l, "%.*s: unknown setting %s", (int)strlen(qn) - 2, qn + 1, qg);
         }
     }
     return 0;
@@ -218,8 +221,13 @@ static int load_flags(load_t *l, const char *const *flags, size_t n)
         size_t nlen = eq ? (size_t)(eq - f) : strlen(f);
         int nl = (int)CMN_MIN(nlen, (size_t)200);
         int idx = find_def(l, f, nlen);
-        if (idx < 0)
-            return failf(l, "--%.*s: unknown setting \"%.*s\"", nl, f, nl, f);
+        if (idx < 0) {
+            /* The name as typed, with control bytes escaped: a message is one line. */
+            char raw[LABEL_MAX], q[2 * LABEL_MAX];
+            snprintf(raw, sizeof(raw), "%.*s", nl, f);
+            cmn__cfg_found(NULL, raw, q, sizeof(q));
+            return failf(l, "--%.*s: unknown setting %s", (int)strlen(q) - 2, q + 1, q);
+        }
         snprintf(label, sizeof(label), "--%s", l->defs[idx].name);
         const char *text = eq ? eq + 1 : NULL;
         if (!text && l->defs[idx].type == CMN_CFG_BOOL)

@@ -62,6 +62,7 @@ typedef struct cmn_settings_s {
         char *software;             /* turn.software: SOFTWARE attribute, "" = omit */
         int tcp_idle_timeout;       /* turn.tcp_idle_timeout: seconds */
         int max_tcp_connections;    /* turn.max_tcp_connections: per process */
+        int tls_handshake_timeout;  /* turn.tls_handshake_timeout: seconds from accept */
         int max_lifetime;           /* turn.max_lifetime: seconds, caps requested lifetimes */
         int max_allocations;        /* turn.max_allocations: whole server (508) */
         int max_allocations_per_user; /* turn.max_allocations_per_user (486) */
@@ -70,7 +71,9 @@ typedef struct cmn_settings_s {
         int max_channels;           /* turn.max_channels: per allocation */
         int nonce_lifetime;         /* turn.nonce_lifetime: seconds until 438 */
         int unauth_rate;            /* turn.unauth_rate: 401s per second per source IP */
+        int answer_rate;            /* turn.answer_rate: Binding answers and 400s per second per IP */
         bool gso;                   /* turn.gso: UDP GSO for runs to one destination */
+        bool io_uring;              /* turn.io_uring: sends of many relay sockets in one call */
         int drain_timeout;          /* turn.drain_timeout: seconds a drain waits for
                                      * allocations to end */
         cmn_addrlist_t alternate_servers; /* turn.alternate_servers: 300 targets while draining */
@@ -79,6 +82,7 @@ typedef struct cmn_settings_s {
         bool enabled;               /* http.enabled */
         cmn_addrlist_t listen;      /* http.listen */
         cmn_addrlist_t tls_listen;  /* http.tls_listen: HTTPS/WSS, with tls.cert */
+        int header_timeout;         /* http.header_timeout: seconds for a request head */
     } http;
     struct {
         char *cert;                 /* tls.cert: PEM path, "" = no TLS */
@@ -111,6 +115,7 @@ typedef struct cmn_settings_s {
         int interval;               /* ledger.interval: seconds between interim records */
         uint64_t max_bytes;         /* ledger.max_bytes: rotate at this size, 0 = never */
         bool rotate_daily;          /* ledger.rotate_daily: rotate at UTC midnight */
+        int on_error;               /* ledger.on_error: CMN_LEDGER_ON_ERROR_* */
     } ledger;
     struct {
         int top_users;              /* metrics.top_users: per-user series (+ "other") */
@@ -154,6 +159,8 @@ typedef struct cmn_settings_s {
         int resume_queue;           /* signal.resume_queue: messages */
         int drain_delay;            /* signal.drain_delay: seconds */
         int ice_servers_max;        /* signal.ice_servers_max: relays listed in iceServers */
+        int ice_servers;            /* signal.ice_servers: CMN_ICE_* bits */
+        bool client_stats;          /* signal.client_stats: count clients' stats reports */
     } signal;
 
     /* ---- redis ---- */
@@ -206,6 +213,11 @@ int cmn_config_parse_redis_url(const char *text, cmn_redis_url_t *out, const cha
  * in the schema's choices). */
 enum { CMN_QUOTA_PERIOD_DAY = 0, CMN_QUOTA_PERIOD_MONTH = 1 };
 enum { CMN_QUOTA_OVER_THROTTLE = 0, CMN_QUOTA_OVER_STOP = 1 };
+/* signal.ice_servers (CMN_CFG_WORDS: bit i is the i-th word of the schema's
+ * choices "stun|turn-udp|turn-tcp|turns"). */
+enum { CMN_ICE_STUN = 1, CMN_ICE_TURN_UDP = 2, CMN_ICE_TURN_TCP = 4, CMN_ICE_TURNS = 8 };
+/* ledger.on_error (CMN_CFG_ENUM). */
+enum { CMN_LEDGER_ON_ERROR_CONTINUE = 0, CMN_LEDGER_ON_ERROR_STOP = 1 };
 
 /* Setting types in the schema. */
 typedef enum cmn_cfg_type_e {
@@ -226,6 +238,8 @@ typedef enum cmn_cfg_type_e {
     CMN_CFG_DOUBLE,     /* double: a decimal number; min/max bounds */
     CMN_CFG_ENUM,       /* int: the index of one word of <choices> */
     CMN_CFG_RATEMAP,    /* "PATTERN=SIZE" list, stored as cmn_strlist_t */
+    CMN_CFG_WORDS,      /* int: a list of words of <choices>, each at most once,
+                         * stored as bits (bit i = the i-th word) */
 } cmn_cfg_type_t;
 
 typedef struct cmn_cfg_def_s {
@@ -237,7 +251,8 @@ typedef struct cmn_cfg_def_s {
     bool reloadable;        /* takes effect on SIGHUP without a restart */
     const char *doc;        /* one-line description for docs and --help */
     bool secret;            /* printed as "***" (USERLIST: the passwords) */
-    const char *choices;    /* CMN_CFG_ENUM: the words, '|'-separated ("day|month") */
+    const char *choices;    /* CMN_CFG_ENUM, CMN_CFG_WORDS: the words, '|'-separated
+                             * ("day|month") */
 } cmn_cfg_def_t;
 
 /* The schema, in documentation order. */

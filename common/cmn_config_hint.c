@@ -57,10 +57,10 @@ static const char *size_type_text(const cmn_cfg_def_t *d, char *buf, size_t len)
     return buf;
 }
 
-/* "one of day, month" from the '|'-separated choices. */
-static const char *choices_text(const char *choices, char *buf, size_t len)
+/* "one of day, month" (<what> "one of") from the '|'-separated choices. */
+static const char *choices_text(const char *what, const char *choices, char *buf, size_t len)
 {
-    size_t o = (size_t)snprintf(buf, len, "one of ");
+    size_t o = (size_t)snprintf(buf, len, "%s ", what);
     for (const char *p = choices; *p && o + 3 < len; p++) {
         if (*p == '|') {
             buf[o++] = ',';
@@ -91,7 +91,8 @@ const char *cmn_config_type_text(const cmn_cfg_def_t *d, char *buf, size_t len)
     case CMN_CFG_EXTIPLIST: s = "list of PUBLIC or PUBLIC/PRIVATE, or auto"; break;
     case CMN_CFG_SIZE: return size_type_text(d, buf, len);
     case CMN_CFG_DOUBLE: snprintf(buf, len, "decimal %ld..%ld", d->min, d->max); return buf;
-    case CMN_CFG_ENUM: return choices_text(d->choices, buf, len);
+    case CMN_CFG_ENUM: return choices_text("one of", d->choices, buf, len);
+    case CMN_CFG_WORDS: return choices_text("list of", d->choices, buf, len);
     case CMN_CFG_RATEMAP: s = "list of PATTERN=RATE"; break;
     }
     snprintf(buf, len, "%s", s);

@@ -59,7 +59,7 @@ void cmn__cfg_field_free(cmn_settings_t *s, const cmn_cfg_def_t *d);
 const char *cmn__cfg_found(const cmn_cfg_def_t *d, const char *text, char *buf, size_t len);
 
 /* cmn_config_types.c: the numeric and word types (SIZE, DOUBLE, ENUM,
- * RATEMAP elements): parse text, check a libconfig number, print. */
+ * WORDS and RATEMAP elements): parse text, check a libconfig number, print. */
 int cmn__cfg_parse_num(const cmn_cfg_def_t *d, const char *text, cmn__cfg_val_t *v,
                        const char **why);
 /* A libconfig integer or float <x> (is_float) for a SIZE or DOUBLE setting. */
@@ -67,6 +67,9 @@ int cmn__cfg_num_from_file(const cmn_cfg_def_t *d, long long i, double x, bool i
                            cmn__cfg_val_t *v);
 const char *cmn__cfg_num_expect(const cmn_cfg_def_t *d, char *buf, size_t len);
 int cmn__cfg_add_ratemap(cmn_strlist_t *l, const char *elem, const char **why);
+/* Set the bit of word <elem> (one of <d>'s choices) in <bits>; a word
+ * given twice is refused with <*why> set. */
+int cmn__cfg_add_word(const cmn_cfg_def_t *d, int *bits, const char *elem, const char **why);
 void cmn__cfg_num_print(FILE *f, const cmn_cfg_def_t *d, const void *p);
 
 /* The address through which other hosts reach a hub with neither

@@ -74,6 +74,10 @@ static const cmn_cfg_def_t schema[] = {
      .offset = F(turn.max_tcp_connections),
      .def = "10000", .min = 1, .max = 1000000, .reloadable = true,
      .doc = "Most TCP and TLS client connections open at once."},
+    {.name = "turn.tls_handshake_timeout", .type = CMN_CFG_INT,
+     .offset = F(turn.tls_handshake_timeout),
+     .def = "10", .min = 1, .max = 300, .reloadable = true,
+     .doc = "Seconds from accept within which a TLS client must finish its handshake."},
     {.name = "turn.max_lifetime", .type = CMN_CFG_INT, .offset = F(turn.max_lifetime),
      .def = "3600", .min = 600, .max = 86400, .reloadable = true,
      .doc = "Longest allocation lifetime in seconds a client may ask for (the default is 600)."},
@@ -100,9 +104,16 @@ static const cmn_cfg_def_t schema[] = {
     {.name = "turn.unauth_rate", .type = CMN_CFG_INT, .offset = F(turn.unauth_rate),
      .def = "100", .min = 1, .max = 1000000, .reloadable = true,
      .doc = "401 answers per second to one source IP address (burst twice that); more are dropped."},
+    {.name = "turn.answer_rate", .type = CMN_CFG_INT, .offset = F(turn.answer_rate),
+     .def = "200", .min = 1, .max = 1000000, .reloadable = true,
+     .doc = "Binding answers and 400s per second to one source IP address (burst twice that); more are dropped."},
     {.name = "turn.gso", .type = CMN_CFG_BOOL, .offset = F(turn.gso),
      .def = "true", .reloadable = true,
      .doc = "Send runs of same-size datagrams to one destination as one UDP GSO send."},
+    {.name = "turn.io_uring", .type = CMN_CFG_BOOL, .offset = F(turn.io_uring),
+     .def = "true", .reloadable = true,
+     .doc = "Send client data for many allocations' relay sockets in one io_uring system call; "
+            "without io_uring, one sendmmsg per relay socket."},
     {.name = "turn.drain_timeout", .type = CMN_CFG_INT, .offset = F(turn.drain_timeout),
      .def = "20", .min = 0, .max = 86400, .reloadable = true,
      .doc = "Seconds a drain (SIGTERM, POST /api/drain) waits for allocations to end."},
@@ -118,6 +129,9 @@ static const cmn_cfg_def_t schema[] = {
     {.name = "http.tls_listen", .type = CMN_CFG_ADDRLIST, .offset = F(http.tls_listen),
      .def = "",
      .doc = "Addresses for HTTPS and secure WebSocket (wss://) signaling; used only with tls.cert."},
+    {.name = "http.header_timeout", .type = CMN_CFG_INT, .offset = F(http.header_timeout),
+     .def = "10", .min = 1, .max = 300,
+     .doc = "Seconds from accept within which a connection must send its TLS handshake and request head."},
     {.name = "tls.cert", .type = CMN_CFG_PATH, .offset = F(tls.cert),
      .def = "", .reloadable = true,
      .doc = "PEM certificate chain for the TLS listeners; empty disables TLS."},
@@ -186,6 +200,13 @@ static const cmn_cfg_def_t schema[] = {
     {.name = "signal.ice_servers_max", .type = CMN_CFG_INT, .offset = F(signal.ice_servers_max),
      .def = "3", .min = 1, .max = 16, .reloadable = true,
      .doc = "Most TURN relays listed in iceServers (with redis.url: the least loaded first)."},
+    {.name = "signal.ice_servers", .type = CMN_CFG_WORDS, .offset = F(signal.ice_servers),
+     .def = "stun, turn-udp, turn-tcp, turns", .choices = "stun|turn-udp|turn-tcp|turns",
+     .reloadable = true,
+     .doc = "Which URLs iceServers holds: stun, turn-udp, turn-tcp, turns (TURN over TLS)."},
+    {.name = "signal.client_stats", .type = CMN_CFG_BOOL, .offset = F(signal.client_stats),
+     .def = "true", .reloadable = true,
+     .doc = "Count the connection outcomes clients report (stats messages) on /metrics."},
     {.name = "log.level", .type = CMN_CFG_LOGLEVEL, .offset = F(log.level),
      .def = "info", .reloadable = true,
      .doc = "Least severe level logged: error, warn, info or debug."},
@@ -238,6 +259,9 @@ static const cmn_cfg_def_t schema[] = {
     {.name = "ledger.rotate_daily", .type = CMN_CFG_BOOL, .offset = F(ledger.rotate_daily),
      .def = "false", .reloadable = true,
      .doc = "Rotate the ledger file at the first record after UTC midnight."},
+    {.name = "ledger.on_error", .type = CMN_CFG_ENUM, .offset = F(ledger.on_error),
+     .def = "continue", .choices = "continue|stop", .reloadable = true,
+     .doc = "While the ledger cannot write: relay on (records wait in memory) or stop (no allocations)."},
     {.name = "metrics.top_users", .type = CMN_CFG_INT, .offset = F(metrics.top_users),
      .def = "10", .min = 0, .max = 1000, .reloadable = true,
      .doc = "Users with their own per-user series on /metrics (the rest sum as \"other\")."},
@@ -322,7 +346,8 @@ const cmn_cfg_def_t *cmn_config_schema(size_t *n)
 bool cmn__cfg_is_list(cmn_cfg_type_t t)
 {
     return t == CMN_CFG_STRLIST || t == CMN_CFG_ADDRLIST || t == CMN_CFG_CIDRLIST ||
-           t == CMN_CFG_USERLIST || t == CMN_CFG_EXTIPLIST || t == CMN_CFG_RATEMAP;
+           t == CMN_CFG_USERLIST || t == CMN_CFG_EXTIPLIST || t == CMN_CFG_RATEMAP ||
+           t == CMN_CFG_WORDS;
 }
 
 const char *cmn__cfg_expect(const cmn_cfg_def_t *d, char *buf, size_t len)
@@ -347,6 +372,7 @@ const char *cmn__cfg_expect(const cmn_cfg_def_t *d, char *buf, size_t len)
     case CMN_CFG_SIZE:
     case CMN_CFG_DOUBLE:
     case CMN_CFG_ENUM:
+    case CMN_CFG_WORDS:
     case CMN_CFG_RATEMAP: return cmn__cfg_num_expect(d, buf, len);
     }
     snprintf(buf, len, "%s", s);
@@ -576,6 +602,7 @@ int cmn__cfg_list_add(const cmn_cfg_def_t *d, cmn__cfg_val_t *v, const char *ele
     case CMN_CFG_CIDRLIST: return cmn_cidrset_add_text(&v->cs, elem);
     case CMN_CFG_EXTIPLIST: return add_extip(&v->sl, elem, why);
     case CMN_CFG_RATEMAP: return cmn__cfg_add_ratemap(&v->sl, elem, why);
+    case CMN_CFG_WORDS: return cmn__cfg_add_word(d, &v->i, elem, why);
     default: return CMN_EINVAL;
     }
 }
@@ -587,7 +614,8 @@ static size_t type_size(cmn_cfg_type_t t)
     switch (t) {
     case CMN_CFG_BOOL: return sizeof(bool);
     case CMN_CFG_INT:
-    case CMN_CFG_ENUM: return sizeof(int);
+    case CMN_CFG_ENUM:
+    case CMN_CFG_WORDS: return sizeof(int);
     case CMN_CFG_SIZE: return sizeof(uint64_t);
     case CMN_CFG_DOUBLE: return sizeof(double);
     case CMN_CFG_STRING:
@@ -730,10 +758,14 @@ static void print_elem(FILE *f, const cmn_cfg_def_t *d, const void *p, size_t i)
     } else {
         const char *e = ((const cmn_strlist_t *)p)->v[i];
         if (d->type == CMN_CFG_USERLIST && d->secret) {
-            /* Keep the name, hide the password. */
-            fputc('"', f);
-            fwrite(e, 1, strcspn(e, ":"), f);
-            fputs(":***\"", f);
+            /* Keep the name, hide the password; the name is escaped like
+             * any string (a '"' in it once broke the printed file). */
+            size_t nl = strcspn(e, ":");
+            char *shown = cmn_malloc(nl + 5);
+            memcpy(shown, e, nl);
+            memcpy(shown + nl, ":***", 5);
+            print_string(f, shown);
+            cmn_free(shown);
         } else {
             print_string(f, d->secret ? "***" : e);
         }
@@ -776,7 +808,8 @@ static void print_value(FILE *f, const cmn_cfg_def_t *d, const void *p)
         return;
     case CMN_CFG_SIZE:
     case CMN_CFG_DOUBLE:
-    case CMN_CFG_ENUM: cmn__cfg_num_print(f, d, p); return;
+    case CMN_CFG_ENUM:
+    case CMN_CFG_WORDS: cmn__cfg_num_print(f, d, p); return;
     default: break;
     }
     size_t n = list_len(d, p);

@@ -10,6 +10,8 @@
  *            "inf" or "nan";
  *   ENUM     one word of the schema row's choices ("day|month"), stored as
  *            its index;
+ *   WORDS    list elements that are words of the choices, each at most once,
+ *            stored as bits (signal.ice_servers: ["stun", "turns"] is 0b1001);
  *   RATEMAP  list elements "PATTERN=SIZE" (quota.users), kept as text for
  *            the consumer, which splits them with cmn_config_parse_ratemap.
  *
@@ -135,6 +137,21 @@ static const char *enum_word(const cmn_cfg_def_t *d, int i, char *buf, size_t le
     return buf;
 }
 
+/* ---- WORDS ------------------------------------------------------------- */
+
+int cmn__cfg_add_word(const cmn_cfg_def_t *d, int *bits, const char *elem, const char **why)
+{
+    int i;
+    if (parse_enum(d, elem, &i) < 0)
+        return CMN_EINVAL;
+    if (*bits & (1 << i)) {
+        *why = "each word once";
+        return CMN_EINVAL;
+    }
+    *bits |= 1 << i;
+    return 0;
+}
+
 /* ---- Shared entry points ----------------------------------------------- */
 
 static bool size_ok(const cmn_cfg_def_t *d, uint64_t x)
@@ -187,7 +204,8 @@ const char *cmn__cfg_num_expect(const cmn_cfg_def_t *d, char *buf, size_t len)
                  d->min, d->max);
         break;
     case CMN_CFG_DOUBLE: snprintf(buf, len, "a decimal number in %ld..%ld", d->min, d->max); break;
-    case CMN_CFG_ENUM: {
+    case CMN_CFG_ENUM:
+    case CMN_CFG_WORDS: {
         size_t o = (size_t)snprintf(buf, len, "one of ");
         for (const char *c = d->choices ? d->choices : ""; *c && o + 1 < len; c++)
             o += (size_t)snprintf(buf + o, len - o, "%s", *c == '|' ? ", " : (char[2]){*c, 0});
@@ -239,6 +257,15 @@ void cmn__cfg_num_print(FILE *f, const cmn_cfg_def_t *d, const void *p)
     }
     case CMN_CFG_DOUBLE: fprintf(f, "%.15g", *(const double *)p); break;
     case CMN_CFG_ENUM: fprintf(f, "\"%s\"", enum_word(d, *(const int *)p, buf, sizeof(buf))); break;
+    case CMN_CFG_WORDS: {
+        int bits = *(const int *)p, n = 0;
+        fputc('[', f);
+        for (int i = 0; bits >> i; i++)
+            if (bits & (1 << i))
+                fprintf(f, "%s\"%s\"", n++ ? ", " : " ", enum_word(d, i, buf, sizeof(buf)));
+        fputs(n ? " ]" : "]", f);
+        break;
+    }
     default: break;
     }
 }

@@ -2,7 +2,9 @@
  *
  * cmn_crypto.h: the few primitives icehub needs, through OpenSSL 3:
  * HMAC-SHA1/SHA256, MD5, SHA-256, random bytes, base64 and a
- * constant-time compare. Pure computation; safe from any thread.
+ * constant-time compare. Pure computation; safe from any thread (each
+ * thread hashes with its own contexts, made at its first call and freed
+ * when it exits).
  */
 #ifndef CMN_CRYPTO_H
 #define CMN_CRYPTO_H

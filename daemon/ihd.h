@@ -22,13 +22,13 @@
 #include "turn/turn.h"
 
 #include "ihd_clock.h"
+#include "ihd_parse.h"
 
 #define IHD_MAX_WORKERS 256
 #define IHD_MAX_LISTEN 16            /* addresses per listen setting */
 #define IHD_UDP_BATCH 32             /* datagrams per recvmmsg/sendmmsg */
 #define IHD_UDP_MAX 2048             /* largest datagram handled (bigger are truncated and dropped) */
 #define IHD_TCP_WBUF_MAX (256 * 1024) /* a slower reader than this is disconnected */
-#define IHD_TLS_HANDSHAKE_TIMEOUT 10 /* seconds */
 
 /* Why a packet or connection was dropped, beyond the decoder's reasons.
  * Indices into ihd_counters_t.invalid after STUN_DERR_COUNT. */
@@ -62,12 +62,16 @@ typedef struct ihd_counters_s {
     uint64_t binding_error;       /* 420s */
     uint64_t invalid[IHD_DROP_COUNT];
     uint64_t tcp_accepted[TURN_TR_COUNT];
+    uint64_t tcp_writes[TURN_TR_COUNT]; /* send calls to stream clients */
     uint64_t tcp_closed_idle;
     uint64_t tcp_closed_error;    /* garbage that cannot be a frame, TLS errors */
     uint64_t tcp_closed_peer;     /* the client closed or reset it */
     uint64_t tcp_closed_slow;     /* the client read slower than IHD_TCP_WBUF_MAX allows */
     uint64_t tcp_rejected_limit;
+    uint64_t tcp_rejected_fd;     /* accepted and closed at once: no descriptor to spare */
+    uint64_t tcp_closed_slow_frame; /* no allocation, frame not whole within the idle timeout */
     uint64_t tls_handshake_failed;
+    uint64_t tls_handshake_timeout; /* not done turn.tls_handshake_timeout after accept */
     uint64_t tcp_open;            /* gauge: open connections on this worker */
     uint64_t relay_rx_packets;    /* datagrams from peers on relay sockets */
     uint64_t relay_rx_dropped;    /* of those, dropped (no permission, ended, too big) */
@@ -75,6 +79,9 @@ typedef struct ihd_counters_s {
     uint64_t turn_requests;       /* TURN requests and indications handled */
     uint64_t gso_sends;           /* UDP GSO sends (runs of two or more datagrams) */
     uint64_t gso_segments;        /* datagrams that left in them */
+    uint64_t uring_submits;       /* io_uring submissions of sends to peers */
+    uint64_t uring_sends;         /* send operations (messages) they carried */
+    uint64_t uring_active;        /* gauge: 1 while this worker sends through its ring */
     uint64_t turn_drop[TURN_DROP_COUNT]; /* by turn_drop_t */
 } ihd_counters_t;
 
@@ -174,8 +181,13 @@ typedef struct ihd_worker_s {
     turn_ops_t turn_ops;
     uint64_t turn_cfg_gen;      /* generation whose turn_cfg the turn_t uses */
     bool gso_off;               /* the kernel refused UDP GSO once: send one by one */
+    int spare_fd;               /* held open to be given up when accept runs out of fds */
+    double accept_paused_until; /* listeners off until then (ihd_now): no fd even to refuse */
+    struct ihd_uring_s *uring;  /* owned: sends of many sockets in one call, or NULL */
+    bool uring_tried;           /* a ring was tried (made or refused) */
     ihd_alloc_t *graveyard;     /* ended allocations' glue, freed after the event batch */
     ihd_conn_t *conn_graveyard; /* closed connections, freed after the event batch */
+    ihd_conn_t *conn_dirty;     /* connections with output to flush after the event batch */
 } ihd_worker_t;
 
 struct ihd_server_s {
@@ -396,10 +408,17 @@ void ihd_turncfg_dispose(ihd_cfg_t *cfg);
 
 /* ihd_tcp.c: stream connections (TCP and TLS) owned by a worker. */
 void ihd_tcp_accept(ihd_worker_t *w, ihd_listener_t *l);
+/* Listen again after accept ran out of descriptors (every loop turn). */
+void ihd_tcp_resume(ihd_worker_t *w, double now);
+#define IHD_ACCEPT_PAUSE 0.1         /* seconds listeners rest when no fd is left */
 void ihd_tcp_event(ihd_worker_t *w, ihd_conn_t *c, uint32_t events);
 void ihd_tcp_expire(ihd_worker_t *w, double now);
 void ihd_tcp_close_all(ihd_worker_t *w);
 void ihd_tcp_reap(ihd_worker_t *w);
+/* Write what connections were sent during this pass over the events: one
+ * send per connection (on TLS carrying one record per message). Call after each epoll batch,
+ * before ihd_tcp_reap. */
+void ihd_tcp_flush(ihd_worker_t *w);
 /* Send a message to a stream client (padding already applied). Returns
  * -1 if the connection had to be closed. */
 int ihd_tcp_send(ihd_worker_t *w, ihd_conn_t *c, const uint8_t *p, size_t n);
@@ -409,6 +428,7 @@ void ihd_conn_set_alloc(ihd_conn_t *c, bool has);
  * with one size leave as UDP GSO sends. <from> (optional) is the source
  * address to use on a wildcard socket. Returns the datagrams taken. */
 typedef struct ihd_dgram_s {
+    int fd;                     /* ihd_udp_send_many: the socket to send it on */
     const void *data;           /* borrowed until ihd_udp_send returns */
     size_t len;
     const void *to;             /* struct sockaddr */
@@ -422,6 +442,29 @@ typedef struct ihd_udp_stats_s {
 
 unsigned ihd_udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
                       ihd_udp_stats_t *st);
+/* The same for datagrams of many sockets (d[i].fd), at most IHD_UDP_BATCH:
+ * each socket's datagrams keep their order. One io_uring submission for
+ * all when they are for two sockets or more, the worker has a ring and
+ * turn.io_uring is on, else one sendmmsg per socket. */
+unsigned ihd_udp_send_many(ihd_worker_t *w, const ihd_dgram_t *d, unsigned n,
+                           ihd_udp_stats_t *st);
+
+/* ihd_uring.c: a worker's io_uring for sends (liburing). */
+typedef struct ihd_uring_s ihd_uring_t;
+/* Make a ring and check that sends on it never wait (see the file). On
+ * failure returns CMN_EIO with the reason in *why (a static string). */
+int ihd_uring_new(ihd_uring_t **out, const char **why);
+void ihd_uring_free(ihd_uring_t *u);
+/* Send m[i] on fds[i] for i < n (n <= 64) in one submission; every send
+ * has completed on return, with its result (bytes, or -errno) in res[i].
+ * Returns 0, or CMN_EIO if the ring itself failed. */
+int ihd_uring_sendmsg(ihd_uring_t *u, const int *fds, struct msghdr *const *m, unsigned n,
+                      int *res);
+/* Worker thread: make the worker's ring if turn.io_uring asks for one and
+ * none was tried yet (logs the outcome once); after a ring failure, drop it
+ * for good. */
+void ihd__uring_setup(ihd_worker_t *w);
+void ihd__uring_failed(ihd_worker_t *w);
 
 
 /* ihd_extip.c: turn.external_ip = "auto". ihd_extip_apply, on the main
@@ -646,6 +689,9 @@ void ihd_ws_stopping(ihd_ws_t *s);
 void ihd_ws_request_drain(ihd_ws_t *s);
 /* Any thread: WebSocket connections open now. */
 long ihd_ws_open(const ihd_ws_t *s);
+/* Service thread: connections closed (1009) for a message that went on
+ * past the cut-off (16 x signal.max_message, at least 1 MiB). */
+uint64_t ihd_ws_cut_off(const ihd_ws_t *s);
 
 /* ihd_http.c, any thread: start the signaling drain (no new WebSockets or
  * joins; after signal.drain_delay every peer gets a 1001 close), and the

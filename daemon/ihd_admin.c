@@ -27,7 +27,6 @@
 #include <errno.h>
 #include <libgen.h>
 #include <stdlib.h>
-#include <strings.h>
 #include <time.h>
 
 #include "common/cmn_crypto.h"
@@ -137,15 +136,9 @@ bool ihd_admin_auth(ihd_server_t *srv, const char *authorization)
     /* Hashing both sides makes the comparison independent of the length
      * of what was sent, as well as of its content. */
     uint8_t got[CMN_SHA256_LEN];
-    const char *tok = "";
-    if (strncasecmp(authorization, "Bearer ", 7) == 0) {
-        tok = authorization + 7;
-        while (*tok == ' ')
-            tok++;
-    }
-    size_t n = strlen(tok);
-    while (n && tok[n - 1] == ' ')
-        n--;
+    const char *tok;
+    size_t n;
+    ihd_bearer_token(authorization, &tok, &n);
     (void)cmn_sha256(tok, n, got);
     pthread_mutex_lock(&ad->mu);
     bool ok = !ad->has_token || (n > 0 && cmn_ct_equal(got, ad->token_hash, sizeof(got)));

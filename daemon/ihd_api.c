@@ -35,11 +35,7 @@
 #include "common/cmn_log.h"
 #include "signal/sig_assets.h"
 
-#define API_NAME_MAX 255        /* longest user name in a path */
 #define API_TOP_USERS 10
-#define API_LIST_DEFAULT 1000   /* allocations listed unless ?limit= says otherwise */
-#define API_LIST_MAX 100000
-#define API_TTL_MAX 315360000   /* ten years, admin.revocation_ttl's maximum */
 
 /* ---- Responses -------------------------------------------------------- */
 
@@ -94,85 +90,11 @@ static json_t *alloc_json(const ihd_admin_list_t *l, const ihd_admin_alloc_t *e,
     return j;
 }
 
-/* ---- Request parsing -------------------------------------------------- */
-
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* The value of <key> in an "a=1&b=2" query, %-decoded, into <out>.
- * Returns 1 when present, 0 when absent, CMN_EINVAL when malformed. */
-static int query_get(const char *q, const char *key, char *out, size_t cap)
-{
-    size_t klen = strlen(key);
-    for (const char *p = q; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
-        if (strncmp(p, key, klen) != 0 || p[klen] != '=')
-            continue;
-        size_t o = 0;
-        for (const char *v = p + klen + 1; *v && *v != '&'; v++) {
-            int c = (unsigned char)*v;
-            if (c == '%') {
-                int hi = hexval(v[1]), lo = hi >= 0 ? hexval(v[2]) : -1;
-                if (lo < 0)
-                    return CMN_EINVAL;
-                c = hi * 16 + lo;
-                v += 2;
-            } else if (c == '+') {
-                c = ' ';
-            }
-            if (o + 1 >= cap || c < 0x20)
-                return CMN_EINVAL;
-            out[o++] = (char)c;
-        }
-        out[o] = '\0';
-        return 1;
-    }
-    return 0;
-}
-
-/* A decimal allocation id, nothing else. */
-static int parse_id(const char *s, uint64_t *out)
-{
-    if (*s < '0' || *s > '9' || strlen(s) > 20)
-        return CMN_EINVAL;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || errno || v == 0)
-        return CMN_EINVAL;
-    *out = v;
-    return 0;
-}
-
-static bool name_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > API_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == '/')
-            return false;
-    return true;
-}
-
 /* ---- Routes ----------------------------------------------------------- */
 
-static void get_allocations(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *r)
+static void get_allocations(ihd_server_t *srv, const ihd_api_req_t *q, ihd_http_resp_t *r)
 {
-    char user[API_NAME_MAX + 1], realm[128];
-    int has_user = query_get(req->query, "user", user, sizeof(user));
-    if (has_user < 0) {
-        ihd_http_resp_error(r, 400, "bad-query", "user: expected a %-encoded user name");
-        return;
-    }
-    char lim[16];
-    uint64_t limit = API_LIST_DEFAULT;
-    int has_limit = query_get(req->query, "limit", lim, sizeof(lim));
-    if (has_limit < 0 || (has_limit && (parse_id(lim, &limit) < 0 || limit > API_LIST_MAX))) {
-        ihd_http_resp_error(r, 400, "bad-query", "limit: expected an integer in 1..100000");
-        return;
-    }
+    char realm[128];
     ihd_admin_realm(srv, realm, sizeof(realm));
     ihd_admin_list_t l;
     ihd_admin_list(srv, &l);
@@ -181,29 +103,24 @@ static void get_allocations(ihd_server_t *srv, const ihd_http_req_t *req, ihd_ht
     size_t count = 0;
     for (size_t i = 0; i < l.n; i++) {
         const ihd_admin_alloc_t *e = &l.v[i];
-        if (has_user && strcmp(ihd_admin_str(&l, e->user_off), user) != 0 &&
-            strcmp(ihd_admin_str(&l, e->quota_user_off), user) != 0)
+        if (q->has_user && strcmp(ihd_admin_str(&l, e->user_off), q->user) != 0 &&
+            strcmp(ihd_admin_str(&l, e->quota_user_off), q->user) != 0)
             continue;
-        if (count++ < limit)
+        if (count++ < q->limit)
             json_array_append_new(arr, alloc_json(&l, e, realm, now));
     }
     json_t *j = json_object();
     json_object_set_new(j, "count", json_integer((json_int_t)count));
-    json_object_set_new(j, "truncated", json_boolean(count > limit));
+    json_object_set_new(j, "truncated", json_boolean(count > q->limit));
     json_object_set_new(j, "snapshot_age_s", json_real(floor(l.age * 100) / 100));
     json_object_set_new(j, "allocations", arr);
     ihd_admin_list_dispose(&l);
     ihd_http_resp_json(r, 200, j);
 }
 
-static void one_allocation(ihd_server_t *srv, const ihd_http_req_t *req, const char *tail,
+static void one_allocation(ihd_server_t *srv, const ihd_http_req_t *req, uint64_t id,
                            ihd_http_resp_t *r)
 {
-    uint64_t id;
-    if (parse_id(tail, &id) < 0) {
-        ihd_http_resp_error(r, 400, "bad-id", "expected a decimal allocation id");
-        return;
-    }
     if (req->method == IHD_HTTP_DELETE) {
         int rc = ihd_admin_end_alloc(srv, id);
         if (rc == CMN_ENOENT) {
@@ -219,10 +136,6 @@ static void one_allocation(ihd_server_t *srv, const ihd_http_req_t *req, const c
             json_object_set_new(j, "reason", json_string(turn_end_reason_name(TURN_END_ADMIN)));
             ihd_http_resp_json(r, 200, j);
         }
-        return;
-    }
-    if (req->method != IHD_HTTP_GET) {
-        method_not_allowed(r, "GET, DELETE");
         return;
     }
     char realm[128];
@@ -264,40 +177,17 @@ static bool over_byte_quota(ihd_server_t *srv, const char *user)
     return over;
 }
 
-/* ?ttl=SECONDS, else admin.revocation_ttl. */
-static int revoke_ttl(ihd_server_t *srv, const ihd_http_req_t *req, uint64_t *ttl)
+/* <q>: the user (and ?ttl=, else admin.revocation_ttl) from the path. */
+static void user_revoke(ihd_server_t *srv, const ihd_http_req_t *req, const ihd_api_req_t *q,
+                        ihd_http_resp_t *r)
 {
-    char tv[16];
-    *ttl = (uint64_t)atomic_load(&srv->cfg)->s.admin.revocation_ttl;
-    int has = query_get(req->query, "ttl", tv, sizeof(tv));
-    if (has < 0 || (has && (parse_id(tv, ttl) < 0 || *ttl > API_TTL_MAX)))
-        return CMN_EINVAL;
-    return 0;
-}
-
-static void user_revoke(ihd_server_t *srv, const ihd_http_req_t *req, const char *name,
-                        size_t nlen, ihd_http_resp_t *r)
-{
-    if (req->method != IHD_HTTP_POST && req->method != IHD_HTTP_DELETE) {
-        method_not_allowed(r, "POST, DELETE");
-        return;
-    }
-    if (!name_ok(name, nlen)) {
-        ihd_http_resp_error(r, 400, "bad-name", "expected a user name of 1..255 bytes");
-        return;
-    }
-    char user[API_NAME_MAX + 1];
-    memcpy(user, name, nlen);
-    user[nlen] = '\0';
+    const char *user = q->user;
     bool revoke = req->method == IHD_HTTP_POST;
     ihd_revoke_t rv = {0, true};
     int rc;
     if (revoke) {
-        uint64_t ttl;
-        if (revoke_ttl(srv, req, &ttl) < 0) {
-            ihd_http_resp_error(r, 400, "bad-query", "ttl: expected seconds in 1..315360000");
-            return;
-        }
+        uint64_t ttl = q->has_ttl ? q->ttl
+                                  : (uint64_t)atomic_load(&srv->cfg)->s.admin.revocation_ttl;
         rc = ihd_admin_revoke(srv, user, (double)ttl, &rv);
         if (rc == CMN_ELIMIT) {
             ihd_http_resp_error(r, 503, "too-many", "the revocation list is full");
@@ -343,9 +233,8 @@ static void user_revoke(ihd_server_t *srv, const ihd_http_req_t *req, const char
     ihd_http_resp_json(r, 200, j);
 }
 
-static void route_revoked(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *r)
+static void route_revoked(ihd_server_t *srv, ihd_http_resp_t *r)
 {
-    (void)req;
     size_t n;
     acct_revoked_t *v = ihd_admin_revoked(srv, &n);
     json_t *names = json_array(), *full = json_array();
@@ -377,9 +266,8 @@ static json_t *usage_json(ihd_server_t *srv)
     return j;
 }
 
-static void route_usage(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *r)
+static void route_usage(ihd_server_t *srv, ihd_http_resp_t *r)
 {
-    (void)req;
     json_t *j = usage_json(srv);
     if (!j) {
         ihd_http_resp_error(r, 503, "not-available", "usage accounting is not available");
@@ -410,10 +298,6 @@ static json_t *drain_json(ihd_server_t *srv)
 
 static void route_drain(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *r)
 {
-    if (req->method != IHD_HTTP_GET && req->method != IHD_HTTP_POST) {
-        method_not_allowed(r, "GET, POST");
-        return;
-    }
     bool changed = false;
     if (req->method == IHD_HTTP_POST) {
         changed = ihd_drain_start(srv, IHD_DRAIN_API);
@@ -529,9 +413,8 @@ static json_t *usage_summary(ihd_server_t *srv)
     return out;
 }
 
-static void route_summary(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *r)
+static void route_summary(ihd_server_t *srv, ihd_http_resp_t *r)
 {
-    (void)req;
     ihd_admin_list_t l;
     ihd_admin_list(srv, &l);
     double up = 0, down = 0;
@@ -590,40 +473,30 @@ static void route_summary(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http
 
 static void api_route(ihd_server_t *srv, const ihd_http_req_t *req, ihd_http_resp_t *r)
 {
-    static const struct {
-        const char *path;
-        void (*fn)(ihd_server_t *, const ihd_http_req_t *, ihd_http_resp_t *);
-    } gets[] = {
-        {"/api/summary", route_summary},
-        {"/api/usage", route_usage},
-        {"/api/allocations", get_allocations},
-        {"/api/users/revoked", route_revoked},
-    };
-    for (size_t i = 0; i < CMN_ARRAY_LEN(gets); i++) {
-        if (strcmp(req->path, gets[i].path) != 0)
-            continue;
-        if (req->method != IHD_HTTP_GET)
-            method_not_allowed(r, "GET");
-        else
-            gets[i].fn(srv, req, r);
+    ihd_api_req_t q;
+    ihd_api_parse((int)req->method, req->path, req->query, &q);
+    if (q.route == IHD_API_NOT_FOUND) {
+        ihd_http_resp_error(r, 404, "not-found", "no such API endpoint");
         return;
     }
-    const char *p = req->path;
-    if (!strcmp(p, "/api/drain")) {
-        route_drain(srv, req, r);
+    if (q.bad) {
+        ihd_http_resp_error(r, 400, q.bad, q.bad_msg);
         return;
     }
-    if (!strncmp(p, "/api/allocations/", 17)) {
-        one_allocation(srv, req, p + 17, r);
+    if (q.allow) {
+        method_not_allowed(r, q.allow);
         return;
     }
-    static const char suffix[] = "/revoke";
-    size_t n = strlen(p), sl = sizeof(suffix) - 1;
-    if (!strncmp(p, "/api/users/", 11) && n > 11 + sl && !strcmp(p + n - sl, suffix)) {
-        user_revoke(srv, req, p + 11, n - 11 - sl, r);
-        return;
+    switch (q.route) {
+    case IHD_API_SUMMARY: route_summary(srv, r); break;
+    case IHD_API_USAGE: route_usage(srv, r); break;
+    case IHD_API_ALLOCATIONS: get_allocations(srv, &q, r); break;
+    case IHD_API_REVOKED: route_revoked(srv, r); break;
+    case IHD_API_DRAIN: route_drain(srv, req, r); break;
+    case IHD_API_ALLOCATION: one_allocation(srv, req, q.id, r); break;
+    case IHD_API_REVOKE: user_revoke(srv, req, &q, r); break;
+    default: break;
     }
-    ihd_http_resp_error(r, 404, "not-found", "no such API endpoint");
 }
 
 static bool is_dashboard(const char *path)

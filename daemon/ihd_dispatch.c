@@ -76,6 +76,16 @@ static void dispatch_channel(ihd_worker_t *w, const ihd_pkt_t *p)
     forward(w, &res);
 }
 
+/* An answer to a stranger (a Binding response, a 400 from the codec) may
+ * go out only within the source's turn.answer_rate (turn_answer_allowed). */
+static size_t answer_limited(ihd_worker_t *w, const ihd_pkt_t *p, size_t len)
+{
+    if (len == 0 || !w->turn || turn_answer_allowed(w->turn, p->src, ihd_now()))
+        return len;
+    IHD_INC(w->c.turn_drop[TURN_DROP_ANSWER_RATE_LIMITED], 1);
+    return 0;
+}
+
 static size_t dispatch_stun(ihd_worker_t *w, const ihd_pkt_t *p, uint8_t *out, size_t cap)
 {
     stun_msg_t m;
@@ -84,7 +94,7 @@ static size_t dispatch_stun(ihd_worker_t *w, const ihd_pkt_t *p, uint8_t *out, s
         IHD_INC(w->c.invalid[why], 1);
         /* A request with a sound header but malformed attributes gets 400;
          * anything else is dropped. */
-        return stun_bad_request(p->data, p->len, why, out, cap);
+        return answer_limited(w, p, stun_bad_request(p->data, p->len, why, out, cap));
     }
     if (m.cls == STUN_CLASS_SUCCESS || m.cls == STUN_CLASS_ERROR) {
         IHD_INC(w->c.invalid[IHD_DROP_UNEXPECTED_CLASS], 1);
@@ -94,6 +104,8 @@ static size_t dispatch_stun(ihd_worker_t *w, const ihd_pkt_t *p, uint8_t *out, s
     switch (stun_binding_handle(&w->cfg->binding, &m, p->src, out, cap, &olen)) {
     case STUN_BIND_REPLY:
         IHD_INC(w->c.binding_requests[p->tr], 1);
+        if (!answer_limited(w, p, olen))
+            return 0;
         /* The class bits of the reply say whether it was an error (420). */
         if ((cmn_get_u16be(out) & 0x0110) == 0x0110)
             IHD_INC(w->c.binding_error, 1);

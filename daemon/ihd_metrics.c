@@ -7,6 +7,8 @@
  */
 #include "ihd.h"
 
+#include <malloc.h>
+
 #include "common/cmn_metrics.h"
 
 static void per_transport(cmn_prom_t *p, const char *name, const char *type, const char *help,
@@ -172,6 +174,13 @@ static void turn_metrics(cmn_prom_t *p, ihd_server_t *srv, const ihd_counters_t 
             c->gso_sends);
     counter(p, "icehub_udp_gso_segments_total", "Datagrams that left in UDP GSO sends.",
             c->gso_segments);
+    gauge(p, "icehub_udp_io_uring_workers",
+          "Worker threads that send client data to peers through io_uring (turn.io_uring).",
+          c->uring_active);
+    counter(p, "icehub_udp_io_uring_submits_total",
+            "io_uring submissions of sends to peers: one system call each.", c->uring_submits);
+    counter(p, "icehub_udp_io_uring_sends_total",
+            "Sends (datagrams, or UDP GSO runs) those submissions carried.", c->uring_sends);
     counter(p, "icehub_turn_peer_send_errors_total",
             "Datagrams to peers the kernel refused to send.", c->relay_tx_errors);
 }
@@ -223,6 +232,12 @@ void ihd_metrics_render(ihd_server_t *srv, cmn_prom_t *p)
     cmn_prom_family(p, "icehub_process_start_time_seconds", "gauge",
                     "Start time of the process since the Unix epoch, in seconds.");
     cmn_prom_sample(p, "icehub_process_start_time_seconds", srv->start_time, CMN_PROM_END);
+    /* What malloc holds for the process: the soak test's leak gauge. */
+    struct mallinfo2 mi = mallinfo2();
+    cmn_prom_family(p, "icehub_process_heap_bytes", "gauge",
+                    "Bytes of heap in use (malloc's arenas and mmapped blocks).");
+    cmn_prom_sample_u64(p, "icehub_process_heap_bytes", (uint64_t)(mi.uordblks + mi.hblkhd),
+                        CMN_PROM_END);
     cmn_prom_family(p, "icehub_workers", "gauge", "Relay worker threads.");
     cmn_prom_sample(p, "icehub_workers", srv->nworkers, CMN_PROM_END);
     lifecycle_metrics(srv, p);
@@ -253,6 +268,9 @@ void ihd_metrics_render(ihd_server_t *srv, cmn_prom_t *p)
 
     per_transport(p, "icehub_connections_accepted_total", "counter",
                   "Stream connections accepted.", c.tcp_accepted);
+    per_transport(p, "icehub_stream_writes_total", "counter",
+                  "Writes (send calls) to stream clients: the frames of icehub_tx_packets_total "
+                  "(on TLS each its own record) leave coalesced in these.", c.tcp_writes);
     cmn_prom_family(p, "icehub_connections_open", "gauge", "Stream connections open now.");
     cmn_prom_sample_u64(p, "icehub_connections_open", c.tcp_open, CMN_PROM_END);
     cmn_prom_family(p, "icehub_connections_closed_total", "counter",
@@ -269,6 +287,12 @@ void ihd_metrics_render(ihd_server_t *srv, cmn_prom_t *p)
                         "limit", CMN_PROM_END);
     cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tls_handshake_failed,
                         "reason", "tls_handshake", CMN_PROM_END);
+    cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tls_handshake_timeout,
+                        "reason", "handshake_timeout", CMN_PROM_END);
+    cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tcp_closed_slow_frame,
+                        "reason", "slow_frame", CMN_PROM_END);
+    cmn_prom_sample_u64(p, "icehub_connections_closed_total", c.tcp_rejected_fd, "reason",
+                        "no_descriptor", CMN_PROM_END);
     turn_metrics(p, srv, &c, &st);
     ihd_usage_metrics(srv, p);
     ihd_extip_metrics(srv, p);

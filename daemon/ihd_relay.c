@@ -47,7 +47,10 @@ struct ihd_alloc_s {
     ihd_relay_t relay[2];   /* [0] IPv4, [1] IPv6 */
     ihd_listener_t *l;      /* UDP client: the listener its packets arrive on */
     ihd_conn_t *conn;       /* stream client, or NULL */
-    struct sockaddr_storage client; /* UDP client address, ready for sendmmsg */
+    union {                 /* UDP client address, ready for sendmmsg */
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } client;               /* (not a sockaddr_storage: 100 bytes less per allocation) */
     socklen_t client_len;
     bool dead;
     ihd_alloc_t *next_dead;
@@ -61,11 +64,11 @@ typedef struct ihd_relay_batch_s {
     ihd_dgram_t out[IHD_UDP_BATCH];
 } ihd_relay_batch_t;
 
-/* Client data waiting to go to peers: consecutive datagrams for the same
- * relay socket leave in one sendmmsg. The iovecs borrow the receive
+/* Client data waiting to go to peers, for the relay sockets of any
+ * allocations: the batch leaves in one io_uring submission, or one
+ * sendmmsg per socket (ihd_udp_send_many). The iovecs borrow the receive
  * buffers, so the owner flushes before reusing them. */
 typedef struct ihd_fwd_batch_s {
-    int fd;
     unsigned n;
     ihd_dgram_t d[IHD_UDP_BATCH];
     struct sockaddr_storage addr[IHD_UDP_BATCH];
@@ -174,6 +177,10 @@ static int bind_range(const cmn_settings_t *s, const cmn_addr_t *ip, bool even, 
         if (f < 0) {
             if (f == -EADDRINUSE || f == -EACCES)
                 continue;
+            /* Out of descriptors or socket memory: capacity, so 508 (and
+             * counted as such), not a server error. */
+            if (f == -EMFILE || f == -ENFILE || f == -ENOBUFS || f == -ENOMEM)
+                return CMN_ELIMIT;
             return CMN_EIO;
         }
         if (pair) {
@@ -263,7 +270,9 @@ static ihd_alloc_t *glue_for(turn_alloc_t *a, const ihd_pkt_t *from)
     }
     g->l = from->listener;
     g->conn = from->conn;
-    g->client_len = cmn_addr_to_sockaddr(&turn_alloc_tuple(a)->client, &g->client);
+    struct sockaddr_storage ss;
+    g->client_len = cmn_addr_to_sockaddr(&turn_alloc_tuple(a)->client, &ss);
+    memcpy(&g->client, &ss, CMN_MIN((size_t)g->client_len, sizeof(g->client)));
     if (g->conn)
         ihd_conn_set_alloc(g->conn, true);
     turn_alloc_set_udata(a, g);
@@ -378,7 +387,9 @@ void ihd_relay_forget(ihd_worker_t *w, turn_alloc_t *a)
     if (!g)
         return;
     /* The sockets live on in the new process (it holds its own copies):
-     * only this process's descriptors close, and no usage end is written. */
+     * only this process's descriptors close, and no usage end is written.
+     * Datagrams queued for them (the batch spans sockets) leave first. */
+    ihd_relay_flush(w);
     for (int i = 0; i < 2; i++) {
         if (g->relay[i].fd >= 0) {
             epoll_ctl(w->epfd, EPOLL_CTL_DEL, g->relay[i].fd, NULL);
@@ -463,7 +474,7 @@ void ihd_relay_flush(ihd_worker_t *w)
     if (!f || !f->n)
         return;
     ihd_udp_stats_t st = {0, 0, 0};
-    ihd_udp_send(w, f->fd, f->d, f->n, &st);
+    ihd_udp_send_many(w, f->d, f->n, &st);
     IHD_INC(w->c.relay_tx_errors, st.errors);
     f->n = 0;
 }
@@ -482,12 +493,11 @@ void ihd_relay_send(ihd_worker_t *w, turn_alloc_t *a, const cmn_addr_t *peer,
     if (!w->fwd)
         w->fwd = cmn_calloc(1, sizeof(ihd_fwd_batch_t));
     ihd_fwd_batch_t *f = w->fwd;
-    if (f->n && (f->fd != r->fd || f->n == IHD_UDP_BATCH))
+    if (f->n == IHD_UDP_BATCH)
         ihd_relay_flush(w);
     unsigned i = f->n++;
-    f->fd = r->fd;
     socklen_t sl = cmn_addr_to_sockaddr(peer, &f->addr[i]);
-    f->d[i] = (ihd_dgram_t){.data = data, .len = len, .to = &f->addr[i], .tolen = sl};
+    f->d[i] = (ihd_dgram_t){.fd = r->fd, .data = data, .len = len, .to = &f->addr[i], .tolen = sl};
 }
 
 /* A Send indication with DONT-FRAGMENT (RFC 8656 §11.2) on a relay socket

@@ -83,6 +83,10 @@ int ihd_tls_ctx_new(const cmn_settings_t *s, void **out, char *err, size_t errle
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* Read every record the socket holds in one read, not a 5-byte header
+     * and then a body per record: TURN over TLS is many small records.
+     * (ihd_tcp.c asks SSL_has_pending for what is buffered.) */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
     if (SSL_CTX_use_certificate_chain_file(ctx, s->tls.cert) != 1) {
         snprintf(err, errlen, "%s: expected a PEM certificate chain, found %s",

@@ -169,6 +169,7 @@ int ihd_turncfg_build(ihd_cfg_t *cfg, const uint8_t nonce_key[32], char *err, si
     t->allowed_peers = &s->turn.allowed_peers;
     t->denied_peers = &s->turn.denied_peers;
     t->unauth_rate = (uint32_t)s->turn.unauth_rate;
+    t->answer_rate = (uint32_t)s->turn.answer_rate;
     t->alternates = s->turn.alternate_servers.v;
     t->nalternates = s->turn.alternate_servers.n;
     t->relay_port_min = s->turn.relay_port_min;

@@ -10,6 +10,12 @@
  *
  * If the kernel refuses GSO (EIO, EINVAL, EOPNOTSUPP on the first use),
  * the worker turns it off and sends datagram by datagram from then on.
+ *
+ * Datagrams of many sockets (client data leaving through the relay sockets
+ * of many allocations) go out through ihd_udp_send_many: grouped by
+ * socket, in their order, so that each socket's run can be one GSO send,
+ * then all in one io_uring submission (ihd_uring.c) when the worker has a
+ * ring, else one sendmmsg per socket.
  */
 #include "ihd.h"
 
@@ -24,7 +30,7 @@
 
 static bool same_dest(const ihd_dgram_t *a, const ihd_dgram_t *b)
 {
-    return a->tolen == b->tolen && !memcmp(a->to, b->to, a->tolen) &&
+    return a->fd == b->fd && a->tolen == b->tolen && !memcmp(a->to, b->to, a->tolen) &&
            ((!a->from && !b->from) || (a->from && b->from && cmn_addr_ip_equal(a->from, b->from)));
 }
 
@@ -89,70 +95,180 @@ static socklen_t put_cmsgs(uint8_t *ctrl, const cmn_addr_t *from, uint16_t gso_s
     return (socklen_t)(len + CMSG_SPACE(sizeof(uint16_t)));
 }
 
-static unsigned udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
-                         ihd_udp_stats_t *st, bool gso)
-{
+/* The messages of one send: a batch cut into runs (one message each) with
+ * their iovecs and control data. */
+typedef struct udp_msgs_s {
     struct mmsghdr m[IHD_UDP_BATCH];
     struct iovec iov[IHD_UDP_BATCH];
     uint8_t ctrl[IHD_UDP_BATCH][IHD_CTRL_SPACE];
-    unsigned segs[IHD_UDP_BATCH];
-    unsigned nm = 0, taken = 0;
+    unsigned segs[IHD_UDP_BATCH];   /* datagrams in each message */
+    unsigned first[IHD_UDP_BATCH];  /* index in d[] of each message's first datagram */
+    unsigned nm;
+} udp_msgs_t;
+
+/* Cut d[0..n) into messages: with <gso>, a run to one destination (and one
+ * socket) with one size becomes one message. */
+static void udp_prepare(udp_msgs_t *u, const ihd_dgram_t *d, unsigned n, bool gso)
+{
+    u->nm = 0;
     for (unsigned i = 0; i < n && i < IHD_UDP_BATCH;) {
         unsigned k = gso ? run_length(&d[i], n - i) : 1;
         for (unsigned j = 0; j < k; j++)
-            iov[i + j] = (struct iovec){(void *)d[i + j].data, d[i + j].len};
-        m[nm].msg_hdr = (struct msghdr){
+            u->iov[i + j] = (struct iovec){(void *)d[i + j].data, d[i + j].len};
+        unsigned nm = u->nm++;
+        u->m[nm].msg_hdr = (struct msghdr){
             .msg_name = (void *)d[i].to, .msg_namelen = d[i].tolen,
-            .msg_iov = &iov[i], .msg_iovlen = k,
+            .msg_iov = &u->iov[i], .msg_iovlen = k,
         };
-        socklen_t cl = put_cmsgs(ctrl[nm], d[i].from, k > 1 ? (uint16_t)d[i].len : 0);
+        socklen_t cl = put_cmsgs(u->ctrl[nm], d[i].from, k > 1 ? (uint16_t)d[i].len : 0);
         if (cl) {
-            m[nm].msg_hdr.msg_control = ctrl[nm];
-            m[nm].msg_hdr.msg_controllen = cl;
+            u->m[nm].msg_hdr.msg_control = u->ctrl[nm];
+            u->m[nm].msg_hdr.msg_controllen = cl;
         }
-        segs[nm++] = k;
+        u->segs[nm] = k;
+        u->first[nm] = i;
         i += k;
     }
-    for (unsigned sent = 0; sent < nm;) {
-        int r = sendmmsg(fd, m + sent, nm - sent, MSG_DONTWAIT);
+}
+
+static unsigned udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
+                         ihd_udp_stats_t *st, bool gso);
+
+/* Message <j> of <u> went out (<ok>) or failed with <err>. Returns the
+ * datagrams it took (a failed GSO run is sent again one by one). */
+static unsigned udp_result(ihd_worker_t *w, int fd, const udp_msgs_t *u, unsigned j,
+                           const ihd_dgram_t *d, bool ok, int err, ihd_udp_stats_t *st)
+{
+    if (ok) {
+        if (u->segs[j] > 1) {
+            IHD_INC(w->c.gso_sends, 1);
+            IHD_INC(w->c.gso_segments, u->segs[j]);
+        }
+        for (size_t v = 0; v < u->m[j].msg_hdr.msg_iovlen; v++)
+            st->bytes += u->m[j].msg_hdr.msg_iov[v].iov_len;
+        return u->segs[j];
+    }
+    if (u->segs[j] > 1) {
+        /* A run failed as a whole. If the kernel has no GSO here, stop
+         * using it. Either way resend the run one by one, so one datagram
+         * the kernel refuses (EMSGSIZE with DF, say) does not take the
+         * others with it. */
+        if (err == EIO || err == EINVAL || err == EOPNOTSUPP)
+            w->gso_off = true;
+        return udp_send(w, fd, d + u->first[j], u->segs[j], st, false);
+    }
+    st->errors += 1; /* full buffer or an ICMP error: drop, go on */
+    return 0;
+}
+
+static unsigned udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
+                         ihd_udp_stats_t *st, bool gso)
+{
+    udp_msgs_t u;
+    unsigned taken = 0;
+    udp_prepare(&u, d, n, gso);
+    for (unsigned sent = 0; sent < u.nm;) {
+        int r = sendmmsg(fd, u.m + sent, u.nm - sent, MSG_DONTWAIT);
         if (r > 0) {
-            for (unsigned j = sent; j < sent + (unsigned)r; j++) {
-                taken += segs[j];
-                if (segs[j] > 1) {
-                    IHD_INC(w->c.gso_sends, 1);
-                    IHD_INC(w->c.gso_segments, segs[j]);
-                }
-                for (size_t v = 0; v < m[j].msg_hdr.msg_iovlen; v++)
-                    st->bytes += m[j].msg_hdr.msg_iov[v].iov_len;
-            }
+            for (unsigned j = sent; j < sent + (unsigned)r; j++)
+                taken += udp_result(w, fd, &u, j, d, true, 0, st);
             sent += (unsigned)r;
             continue;
         }
         if (errno == EINTR)
             continue;
-        if (segs[sent] > 1) {
-            /* A run failed as a whole. If the kernel has no GSO here, stop
-             * using it. Either way resend the run one by one, so one
-             * datagram the kernel refuses (EMSGSIZE with DF, say) does not
-             * take the others with it. */
-            if (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP)
-                w->gso_off = true;
-            unsigned first = 0;
-            for (unsigned j = 0; j < sent; j++)
-                first += segs[j];
-            taken += udp_send(w, fd, d + first, segs[sent], st, false);
-        } else {
-            st->errors += segs[sent]; /* full buffer or an ICMP error: drop, go on */
-        }
+        taken += udp_result(w, fd, &u, sent, d, false, errno, st);
         sent++;
     }
     return taken;
 }
 
+static bool gso_on(const ihd_worker_t *w)
+{
+    return !w->gso_off && w->cfg->s.turn.gso;
+}
+
 unsigned ihd_udp_send(ihd_worker_t *w, int fd, const ihd_dgram_t *d, unsigned n,
                       ihd_udp_stats_t *st)
 {
-    unsigned taken = udp_send(w, fd, d, n, st, !w->gso_off && w->cfg->s.turn.gso);
+    unsigned taken = udp_send(w, fd, d, n, st, gso_on(w));
+    st->packets += taken;
+    return taken;
+}
+
+/* d[0..n) reordered so that each socket's datagrams are adjacent, in
+ * their order; sockets in order of first appearance. Returns <tmp>. */
+static const ihd_dgram_t *group_by_fd(const ihd_dgram_t *d, unsigned n, ihd_dgram_t *tmp)
+{
+    bool done[IHD_UDP_BATCH] = {false};
+    unsigned k = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        for (unsigned j = i; j < n; j++) {
+            if (!done[j] && d[j].fd == d[i].fd) {
+                tmp[k++] = d[j];
+                done[j] = true;
+            }
+        }
+    }
+    return tmp;
+}
+
+/* Every message of <u> in one io_uring submission. Returns the datagrams
+ * taken, or -1 if the ring failed (nothing is resent: a datagram of a
+ * failed submission may have left). */
+static long uring_send(ihd_worker_t *w, const udp_msgs_t *u, const ihd_dgram_t *d,
+                       ihd_udp_stats_t *st)
+{
+    int fds[IHD_UDP_BATCH], res[IHD_UDP_BATCH];
+    struct msghdr *mh[IHD_UDP_BATCH];
+    for (unsigned j = 0; j < u->nm; j++) {
+        fds[j] = d[u->first[j]].fd;
+        mh[j] = (struct msghdr *)&u->m[j].msg_hdr;
+    }
+    if (ihd_uring_sendmsg(w->uring, fds, mh, u->nm, res) < 0)
+        return -1;
+    IHD_INC(w->c.uring_submits, 1);
+    IHD_INC(w->c.uring_sends, u->nm);
+    long taken = 0;
+    for (unsigned j = 0; j < u->nm; j++)
+        taken += udp_result(w, fds[j], u, j, d, res[j] >= 0, -res[j], st);
+    return taken;
+}
+
+unsigned ihd_udp_send_many(ihd_worker_t *w, const ihd_dgram_t *d, unsigned n,
+                           ihd_udp_stats_t *st)
+{
+    ihd_dgram_t tmp[IHD_UDP_BATCH];
+    if (n > IHD_UDP_BATCH)
+        n = IHD_UDP_BATCH;
+    if (!n)
+        return 0;
+    d = group_by_fd(d, n, tmp);
+    unsigned taken = 0;
+    /* One socket only (a quiet moment, a run of one client): a sendmmsg is
+     * one system call too, and cheaper than a ring's round trip. */
+    if (w->uring && w->cfg->s.turn.io_uring && d[0].fd != d[n - 1].fd) {
+        udp_msgs_t u;
+        udp_prepare(&u, d, n, gso_on(w));
+        long t = uring_send(w, &u, d, st);
+        if (t >= 0) {
+            st->packets += (unsigned long)t;
+            return (unsigned)t;
+        }
+        /* The ring broke: this batch is lost, the worker sends without. */
+        ihd__uring_failed(w);
+        st->errors += n;
+        return 0;
+    }
+    for (unsigned i = 0; i < n;) {
+        unsigned k = 1;
+        while (i + k < n && d[i + k].fd == d[i].fd)
+            k++;
+        taken += udp_send(w, d[i].fd, d + i, k, st, gso_on(w));
+        i += k;
+    }
     st->packets += taken;
     return taken;
 }

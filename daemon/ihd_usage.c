@@ -305,6 +305,27 @@ static void tick_one(void *ctx, turn_alloc_t *a)
     }
 }
 
+static void end_unbilled(void *ctx, turn_alloc_t *a)
+{
+    turn_alloc_end(ctx, a, TURN_END_ACCOUNTING);
+}
+
+/* ledger.on_error = stop: while the ledger cannot write, hold new
+ * allocations (turn_shared_hold: Allocate gets 508) and end this worker's
+ * live ones; let go once it writes again. */
+static void ledger_guard(ihd_worker_t *w, ihd_usage_t *u)
+{
+    acct_ledger_stats_t st;
+    acct_ledger_stats(u->ledger, &st);
+    bool stop = st.failing && w->cfg->s.ledger.on_error == CMN_LEDGER_ON_ERROR_STOP;
+    if (turn_shared_hold(w->srv->turn_shared, stop))
+        cmn_warn("ledger", stop ? "cannot write: allocations refused and ended "
+                                  "(ledger.on_error = stop)"
+                                : "writing again: allocations accepted");
+    if (stop && w->turn)
+        turn_foreach_alloc(w->turn, end_unbilled, w->turn);
+}
+
 void ihd_usage_tick(ihd_worker_t *w, double now, double wall)
 {
     ihd_usage_t *u = w->srv->usage;
@@ -318,6 +339,7 @@ void ihd_usage_tick(ihd_worker_t *w, double now, double wall)
     if (w->turn)
         turn_foreach_alloc(w->turn, tick_one, &c);
     acct_ledger_append(u->ledger, wk->lines, wk->llen, wk->nlines);
+    ledger_guard(w, u);
     acct_rules_t r = rules_of(&w->cfg->s);
     acct_usage_apply(u->table, &r, wk->d, wk->nd, wall);
 }

@@ -175,6 +175,7 @@ static void worker_refresh_cfg(ihd_worker_t *w)
         turn_set_cfg(w->turn, &cfg->turn);
         w->turn_cfg_gen = cfg->gen;
     }
+    ihd__uring_setup(w);
     __atomic_store_n(&w->seen_gen, cfg->gen, __ATOMIC_RELEASE);
 }
 
@@ -232,7 +233,11 @@ static void *worker_main(void *arg)
                 break;
             }
         }
+        /* What stream clients were sent in this batch leaves now, one
+         * write per connection. */
+        ihd_tcp_flush(w);
         double now = ihd_now();
+        ihd_tcp_resume(w, now);
         if (now >= next_tick) {
             ihd_tcp_expire(w, now);
             ihd_usage_tick(w, now, ihd_wallclock());
@@ -254,6 +259,12 @@ static void *worker_main(void *arg)
     ihd_tcp_close_all(w);
     ihd_relay_reap(w);
     ihd_tcp_reap(w);
+    /* The ring is the thread's: it goes with it. */
+    if (w->uring) {
+        ihd_uring_free(w->uring);
+        w->uring = NULL;
+        IHD_DEC(w->c.uring_active, 1);
+    }
     return NULL;
 }
 
@@ -337,6 +348,8 @@ static void worker_dispose(ihd_worker_t *w)
         close(w->epfd);
     if (w->wakefd >= 0)
         close(w->wakefd);
+    if (w->spare_fd >= 0)
+        close(w->spare_fd);
     cmn_free(w->udp);
     cmn_free(w->relay_batch);
     cmn_free(w->fwd);
@@ -352,7 +365,7 @@ int ihd_workers_start(ihd_server_t *srv, unsigned n, char *err, size_t errlen)
     srv->workers = cmn_calloc(n, sizeof(*srv->workers));
     srv->nworkers = n;
     for (unsigned i = 0; i < n; i++)
-        srv->workers[i].epfd = srv->workers[i].wakefd = -1;
+        srv->workers[i].epfd = srv->workers[i].wakefd = srv->workers[i].spare_fd = -1;
     for (unsigned i = 0; i < n; i++) {
         ihd_worker_t *w = &srv->workers[i];
         w->srv = srv;
@@ -361,6 +374,8 @@ int ihd_workers_start(ihd_server_t *srv, unsigned n, char *err, size_t errlen)
         w->wake_kind = IHD_EV_WAKE;
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
         w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        /* Given up when accept finds no descriptor (ihd_tcp.c). */
+        w->spare_fd = eventfd(0, EFD_CLOEXEC);
         w->udp = cmn_calloc(1, sizeof(*w->udp));
         if (w->epfd < 0 || w->wakefd < 0 || epoll_add(w->epfd, w->wakefd, &w->wake_kind) < 0)
             goto fail;

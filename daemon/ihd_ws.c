@@ -18,6 +18,8 @@
 #include "ihd_redis.h"
 
 #include <libwebsockets.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <strings.h>
@@ -26,6 +28,12 @@
 #include "signal/sig.h"
 
 #define IHD_WS_RX_BUFFER 1024   /* lws's per-connection receive buffer */
+/* A message (text or binary) still arriving past this many times
+ * signal.max_message, and past IHD_WS_CUTOFF_MIN, is cut off with close
+ * 1009: a frame that declares 2^63 bytes, or fragments without end, would
+ * otherwise hold the connection for as long as the sender likes. */
+#define IHD_WS_CUTOFF_FACTOR 16
+#define IHD_WS_CUTOFF_MIN (1u << 20)
 
 typedef struct out_s {
     struct out_s *next;
@@ -39,6 +47,7 @@ typedef struct ws_pss_s {
     sig_conn_t *conn;           /* NULL before ESTABLISHED and after CLOSED */
     char *rx;                   /* the message being reassembled */
     size_t rx_len, rx_cap;
+    uint64_t rx_total;          /* bytes of the message so far, kept or not */
     bool in_msg, rx_binary, rx_oversize;
     out_t *qhead, *qtail;
     size_t qbytes;
@@ -64,6 +73,7 @@ struct ihd_ws_s {
     bool stopping;              /* context teardown: hub output is dropped */
     double rx_at;               /* while the hub handles a message: its arrival */
     sig_conn_t *rx_conn;        /* ... and the connection it came from */
+    uint64_t cut_off;           /* connections closed for an endless message */
 };
 
 /* ---- Hub ops ---------------------------------------------------------- */
@@ -231,16 +241,37 @@ static void pss_closed(ihd_ws_t *s, ws_pss_t *pss)
     atomic_fetch_sub(&s->open, 1);
 }
 
-static void pss_receive(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi, const void *in,
-                        size_t len)
+/* Returns -1 to close the connection (a message past the cut-off). */
+static int pss_receive(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi, const void *in,
+                       size_t len)
 {
     size_t max = sig_hub_cfg(s->hub)->max_message;
     pss->last_rx = ihd_now();
+    if (!pss->in_msg && lws_is_final_fragment(wsi) && !lws_frame_is_binary(wsi) && len <= max) {
+        /* A whole text message in one piece (the usual case): the hub reads
+         * it where lws has it, no reassembly copy. */
+        s->rx_at = pss->last_rx;
+        s->rx_conn = pss->conn;
+        sig_conn_text(s->hub, pss->conn, in ? in : "", len, ihd_wallclock());
+        s->rx_conn = NULL;
+        return 0;
+    }
     if (!pss->in_msg) {
         pss->in_msg = true;
         pss->rx_binary = lws_frame_is_binary(wsi);
         pss->rx_oversize = false;
         pss->rx_len = 0;
+        pss->rx_total = 0;
+    }
+    pss->rx_total += len;
+    if (pss->rx_total > CMN_MAX((uint64_t)max * IHD_WS_CUTOFF_FACTOR, IHD_WS_CUTOFF_MIN)) {
+        /* The close frame says why; nothing may follow it (so no
+         * too-large error message from the hub). */
+        static const char why[] = "message too big";
+        lws_close_reason(wsi, (enum lws_close_status)SIG_CLOSE_TOO_BIG, (unsigned char *)why,
+                         sizeof(why) - 1);
+        s->cut_off++;
+        return -1;
     }
     if (!pss->rx_oversize && !pss->rx_binary) {
         if (len > max - pss->rx_len) {
@@ -255,7 +286,7 @@ static void pss_receive(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi, const void 
         }
     }
     if (!lws_is_final_fragment(wsi))
-        return;
+        return 0;
     pss->in_msg = false;
     double now = ihd_wallclock();
     s->rx_at = pss->last_rx;
@@ -274,7 +305,10 @@ static void pss_receive(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi, const void 
         pss->rx_cap = 0;
     }
     pss->rx_len = 0;
+    return 0;
 }
+
+static int pss_write_queue(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi);
 
 /* Returns -1 to close the connection. */
 static int pss_writeable(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi)
@@ -287,6 +321,33 @@ static int pss_writeable(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi)
         if (lws_write(wsi, buf + LWS_PRE, 6, LWS_WRITE_PING) < 0)
             return -1;
     }
+    /* Several messages queued (a busy peer): cork the socket while lws
+     * writes them, one frame per write, so the kernel sends them in as few
+     * segments as fit instead of one TCP segment (and its trip through the
+     * stack) per message; uncorking sends the rest at once. */
+    int fd = pss->qhead && pss->qhead->next ? lws_get_socket_fd(wsi) : -1, on = 1, off = 0;
+    if (fd >= 0)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+    int rc = pss_write_queue(s, pss, wsi);
+    if (fd >= 0)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+    if (rc < 0)
+        return -1;
+    if (pss->qhead) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (pss->close_code) {
+        lws_close_reason(wsi, (enum lws_close_status)pss->close_code,
+                         (unsigned char *)pss->close_reason, strlen(pss->close_reason));
+        return -1;
+    }
+    return 0;
+}
+
+/* Write queued messages while the socket takes them. Returns -1 to close. */
+static int pss_write_queue(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi)
+{
     while (pss->qhead && !lws_send_pipe_choked(wsi)) {
         out_t *o = pss->qhead;
         int n = lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_TEXT);
@@ -299,15 +360,6 @@ static int pss_writeable(ihd_ws_t *s, ws_pss_t *pss, struct lws *wsi)
         cmn_free(o);
         if (n < 0)
             return -1;
-    }
-    if (pss->qhead) {
-        lws_callback_on_writable(wsi);
-        return 0;
-    }
-    if (pss->close_code) {
-        lws_close_reason(wsi, (enum lws_close_status)pss->close_code,
-                         (unsigned char *)pss->close_reason, strlen(pss->close_reason));
-        return -1;
     }
     return 0;
 }
@@ -347,6 +399,8 @@ void ihd_ws_cfg(const ihd_cfg_t *cfg, const ihd_server_t *srv, sig_cfg_t *out)
     c.resume_seconds = (uint32_t)s->signal.resume_seconds;
     c.resume_queue = (uint32_t)s->signal.resume_queue;
     c.drain_delay = (uint32_t)s->signal.drain_delay;
+    c.ice_urls = (unsigned)s->signal.ice_servers;
+    c.client_stats = s->signal.client_stats;
     c.send_queue = CMN_MAX((size_t)4 * c.max_message, (size_t)1 << 20);
     c.ice_servers_max = (uint32_t)s->signal.ice_servers_max;
     /* A cluster node's hub federates (srv->node_id is set at start). */
@@ -444,9 +498,7 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         pss_established(s, pss, wsi);
         return 0;
     case LWS_CALLBACK_RECEIVE:
-        if (pss->conn)
-            pss_receive(s, pss, wsi, in, len);
-        return 0;
+        return pss->conn ? pss_receive(s, pss, wsi, in, len) : 0;
     case LWS_CALLBACK_RECEIVE_PONG:
         pss->last_rx = ihd_now();
         return 0;
@@ -539,6 +591,11 @@ void ihd_ws_request_drain(ihd_ws_t *s)
     atomic_store(&s->drain_req, 1);
     if (s->ctx)
         lws_cancel_service(s->ctx);
+}
+
+uint64_t ihd_ws_cut_off(const ihd_ws_t *s)
+{
+    return s->cut_off;
 }
 
 long ihd_ws_open(const ihd_ws_t *s)

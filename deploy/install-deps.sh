@@ -1,6 +1,7 @@
 #!/bin/sh
 # icehub: install the Debian 12 packages that building, running and testing need, and
-# the browser test's npm package (tests/browser). This script is the single source of
+# the npm package of the browser tests (tests/browser) and of ice/icehub-browser-check.
+# This script is the single source of
 # truth for dependencies. It is idempotent: it checks what is installed and only calls
 # apt-get or npm when something is missing, so it stays fast at every `make test`.
 #
@@ -19,24 +20,26 @@
 # only that one) is stopped or disabled again afterwards.
 set -eu
 
-# What `make` needs: a C toolchain, pkg-config, the five libraries icehubd links (hiredis
-# for the Redis federation, docs/scaling.md), and what icehub-probe (ice/) links on top:
-# libnice with its GLib, libsrtp2, and lws's GLib event-loop plugin (the probe runs lws
-# on libnice's GMainLoop).
+# What `make` needs: a C toolchain, pkg-config, the libraries icehubd links (hiredis for
+# the Redis federation, docs/scaling.md; and lws's libev event-loop plugin, which it loads
+# at start), and what icehub-probe (ice/) links on top: libnice with its GLib, libsrtp2,
+# and lws's GLib event-loop plugin (the probe runs lws on libnice's GMainLoop).
 BUILD_PKGS="build-essential pkg-config libwebsockets-dev libssl-dev libconfig-dev \
-libjansson-dev libhiredis-dev libnice-dev libsrtp2-dev libglib2.0-dev libwebsockets-evlib-glib"
+libjansson-dev liburing-dev libev-dev libwebsockets-evlib-ev libhiredis-dev libnice-dev libsrtp2-dev \
+libglib2.0-dev libwebsockets-evlib-glib"
 # What `make test` needs on top: clang and libFuzzer for the fuzz targets, cmocka for
 # the unit tests, clients nobody here wrote (coturn's turnutils_* and turnserver, the
 # stun client, python3-websockets, Chromium), promtool (prometheus), iproute2 and procps
-# for the tests' network set-up and process checks, and redis-server, which the cluster
-# tests start as a plain process on loopback (its packaged service is left stopped, see
-# Services above).
+# for the tests' network set-up and process checks (the NAT lab, tests/natlab, also
+# needs iptables, below), the openssl command for test certificates, and redis-server,
+# which the cluster tests start as a plain process on loopback (its packaged service is
+# left stopped, see Services above).
 TEST_PKGS="clang libclang-rt-14-dev llvm libcmocka-dev coturn stun-client \
-python3 python3-websockets prometheus iproute2 procps chromium redis-server"
+python3 python3-websockets prometheus iproute2 procps chromium openssl redis-server"
 # Deployment tests (make test-deploy, tests/deploy/): podman and buildah build and
 # run the image, debootstrap makes its base image, podman-compose reads
 # deploy/compose.yaml, systemd-analyze checks the unit, iptables makes the NAT of
-# tests/integration/test_extip.py. Their npm half is tests/deploy/package.json.
+# tests/integration/test_extip.py and the NAT lab's routers (tests/natlab). Their npm half is tests/deploy/package.json.
 DEPLOY_PKGS="podman buildah runc debootstrap podman-compose systemd iptables"
 TEST_PKGS="$TEST_PKGS $DEPLOY_PKGS"
 
@@ -152,21 +155,22 @@ if [ -n "$missing" ]; then
 fi
 
 if [ -z "$BUILD_ONLY" ]; then
-    # playwright-core for the browser test, at the version tests/browser/package.json
-    # pins (and package-lock.json locks); npm ci again when node_modules has another
-    # one. It drives Debian's /usr/bin/chromium; no browser is ever downloaded (never
-    # `playwright install`).
-    BROWSER_DIR="$ROOT/tests/browser"
-    want=$(sed -n 's/^ *"playwright-core": *"\([^"]*\)".*/\1/p' "$BROWSER_DIR/package.json" |
-        head -n 1)
-    have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
-        "$BROWSER_DIR/node_modules/playwright-core/package.json" 2>/dev/null | head -n 1)
-    if [ "$want" != "$have" ]; then
-        echo "install-deps: npm ci in tests/browser (playwright-core $want)"
-        (cd "$BROWSER_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
-            npm ci --no-audit --no-fund --loglevel=error)
-        missing="$missing playwright-core"
-    fi
+    # playwright-core for the browser tests and for ice/icehub-browser-check, at the
+    # version each package.json pins (and package-lock.json locks); npm ci again when
+    # node_modules has another one. It drives Debian's /usr/bin/chromium; no browser is
+    # ever downloaded (never `playwright install`).
+    for dir in "$ROOT/tests/browser" "$ROOT/ice"; do
+        want=$(sed -n 's/^ *"playwright-core": *"\([^"]*\)".*/\1/p' "$dir/package.json" |
+            head -n 1)
+        have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
+            "$dir/node_modules/playwright-core/package.json" 2>/dev/null | head -n 1)
+        if [ "$want" != "$have" ]; then
+            echo "install-deps: npm ci in ${dir#"$ROOT"/} (playwright-core $want)"
+            (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+                npm ci --no-audit --no-fund --loglevel=error)
+            missing="$missing playwright-core"
+        fi
+    done
 
     # The deployment tests' linters and schema validators (tests/deploy/package.json,
     # locked by its package-lock.json): npm ci when node_modules is missing or older.

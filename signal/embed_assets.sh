@@ -1,6 +1,6 @@
 #!/bin/sh
 # Write C source embedding every file under signal/www/ (served by icehubd at
-# /<name>; index.html also at /). usage: embed_assets.sh OUT.c FILE...
+# /<name>; index.html also at /, selftest.html also at /selftest). usage: embed_assets.sh OUT.c FILE...
 # Uses only od and sed (coreutils), so the build needs no extra tool.
 set -eu
 out=$1
@@ -34,6 +34,9 @@ tmp=$out.tmp
         echo "    {\"/$name\", \"$ct\", a$i, $n},"
         if [ "$name" = index.html ]; then
             echo "    {\"/\", \"$ct\", a$i, $n},"
+        fi
+        if [ "$name" = selftest.html ]; then
+            echo "    {\"/selftest\", \"$ct\", a$i, $n},"
         fi
         i=$((i + 1))
     done

@@ -67,6 +67,7 @@ typedef enum sig_type_e {
     SIG_T_RESUME,
     SIG_T_ICE_SERVERS,
     SIG_T_PING,
+    SIG_T_STATS,
     SIG_T_INVALID,
     SIG_T_COUNT
 } sig_type_t;
@@ -97,6 +98,8 @@ typedef struct sig_cfg_s {
     char *turn_secret;          /* shared secret of the TURN service; "" = none */
     uint16_t turn_port;         /* UDP and TCP; 0 = no stun:/turn: URLs */
     uint16_t turns_port;        /* 0 = no turns: URL */
+    unsigned ice_urls;          /* CMN_ICE_* bits: which URLs iceServers holds */
+    bool client_stats;          /* count clients' stats reports */
     size_t max_message;         /* bytes */
     uint32_t rate;              /* messages per second per connection */
     uint32_t burst;             /* messages a connection may send at once */
@@ -201,8 +204,81 @@ char *sig_hub_export(const sig_hub_t *h, double now, size_t *len);
  * for freeing only. */
 int sig_hub_import(sig_hub_t *h, const char *text, size_t len, double now, const char **why);
 
-/* Write the icehub_signal_* metrics. */
+/* Write the icehub_signal_* metrics, and the icehub_client_* ones of the
+ * stats reports (sig_stats.c). */
 void sig_hub_metrics(const sig_hub_t *h, cmn_prom_t *p);
+
+/* ---- Connection outcomes clients report (sig_stats.c) ---------------- */
+
+/* A client (icehub.js) reports each of its peer connections once, when the
+ * outcome is known: {"type":"stats","peer":ID,"result":"connected",
+ * "local":"srflx","remote":"prflx","seconds":1.2,"restarts":0}, with
+ * "relay":"udp"|"tcp"|"tls" when the local candidate is relayed
+ * (docs/signaling.md). The hub checks every field, keeps only these
+ * words and numbers (never an address), takes one report per pair of
+ * peers and direction and at most SIG_STATS_RATE per second per
+ * connection (a burst of max_room_peers), and counts them. */
+#define SIG_STATS_RATE 1.0          /* reports per second per connection */
+#define SIG_STATS_MAX_SECONDS 3600  /* largest time to connected taken */
+#define SIG_STATS_MAX_RESTARTS 1000 /* largest ICE restart count taken */
+/* Upper bounds (seconds) of the connect time histogram's buckets; the
+ * last bucket is +Inf. */
+#define SIG_CSEC_BOUNDS 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0
+#define SIG_CSEC_BUCKETS 12
+
+typedef enum sig_result_e {
+    SIG_RESULT_CONNECTED = 0,
+    SIG_RESULT_FAILED,
+    SIG_RESULT_COUNT
+} sig_result_t;
+
+/* A candidate type (RFC 8445 §5.1.1.1 and prflx, §7.2.5.3.1); NONE when
+ * the connection failed. */
+typedef enum sig_cand_e {
+    SIG_CAND_NONE = 0,
+    SIG_CAND_HOST,
+    SIG_CAND_SRFLX,
+    SIG_CAND_PRFLX,
+    SIG_CAND_RELAY,
+    SIG_CAND_COUNT
+} sig_cand_t;
+
+/* How the reporting side reaches its TURN server when its candidate is
+ * relayed; NONE otherwise. */
+typedef enum sig_relay_e {
+    SIG_RELAY_NONE = 0,
+    SIG_RELAY_UDP,
+    SIG_RELAY_TCP,
+    SIG_RELAY_TLS,
+    SIG_RELAY_COUNT
+} sig_relay_t;
+
+/* Why a well-formed report was not counted (a metric label). */
+typedef enum sig_stats_drop_e {
+    SIG_STATS_DROP_DISABLED = 0, /* signal.client_stats is off */
+    SIG_STATS_DROP_DUPLICATE,    /* this pair was reported before */
+    SIG_STATS_DROP_RATE,         /* over SIG_STATS_RATE */
+    SIG_STATS_DROP_COUNT
+} sig_stats_drop_t;
+
+/* Label words: "connected"; "host"; "udp"; "duplicate" ("none" for NONE). */
+const char *sig_result_name(sig_result_t r);
+const char *sig_cand_name(sig_cand_t c);
+const char *sig_relay_name(sig_relay_t r);
+const char *sig_stats_drop_name(sig_stats_drop_t d);
+
+/* What the hub counted from the reports. */
+typedef struct sig_client_stats_s {
+    uint64_t conns[SIG_RESULT_COUNT][SIG_CAND_COUNT][SIG_CAND_COUNT][SIG_RELAY_COUNT];
+    uint64_t restarts;              /* ICE restarts, summed over the reports */
+    uint64_t dropped[SIG_STATS_DROP_COUNT];
+    uint64_t secs[SIG_CSEC_BUCKETS]; /* connected reports by time, not cumulative */
+    uint64_t secs_count;
+    double secs_sum;
+} sig_client_stats_t;
+
+/* The counters; borrowed, valid until the hub's next call. */
+const sig_client_stats_t *sig_hub_client_stats(const sig_hub_t *h);
 
 /* ---- Federation: rooms across nodes (sig_fed*.c, docs/scaling.md) ---- */
 

@@ -1,7 +1,8 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
  * sig_assets.h: the web files served by icehubd (the browser client
- * /icehub.js, the demo page at /, the dashboard), compiled into the
+ * /icehub.js, the demo page at /, the self-test page at /selftest, the
+ * dashboard), compiled into the
  * binary from signal/www/ by signal/embed_assets.sh so an installed
  * daemon needs no files beside it.
  */

@@ -159,8 +159,14 @@ static void prepend_state(sig_peer_t *p, const json_t *state)
 static void resume_done(sig_hub_t *h, sig_fpend_t *pd, double now)
 {
     sig_peer_t *p = pd->p;
-    if (pd->state)
-        prepend_state(p, pd->state);
+    if (pd->state) {
+        prepend_state(p, json_object_get(pd->state, "q"));
+        /* Pairs it reported on the old node are not counted again here;
+         * a list that does not fit the room is dropped whole. */
+        if (sig__stats_import(h, p, json_object_get(pd->state, "rp")))
+            sig__stats_free(p);
+        sig__stats_import_done(p->room);
+    }
     sig_conn_t *c = pd->c;
     json_t *ref = pd->ref ? json_incref(pd->ref) : NULL;
     pd->p = NULL;
@@ -204,7 +210,7 @@ static void on_state(sig_hub_t *h, const sig_fmsg_t *m, double now)
     sig_fpend_t *pd = sig__fed_pend_by_req(h->fed, m->req);
     if (!pd || pd->kind != SIG_FP_RESUME || pd->state_in || strcmp(m->node, pd->from) != 0)
         return;
-    pd->state = json_incref((json_t *)m->queue);
+    pd->state = json_incref(m->root);
     pd->state_in = true;
     if (pd->p)
         resume_done(h, pd, now);
@@ -262,6 +268,9 @@ static void send_state(sig_hub_t *h, const sig_peer_t *p, const sig_fmsg_t *m)
         json_array_append_new(q, row);
     }
     json_object_set_new(hd, "q", q);
+    json_t *reported = p ? sig__stats_export(p) : NULL;
+    if (reported)
+        json_object_set_new(hd, "rp", reported);
     publish_node(h, m->node, hd);
 }
 

@@ -107,6 +107,22 @@ static bool queue_ok(const json_t *q)
     return true;
 }
 
+/* [ID, ...]: the peers a moving peer reported (sig_stats.c); the new node
+ * checks them against the room as a live upgrade's import does. */
+static bool ids_ok(const json_t *a)
+{
+    if (!json_is_array(a) || json_array_size(a) > SIG_FED_MEMBERS_MAX)
+        return false;
+    size_t i;
+    const json_t *e;
+    json_array_foreach(a, i, e) {
+        if (!json_is_string(e) || strlen(json_string_value(e)) != json_string_length(e) ||
+            !sig__id_ok(json_string_value(e)))
+            return false;
+    }
+    return true;
+}
+
 static int kind_of(const char *k)
 {
     for (int i = 0; k && i < SIG_FK_COUNT; i++)
@@ -173,8 +189,10 @@ static bool fields(sig_fmsg_t *m, const char **why)
                (*why = "the room and id of took", false);
     case SIG_FK_STATE:
         m->queue = json_object_get(o, "q");
-        return (uint_of(o, "r", &m->req) && queue_ok(m->queue)) ||
-               (*why = "the request and queue of state", false);
+        m->reported = json_object_get(o, "rp");
+        return (uint_of(o, "r", &m->req) && queue_ok(m->queue) &&
+                (!m->reported || ids_ok(m->reported))) ||
+               (*why = "the request, queue and reported of state", false);
     default:
         return true;
     }

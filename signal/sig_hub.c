@@ -59,6 +59,7 @@ void sig_hub_free(sig_hub_t *h)
         while (p) {
             sig_peer_t *n = p->next;
             sig__queue_free(p);
+            sig__stats_free(p);
             cmn_free(p->move);
             cmn_free(p);
             p = n;
@@ -370,6 +371,7 @@ void sig__peer_unlink(sig_hub_t *h, sig_peer_t *p)
     if (p->resume[0])
         sig__map_del(&h->resumes, p->resume);
     sig__queue_free(p);
+    sig__stats_free(p);
     sig__room_unlink(r, p);
     if (local) {
         r->nlocal--;
@@ -385,6 +387,7 @@ void sig__notify_left(sig_hub_t *h, sig_room_t *r, const char *id, const char *r
 {
     if (!r->nlocal)
         return;
+    sig__stats_forget(r, id);
     json_t *o = json_object();
     json_object_set_new(o, "type", json_string("peer-left"));
     json_object_set_new(o, "id", json_string(id));

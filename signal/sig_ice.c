@@ -1,7 +1,8 @@
 /* icehub - SPDX-License-Identifier: MIT
  *
  * sig_ice.c: what the hub hands out: the iceServers array (stun:, turn:
- * over UDP and TCP, turns: when TLS is configured) with coturn-style
+ * over UDP and TCP, turns: when TLS is configured; signal.ice_servers
+ * picks which of them) with coturn-style
  * shared-secret credentials ("<expiry>:<user>" and base64(HMAC-SHA1(secret,
  * username)), see turn_ephemeral_password), and room tokens:
  * base64url(JSON {"r":room,"p":peer,"e":expiry}) "." base64url(HMAC-SHA256(
@@ -90,15 +91,49 @@ static size_t relays(const sig_cfg_t *cfg, const sig_dir_t *dir, const char *hos
     return 1;
 }
 
-static json_t *cred_entry(json_t *urls, const char *name, const char *pass)
+/* {"urls":[...]} with the TURN credentials when <name> is not NULL. */
+static json_t *server(json_t *urls, const char *name, const char *pass)
 {
-    json_t *e = json_object();
-    json_object_set_new(e, "urls", urls);
-    json_object_set_new(e, "username", json_string(name));
-    json_object_set_new(e, "credential", json_string(pass));
-    return e;
+    json_t *o = json_object();
+    json_object_set_new(o, "urls", urls);
+    if (name) {
+        json_object_set_new(o, "username", json_string(name));
+        json_object_set_new(o, "credential", json_string(pass));
+    }
+    return o;
 }
 
+/* Relay <r>'s TURN entries of the kinds signal.ice_servers picks: one for
+ * turn: over UDP and TCP, one for turns: when the relay has TLS. */
+static void relay_entries(json_t *arr, const sig_cfg_t *cfg, const relay_t *r, const char *name,
+                          const char *pass)
+{
+    static const struct {
+        unsigned bit;
+        const char *transport;
+    } turn_urls[] = {{CMN_ICE_TURN_UDP, "udp"}, {CMN_ICE_TURN_TCP, "tcp"}};
+    char u[400];
+    json_t *urls = json_array();
+    for (size_t i = 0; i < CMN_ARRAY_LEN(turn_urls); i++) {
+        if (!(cfg->ice_urls & turn_urls[i].bit))
+            continue;
+        snprintf(u, sizeof(u), "turn:%.300s:%u?transport=%s", r->host, r->port,
+                 turn_urls[i].transport);
+        json_array_append_new(urls, json_string(u));
+    }
+    if (json_array_size(urls))
+        json_array_append_new(arr, server(urls, name, pass));
+    else
+        json_decref(urls);
+    if ((cfg->ice_urls & CMN_ICE_TURNS) && r->tls_port) {
+        snprintf(u, sizeof(u), "turns:%.300s:%u?transport=tcp", r->host, r->tls_port);
+        json_array_append_new(arr, server(urls1(u), name, pass));
+    }
+}
+
+/* The director (with redis.url) orders and filters the relays and
+ * signal.ice_servers_max bounds how many; signal.ice_servers picks which
+ * URLs each one gets (docs/configuration.md). */
 json_t *sig__ice_servers(const sig_cfg_t *cfg, const sig_dir_t *dir, const char *host,
                          const char *user, double now)
 {
@@ -109,10 +144,12 @@ json_t *sig__ice_servers(const sig_cfg_t *cfg, const sig_dir_t *dir, const char 
     if (!n)
         return arr;
     char u[400];
-    snprintf(u, sizeof(u), "stun:%.300s:%u", rl[0].host, rl[0].port);
-    json_t *stun = json_object();
-    json_object_set_new(stun, "urls", urls1(u));
-    json_array_append_new(arr, stun);
+    if (cfg->ice_urls & CMN_ICE_STUN) {
+        snprintf(u, sizeof(u), "stun:%.300s:%u", rl[0].host, rl[0].port);
+        json_array_append_new(arr, server(urls1(u), NULL, NULL));
+    }
+    if (!(cfg->ice_urls & (CMN_ICE_TURN_UDP | CMN_ICE_TURN_TCP | CMN_ICE_TURNS)))
+        return arr;
     if (!cfg->turn_secret || !cfg->turn_secret[0])
         return arr;
     /* One credential for every relay: they share turn.secrets. */
@@ -121,18 +158,8 @@ json_t *sig__ice_servers(const sig_cfg_t *cfg, const sig_dir_t *dir, const char 
              user && user[0] ? user : "icehub");
     if (turn_ephemeral_password(cfg->turn_secret, name, pass, sizeof(pass)) < 0)
         return arr;
-    for (size_t i = 0; i < n; i++) {
-        json_t *urls = json_array();
-        snprintf(u, sizeof(u), "turn:%.300s:%u?transport=udp", rl[i].host, rl[i].port);
-        json_array_append_new(urls, json_string(u));
-        snprintf(u, sizeof(u), "turn:%.300s:%u?transport=tcp", rl[i].host, rl[i].port);
-        json_array_append_new(urls, json_string(u));
-        json_array_append_new(arr, cred_entry(urls, name, pass));
-        if (rl[i].tls_port) {
-            snprintf(u, sizeof(u), "turns:%.300s:%u?transport=tcp", rl[i].host, rl[i].tls_port);
-            json_array_append_new(arr, cred_entry(urls1(u), name, pass));
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        relay_entries(arr, cfg, &rl[i], name, pass);
     return arr;
 }
 

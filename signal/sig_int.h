@@ -78,6 +78,9 @@ struct sig_peer_s {
     uint32_t qlen;
     sig_peer_t *prev, *next;    /* in the room, join order */
     sig_peer_t *away_prev, *away_next; /* in h->away while away */
+    sig_map_t *reported;        /* ids of room peers this one sent stats about
+                                 * (owned; NULL until the first); at most one
+                                 * entry per peer in the room */
 };
 
 struct sig_room_s {
@@ -102,6 +105,8 @@ struct sig_conn_s {
     double abuse_start;         /* errors in the window starting here */
     uint32_t abuse;
     double refresh_at;          /* push ice-servers at this time; 0 = never */
+    double stats_tokens;        /* stats reports it may still send (bucket) */
+    double stats_at;            /* when the bucket was filled; 0 = never */
     bool closing;               /* ops->close was called */
     struct sig_fpend_s *fpend;  /* federation: a join or resume waiting for the cluster */
     sig_conn_t *prev, *next;    /* h->conns */
@@ -132,6 +137,7 @@ struct sig_hub_s {
     uint64_t dlat[SIG_DLAT_BUCKETS]; /* delivery time histogram, not cumulative */
     uint64_t dlat_count;
     double dlat_sum;            /* seconds */
+    sig_client_stats_t client;  /* what the stats reports say */
     struct sig_fed_s *fed;      /* owned; NULL without federation */
 };
 
@@ -147,6 +153,16 @@ char *sig__encode(json_t *obj, size_t *len);
  * not NULL; counts it, and closes an abusive connection (1008). */
 void sig__error(sig_hub_t *h, sig_conn_t *c, sig_err_t code, const char *msg,
                 const json_t *ref);
+/* In <s> (<n> bytes: a JSON object jansson has accepted), where the value
+ * of the top-level member <key> is written: *off and *vlen. false when it
+ * is not there as a plain key (one written with escapes is not found). */
+bool sig__member_raw(const char *s, size_t n, const char *key, size_t *off, size_t *vlen);
+/* The relayed message {"type":<type>,"from":<from>,"data":...}, cmn_malloc'd,
+ * *len set. "data" is copied as written in <raw> (the sender's message,
+ * <rlen> bytes, accepted by jansson) when it can be found there, else
+ * encoded from <data>. <raw> may be NULL. */
+char *sig__relay_text(const char *raw, size_t rlen, const char *type, const char *from,
+                      const json_t *data, size_t *len);
 /* {"type":<type>} with "ref" copied when <ref> is not NULL. */
 json_t *sig__reply(const char *type, const json_t *ref);
 /* Is <s> a usable peer id (1..SIG_ID_MAX of [A-Za-z0-9_-])? */
@@ -158,6 +174,34 @@ bool sig__utf8_ok(const char *s);
 bool sig__room_ok(const char *s);
 /* SIG_ID_LEN random url-safe characters into <out>. */
 void sig__random_id(char *out);
+
+/* A histogram family: <counts> per bucket (not cumulative; <nb> of them,
+ * the last +Inf) with the upper <bounds> of all but the last. */
+void sig__histogram(cmn_prom_t *p, const char *name, const char *help, const double *bounds,
+                    const uint64_t *counts, size_t nb, uint64_t count, double sum);
+
+/* ---- sig_stats.c: connection outcomes reported by clients --------------- */
+
+/* Handle {"type":"stats",...} from <c>: check it, then count it, drop it,
+ * or answer an error; an ack when it has a <ref>. */
+void sig__stats_report(sig_hub_t *h, sig_conn_t *c, json_t *msg, const json_t *ref,
+                       double now);
+/* <p> goes from this hub (it left, or moved to another node): free what it
+ * reported. */
+void sig__stats_free(sig_peer_t *p);
+/* Peer <id> left <r> (its peer-left goes out; sig__notify_left calls it):
+ * the others may report a new connection to a peer with that id later. */
+void sig__stats_forget(sig_room_t *r, const char *id);
+/* Write the icehub_client_* metrics. */
+void sig__stats_metrics(const sig_hub_t *h, cmn_prom_t *p);
+/* For a live upgrade (sig_state.c): the ids <p> reported, as a JSON array
+ * (new reference), or NULL when none; and back: NULL, or what was wrong. An
+ * imported id need not be in the room yet (its peer may come later in the
+ * import): sig__stats_import_done drops those that are not, once the room
+ * is complete. */
+json_t *sig__stats_export(const sig_peer_t *p);
+const char *sig__stats_import(sig_hub_t *h, sig_peer_t *p, const json_t *ids);
+void sig__stats_import_done(sig_room_t *r);
 
 /* ---- sig_ice.c -------------------------------------------------------- */
 
@@ -331,6 +375,7 @@ typedef struct sig_fmsg_s {
     const json_t *ref;          /* sig, bc: the sender's ref, or NULL */
     const json_t *members;      /* join, moved, sync: [[ID, SEQ, NODE], ...], checked */
     const json_t *queue;        /* state: [[TEXT, FROM, REF], ...], checked */
+    const json_t *reported;     /* state: [ID, ...] the peer sent stats about, or NULL */
     const char *body;           /* sig, bc, und: the text for the client */
     size_t blen;
 } sig_fmsg_t;
@@ -374,7 +419,7 @@ typedef struct sig_fpend_s {
     double deadline;            /* wall seconds */
     bool held;                  /* counted in its room's npending */
     sig_peer_t *p;              /* resume: the arriving peer, once the move happened */
-    json_t *state;              /* resume: owned: the queue the old node sent */
+    json_t *state;              /* resume: owned: the old node's state message (header) */
     bool state_in;
 } sig_fpend_t;
 

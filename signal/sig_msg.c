@@ -5,6 +5,15 @@
  * JSON encoding of replies and errors, the checks on peer ids and room
  * names, and the icehub_signal_* metrics that count them. Parsing is jansson's (json_loadb rejects invalid UTF-8, so a
  * message with it is bad-message like any other malformed JSON).
+ *
+ * Relays (signal, broadcast) do not re-encode what they carry: once
+ * jansson has accepted a message, sig__member_raw finds where its "data"
+ * member's text begins and ends, and sig__relay_text copies that text
+ * into the relayed message as it came. This is no parser: it only walks
+ * text jansson has already validated (strings, nesting, separators), and
+ * whenever it cannot be sure (a key written with escapes) the message is
+ * encoded by jansson instead. Numbers and strings thus reach the peer as
+ * their sender wrote them.
  */
 #include "sig_int.h"
 
@@ -21,7 +30,7 @@ static const char *const err_names[SIG_E_COUNT] = {
 };
 
 static const char *const type_names[SIG_T_COUNT] = {
-    "join", "signal", "broadcast", "leave", "resume", "ice-servers", "ping", "invalid",
+    "join", "signal", "broadcast", "leave", "resume", "ice-servers", "ping", "stats", "invalid",
 };
 
 static const char *const refuse_names[SIG_REFUSE_COUNT] = {
@@ -58,6 +67,107 @@ char *sig__encode(json_t *obj, size_t *len)
     free(s);
     *len = n;
     return out;
+}
+
+/* ---- Relaying without re-encoding ----------------------------------------- */
+
+static size_t skip_ws(const char *s, size_t i, size_t n)
+{
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* <s>[i] opens a string: the index just past its closing quote. */
+static size_t skip_string(const char *s, size_t i, size_t n)
+{
+    for (i++; i < n; i++) {
+        if (s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return n;
+}
+
+/* The index just past the value that starts at <s>[i]. */
+static size_t skip_value(const char *s, size_t i, size_t n)
+{
+    if (i >= n)
+        return n;
+    if (s[i] == '"')
+        return skip_string(s, i, n);
+    if (s[i] != '{' && s[i] != '[') {
+        /* A number, true, false or null: up to the next separator. */
+        while (i < n && !strchr(",}] \t\n\r", s[i]))
+            i++;
+        return i;
+    }
+    int depth = 0;
+    while (i < n) {
+        char ch = s[i];
+        if (ch == '"') {
+            i = skip_string(s, i, n);
+            continue;
+        }
+        if (ch == '{' || ch == '[')
+            depth++;
+        else if ((ch == '}' || ch == ']') && --depth == 0)
+            return i + 1;
+        i++;
+    }
+    return n;
+}
+
+bool sig__member_raw(const char *s, size_t n, const char *key, size_t *off, size_t *vlen)
+{
+    size_t klen = strlen(key);
+    size_t i = skip_ws(s, 0, n);
+    if (i >= n || s[i] != '{')
+        return false;
+    for (i++;;) {
+        i = skip_ws(s, i, n);
+        if (i >= n || s[i] != '"')
+            return false; /* "}": not there */
+        size_t ks = i + 1, ke = skip_string(s, i, n) - 1; /* ke: the closing quote */
+        i = skip_ws(s, ke + 1, n);
+        if (i >= n || s[i] != ':')
+            return false;
+        size_t vs = skip_ws(s, i + 1, n), ve = skip_value(s, vs, n);
+        /* Raw bytes: a key written with escapes never matches, and cannot
+         * stand for <key> beside a literal one (duplicates are refused). */
+        if (ke - ks == klen && !memcmp(s + ks, key, klen)) {
+            *off = vs;
+            *vlen = ve - vs;
+            return ve > vs;
+        }
+        i = skip_ws(s, ve, n);
+        if (i >= n || s[i] != ',')
+            return false;
+        i++;
+    }
+}
+
+char *sig__relay_text(const char *raw, size_t rlen, const char *type, const char *from,
+                      const json_t *data, size_t *len)
+{
+    size_t off, vlen;
+    if (raw && sig__id_ok(from) && sig__member_raw(raw, rlen, "data", &off, &vlen)) {
+        /* Type and id need no escaping: fixed words, [A-Za-z0-9_-]. */
+        size_t cap = 40 + strlen(type) + strlen(from) + vlen;
+        char *out = cmn_malloc(cap);
+        int k = snprintf(out, cap, "{\"type\":\"%s\",\"from\":\"%s\",\"data\":", type, from);
+        memcpy(out + k, raw + off, vlen);
+        out[(size_t)k + vlen] = '}';
+        out[(size_t)k + vlen + 1] = '\0';
+        *len = (size_t)k + vlen + 1;
+        return out;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string(type));
+    json_object_set_new(o, "from", json_string(from));
+    json_object_set(o, "data", (json_t *)data);
+    return sig__encode(o, len);
 }
 
 void sig__send(sig_hub_t *h, sig_conn_t *c, json_t *obj)
@@ -178,27 +288,25 @@ void sig_hub_observe_delivery(sig_hub_t *h, double seconds)
     h->dlat_sum += seconds;
 }
 
-static void delivery_histogram(const sig_hub_t *h, cmn_prom_t *p)
+void sig__histogram(cmn_prom_t *p, const char *name, const char *help, const double *bounds,
+                    const uint64_t *counts, size_t nb, uint64_t count, double sum)
 {
-    const char *name = "icehub_signal_delivery_seconds";
-    char le[32], bucket[64], sum[64], count[64];
+    char le[32], bucket[96], sumn[96], countn[96];
     snprintf(bucket, sizeof(bucket), "%s_bucket", name);
-    snprintf(sum, sizeof(sum), "%s_sum", name);
-    snprintf(count, sizeof(count), "%s_count", name);
-    cmn_prom_family(p, name, "histogram",
-                    "Time a relayed message spent in the hub, from its arrival to the write "
-                    "of its copy to the recipient's socket.");
+    snprintf(sumn, sizeof(sumn), "%s_sum", name);
+    snprintf(countn, sizeof(countn), "%s_count", name);
+    cmn_prom_family(p, name, "histogram", help);
     uint64_t acc = 0;
-    for (size_t i = 0; i < SIG_DLAT_BUCKETS; i++) {
-        acc += h->dlat[i];
-        if (i < SIG_DLAT_BUCKETS - 1)
-            snprintf(le, sizeof(le), "%g", dlat_bounds[i]);
+    for (size_t i = 0; i < nb; i++) {
+        acc += counts[i];
+        if (i < nb - 1)
+            snprintf(le, sizeof(le), "%g", bounds[i]);
         else
             snprintf(le, sizeof(le), "+Inf");
         cmn_prom_sample_u64(p, bucket, acc, "le", le, CMN_PROM_END);
     }
-    cmn_prom_sample(p, sum, h->dlat_sum, CMN_PROM_END);
-    cmn_prom_sample_u64(p, count, h->dlat_count, CMN_PROM_END);
+    cmn_prom_sample(p, sumn, sum, CMN_PROM_END);
+    cmn_prom_sample_u64(p, countn, count, CMN_PROM_END);
 }
 
 void sig_hub_metrics(const sig_hub_t *h, cmn_prom_t *p)
@@ -252,7 +360,11 @@ void sig_hub_metrics(const sig_hub_t *h, cmn_prom_t *p)
         "ice-servers messages pushed before credentials expired.", h->refreshes);
     one(p, "icehub_signal_abuse_closes_total", "counter",
         "Connections closed (1008) after too many errors.", h->closes_abuse);
-    delivery_histogram(h, p);
+    sig__histogram(p, "icehub_signal_delivery_seconds",
+                   "Time a relayed message spent in the hub, from its arrival to the write "
+                   "of its copy to the recipient's socket.",
+                   dlat_bounds, h->dlat, SIG_DLAT_BUCKETS, h->dlat_count, h->dlat_sum);
+    sig__stats_metrics(h, p);
     if (h->fed)
         sig__fed_metrics(h, p);
 }

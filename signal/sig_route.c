@@ -4,8 +4,8 @@
  * and the binary and oversized ones the glue reports): the per-connection
  * rate limit, JSON parsing, then one handler per message type
  * (docs/signaling.md): join, signal, broadcast, leave, resume,
- * ice-servers, ping. Each checks its fields, then changes the hub through
- * sig_hub.c and answers. Every reply and error echoes the message's "ref".
+ * ice-servers, ping, and stats (sig_stats.c). Each checks its fields,
+ * then changes the hub through sig_hub.c and answers. Every reply and error echoes the message's "ref".
  */
 #include "sig_int.h"
 
@@ -13,6 +13,8 @@ typedef struct route_ctx_s {
     sig_hub_t *h;
     sig_conn_t *c;
     json_t *msg;
+    const char *raw;            /* borrowed: the message as received */
+    size_t raw_len;
     const json_t *ref;          /* borrowed from msg, or NULL */
     double now;
 } route_ctx_t;
@@ -61,6 +63,7 @@ void sig__welcome(sig_hub_t *h, sig_conn_t *c, const char *type, sig_peer_t *p,
     json_object_set_new(o, "iceServers", sig__ice_json(h, c, now));
     json_object_set_new(o, "resume", json_string(p->resume));
     json_object_set_new(o, "resumeSeconds", json_integer(h->cfg.resume_seconds));
+    json_object_set_new(o, "clientStats", json_boolean(h->cfg.client_stats));
     if (ref)
         json_object_set(o, "ref", (json_t *)ref);
     sig__send(h, c, o);
@@ -194,12 +197,11 @@ static void on_relay(route_ctx_t *x, bool broadcast)
             return;
         }
     }
-    json_t *o = json_object();
-    json_object_set_new(o, "type", json_string(broadcast ? "broadcast" : "signal"));
-    json_object_set_new(o, "from", json_string(me->id));
-    json_object_set(o, "data", data);
+    /* "data" as its sender wrote it: jansson accepted the whole message,
+     * so the relay copies that text rather than encoding it again. */
     size_t len;
-    char *text = sig__encode(o, &len);
+    char *text = sig__relay_text(x->raw, x->raw_len, broadcast ? "broadcast" : "signal", me->id,
+                                 data, &len);
     bool failed = false, remote = false;
     for (sig_peer_t *q = broadcast ? me->room->head : to; q; q = broadcast ? q->next : NULL) {
         if (broadcast && q == me)
@@ -325,9 +327,10 @@ static sig_type_t type_of(const char *t)
     return SIG_T_INVALID;
 }
 
-static void route(sig_hub_t *h, sig_conn_t *c, json_t *msg, double now)
+static void route(sig_hub_t *h, sig_conn_t *c, json_t *msg, const char *raw, size_t rlen,
+                  double now)
 {
-    route_ctx_t x = {.h = h, .c = c, .msg = msg, .now = now};
+    route_ctx_t x = {.h = h, .c = c, .msg = msg, .raw = raw, .raw_len = rlen, .now = now};
     if (!json_is_object(msg)) {
         h->msgs[SIG_T_INVALID]++;
         fail(&x, SIG_E_BAD_MESSAGE, "a message is a JSON object");
@@ -351,6 +354,7 @@ static void route(sig_hub_t *h, sig_conn_t *c, json_t *msg, double now)
     case SIG_T_RESUME: on_resume(&x); break;
     case SIG_T_ICE_SERVERS: on_ice_servers(&x); break;
     case SIG_T_PING: sig__send(h, c, sig__reply("pong", ref)); break;
+    case SIG_T_STATS: sig__stats_report(h, c, msg, ref, now); break;
     default:
         fail(&x, SIG_E_BAD_MESSAGE, type ? "unknown \"type\"" : "\"type\" is missing");
         break;
@@ -407,7 +411,7 @@ void sig_conn_text(sig_hub_t *h, sig_conn_t *c, const char *data, size_t len, do
         sig__error(h, c, SIG_E_BAD_MESSAGE, "not valid JSON (or not UTF-8)", NULL);
         return;
     }
-    route(h, c, msg, now);
+    route(h, c, msg, data, len, now);
     json_decref(msg);
 }
 

@@ -8,7 +8,10 @@
  *
  *   {"version":1,"rooms":[{"name":"r","peers":[{"id":"Xb3..","resume":"..",
  *     "away_until":1800000000.5,"queue":[{"text":"{..}","from":"Qa1..",
- *     "ref":<any JSON or null>}]}]}]}
+ *     "ref":<any JSON or null>}],"reported":["Qa1.."]}]}]}
+ *
+ * "reported" (optional) lists the peers this one sent a stats report about
+ * (sig_stats.c), so the new process does not count those pairs again.
  *
  * In a cluster (redis.url) a peer also carries its join order ("seq"), and
  * a room its members on other nodes, {"id":..,"node":"n2","seq":7} (a
@@ -56,6 +59,9 @@ static json_t *peer_json(const sig_hub_t *h, const sig_peer_t *p, double now)
         json_array_append_new(q, e);
     }
     json_object_set_new(o, "queue", q);
+    json_t *reported = sig__stats_export(p);
+    if (reported)
+        json_object_set_new(o, "reported", reported);
     return o;
 }
 
@@ -182,7 +188,8 @@ static const char *peer_in(sig_hub_t *h, const char *room, json_t *o, double now
     snprintf(p->resume, sizeof(p->resume), "%s", tok);
     sig__map_put(&h->resumes, p->resume, p);
     sig__peer_away(h, p, until);
-    return queue_in(h, p, json_object_get(o, "queue"));
+    const char *bad = sig__stats_import(h, p, json_object_get(o, "reported"));
+    return bad ? bad : queue_in(h, p, json_object_get(o, "queue"));
 }
 
 int sig_hub_import(sig_hub_t *h, const char *text, size_t len, double now, const char **why)
@@ -213,6 +220,8 @@ int sig_hub_import(sig_hub_t *h, const char *text, size_t len, double now, const
         sig_room_t *in = *why ? NULL : sig__room_find(h, name);
         if (in && !in->nlocal)
             sig__room_release(h, in); /* only other nodes' members: not ours to keep */
+        else if (in)
+            sig__stats_import_done(in);
     }
     json_decref(j);
     return *why ? CMN_EINVAL : 0;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The whole suite for `make test`: unit tests (release), the same unit tests
-# under ASan+UBSan, the integration tests against the built daemon, and a
-# short fuzz run. Ends with one line "N passed, N failed"; exit 1 on failure.
+# under ASan+UBSan, the integration tests against the built daemon, the NAT
+# lab (browsers behind NATs in network namespaces), a short fuzz run and a
+# short soak. Ends with one line "N passed, N failed"; exit 1 on failure.
 set -u
 cd "$(dirname "$0")/.."
 mkdir -p tests/artifacts
@@ -24,8 +25,12 @@ echo "== integration tests"
 /usr/bin/python3 tests/integration/run.py
 echo "== integration tests against the ASan+UBSan daemon"
 ICEHUB_BIN=$PWD/bin/icehubd-asan ICEHUB_LABEL=integration-asan /usr/bin/python3 tests/integration/run.py
+echo "== NAT lab"
+bash tests/natlab/run.sh
 echo "== fuzz (short run)"
 bash tests/fuzz/run_short.sh
+echo "== soak (short run: make soak runs 10 minutes)"
+/usr/bin/python3 tests/soak/soak.py --seconds "${ICEHUB_SOAK_SECONDS:-60}"
 
 pass=0
 fail=0

@@ -90,6 +90,9 @@ typedef struct turn_cfg_s {
     uint16_t relay_port_max;            /* own_addrs is allowed only there (0 = never) */
     uint32_t unauth_rate;               /* 401 answers per second per source IP; burst = 2x;
                                          * 0 = unlimited */
+    uint32_t answer_rate;               /* other answers to unauthenticated requests (Binding,
+                                         * 400) per second per source IP; burst = 2x;
+                                         * 0 = unlimited (turn_answer_allowed) */
     /* Bandwidth quotas (turn_quota.c): token buckets of UDP payload bytes,
      * rates in bits per second. */
     uint64_t alloc_bps;                 /* per allocation and direction; 0 = unlimited */
@@ -147,6 +150,12 @@ void turn_shared_free(turn_shared_t *s);
 void turn_shared_set_limits(turn_shared_t *s, uint32_t max_total, uint32_t max_per_user,
                             uint32_t max_per_ip);
 uint32_t turn_shared_active(const turn_shared_t *s);
+/* Hold new allocations (any thread): while <on>, every Allocate gets
+ * 508 Insufficient Capacity (usage accounting), after the client's own
+ * limits. The daemon holds them while its usage ledger cannot write and
+ * ledger.on_error is "stop". Returns whether this changed the state. */
+bool turn_shared_hold(turn_shared_t *s, bool on);
+bool turn_shared_held(const turn_shared_t *s);
 
 /* Blocked users, by quota name (turn_alloc_info_t.quota_user). A blocked
  * user's Allocate gets 403 (revoked) or 486 (over the byte quota), and at
@@ -211,6 +220,8 @@ typedef enum turn_drop_e {
     TURN_DROP_UNEXPECTED_CLASS,     /* a response, or an RFC 3489 message */
     TURN_DROP_UNEXPECTED_INDICATION, /* an indication other than Send */
     TURN_DROP_UNAUTH_RATE_LIMITED,  /* a 401 past the per-IP rate (turn_cfg_t.unauth_rate) */
+    TURN_DROP_ANSWER_RATE_LIMITED,  /* a Binding answer or 400 past the per-IP rate
+                                     * (turn_cfg_t.answer_rate) */
     TURN_DROP_ENCODE_FAILED,        /* the answer did not fit the output buffer */
     TURN_DROP_QUOTA,                /* a bandwidth quota (turn_stats_t counts which) */
     TURN_DROP_COUNT
@@ -218,8 +229,8 @@ typedef enum turn_drop_e {
 
 /* "no_allocation", "no_channel", "no_permission", "bad_send",
  * "peer_family", "unknown_attribute", "unexpected_class",
- * "unexpected_indication", "unauth_rate_limited", "encode_failed",
- * "quota"; "none" for TURN_DROP_NONE. */
+ * "unexpected_indication", "unauth_rate_limited", "answer_rate_limited",
+ * "encode_failed", "quota"; "none" for TURN_DROP_NONE. */
 const char *turn_drop_name(turn_drop_t d);
 
 /* What the caller should do after a handler. */
@@ -243,6 +254,18 @@ typedef struct turn_out_s {
  * responses (300 while draining, 400, 401, 403, 420, 437, 438, 440, 441,
  * 442, 443, 486, 500, 508). */
 int turn_handle_msg(turn_t *t, const turn_req_t *req, uint8_t *out, size_t cap, turn_out_t *res);
+
+/* Whether <src> may get one more answer to a request that carries no
+ * valid credentials and is not a 401: a Binding response, a 400 to a
+ * malformed request or to a method this server does not serve. A token
+ * bucket per source IP (any port), refilled at cfg->answer_rate per second
+ * and holding twice that; takes a token when it says yes. turn_handle_msg
+ * asks it for its own 400s; the caller asks it for Binding and for the 400s
+ * the codec writes (stun_bad_request), and drops with
+ * TURN_DROP_ANSWER_RATE_LIMITED when it says no. Together with the 401
+ * limit (cfg->unauth_rate) this bounds what spoofed requests can make the
+ * server send to one victim. */
+bool turn_answer_allowed(turn_t *t, const cmn_addr_t *src, double now);
 
 /* turn_channel_data: a ChannelData message from a client (already framed:
  * <data,len> is the channel payload, <channel> its number). Fills res->fwd_*
@@ -292,6 +315,7 @@ typedef enum turn_end_reason_e {
     TURN_END_REVOKED,           /* its user was revoked */
     TURN_END_QUOTA,             /* its user went over the byte quota (over_action stop) */
     TURN_END_SHUTDOWN,          /* the server stopped */
+    TURN_END_ACCOUNTING,        /* usage accounting failed (ledger.on_error stop) */
     TURN_END_COUNT
 } turn_end_reason_t;
 

@@ -205,7 +205,7 @@ const char *turn_transport_name(turn_transport_t t)
 
 static const char *const end_names[TURN_END_COUNT] = {
     "client", "expired", "connection_closed", "credential_expired",
-    "admin", "revoked", "quota", "shutdown",
+    "admin", "revoked", "quota", "shutdown", "accounting",
 };
 
 const char *turn_end_reason_name(turn_end_reason_t r)

@@ -349,17 +349,19 @@ turn_err_t turn__authenticate(turn_t *t, const turn_req_t *req, turn_auth_t *au)
     return TURN_OK;
 }
 
-/* ---- 401 rate limit ---------------------------------------------------- */
+/* ---- Rate limits of answers to strangers ------------------------------ */
 
-bool turn__rl_allow(turn_t *t, const cmn_addr_t *ip, double now)
+/* Take a token from <ip>'s bucket in <tab> (refilled at <rate> per second,
+ * holding twice that). The IP's canonical form counts, not the port. */
+static bool rl_take(turn_t *t, turn_rl_slot_t *tab, uint32_t salt, uint32_t rate,
+                    const cmn_addr_t *ip, double now)
 {
-    uint32_t rate = t->cfg->unauth_rate;
     if (rate == 0)
         return true;
     cmn_addr_t c;
     cmn_addr_canonical(&c, ip);
     c.port = 0;
-    turn_rl_slot_t *s = &t->rl[cmn_addr_hash(&c, t->seed ^ 0x5bd1e995u) & (TURN_RL_SLOTS - 1)];
+    turn_rl_slot_t *s = &tab[cmn_addr_hash(&c, t->seed ^ salt) & (TURN_RL_SLOTS - 1)];
     double burst = 2.0 * rate;
     double tokens = burst;
     if (s->used && now > s->last)
@@ -374,6 +376,16 @@ bool turn__rl_allow(turn_t *t, const cmn_addr_t *ip, double now)
     }
     s->tokens = (float)(tokens - 1.0);
     return true;
+}
+
+bool turn__rl_allow(turn_t *t, const cmn_addr_t *ip, double now)
+{
+    return rl_take(t, t->rl, 0x5bd1e995u, t->cfg->unauth_rate, ip, now);
+}
+
+bool turn_answer_allowed(turn_t *t, const cmn_addr_t *src, double now)
+{
+    return rl_take(t, t->rl_answer, 0x9e3779b9u, t->cfg->answer_rate, src, now);
 }
 
 /* ---- Shared with signal/ ----------------------------------------------- */

@@ -47,6 +47,7 @@ static const struct {
      * capacity limit" is 508 for CreatePermission and ChannelBind. */
     [TURN_ERR_CAP_PERMS] = {508, "Insufficient Capacity (permissions per allocation)"},
     [TURN_ERR_CAP_CHANNELS] = {508, "Insufficient Capacity (channels per allocation)"},
+    [TURN_ERR_CAP_ACCOUNTING] = {508, "Insufficient Capacity (usage accounting)"},
     [TURN_ERR_SERVER] = {500, "Server Error"},
     /* RFC 8489 §10 and RFC 8656 §7.2: a server may redirect an Allocate;
      * a draining one does, to turn.alternate_servers. */
@@ -84,6 +85,7 @@ static const char *const err_labels[TURN_ERR_COUNT] = {
     [TURN_ERR_CAP_TOKEN] = "capacity_token",
     [TURN_ERR_CAP_PERMS] = "capacity_permissions",
     [TURN_ERR_CAP_CHANNELS] = "capacity_channels",
+    [TURN_ERR_CAP_ACCOUNTING] = "capacity_accounting",
     [TURN_ERR_SERVER] = "server_error",
     [TURN_ERR_TRY_ALTERNATE] = "draining_redirect",
     [TURN_ERR_DRAINING] = "draining",
@@ -135,6 +137,7 @@ static const char *const drop_names[TURN_DROP_COUNT] = {
     [TURN_DROP_UNEXPECTED_CLASS] = "unexpected_class",
     [TURN_DROP_UNEXPECTED_INDICATION] = "unexpected_indication",
     [TURN_DROP_UNAUTH_RATE_LIMITED] = "unauth_rate_limited",
+    [TURN_DROP_ANSWER_RATE_LIMITED] = "answer_rate_limited",
     [TURN_DROP_ENCODE_FAILED] = "encode_failed",
     [TURN_DROP_QUOTA] = "quota",
 };

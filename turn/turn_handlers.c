@@ -219,6 +219,10 @@ static size_t auth_failed(turn_ctx_t *c, const turn_auth_t *au, uint8_t *out, si
             TURN_STAT_ADD(c->t, auth_failures, 1);
     } else if (c->err == TURN_ERR_STALE_NONCE) {
         TURN_STAT_ADD(c->t, stale_nonces, 1);
+    } else if (!turn_answer_allowed(c->t, &c->req->tuple->client, c->req->now)) {
+        /* A 400 before authentication: a stranger's, like a Binding answer. */
+        res->drop = TURN_DROP_ANSWER_RATE_LIMITED;
+        return 0;
     }
     /* The first 401 of every allocation and 438s are the normal flow. */
     if (c->req->msg->method == STUN_METHOD_ALLOCATE && c->err != TURN_ERR_STALE_NONCE &&
@@ -237,6 +241,10 @@ static size_t handle_request(turn_ctx_t *c, uint8_t *out, size_t cap, turn_out_t
     if (m->method != STUN_METHOD_ALLOCATE && m->method != STUN_METHOD_REFRESH &&
         m->method != STUN_METHOD_CREATE_PERMISSION && m->method != STUN_METHOD_CHANNEL_BIND) {
         c->err = TURN_ERR_BAD_REQUEST; /* a method this server does not serve */
+        if (!turn_answer_allowed(c->t, &c->req->tuple->client, c->req->now)) {
+            res->drop = TURN_DROP_ANSWER_RATE_LIMITED;
+            return 0;
+        }
         return turn__rsp_error(c, out, cap);
     }
     if ((c->err = turn__authenticate(c->t, c->req, &au)) != TURN_OK)

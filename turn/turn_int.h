@@ -41,7 +41,7 @@
 #define TURN_RESP_CACHE_MAX 512
 #define TURN_RECENT_SLOTS 32          /* ring of deleted allocations' last answers */
 #define TURN_RECENT_TTL 40.0          /* s: RFC 8489 §6.2.1 gives up after 39.5 s */
-#define TURN_RL_SLOTS 4096            /* 401 token buckets per worker (power of 2) */
+#define TURN_RL_SLOTS 4096            /* token buckets per worker and kind (power of 2) */
 #define TURN_ALLOC_BUCKETS_MIN 64     /* allocation table buckets at first */
 /* The code point drafts of RFC 8656 gave ADDITIONAL-ADDRESS-FAMILY before
  * IANA assigned 0x8000; coturn (turnutils_uclient -Z) still sends it. */
@@ -87,6 +87,7 @@ typedef enum turn_err_e {
     TURN_ERR_CAP_TOKEN,           /* 508 */
     TURN_ERR_CAP_PERMS,           /* 508 */
     TURN_ERR_CAP_CHANNELS,        /* 508 */
+    TURN_ERR_CAP_ACCOUNTING,      /* 508: allocations held (turn_shared_hold) */
     TURN_ERR_SERVER,              /* 500 */
     TURN_ERR_TRY_ALTERNATE,       /* 300: draining, with ALTERNATE-SERVER */
     TURN_ERR_DRAINING,            /* 403: draining, nowhere to send the client */
@@ -178,8 +179,9 @@ typedef struct turn_recent_s {
     uint8_t resp[TURN_RESP_CACHE_MAX];
 } turn_recent_t;
 
-/* A token bucket for 401 answers (turn_auth.c). Slots are shared by the
- * source IPs that hash together. */
+/* A token bucket for answers to one source IP (turn_auth.c): 401s in
+ * turn_t.rl, Binding and other unauthenticated answers in rl_answer.
+ * Slots are shared by the source IPs that hash together. */
 typedef struct turn_rl_slot_s {
     double last;                /* when tokens was computed (monotonic) */
     float tokens;
@@ -201,6 +203,7 @@ struct turn_s {
     turn_recent_t recent[TURN_RECENT_SLOTS];
     unsigned recent_next;
     turn_rl_slot_t rl[TURN_RL_SLOTS];
+    turn_rl_slot_t rl_answer[TURN_RL_SLOTS];
     turn_uhash_t *uhash;        /* owned: USERHASH -> static user */
     size_t nuhash;
     uint8_t ind_tid[STUN_TID_LEN]; /* Data indication tids: random prefix + counter */

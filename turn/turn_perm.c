@@ -32,9 +32,13 @@ uint32_t turn__max_chans(const turn_cfg_t *cfg)
 
 /* ---- Indexes ----------------------------------------------------------- */
 
+/* Chains for <cap> entries: about two heads per entry. Most allocations
+ * hold one or two permissions and a channel or two, so the arrays start at
+ * one entry and two heads and double as they fill: an idle allocation's
+ * indexes cost little memory. */
 static uint32_t idx_size(uint32_t cap)
 {
-    uint32_t nb = 8;
+    uint32_t nb = 2;
     while (nb < 2 * cap)
         nb <<= 1;
     return nb;
@@ -166,7 +170,7 @@ void turn__perm_install(turn_alloc_t *a, const cmn_addr_t *ip, double expires)
     if (!p) {
         bool grow = a->nperms == a->capperms;
         if (grow) {
-            a->capperms = a->capperms ? a->capperms * 2 : 4;
+            a->capperms = a->capperms ? a->capperms * 2 : 1;
             a->perms = cmn_realloc(a->perms, a->capperms * sizeof(*a->perms));
         }
         p = &a->perms[a->nperms++];
@@ -229,7 +233,7 @@ turn_chan_t *turn__chan_add(turn_alloc_t *a, uint16_t num, const cmn_addr_t *pee
 {
     bool grow = a->nchans == a->capchans;
     if (grow) {
-        a->capchans = a->capchans ? a->capchans * 2 : 4;
+        a->capchans = a->capchans ? a->capchans * 2 : 1;
         a->chans = cmn_realloc(a->chans, a->capchans * sizeof(*a->chans));
     }
     turn_chan_t *c = &a->chans[a->nchans++];

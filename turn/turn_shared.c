@@ -43,6 +43,7 @@ struct turn_shared_s {
     uint32_t max_total, max_per_user, max_per_ip; /* 0 = unlimited */
     uint32_t active;                              /* atomic reads outside the mutex */
     uint64_t block_gen;                           /* atomic: bumped by every block change */
+    bool held;                                    /* atomic: turn_shared_hold */
     bool draining;                                /* atomic: new Allocates refused */
     uint32_t alt_next;                            /* atomic: the next alternate server */
     cmn_map_t map;                                /* shared_entry_t by kind and key */
@@ -172,6 +173,8 @@ turn_err_t turn__shared_acquire(turn_shared_t *s, const char *user, const cmn_ad
         err = TURN_ERR_QUOTA_USER;
     else if (s->max_per_ip && entry_count(s, KEY_IP, ipk, iplen) >= s->max_per_ip)
         err = TURN_ERR_QUOTA_IP;
+    else if (__atomic_load_n(&s->held, __ATOMIC_RELAXED))
+        err = TURN_ERR_CAP_ACCOUNTING;
     else if (s->max_total && s->active >= s->max_total)
         err = TURN_ERR_CAP_TOTAL;
     if (err == TURN_OK) {
@@ -181,6 +184,16 @@ turn_err_t turn__shared_acquire(turn_shared_t *s, const char *user, const cmn_ad
     }
     pthread_mutex_unlock(&s->mu);
     return err;
+}
+
+bool turn_shared_hold(turn_shared_t *s, bool on)
+{
+    return __atomic_exchange_n(&s->held, on, __ATOMIC_RELAXED) != on;
+}
+
+bool turn_shared_held(const turn_shared_t *s)
+{
+    return __atomic_load_n(&s->held, __ATOMIC_RELAXED);
 }
 
 void turn__shared_force(turn_shared_t *s, const char *user, const cmn_addr_t *ip)

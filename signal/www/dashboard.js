@@ -3,7 +3,9 @@
 // dashboard.js: the live dashboard (signal/www/dashboard.html). Every second it
 // reads /api/summary (bearer token) and /metrics, keeps the last WINDOW samples
 // and redraws four hand-drawn <canvas> charts: relay throughput by direction,
-// active allocations, top users by current rate, and cost this period.
+// active allocations, top users by current rate, and cost this period; and the
+// calls panel: the connection outcomes icehub.js reported since icehubd started
+// (icehub_client_connections_total, icehub_client_connect_seconds), by path.
 //
 // Throughput comes from the relayed-bytes counters of /metrics
 // (icehub_turn_relayed_bytes_total{direction}, all allocations, ended ones
@@ -19,6 +21,7 @@
     samples: 0, errors: 0, lastError: null, source: null,
     lastThroughputBps: 0, lastAllocations: 0, lastCost: null, currency: '',
     t: [], down: [], up: [], allocs: [], cost: [], topUsers: [],
+    calls: null,               // {total, connected, failed, relayed, paths, medianS}
   };
   window.icehubDashboard = state;
   let prevMetrics = null;      // {t, to_peer, to_client} from /metrics
@@ -118,10 +121,10 @@
     return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
   }
   // Horizontal bars: [{label, value}] largest first.
-  function barChart(canvas, rows, fmt) {
+  function barChart(canvas, rows, fmt, empty = 'no traffic') {
     const { g, w, h } = setup(canvas);
     g.fillStyle = css('--dim');
-    if (!rows.length) { g.fillText('no traffic', 8, 20); return; }
+    if (!rows.length) { g.fillText(empty, 8, 20); return; }
     const max = niceMax(rows[0].value), L = 110, R = 80;
     const bh = Math.min(22, (h - 8) / rows.length - 4);
     rows.forEach((r, i) => {
@@ -149,10 +152,47 @@
   }
   function push(arr, v) { arr.push(v); if (arr.length > WINDOW) arr.shift(); }
 
+  // The reported connections by path: each connected end is "direct", "relay <t>"
+  // (its own candidate is relayed over transport t) or "relayed by peer" (the other
+  // end's is); plus "failed". And the median time to connected from the histogram.
+  function parseCalls(text) {
+    const c = { total: 0, connected: 0, failed: 0, relayed: 0, paths: {}, medianS: null };
+    const buckets = [];
+    for (const line of text.split('\n')) {
+      let m = /^icehub_client_connections_total\{result="(\w+)",local_type="(\w+)",remote_type="(\w+)",relay_protocol="(\w+)"\}\s+([0-9.eE+]+)/.exec(line);
+      if (m) {
+        const n = Number(m[5]);
+        const path = m[1] === 'failed' ? 'failed' : m[2] === 'relay' ? `relay ${m[4]}`
+          : m[3] === 'relay' ? 'relayed by peer' : 'direct';
+        c.paths[path] = (c.paths[path] || 0) + n;
+        c.total += n;
+        if (m[1] === 'failed') c.failed += n;
+        else { c.connected += n; if (path !== 'direct') c.relayed += n; }
+        continue;
+      }
+      m = /^icehub_client_connect_seconds_bucket\{le="([^"]+)"\}\s+([0-9.eE+]+)/.exec(line);
+      if (m) buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
+    }
+    const all = buckets.length ? buckets[buckets.length - 1][1] : 0;
+    let lo = 0, below = 0;
+    for (const [le, n] of buckets) {
+      if (all && n >= all / 2) {
+        // Linear within the bucket, as histogram_quantile does.
+        c.medianS = le === Infinity ? lo : lo + (le - lo) * (all / 2 - below) / ((n - below) || 1);
+        break;
+      }
+      lo = le; below = n;
+    }
+    return c;
+  }
+
   async function fetchMetrics() {
     try {
       const r = await fetch('/metrics', { cache: 'no-store' });
-      return r.ok ? parseRelayed(await r.text()) : null;
+      if (!r.ok) return null;
+      const text = await r.text();
+      state.calls = parseCalls(text);
+      return parseRelayed(text);
     } catch (e) { return null; }
   }
 
@@ -225,7 +265,21 @@
     barChart($('c-users'), state.topUsers.slice(0, 8), fmtBits);
     lineChart($('c-cost'), [{ values: state.cost, color: css('--line'), fill: false }],
       (v) => (v < 1 ? v.toFixed(3) : v.toFixed(2)));
+    renderCalls();
     renderTable();
+  }
+
+  function renderCalls() {
+    const c = state.calls;
+    if (!c) return;
+    const pct = (n, of) => (of ? `${(100 * n / of).toFixed(n === of || !n ? 0 : 1)} %` : '–');
+    $('v-calls').textContent = String(c.total);
+    $('v-relayed').textContent = pct(c.relayed, c.connected);
+    $('v-failed').textContent = pct(c.failed, c.total);
+    $('v-connect').textContent = c.medianS === null ? '–' : `${c.medianS.toFixed(2)} s`;
+    const rows = Object.entries(c.paths).map(([label, value]) => ({ label, value }))
+      .sort((a, b) => b.value - a.value);
+    barChart($('c-calls'), rows, (v) => String(v), 'no reports yet');
   }
 
   async function renderTable() {

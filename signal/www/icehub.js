@@ -9,11 +9,19 @@
 //     `ice-servers` refreshes the hub pushes before those credentials expire,
 //   - runs the "perfect negotiation" pattern over the hub for each remote peer:
 //     trickle ICE, offer glare resolved by the polite peer rolling back (implicit
-//     rollback in setRemoteDescription), restartIce() when ICE fails,
+//     rollback in setRemoteDescription), restartIce() when the connection or ICE
+//     fails (Chromium says connectionState "failed" while iceConnectionState
+//     still says "disconnected"),
 //   - reconnects with the resume token when the socket drops, keeping its peer id;
 //     what it sends meanwhile is queued and goes out after `resumed`,
 //   - reports peers joining and leaving, remote tracks, data channels, connection
-//     states and the selected candidate pair type (host, srflx, relay) from getStats.
+//     states and the selected candidate pair type (host, srflx, relay) from getStats,
+//     following the pair as it changes after "connected" (relay first, then direct;
+//     one side's relay, then the other's),
+//   - reports each connection's outcome to the hub once it is known (a "stats"
+//     message: connected or failed, the selected pair's candidate types, the relay's
+//     transport, time to connected, ICE restarts; no addresses), when the hub asks
+//     for them (clientStats in joined).
 //
 // The wire protocol is docs/signaling.md; this module's API and an example are in
 // docs/icehub-js.md. In short:
@@ -38,6 +46,7 @@
 //   {"description": {"type": "offer"|"answer", "sdp": "..."}}
 //   {"candidate": {"candidate": "...", "sdpMid": "0", "sdpMLineIndex": 0,
 //                  "usernameFragment": "..."}}
+//   {"resync": true}   after a resume: "send me your pending offer again"
 // Any other signal payload is handed to the application as a 'signal' event.
 //
 // Not done here: media capture (pass a MediaStream to setLocalStream), SFU-style
@@ -52,6 +61,11 @@ const BACKOFF_FIRST_MS = 250;
 const BACKOFF_MAX_MS = 4000;
 // ICE restarts on 'failed' are spaced at least this far apart.
 const ICE_RESTART_MIN_MS = 5000;
+// A connection's outcome: the selected pair this long after "connected" (it often
+// changes in the first seconds), or "failed" when it is not connected this long after
+// it started.
+const REPORT_DELAY_MS = 5000;
+const REPORT_TIMEOUT_MS = 30000;
 
 // The TURN usernames in an iceServers list, as one string (to tell new credentials).
 function turnUsers(iceServers) {
@@ -97,6 +111,17 @@ export function pairType(local, remote) {
   if (t.includes('relay')) return 'relay';
   if (t.includes('srflx')) return 'srflx';
   if (t.includes('host')) return 'host';
+  return null;
+}
+
+// How a relayed local candidate reaches its TURN server: 'udp', 'tcp' or 'tls', from
+// the stats' relayProtocol, else from the TURN URL it came from; null if unknown.
+export function relayTransport(local) {
+  if (!local || local.candidateType !== 'relay') return null;
+  if (['udp', 'tcp', 'tls'].includes(local.relayProtocol)) return local.relayProtocol;
+  const url = local.url || '';
+  if (/^turns:/i.test(url)) return 'tls';
+  if (/^turn:/i.test(url)) return /[?&]transport=tcp/i.test(url) ? 'tcp' : 'udp';
   return null;
 }
 
@@ -159,10 +184,12 @@ export class IcehubPeer {
     this.pc = null;
     this.channel = null;        // the default DataChannel, or null
     this.pair = null;           // last selectedPair() result
+    this.outcome = null;        // {result, local, remote, relay, seconds, restarts} once known
     this.closed = false;
     // Counters, for tests and curiosity.
     this.stats = { offers: 0, answers: 0, candidatesSent: 0, candidatesReceived: 0,
-      collisions: 0, ignoredOffers: 0, iceRestarts: 0, credentialRestarts: 0, errors: 0 };
+      collisions: 0, ignoredOffers: 0, iceRestarts: 0, credentialRestarts: 0, resyncs: 0,
+      staleAnswers: 0, errors: 0 };
     this._makingOffer = false;
     this._ignoreOffer = false;
     this._answerPending = false;  // setRemoteDescription(answer) in progress
@@ -170,6 +197,11 @@ export class IcehubPeer {
     this._senders = new Map();    // local track -> RTCRtpSender
     this._lastRestart = 0;
     this._statsTimer = null;
+    this._startedAt = 0;          // performance.now() when the pc was made
+    this._connectedAt = 0;        // ... and when it was first connected
+    this._outcomeTimer = null;
+    this._restartTimer = null;    // a pending restartIce after a failure
+    this._iceTransport = null;    // the RTCIceTransport whose pair changes we follow
   }
 
   get connectionState() { return this.pc ? this.pc.connectionState : 'new'; }
@@ -212,6 +244,8 @@ export class IcehubPeer {
     const c = this.client;
     const pc = new c._RTCPeerConnection(c._rtcConfig());
     this.pc = pc;
+    this._startedAt = performance.now();
+    this._outcomeTimer = setTimeout(() => this._settle('failed'), c._reportTimeout);
     pc.onnegotiationneeded = () => this._negotiate();
     pc.onicecandidate = ({ candidate }) => {
       // null (or an empty candidate) marks the end of gathering; trickle needs no
@@ -224,21 +258,63 @@ export class IcehubPeer {
     pc.ondatachannel = ({ channel }) => c._emit('datachannel', { peer: this, channel });
     pc.oniceconnectionstatechange = () => {
       c._emit('iceconnectionstatechange', { peer: this, state: pc.iceConnectionState });
-      if (pc.iceConnectionState === 'failed' && !this.closed) {
-        // Restart at once the first time, then no more often than every few seconds.
-        const wait = Math.max(0, this._lastRestart + ICE_RESTART_MIN_MS - Date.now());
-        setTimeout(() => {
-          if (!this.closed && pc.iceConnectionState === 'failed') this.restartIce();
-        }, wait);
-      }
+      if (pc.iceConnectionState === 'failed') this._restartWhenFailed();
     };
     pc.onconnectionstatechange = () => {
       const state = pc.connectionState;
       c._emit('connectionstatechange', { peer: this, state });
-      if (state === 'connected') this._watchPair();
-      else if (state === 'failed' || state === 'closed') this._stopWatch();
+      if (state === 'connected') {
+        this._watchPair();
+        if (!this._connectedAt) {
+          this._connectedAt = performance.now();
+          clearTimeout(this._outcomeTimer);
+          this._outcomeTimer = setTimeout(() => this._settle('connected'), c._reportDelay);
+        }
+      } else if (state === 'failed' || state === 'closed') {
+        this._stopWatch();
+      }
+      // Chromium sets connectionState "failed" about 15 s after checks stop working
+      // while iceConnectionState still says "disconnected": restart on either.
+      if (state === 'failed') this._restartWhenFailed();
     };
     if (c._stream) this._syncTracks(c._stream);
+  }
+
+  // Restarts ICE on a failed connection: at once the first time, then no more often
+  // than every ICE_RESTART_MIN_MS (the ICE and the connection state both fail).
+  _restartWhenFailed() {
+    if (this.closed || this._restartTimer) return;
+    const failed = () => this.pc && (this.pc.connectionState === 'failed' ||
+      this.pc.iceConnectionState === 'failed');
+    const wait = Math.max(0, this._lastRestart + ICE_RESTART_MIN_MS - Date.now());
+    this._restartTimer = setTimeout(() => {
+      this._restartTimer = null;
+      if (!this.closed && failed()) this.restartIce();
+    }, wait);
+  }
+
+  // The connection's outcome, once: 'connected' with the selected pair read now
+  // (REPORT_DELAY_MS after the first "connected"), or 'failed' when it never got
+  // there within REPORT_TIMEOUT_MS. Emitted as 'outcome' and sent to the hub.
+  async _settle(result) {
+    this._outcomeTimer = null;
+    if (this.closed || this.outcome) return;
+    const o = { result, local: null, remote: null, relay: null, seconds: null,
+      restarts: this.stats.iceRestarts };
+    if (result === 'connected') {
+      let p = null;
+      try { p = await this.getSelectedPair(); } catch (_) { /* closed meanwhile */ }
+      if (this.closed || this.outcome) return;
+      if (!p) { o.result = 'failed'; } else {
+        o.local = p.local.candidateType;
+        o.remote = p.remote.candidateType;
+        o.relay = relayTransport(p.local);
+        o.seconds = Math.min(3600, Math.round(this._connectedAt - this._startedAt) / 1000);
+      }
+    }
+    this.outcome = o;
+    this.client._emit('outcome', { peer: this, outcome: o });
+    this.client._reportOutcome(this, o);
   }
 
   _ensureChannel() {
@@ -274,10 +350,15 @@ export class IcehubPeer {
       .catch((err) => this._fail('signal', err));
   }
 
-  async _handle({ description, candidate }) {
+  async _handle({ description, candidate, resync }) {
     if (this.closed) return;
     const pc = this._ensurePc(false);
-    if (description) {
+    if (resync) {
+      this._resendOffer();
+    } else if (description && description.type === 'answer' && pc.signalingState === 'stable') {
+      // A second copy of an answer already applied (see _resync): nothing to do.
+      this.stats.staleAnswers++;
+    } else if (description) {
       const readyForOffer = !this._makingOffer &&
         (pc.signalingState === 'stable' || this._answerPending);
       const collision = description.type === 'offer' && !readyForOffer;
@@ -306,6 +387,26 @@ export class IcehubPeer {
         if (!this._ignoreOffer) this._fail('candidate', err);
       }
     }
+  }
+
+  // After this client resumed on a new socket: what it wrote to the dying one, and
+  // what the hub wrote to it, may never have arrived, an offer or an answer included,
+  // and a pair that lost one waits for the other for good (each side holding an offer
+  // the other never saw). So it sends its pending offer again and asks the peer to do
+  // the same ({"resync": true}); perfect negotiation settles the two offers as any
+  // collision, and a description that arrives twice is harmless.
+  _resync() {
+    if (!this.pc || this.closed) return;
+    this.stats.resyncs++;
+    this.client._sendSignal(this.id, { resync: true });
+    this._resendOffer();
+  }
+
+  _resendOffer() {
+    const pc = this.pc;
+    if (!pc || this.closed || this._makingOffer || pc.signalingState !== 'have-local-offer' ||
+        !pc.localDescription) return;
+    this.client._sendSignal(this.id, { description: pc.localDescription.toJSON() });
   }
 
   // Makes the senders match the stream's tracks: replaceTrack where a track of the
@@ -340,7 +441,8 @@ export class IcehubPeer {
       let p = null;
       try { p = await this.getSelectedPair(); } catch (_) { /* closed meanwhile */ }
       const key = p && `${p.local.candidateType}/${p.remote.candidateType}/` +
-        `${p.local.relayProtocol || p.local.protocol}/${p.local.address}:${p.local.port}`;
+        `${p.local.relayProtocol || p.local.protocol}/${p.local.address}:${p.local.port}/` +
+        `${p.remote.address}:${p.remote.port}`;
       if (p && key !== this._pairKey) {
         this._pairKey = key;
         this.client._emit('candidatepair', { peer: this, type: p.type, local: p.local,
@@ -350,6 +452,13 @@ export class IcehubPeer {
     poll();
     if (!this._statsTimer && this.client._statsInterval > 0) {
       this._statsTimer = setInterval(poll, this.client._statsInterval);
+    }
+    // Where the browser tells when the selected pair changes (RTCIceTransport), follow
+    // it at once rather than at the next poll.
+    const ice = this.pc.sctp && this.pc.sctp.transport && this.pc.sctp.transport.iceTransport;
+    if (ice && ice !== this._iceTransport && ice.addEventListener) {
+      this._iceTransport = ice;
+      ice.addEventListener('selectedcandidatepairchange', poll);
     }
   }
 
@@ -368,6 +477,8 @@ export class IcehubPeer {
     if (this.closed) return;
     this.closed = true;
     this._stopWatch();
+    clearTimeout(this._outcomeTimer);
+    clearTimeout(this._restartTimer);
     if (this.pc) this.pc.close();
   }
 }
@@ -389,7 +500,12 @@ export class IcehubPeer {
 //   leaveOnPageHide     send leave when the page goes away (default true)
 //   pingInterval        ms between {"type":"ping"} keepalives (default 20000; 0: off);
 //                       no pong within pongTimeout (default 10000) counts as a drop
+//   connectTimeout      ms a connection attempt to the hub may take (default 10000)
 //   statsInterval       ms between selected-pair checks while connected (default 3000)
+//   reportDelay         ms after "connected" at which the outcome takes the selected
+//                       pair (default 5000); reportTimeout: ms after which a connection
+//                       that never connected is "failed" (default 30000)
+//   reportStats         send each outcome to the hub when it asks (default true)
 //   debug               log every hub message with console.debug (default false)
 //   WebSocket, RTCPeerConnection   constructors to use instead of the globals
 //
@@ -400,6 +516,10 @@ export class IcehubPeer {
 //   connectionstatechange     {peer, state}   RTCPeerConnection.connectionState
 //   iceconnectionstatechange  {peer, state}
 //   candidatepair {peer, type, local, remote, pair}  type: 'host' | 'srflx' | 'relay'
+//                                         (again whenever the selected pair changes)
+//   outcome       {peer, outcome}         once per connection: {result: 'connected' |
+//                                         'failed', local, remote, relay, seconds,
+//                                         restarts} (what a stats message reports)
 //   track         {peer, track, streams}  a remote media track
 //   datachannel   {peer, channel}         a DataChannel the remote side opened in-band
 //   channelopen / channelclose  {peer, channel}   the default DataChannel
@@ -436,8 +556,12 @@ export class IcehubClient extends Emitter {
       : { ...DEFAULT_CHANNEL, ...(options.channel || {}) };
     this._stream = options.localStream || null;
     this._statsInterval = options.statsInterval ?? 3000;
+    this._reportDelay = options.reportDelay ?? REPORT_DELAY_MS;
+    this._reportTimeout = options.reportTimeout ?? REPORT_TIMEOUT_MS;
+    this._clientStats = false;    // the hub counts stats reports (joined.clientStats)
     this._pingInterval = options.pingInterval ?? 20000;
     this._pongTimeout = options.pongTimeout ?? 10000;
+    this._connectTimeout = options.connectTimeout ?? 10000;
     this._ws = null;
     this._ref = 0;
     this._pending = new Map();    // ref -> {resolve, reject, type}
@@ -592,9 +716,20 @@ export class IcehubClient extends Emitter {
       }
       this._ws = ws;
       let opened = false;
-      ws.onopen = () => { opened = true; this._startPing(); resolve(); };
+      // A connect into a network that drops packets waits out TCP's retries (minutes);
+      // give up after connectTimeout so that the next try starts fresh.
+      const timer = setTimeout(() => {
+        if (opened || this._ws !== ws) return;
+        this._ws = null;
+        ws.onopen = ws.onmessage = ws.onclose = null;
+        try { ws.close(); } catch (_) { /* closing */ }
+        reject(Object.assign(new Error(`icehub: no connection to ${this.url} within ` +
+          `${this._connectTimeout} ms`), { code: 'socket' }));
+      }, this._connectTimeout);
+      ws.onopen = () => { opened = true; clearTimeout(timer); this._startPing(); resolve(); };
       ws.onmessage = (ev) => { if (this._ws === ws) this._onMessage(ev.data); };
       ws.onclose = (ev) => {
+        clearTimeout(timer);
         if (this._ws !== ws) return;
         this._ws = null;
         this._stopPing();
@@ -623,6 +758,22 @@ export class IcehubClient extends Emitter {
   }
 
   _sendSignal(to, data) { return this._send({ type: 'signal', to, data }); }
+
+  // A connection's outcome as a stats message (docs/signaling.md#stats): words and
+  // numbers only, never an address. Sent only when the hub counts them.
+  _reportOutcome(peer, o) {
+    if (!this._clientStats || this.options.reportStats === false) return;
+    if (!this.peers.has(peer.id)) return;
+    const types = ['host', 'srflx', 'prflx', 'relay'];
+    if (o.result === 'connected' && (!types.includes(o.local) || !types.includes(o.remote) ||
+        (o.local === 'relay') !== !!o.relay)) return; // a browser whose stats lack them
+    const m = { type: 'stats', peer: peer.id, result: o.result, restarts: o.restarts };
+    if (o.result === 'connected') {
+      Object.assign(m, { local: o.local, remote: o.remote, seconds: o.seconds });
+      if (o.relay) m.relay = o.relay;
+    }
+    this._send(m);
+  }
 
   // Sends msg with a fresh ref; resolves with the reply that echoes it, rejects
   // with the error that does. Not queued: it needs the socket now.
@@ -687,6 +838,7 @@ export class IcehubClient extends Emitter {
     this.room = msg.room || this.room;
     this.resumeToken = msg.resume || null;
     this.resumeSeconds = msg.resumeSeconds || 0;
+    this._clientStats = msg.clientStats === true;
     this.iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
     this._setState('joined');
     this._emit('joined', { id: this.id, room: this.room, peers: msg.peers || [],
@@ -719,6 +871,9 @@ export class IcehubClient extends Emitter {
     if (typeof from !== 'string') return;
     if (data && typeof data === 'object' && (data.description || data.candidate)) {
       const peer = this._addPeer(from);
+      if (peer) peer._onSignal(data);
+    } else if (data && typeof data === 'object' && data.resync === true) {
+      const peer = this.peers.get(from);
       if (peer) peer._onSignal(data);
     } else {
       this._emit('signal', { from, data });
@@ -839,6 +994,7 @@ export class IcehubClient extends Emitter {
     this.id = msg.id || this.id;
     this.room = msg.room || this.room;
     if (msg.resume) this.resumeToken = msg.resume;
+    if (typeof msg.clientStats === 'boolean') this._clientStats = msg.clientStats;
     if (Array.isArray(msg.iceServers)) this._setIceServers(msg.iceServers, msg.ttl);
     this.stats.resumes++;
     this._setState('joined');
@@ -847,6 +1003,7 @@ export class IcehubClient extends Emitter {
     for (const id of [...this.peers.keys()]) if (!now.has(id)) this._removePeer(id, 'timeout');
     for (const id of now) this._addPeer(id);
     this._flushOutbox();
+    for (const p of this.peers.values()) p._resync();
     this._emit('resumed', { id: this.id, peers: [...now] });
   }
 

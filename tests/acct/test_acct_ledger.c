@@ -5,8 +5,9 @@
  * order, close flushes, a torn last line left by a crash is cut at open,
  * rotation by size keeps whole lines and every file within max_bytes, daily
  * rotation renames a file started on an earlier day, reopen (logrotate)
- * starts a new file at the path, a bad path fails with a clear message, and
- * the queue is bounded (drops are counted).
+ * starts a new file at the path, a bad path fails with a clear message, the
+ * queue is bounded (drops are counted), and a full disk (/dev/full) is
+ * counted and reported as failing until the records are written again.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -267,6 +268,44 @@ static void test_reopen(void **state)
     cmn_free(b);
 }
 
+/* The ledger path is a symbolic link to /dev/full (every write fails with
+ * ENOSPC), then to a real file: failing while the disk is full, the
+ * records kept and written once it is not. */
+static void test_disk_full(void **state)
+{
+    (void)state;
+    char path[300], real[320], err[256], l[128];
+    snprintf(path, sizeof(path), "%s/full.jsonl", dir);
+    snprintf(real, sizeof(real), "%s/real.jsonl", dir);
+    assert_int_equal(symlink("/dev/full", path), 0);
+    acct_ledger_t *lg;
+    assert_int_equal(acct_ledger_open(path, 0, false, &lg, err, sizeof(err)), 0);
+    for (int i = 0; i < 3; i++) {
+        line(l, sizeof(l), i);
+        acct_ledger_append(lg, l, strlen(l), 1);
+    }
+    acct_ledger_stats_t st;
+    for (int i = 0; i < 200 && (acct_ledger_stats(lg, &st), !st.failing); i++)
+        usleep(10000);
+    assert_true(st.failing);
+    assert_true(st.write_errors >= 1);
+    assert_int_equal(st.records, 0);
+    assert_true(st.queued > 0);
+    /* The disk has room again (logrotate-style: a new file at the path). */
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(symlink(real, path), 0);
+    acct_ledger_reopen(lg);
+    for (int i = 0; i < 400 && (acct_ledger_stats(lg, &st), st.failing || st.records < 3); i++)
+        usleep(10000);
+    assert_false(st.failing);
+    assert_int_equal(st.records, 3);
+    acct_ledger_close(lg);
+    size_t len;
+    char *a = slurp(real, &len);
+    assert_non_null(strstr(a, "\"n\":1002,"));
+    cmn_free(a);
+}
+
 static void test_bad_path(void **state)
 {
     (void)state;
@@ -327,6 +366,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rotate_by_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotate_daily, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_bound, setup, teardown),
     };

@@ -24,6 +24,12 @@
  * instead of interleaving them. --raw drives raw_fwd.c instead of a TURN
  * server: bare payloads, no allocations.
  *
+ * --peer-per-alloc gives each allocation its own peer address: client k
+ * relays to 127.0.1.k (same port, one wildcard socket that sends from each
+ * address with IP_PKTINFO) instead of all clients relaying to one peer.
+ * coturn's --multiplex-peer mode serves only such loads: it refuses a
+ * second allocation's permission to a peer address already in use.
+ *
  * With --cpu-pid the process's utime+stime (/proc/PID/stat) is read at the
  * start and end of the data phase, so setup is not charged to relaying.
  *
@@ -52,31 +58,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_stun.h"
+
 #define BATCH 32
 #define MAX_ALLOCS 250  /* sources 127.0.0.1 ... 127.0.0.250 */
 #define MAX_MSG 1600
-#define COOKIE 0x2112A442u
 #define CTRL_SPACE (CMSG_SPACE(sizeof(struct in_pktinfo)) + CMSG_SPACE(sizeof(uint16_t)))
 
-enum { M_ALLOCATE = 0x003, M_REFRESH = 0x004, M_SEND = 0x006, M_PERMISSION = 0x008,
-       M_CHANBIND = 0x009 };
-enum {
-    A_USERNAME = 0x0006, A_INTEGRITY = 0x0008, A_ERROR = 0x0009, A_CHANNEL = 0x000C,
-    A_LIFETIME = 0x000D, A_PEER = 0x0012, A_DATA = 0x0013, A_REALM = 0x0014,
-    A_NONCE = 0x0015, A_RELAYED = 0x0016, A_TRANSPORT = 0x0019,
-};
 enum { DIR_ECHO, DIR_C2P, DIR_P2C };
 
 typedef struct {
     const char *user, *pass;
     struct sockaddr_in server;
     int allocs, size, window, seconds_ms, use_send, raw, peer_port, cpu_pid, dir, burst;
-    int echo_only;
+    int echo_only, peer_per_alloc;
     double rate;          /* messages/s, 0: as fast as possible */
 } opts_t;
 
 typedef struct {
     struct in_addr src;           /* this client's source address */
+    struct sockaddr_in peer;      /* the peer this client relays to */
     struct sockaddr_in relayed;   /* where the peer sends to reach this client */
     uint8_t pkt[MAX_MSG];         /* the datagram this client sends, over and over */
     size_t pkt_len;
@@ -85,137 +86,19 @@ typedef struct {
         uint8_t b[CTRL_SPACE];    /* IP_PKTINFO (+ UDP_SEGMENT) for sendmsg */
         struct cmsghdr align;
     } ctrl;
+    union {
+        uint8_t b[CTRL_SPACE];    /* the peer's IP_PKTINFO with --peer-per-alloc */
+        struct cmsghdr align;
+    } pctrl;
 } client_t;
 
 /* Long-term credential state shared by all allocations. */
-static char realm[256], nonce[256];
-static uint8_t key[16];
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long cpu_ticks(int pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    /* Fields 14 and 15 (utime, stime) follow the ")" that ends the name. */
-    char *p = strrchr(buf, ')');
-    long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) != 2)
-        return -1;
-    return ut + st;
-}
+static bs_cred_t cred;
 
 static void die(const char *what)
 {
     fprintf(stderr, "turn_flood: %s\n", what);
     exit(1);
-}
-
-/* ---- STUN encoding ------------------------------------------------------- */
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, (uint16_t)(v >> 16));
-    put16(p + 2, (uint16_t)v);
-}
-
-static size_t msg_start(uint8_t *m, uint16_t type)
-{
-    put16(m, type);
-    put16(m + 2, 0);
-    put32(m + 4, COOKIE);
-    for (int i = 8; i < 20; i++)
-        m[i] = (uint8_t)rand();
-    return 20;
-}
-
-static size_t attr(uint8_t *m, size_t off, uint16_t type, const void *val, size_t len)
-{
-    put16(m + off, type);
-    put16(m + off + 2, (uint16_t)len);
-    memcpy(m + off + 4, val, len);
-    size_t padded = (len + 3) & ~(size_t)3;
-    memset(m + off + 4 + len, 0, padded - len);
-    off += 4 + padded;
-    put16(m + 2, (uint16_t)(off - 20));
-    return off;
-}
-
-static size_t attr_xor_addr(uint8_t *m, size_t off, uint16_t type, const struct sockaddr_in *a)
-{
-    uint8_t v[8] = {0, 1};
-    put16(v + 2, (uint16_t)(ntohs(a->sin_port) ^ (COOKIE >> 16)));
-    put32(v + 4, ntohl(a->sin_addr.s_addr) ^ COOKIE);
-    return attr(m, off, type, v, sizeof(v));
-}
-
-/* USERNAME, REALM, NONCE and MESSAGE-INTEGRITY (RFC 8489 §14.5). */
-static size_t add_auth(uint8_t *m, size_t off, const opts_t *o)
-{
-    off = attr(m, off, A_USERNAME, o->user, strlen(o->user));
-    off = attr(m, off, A_REALM, realm, strlen(realm));
-    off = attr(m, off, A_NONCE, nonce, strlen(nonce));
-    put16(m + 2, (uint16_t)(off - 20 + 24));
-    uint8_t mac[20];
-    unsigned maclen = 0;
-    HMAC(EVP_sha1(), key, sizeof(key), m, off, mac, &maclen);
-    return attr(m, off, A_INTEGRITY, mac, 20);
-}
-
-static void make_key(const opts_t *o)
-{
-    char s[600];
-    int n = snprintf(s, sizeof(s), "%s:%s:%s", o->user, realm, o->pass);
-    unsigned len = 0;
-    EVP_Digest(s, (size_t)n, key, &len, EVP_md5(), NULL);
-}
-
-/* ---- STUN decoding (of the server's answers only) ------------------------ */
-
-static const uint8_t *find_attr(const uint8_t *m, size_t len, uint16_t type, size_t *alen)
-{
-    size_t off = 20;
-    while (off + 4 <= len) {
-        uint16_t t = get16(m + off), l = get16(m + off + 2);
-        if (l > len - off - 4)
-            return NULL;
-        if (t == type) {
-            *alen = l;
-            return m + off + 4;
-        }
-        off += 4 + (((size_t)l + 3) & ~(size_t)3);
-    }
-    return NULL;
-}
-
-static void copy_str(char *dst, size_t cap, const uint8_t *v, size_t len)
-{
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(dst, v, len);
-    dst[len] = 0;
 }
 
 /* ---- Sockets ------------------------------------------------------------- */
@@ -255,6 +138,21 @@ static size_t client_ctrl(client_t *c, uint16_t gso)
     return CMSG_SPACE(sizeof(pi)) + CMSG_SPACE(sizeof(gso));
 }
 
+/* IP_PKTINFO control data that makes the peer socket send from <c>'s
+ * peer address (--peer-per-alloc). Returns its length. */
+static size_t peer_ctrl(client_t *c)
+{
+    struct msghdr mh = {.msg_control = c->pctrl.b, .msg_controllen = sizeof(c->pctrl.b)};
+    memset(c->pctrl.b, 0, sizeof(c->pctrl.b));
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    struct in_pktinfo pi = {.ipi_spec_dst = c->peer.sin_addr};
+    cm->cmsg_level = IPPROTO_IP;
+    cm->cmsg_type = IP_PKTINFO;
+    cm->cmsg_len = CMSG_LEN(sizeof(pi));
+    memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+    return CMSG_SPACE(sizeof(pi));
+}
+
 /* Send one datagram as client <c>. */
 static ssize_t client_send(int fd, client_t *c, const struct sockaddr_in *to, const void *buf,
                            size_t len)
@@ -277,9 +175,9 @@ static int transact(int fd, client_t *c, const opts_t *o, const uint8_t *req, si
     for (int attempt = 0; attempt < 8; attempt++) {
         if (client_send(fd, c, &o->server, req, len) < 0)
             die("send");
-        double until = now_s() + 0.25;
+        double until = bs_now() + 0.25;
         for (;;) {
-            double left = until - now_s();
+            double left = until - bs_now();
             if (left <= 0)
                 break;
             struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -289,17 +187,7 @@ static int transact(int fd, client_t *c, const opts_t *o, const uint8_t *req, si
             if (n < 20 || memcmp(resp + 8, req + 8, 12) != 0)
                 continue;
             *rlen = (size_t)n;
-            if ((get16(resp) & 0x0110) == 0x0100)
-                return 0;
-            size_t al;
-            const uint8_t *e = find_attr(resp, (size_t)n, A_ERROR, &al);
-            int code = e && al >= 4 ? (e[2] & 7) * 100 + e[3] : 600;
-            const uint8_t *v;
-            if ((v = find_attr(resp, (size_t)n, A_REALM, &al)))
-                copy_str(realm, sizeof(realm), v, al);
-            if ((v = find_attr(resp, (size_t)n, A_NONCE, &al)))
-                copy_str(nonce, sizeof(nonce), v, al);
-            return code;
+            return bs_answer(resp, (size_t)n, &cred);
         }
     }
     return -1;
@@ -315,15 +203,13 @@ static int request(int fd, client_t *c, const opts_t *o, uint16_t method, build_
     uint8_t req[MAX_MSG];
     int code = 0;
     for (int tries = 0; tries < 3; tries++) {
-        size_t off = msg_start(req, method);
+        size_t off = bs_msg_start(req, method);
         off = build(req, off, arg);
-        if (nonce[0])
-            off = add_auth(req, off, o);
+        if (cred.nonce[0])
+            off = bs_add_auth(req, off, &cred);
         code = transact(fd, c, o, req, off, resp, rlen);
-        if (code == 401 || code == 438) {
-            make_key(o);
+        if (code == 401 || code == 438)
             continue;
-        }
         return code;
     }
     return code;
@@ -333,14 +219,14 @@ static size_t build_allocate(uint8_t *m, size_t off, const void *arg)
 {
     (void)arg;
     const uint8_t udp[4] = {17, 0, 0, 0};
-    return attr(m, off, A_TRANSPORT, udp, 4);
+    return bs_attr(m, off, BS_A_TRANSPORT, udp, 4);
 }
 
 static size_t build_release(uint8_t *m, size_t off, const void *arg)
 {
     (void)arg;
     const uint8_t zero[4] = {0};
-    return attr(m, off, A_LIFETIME, zero, 4);
+    return bs_attr(m, off, BS_A_LIFETIME, zero, 4);
 }
 
 typedef struct {
@@ -353,10 +239,10 @@ static size_t build_peer(uint8_t *m, size_t off, const void *arg)
     const peer_arg_t *a = arg;
     if (a->channel) {
         uint8_t ch[4] = {0};
-        put16(ch, a->channel);
-        off = attr(m, off, A_CHANNEL, ch, 4);
+        bs_put16(ch, a->channel);
+        off = bs_attr(m, off, BS_A_CHANNEL, ch, 4);
     }
-    return attr_xor_addr(m, off, A_PEER, a->peer);
+    return bs_attr_xor_addr(m, off, BS_A_PEER, a->peer);
 }
 
 static void fail(const char *what, int i, int code)
@@ -365,26 +251,22 @@ static void fail(const char *what, int i, int code)
     exit(1);
 }
 
-static void setup_alloc(int fd, client_t *c, const opts_t *o, const struct sockaddr_in *peer,
-                        int i)
+static void setup_alloc(int fd, client_t *c, const opts_t *o, int i)
 {
+    const struct sockaddr_in *peer = &c->peer;
     uint8_t resp[MAX_MSG];
-    size_t rlen = 0, al;
-    int code = request(fd, c, o, M_ALLOCATE, build_allocate, NULL, resp, &rlen);
+    size_t rlen = 0;
+    int code = request(fd, c, o, BS_ALLOCATE, build_allocate, NULL, resp, &rlen);
     if (code != 0)
         fail("Allocate", i, code);
-    const uint8_t *v = find_attr(resp, rlen, A_RELAYED, &al);
-    if (!v || al < 8)
+    if (bs_relayed(resp, rlen, &c->relayed) < 0)
         die("Allocate answer without XOR-RELAYED-ADDRESS");
-    c->relayed.sin_family = AF_INET;
-    c->relayed.sin_port = htons((uint16_t)(get16(v + 2) ^ (COOKIE >> 16)));
-    c->relayed.sin_addr.s_addr = htonl(((uint32_t)get16(v + 4) << 16 | get16(v + 6)) ^ COOKIE);
     peer_arg_t pa = {peer, 0};
-    if ((code = request(fd, c, o, M_PERMISSION, build_peer, &pa, resp, &rlen)) != 0)
+    if ((code = request(fd, c, o, BS_PERMISSION, build_peer, &pa, resp, &rlen)) != 0)
         fail("CreatePermission", i, code);
     if (!o->use_send) {
         pa.channel = (uint16_t)(0x4000 + i);
-        if ((code = request(fd, c, o, M_CHANBIND, build_peer, &pa, resp, &rlen)) != 0)
+        if ((code = request(fd, c, o, BS_CHANBIND, build_peer, &pa, resp, &rlen)) != 0)
             fail("ChannelBind", i, code);
     }
 }
@@ -395,25 +277,26 @@ static void release_alloc(int fd, client_t *c, const opts_t *o)
 {
     uint8_t resp[MAX_MSG];
     size_t rlen;
-    (void)request(fd, c, o, M_REFRESH, build_release, NULL, resp, &rlen);
+    (void)request(fd, c, o, BS_REFRESH, build_release, NULL, resp, &rlen);
 }
 
 /* The datagram a client repeats: ChannelData (RFC 8656 §12.4, no padding
  * on UDP), a Send indication (§11.1), or the bare payload. */
-static void make_packet(client_t *c, const opts_t *o, const struct sockaddr_in *peer, int i)
+static void make_packet(client_t *c, const opts_t *o, int i)
 {
+    const struct sockaddr_in *peer = &c->peer;
     uint8_t *payload = c->payload;
     memset(payload, 0x5A, (size_t)o->size);
     if (o->raw) {
         memcpy(c->pkt, payload, (size_t)o->size);
         c->pkt_len = (size_t)o->size;
     } else if (o->use_send) {
-        size_t off = msg_start(c->pkt, (uint16_t)(M_SEND | 0x0010));
-        off = attr_xor_addr(c->pkt, off, A_PEER, peer);
-        c->pkt_len = attr(c->pkt, off, A_DATA, payload, (size_t)o->size);
+        size_t off = bs_msg_start(c->pkt, (uint16_t)(BS_SEND | 0x0010));
+        off = bs_attr_xor_addr(c->pkt, off, BS_A_PEER, peer);
+        c->pkt_len = bs_attr(c->pkt, off, BS_A_DATA, payload, (size_t)o->size);
     } else {
-        put16(c->pkt, (uint16_t)(0x4000 + i));
-        put16(c->pkt + 2, (uint16_t)o->size);
+        bs_put16(c->pkt, (uint16_t)(0x4000 + i));
+        bs_put16(c->pkt + 2, (uint16_t)o->size);
         memcpy(c->pkt + 4, payload, (size_t)o->size);
         c->pkt_len = 4 + (size_t)o->size;
     }
@@ -432,28 +315,6 @@ typedef struct {
     long sent, peer_rx, client_rx, stalls;
 } counts_t;
 
-/* Datagrams the kernel dropped because the socket bound to port <port>
- * had a full receive buffer (the last column of /proc/net/udp). */
-static long udp_drops(uint16_t port)
-{
-    FILE *f = fopen("/proc/net/udp", "r");
-    char line[512];
-    long drops = 0;
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof(line), f)) {
-        /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref
-         * pointer drops */
-        unsigned lport;
-        long d;
-        if (sscanf(line, " %*d: %*x:%x %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %ld", &lport,
-                   &d) == 2 && lport == port)
-            drops += d;
-    }
-    fclose(f);
-    return drops;
-}
-
 static uint16_t local_port(int fd)
 {
     struct sockaddr_in a;
@@ -470,18 +331,41 @@ static int drain(int fd, bool echo, long *count)
     static struct sockaddr_in from[BATCH];
     static struct iovec iov[BATCH];
     static struct mmsghdr mm[BATCH];
+    static union {
+        uint8_t b[CTRL_SPACE];
+        struct cmsghdr align;
+    } ctrl[BATCH];
     for (int i = 0; i < BATCH; i++) {
         iov[i] = (struct iovec){buf[i], MAX_MSG};
         mm[i].msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = sizeof(from[i]),
-                                        .msg_iov = &iov[i], .msg_iovlen = 1};
+                                        .msg_iov = &iov[i], .msg_iovlen = 1,
+                                        .msg_control = ctrl[i].b,
+                                        .msg_controllen = sizeof(ctrl[i].b)};
     }
     int n = recvmmsg(fd, mm, BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0)
         return 0;
     *count += n;
     if (echo) {
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
             iov[i].iov_len = mm[i].msg_len;
+            /* Answer from the address the datagram came to (a wildcard
+             * socket serves several peer addresses): the received
+             * IP_PKTINFO, its destination made the source. */
+            struct msghdr *mh = &mm[i].msg_hdr;
+            struct cmsghdr *cm = mh->msg_controllen ? CMSG_FIRSTHDR(mh) : NULL;
+            if (cm && cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+                struct in_pktinfo pi;
+                memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+                pi.ipi_spec_dst = pi.ipi_addr;
+                pi.ipi_ifindex = 0;
+                memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+                mh->msg_controllen = CMSG_SPACE(sizeof(pi));
+            } else {
+                mh->msg_control = NULL;
+                mh->msg_controllen = 0;
+            }
+        }
         for (int done = 0; done < n;) {
             int r = sendmmsg(fd, mm + done, (unsigned)(n - done), 0);
             if (r <= 0)
@@ -508,6 +392,10 @@ static int send_interleaved(gen_t *g, const opts_t *o, int n)
         if (p2c) {
             mm[i].msg_hdr.msg_name = &c->relayed;
             mm[i].msg_hdr.msg_namelen = sizeof(c->relayed);
+            if (o->peer_per_alloc) {
+                mm[i].msg_hdr.msg_control = c->pctrl.b;
+                mm[i].msg_hdr.msg_controllen = peer_ctrl(c);
+            }
         } else {
             mm[i].msg_hdr.msg_name = (void *)&o->server;
             mm[i].msg_hdr.msg_namelen = sizeof(o->server);
@@ -541,12 +429,19 @@ static int send_burst(gen_t *g, const opts_t *o, int n)
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
     size_t cl = client_ctrl(c, (uint16_t)len);
     if (p2c) {
-        /* The peer's socket: only the UDP_SEGMENT part of the control. */
+        /* The peer's socket: only the UDP_SEGMENT part of the control,
+         * or with --peer-per-alloc the peer's own source address too. */
         struct cmsghdr *cm = (struct cmsghdr *)(c->ctrl.b + CMSG_SPACE(sizeof(struct in_pktinfo)));
         mh.msg_name = &c->relayed;
         mh.msg_namelen = sizeof(c->relayed);
         mh.msg_control = cm;
         mh.msg_controllen = cl - CMSG_SPACE(sizeof(struct in_pktinfo));
+        if (o->peer_per_alloc) {
+            struct in_pktinfo pi = {.ipi_spec_dst = c->peer.sin_addr};
+            memcpy(CMSG_DATA((struct cmsghdr *)c->ctrl.b), &pi, sizeof(pi));
+            mh.msg_control = c->ctrl.b;
+            mh.msg_controllen = cl;
+        }
     } else {
         mh.msg_name = (void *)&o->server;
         mh.msg_namelen = sizeof(o->server);
@@ -618,13 +513,13 @@ static void run(gen_t *g, const opts_t *o)
         int tiny = 1;
         setsockopt(sink_fd(g, o), SOL_SOCKET, SO_RCVBUF, &tiny, sizeof(tiny));
     }
-    long drops0 = oneway ? udp_drops(sink_port) : 0;
-    long cpu0 = o->cpu_pid ? cpu_ticks(o->cpu_pid) : 0;
+    long drops0 = oneway ? bs_udp_drops(sink_port) : 0;
+    long cpu0 = o->cpu_pid ? bs_cpu_ticks(o->cpu_pid) : 0;
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
-    double t0 = now_s(), end = t0 + o->seconds_ms / 1000.0, last_rx = t0, t;
+    double t0 = bs_now(), end = t0 + o->seconds_ms / 1000.0, last_rx = t0, t;
     long rx_at_last = 0;
-    while ((t = now_s()) < end) {
+    while ((t = bs_now()) < end) {
         long room = BATCH * (long)o->allocs;
         if (!oneway)
             room = o->window - (k.sent - k.client_rx - k.stalls);
@@ -647,22 +542,22 @@ static void run(gen_t *g, const opts_t *o)
         struct timespec ts = {0, o->rate > 0 ? 100000 : 2000000};
         if (ppoll(p, 2, &ts, NULL) <= 0) {
             /* Nothing came back for a while; count the window lost. */
-            if (now_s() - last_rx > 0.05 && k.sent - k.client_rx - k.stalls > 0) {
+            if (bs_now() - last_rx > 0.05 && k.sent - k.client_rx - k.stalls > 0) {
                 k.stalls = k.sent - k.client_rx;
-                last_rx = now_s();
+                last_rx = bs_now();
             }
             continue;
         }
         receive(p, g, o, &k);
         if (k.client_rx != rx_at_last) {
             rx_at_last = k.client_rx;
-            last_rx = now_s();
+            last_rx = bs_now();
         }
     }
-    double el = now_s() - t0;
-    long cpu1 = o->cpu_pid ? cpu_ticks(o->cpu_pid) : 0;
+    double el = bs_now() - t0;
+    long cpu1 = o->cpu_pid ? bs_cpu_ticks(o->cpu_pid) : 0;
     getrusage(RUSAGE_SELF, &ru1);
-    long drops1 = oneway ? udp_drops(sink_port) : 0;
+    long drops1 = oneway ? bs_udp_drops(sink_port) : 0;
     long rx_at_end = k.peer_rx + k.client_rx;
     /* Stop sending and read what arrived or is still in flight. Echo runs
      * count it for the loss figure only. One-way runs first let the server
@@ -672,12 +567,12 @@ static void run(gen_t *g, const opts_t *o)
     if (oneway)
         usleep(100000);
     long tail0 = k.peer_rx + k.client_rx;
-    for (double stop = now_s() + 0.2; now_s() < stop;)
+    for (double stop = bs_now() + 0.2; bs_now() < stop;)
         if (poll(p, 2, 10) > 0)
             receive(p, g, o, &k);
     if (oneway)
         rx_at_end = k.peer_rx + k.client_rx - tail0;
-    long dropped = oneway ? udp_drops(sink_port) - drops0 : 0;
+    long dropped = oneway ? bs_udp_drops(sink_port) - drops0 : 0;
     /* Relayed packets: datagrams the server forwarded in the interval,
      * counted where they arrived (read, or dropped by the full sink).
      * Echo: the peer's arrivals plus the clients'. */
@@ -720,6 +615,7 @@ static void usage(void)
             "usage: turn_flood --server HOST:PORT [--user U:P] [--allocs K] [--size B]\n"
             "         [--dir echo|c2p|p2c] [--burst B] [--window W] [--rate MSGS_PER_S]\n"
             "         [--seconds S] [--send] [--cpu-pid PID] [--raw --peer-port P]\n"
+            "         [--peer-per-alloc]\n"
             "       turn_flood --echo-only --peer-port P   (echoes on P and P+1)\n");
     exit(2);
 }
@@ -733,7 +629,8 @@ int main(int argc, char **argv)
         {"size", 1, 0, 'l'},    {"window", 1, 0, 'w'},    {"seconds", 1, 0, 't'},
         {"rate", 1, 0, 'r'},    {"send", 0, 0, 'S'},      {"raw", 0, 0, 'R'},
         {"peer-port", 1, 0, 'p'}, {"cpu-pid", 1, 0, 'c'}, {"dir", 1, 0, 'd'},
-        {"burst", 1, 0, 'b'},   {"echo-only", 0, 0, 'E'}, {0, 0, 0, 0},
+        {"burst", 1, 0, 'b'},   {"echo-only", 0, 0, 'E'}, {"peer-per-alloc", 0, 0, 'P'},
+        {0, 0, 0, 0},
     };
     char *server = NULL, *userpass = NULL;
     for (int c; (c = getopt_long(argc, argv, "", lo, NULL)) != -1;) {
@@ -751,6 +648,7 @@ int main(int argc, char **argv)
         case 'c': o.cpu_pid = atoi(optarg); break;
         case 'b': o.burst = atoi(optarg); break;
         case 'E': o.echo_only = 1; break;
+        case 'P': o.peer_per_alloc = 1; break;
         case 'd':
             o.dir = !strcmp(optarg, "c2p") ? DIR_C2P : !strcmp(optarg, "p2c") ? DIR_P2C
                   : !strcmp(optarg, "echo") ? DIR_ECHO : -1;
@@ -770,43 +668,38 @@ int main(int argc, char **argv)
     if (!server || o.allocs < 1 || o.allocs > MAX_ALLOCS || o.size < 1 || o.size > 1400 ||
         (o.raw && !o.peer_port))
         usage();
-    if (userpass) {
-        char *colon = strchr(userpass, ':');
-        if (!colon)
-            usage();
-        *colon = 0;
-        o.user = userpass;
-        o.pass = colon + 1;
-    }
-    char *colon = strrchr(server, ':');
-    if (!colon)
+    if (userpass && !strchr(userpass, ':'))
         usage();
-    *colon = 0;
-    o.server = (struct sockaddr_in){.sin_family = AF_INET,
-                                    .sin_port = htons((uint16_t)atoi(colon + 1))};
-    if (inet_pton(AF_INET, server, &o.server.sin_addr) != 1)
+    cred.user = o.user;
+    cred.pass = o.pass;
+    if (bs_parse_target(server, userpass, &o.server, &cred) < 0)
         usage();
     srand((unsigned)getpid() ^ (unsigned)time(NULL));
 
     /* Clients: one socket on the wildcard address, so that it receives
      * what is sent to any 127.0.0.k; each client sends from its own. */
     gen_t g = {.cfd = udp_socket(INADDR_ANY, 0),
-               .pfd = udp_socket(INADDR_LOOPBACK, (uint16_t)o.peer_port)};
+               .pfd = udp_socket(o.peer_per_alloc ? INADDR_ANY : INADDR_LOOPBACK,
+                                 (uint16_t)o.peer_port)};
     g.cl = calloc((size_t)o.allocs, sizeof(*g.cl));
     struct sockaddr_in peer;
     socklen_t pl = sizeof(peer);
     getsockname(g.pfd, (struct sockaddr *)&peer, &pl);
+    peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     for (int i = 0; i < o.allocs; i++) {
         client_t *c = &g.cl[i];
         c->src.s_addr = htonl(INADDR_LOOPBACK + (uint32_t)i);
+        c->peer = peer;
+        if (o.peer_per_alloc) /* 127.0.1.1 ... 127.0.1.K */
+            c->peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK + 256 + (uint32_t)i);
         if (o.raw) {
             /* raw_fwd's relay socket is the port after its listener. */
             c->relayed = o.server;
             c->relayed.sin_port = htons((uint16_t)(ntohs(o.server.sin_port) + 1));
         } else {
-            setup_alloc(g.cfd, c, &o, &peer, i);
+            setup_alloc(g.cfd, c, &o, i);
         }
-        make_packet(c, &o, &peer, i);
+        make_packet(c, &o, i);
     }
     if (o.raw && o.dir == DIR_P2C) {
         /* raw_fwd sends peer traffic to the client it heard from last. */

@@ -4,7 +4,8 @@
 // samples and a last throughput above zero, read from window.icehubDashboard), takes a
 // screenshot and prints one JSON line:
 //   {"ok", "samples", "lastThroughputBps", "lastAllocations", "topUsers", "source",
-//    "errors", "lastError", "canvases": {id: non-blank pixels}, "requests": [urls],
+//    "errors", "lastError", "canvases": {id: non-blank pixels}, "calls" (the calls panel's
+//    numbers), "callTiles" (its tiles' text), "requests": [urls],
 //    "screenshot", "console", "error", "ms"}
 // usage: node dashboard_test.mjs CONFIG_JSON
 //   CONFIG_JSON = {"url": "http://127.0.0.1:PORT/dashboard#token=...", "artifacts": DIR,
@@ -56,7 +57,9 @@ async function main() {
         errors: d.errors, lastError: d.lastError, lastCost: d.lastCost,
         throughput: d.down.map((v, i) => v + d.up[i]), canvases,
         status: document.getElementById('status').textContent,
-        tiles: document.getElementById('v-throughput').textContent };
+        tiles: document.getElementById('v-throughput').textContent, calls: d.calls,
+        callTiles: ['v-calls', 'v-relayed', 'v-failed', 'v-connect'].map((id) =>
+          document.getElementById(id).textContent) };
     }));
     res.screenshot = path.join(artifacts, 'dashboard.png');
     await page.screenshot({ path: res.screenshot, fullPage: true });

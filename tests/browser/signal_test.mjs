@@ -419,6 +419,13 @@ async function stepWss(browser) {
       return p && p.type;
     }, ids.b);
     check(pair === 'relay', `pair ${pair}`);
+    // The pair is selected once ICE connects; the DataChannel opens a moment later.
+    for (const [page, other] of [[pages[0], ids.b], [pages[1], ids.a]]) {
+      await waitIn(page, 'DataChannel open over wss', (id) => {
+        const p = window.icehubDemo.client.peers.get(id);
+        return p && p.channel && p.channel.readyState === 'open';
+      }, other);
+    }
     const ex = await exchange(pages[0], pages[1], ids, 'over-wss');
     check(ex.a.got && ex.b.got, 'DataChannel: ' + JSON.stringify(ex));
     return { url: joined[0].url, urls, pair };

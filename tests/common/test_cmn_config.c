@@ -492,6 +492,8 @@ static void test_unknown_flags_and_env(void **state)
     flag_fails("turn.foo=1", "--turn.foo: unknown setting \"turn.foo\"");
     flag_fails("turn=1", "--turn: unknown setting \"turn\"");
     flag_fails("--turn.Threads=1", "--turn.Threads: unknown setting \"turn.Threads\"");
+    /* A message stays one line whatever the name holds (found by fuzz_config). */
+    flag_fails("turn.x\ny=1", "--turn.x\\x0ay: unknown setting \"turn.x\\x0ay\"");
 
     cmn_settings_t s;
     char err[ERR_MAX];
@@ -508,6 +510,9 @@ static void test_unknown_flags_and_env(void **state)
     char *env_bad2[] = {"ICEHUB_LOG_FILE=/x", NULL};
     assert_int_equal(load(&s, NULL, env_bad2, NULL, err), CMN_EINVAL);
     assert_string_equal(err, "ICEHUB_LOG_FILE: unknown setting \"log.file\"");
+    char *env_bad3[] = {"ICEHUB_TURN_A\tB=1", NULL};
+    assert_int_equal(load(&s, NULL, env_bad3, NULL, err), CMN_EINVAL);
+    assert_string_equal(err, "ICEHUB_TURN_A\\x09B: unknown setting \"turn.a\\x09b\"");
 }
 
 static void test_env_values(void **state)
@@ -863,6 +868,20 @@ static void test_print_masks_and_reloads(void **state)
     rm_file(path);
     free(out);
     free(again);
+    cmn_config_dispose(&s);
+    cmn_config_dispose(&t);
+
+    /* A user name with a quote or a control byte is escaped like any
+     * string, so the printed file still loads (found by fuzz_config). */
+    const char *flags3[] = {"turn.users=a\"b:pw,c\x01" "d:pw", NULL};
+    assert_int_equal(load(&s, NULL, NULL, flags3, err), 0);
+    out = print_str(&s);
+    assert_non_null(strstr(out, "users = [ \"a\\\"b:***\", \"c\\x01d:***\" ];"));
+    path = tmp_file(out);
+    assert_int_equal(load(&t, path, NULL, NULL, err), 0);
+    assert_string_equal(t.turn.users.v[0], "a\"b:***");
+    rm_file(path);
+    free(out);
     cmn_config_dispose(&s);
     cmn_config_dispose(&t);
 }

@@ -2,7 +2,8 @@
  *
  * test_cmn_config_types.c: the value types added for quotas and prices
  * (common/cmn_config_types.c): sizes and rates with k/M/G/T and Ki/Mi/Gi/Ti
- * suffixes, decimals, one-of words and PATTERN=RATE lists, through the
+ * suffixes, decimals, one-of words, word sets (signal.ice_servers) and
+ * PATTERN=RATE lists, through the
  * file and flag sources, with the exact error messages.
  */
 #include "tests/common/config_fixture.h"
@@ -203,6 +204,43 @@ static void test_redis_url(void **state)
 
 /* ---- Drift: schema, sample file and documentation ------------------- */
 
+/* WORDS (signal.ice_servers): words of the choices in any order and case,
+ * each once, stored as bits and printed back in the choices' order. */
+static void test_words(void **state)
+{
+    (void)state;
+    cmn_settings_t s;
+    flag_ok("signal.ice_servers=TURNS, stun", &s);
+    assert_int_equal(s.signal.ice_servers, CMN_ICE_STUN | CMN_ICE_TURNS);
+    char *out = print_str(&s);
+    assert_non_null(strstr(out, "ice_servers = [ \"stun\", \"turns\" ];"));
+    free(out);
+    cmn_config_dispose(&s);
+    flag_ok("signal.ice_servers=", &s);
+    assert_int_equal(s.signal.ice_servers, 0);
+    out = print_str(&s);
+    assert_non_null(strstr(out, "ice_servers = [];"));
+    free(out);
+    cmn_config_dispose(&s);
+    file_ok("signal = { ice_servers = [\"turn-tcp\", \"turn-udp\"]; };\n", &s);
+    assert_int_equal(s.signal.ice_servers, CMN_ICE_TURN_UDP | CMN_ICE_TURN_TCP);
+    cmn_config_dispose(&s);
+    file_ok("signal = { ice_servers = \"stun,turns\"; };\n", &s);
+    assert_int_equal(s.signal.ice_servers, CMN_ICE_STUN | CMN_ICE_TURNS);
+    cmn_config_dispose(&s);
+
+    flag_fails("signal.ice_servers=stun,turn",
+               "--signal.ice_servers: expected one of stun, turn-udp, turn-tcp, turns, "
+               "found \"turn\"");
+    flag_fails("signal.ice_servers=stun,,turns",
+               "--signal.ice_servers: expected one of stun, turn-udp, turn-tcp, turns, "
+               "found \"\"");
+    file_fails("signal = {\n  ice_servers = [\"stun\", \"STUN\"];\n};\n",
+               "2: signal.ice_servers: expected each word once, found \"STUN\"");
+    file_fails("signal = { ice_servers = (\"stun\", 3); };\n",
+               "1: signal.ice_servers: expected a string, found 3");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_quota_cost_values),
         cmocka_unit_test(test_quota_cost_errors),
         cmocka_unit_test(test_redis_url),
+        cmocka_unit_test(test_words),
     };
     return cmocka_run_group_tests_name("test_cmn_config_types", tests, NULL, NULL);
 }

@@ -3,7 +3,10 @@
  * test_cmn_crypto.c: known-answer tests for common/cmn_crypto.c: base64
  * (RFC 4648 section 10), HMAC-SHA1 (RFC 2202), HMAC-SHA256 (RFC 4231),
  * MD5 (RFC 1321 appendix A.5), SHA-256 (FIPS 180-2 appendix B), plus the
- * buffer-size contracts, constant-time compare and random bytes.
+ * buffer-size contracts, constant-time compare and random bytes; the
+ * remembered HMAC key (the same key again, another key, the first key back,
+ * a key too long to remember, an empty key) and threads hashing at once,
+ * each with its own contexts.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 
 #include "common/cmn_crypto.h"
@@ -140,6 +144,92 @@ static void test_hmac_sha256(void **state)
                         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
+/* RFC 2202 case 2 and RFC 4231 case 2, whatever key was used before. */
+static void hmac_case2(void)
+{
+    const char *d = "what do ya want for nothing?";
+    uint8_t out[CMN_SHA256_LEN];
+    assert_int_equal(cmn_hmac_sha1("Jefe", 4, d, strlen(d), out), 0);
+    assert_string_equal(hex(out, CMN_SHA1_LEN), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+    assert_int_equal(cmn_hmac_sha256("Jefe", 4, d, strlen(d), out), 0);
+    assert_string_equal(hex(out, CMN_SHA256_LEN),
+                        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+/* The same key twice in a row reuses the keyed state; a different key in
+ * between, a long key (not remembered) and an empty key must never leak
+ * into the next answer. */
+static void test_hmac_key_reuse(void **state)
+{
+    (void)state;
+    uint8_t key[80], out[CMN_SHA1_LEN];
+    memset(key, 0x0b, 20);
+    for (int round = 0; round < 3; round++) {
+        hmac_case2();
+        hmac_case2(); /* same key again */
+        assert_int_equal(cmn_hmac_sha1(key, 20, "Hi There", 8, out), 0);
+        assert_string_equal(hex(out, sizeof(out)), "b617318655057264e28bc0b6fb378c8ef146be00");
+        hmac_case2(); /* the first key back */
+        memset(key, 0xaa, 80);
+        const char *d6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+        assert_int_equal(cmn_hmac_sha1(key, 80, d6, strlen(d6), out), 0);
+        assert_string_equal(hex(out, sizeof(out)), "aa4ae5e15272d00e95705637ce8a3b55ed402112");
+        assert_int_equal(cmn_hmac_sha1(key, 80, d6, strlen(d6), out), 0);
+        assert_string_equal(hex(out, sizeof(out)), "aa4ae5e15272d00e95705637ce8a3b55ed402112");
+        /* A key equal to the first 20 bytes of the long one. */
+        assert_int_equal(cmn_hmac_sha1(key, 20, "x", 1, out), 0);
+        uint8_t again[CMN_SHA1_LEN];
+        assert_int_equal(cmn_hmac_sha1(key, 20, "x", 1, again), 0);
+        assert_memory_equal(out, again, sizeof(out));
+        /* An empty key (RFC 2104 allows it): same answer twice. */
+        assert_int_equal(cmn_hmac_sha1("", 0, "x", 1, out), 0);
+        assert_int_equal(cmn_hmac_sha1("", 0, "x", 1, again), 0);
+        assert_memory_equal(out, again, sizeof(out));
+        memset(key, 0x0b, 20);
+    }
+}
+
+/* Each thread compares with answers the main thread computed (hex() has
+ * one static buffer: not for threads). */
+static uint8_t want_sha1[CMN_SHA1_LEN], want_sha256[CMN_SHA256_LEN], want_md5[CMN_MD5_LEN];
+
+static void *hash_thread(void *arg)
+{
+    const char *d = "what do ya want for nothing?";
+    bool *ok = arg;
+    *ok = true;
+    for (int i = 0; i < 200; i++) {
+        uint8_t a[CMN_SHA1_LEN], b[CMN_SHA256_LEN], c[CMN_MD5_LEN];
+        *ok &= cmn_hmac_sha1("Jefe", 4, d, strlen(d), a) == 0 &&
+               !memcmp(a, want_sha1, sizeof(a));
+        *ok &= cmn_hmac_sha256("Jefe", 4, d, strlen(d), b) == 0 &&
+               !memcmp(b, want_sha256, sizeof(b));
+        *ok &= cmn_md5("abc", 3, c) == 0 && !memcmp(c, want_md5, sizeof(c));
+    }
+    return NULL;
+}
+
+/* Threads hash at once, each with its own contexts (freed when it ends:
+ * the sanitizer build would report them otherwise). */
+static void test_threads(void **state)
+{
+    (void)state;
+    const char *d = "what do ya want for nothing?";
+    assert_int_equal(cmn_hmac_sha1("Jefe", 4, d, strlen(d), want_sha1), 0);
+    assert_int_equal(cmn_hmac_sha256("Jefe", 4, d, strlen(d), want_sha256), 0);
+    assert_int_equal(cmn_md5("abc", 3, want_md5), 0);
+    assert_string_equal(hex(want_md5, CMN_MD5_LEN), "900150983cd24fb0d6963f7d28e17f72");
+    pthread_t t[4];
+    bool ok[5];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, hash_thread, &ok[i]), 0);
+    hash_thread(&ok[4]);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 5; i++)
+        assert_true(ok[i]);
+}
+
 static void test_md5(void **state)
 {
     (void)state;
@@ -207,6 +297,8 @@ int main(void)
         cmocka_unit_test(test_base64_decode_bad),
         cmocka_unit_test(test_hmac_sha1),
         cmocka_unit_test(test_hmac_sha256),
+        cmocka_unit_test(test_hmac_key_reuse),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_md5),
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_ct_equal),

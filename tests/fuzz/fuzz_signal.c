@@ -10,7 +10,8 @@
  * close_all and a reload with other limits. Fake ops check every message
  * the hub sends (a JSON object with a known "type"; errors carry a known
  * code and a message) and that nothing goes to a connection that was closed
- * or is gone. After each record the hub's counters must agree with its
+ * or is gone. Where the relay finds a message's "data" text it must be
+ * jansson's value exactly. After each record the hub's counters must agree with its
  * rooms, peers, connections and with what the clients saw. The hub is freed
  * at the end with whatever is still alive (LSan checks it leaked nothing).
  * cmn_random is wrapped (-Wl,--wrap=cmn_random) by a seeded generator, so
@@ -218,6 +219,16 @@ static void check_hub(fz_t *f)
             CHECK(p->room == r && (p->next || r->tail == p));
             CHECK(sig__map_get(&h->resumes, p->resume) == p);
             CHECK(p->qlen == 0 || !p->conn);
+            /* Stats reports: at most one per other peer of the room. */
+            if (p->reported) {
+                cmn_map_iter_t rit;
+                cmn_map_iter_init(&rit, p->reported);
+                for (sig_map_ent_t *re; (re = sig__map_walk(&rit));) {
+                    sig_peer_t *o = sig__room_peer(r, re->key);
+                    CHECK(o && o != p);
+                }
+                CHECK(p->reported->n < r->npeers);
+            }
             if (p->conn) {
                 CHECK(p->conn->peer == p);
                 present++;
@@ -304,11 +315,32 @@ static fz_conn_t *open_conn(fz_t *f, unsigned arg)
     return fc;
 }
 
+/* Where the relay finds "data" in a message jansson accepted, it finds
+ * exactly jansson's value (relays copy that text as written). */
+static void check_raw_data(const char *s, size_t len, json_t *m)
+{
+    size_t off, vlen;
+    json_t *data = json_is_object(m) ? json_object_get(m, "data") : NULL;
+    if (!sig__member_raw(s, len, "data", &off, &vlen)) {
+        /* Not found as a plain key: then it is absent or written with
+         * escapes. */
+        CHECK(!data || memmem(s, len, "\"data\"", 6) == NULL ||
+              memchr(s, '\\', len) != NULL);
+        return;
+    }
+    CHECK(data != NULL);
+    json_t *v = json_loadb(s + off, vlen, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+    CHECK(v != NULL && json_equal(v, data));
+    json_decref(v);
+}
+
 static void text(fz_t *f, fz_conn_t *fc, const char *s, size_t len)
 {
     json_t *m = NULL, *ref = NULL;
     if (len <= f->h->cfg.max_message && !fc->closed) {
         m = json_loadb(s, len, JSON_REJECT_DUPLICATES, NULL);
+        if (json_is_object(m))
+            check_raw_data(s, len, m);
         ref = json_object_get(m, "ref");
         if (!json_is_string(ref) && !json_is_number(ref))
             ref = NULL;
@@ -372,6 +404,8 @@ static void reconfigure(fz_t *f, unsigned arg)
     f->cfg.require_token = (arg & 8) != 0;
     f->cfg.turns_port = (arg & 16) ? 5349 : 0;
     f->cfg.burst = (arg & 32) ? 4 : 16;
+    f->cfg.client_stats = !(arg & 64);
+    f->cfg.ice_urls = (arg & 128) ? CMN_ICE_STUN : 15;
     sig_hub_configure(f->h, &f->cfg);
 }
 
@@ -461,7 +495,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     f.cfg = (sig_cfg_t){
         .enabled = true, .public_host = "", .credential_ttl = 100,
         .allowed_origins = {origins, 1}, .token_secret = "token-secret",
-        .turn_secret = "turn-secret", .turn_port = 3478, .max_message = 1024, .rate = 50,
+        .turn_secret = "turn-secret", .turn_port = 3478, .ice_urls = 15, .client_stats = true,
+        .max_message = 1024, .rate = 50,
         .burst = 16, .max_room_peers = 4, .max_rooms = 3, .max_connections_per_ip = 4,
         .resume_seconds = 30, .resume_queue = 4, .send_queue = 1 << 20,
     };

@@ -42,7 +42,7 @@ static sig_cfg_t fz_cfg(bool enabled, bool turn)
     return (sig_cfg_t){
         .enabled = enabled, .public_host = "", .api_keys = {keys, 2}, .credential_ttl = 3600,
         .token_secret = "token-secret", .turn_secret = turn ? "turn-secret" : "",
-        .turn_port = 3478, .turns_port = 5349,
+        .turn_port = 3478, .turns_port = 5349, .ice_urls = 15,
     };
 }
 

@@ -55,6 +55,17 @@ SEEDS = {
     "take-and-move-away": ALICE + BOB_JOINS +
     rec(NODE, 0, '{"k":"take","n":"n3","tok":"me.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","r":9}') +
     rec(ROOM, 0, '{"k":"moved","n":"n3","id":"alice","from":"me","r":9,"s":1,"m":[["alice",1,"n3"],["bob",2,"n2"]]}'),
+    "stats-then-move-away": ALICE + BOB_JOINS +
+    rec(CLIENT, 0, '{"type":"stats","peer":"bob","result":"connected","local":"relay",'
+                   '"remote":"srflx","relay":"udp","seconds":0.8,"restarts":0}') +
+    rec(NODE, 0, '{"k":"take","n":"n3","tok":"me.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","r":9}') +
+    rec(ROOM, 0, '{"k":"moved","n":"n3","id":"alice","from":"me","r":9,"s":1,"m":[["alice",1,"n3"],["bob",2,"n2"]]}'),
+    "resume-here-reported": rec(CLIENT, 1, '{"type":"resume","token":"n2.abcdefghijklmnopqrstuvwxyz012345","ref":"R"}') +
+    rec(NODE, 0, '{"k":"took","n":"n2","r":1,"ok":true,"room":"r","id":"carol"}') +
+    rec(SUBSCRIBED, 0) + rec(RESULT, 0, b"\0") +
+    rec(ROOM, 0, '{"k":"moved","n":"me","id":"carol","from":"n2","r":1,"s":4,"m":[["dan",3,"n2"],["carol",4,"me"]]}') +
+    rec(NODE, 0, '{"k":"state","n":"n2","r":1,"q":[],"rp":["dan","gone"]}') +
+    rec(CLIENT, 1, '{"type":"stats","peer":"dan","result":"failed","restarts":1}'),
     "link-down-up-sync": ALICE + BOB_JOINS + rec(LINK, 0) +
     rec(CLIENT, 2, '{"type":"join","room":"r","peer":"eve"}') + rec(LINK, 1) +
     rec(SUBSCRIBED, 0) +

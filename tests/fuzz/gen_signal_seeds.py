@@ -76,6 +76,15 @@ SEEDS = {
     say(0, '{"type":"signal","to":"bob","data":{"sdp":"v=0"},"ref":"f"}') * 2 + rec(11, 0, "x"),
     "drain-resume": two_peers() + rec(OPEN, 2) + rec(GONE, 1) + rec(ADMIN, 0xaa) +
     say(1, b'{"type":"resume","token":"' + RESUME_TOK + b'\x01"}'),
+    "stats": two_peers() +
+    say(0, '{"type":"stats","peer":"bob","result":"connected","local":"relay","remote":"srflx","relay":"tcp","seconds":1.5,"restarts":1,"ref":"s1"}') +
+    say(0, '{"type":"stats","peer":"bob","result":"connected","local":"host","remote":"host","seconds":0.2}') +
+    say(1, b'{"type":"stats","peer":"' + PEER + b'\x00","result":"failed","restarts":2,"ref":5}') +
+    say(1, '{"type":"stats","peer":"bob","result":"failed"}') +
+    say(0, '{"type":"stats","peer":"bob","result":"connected","local":"relay","remote":"host","seconds":99999}') +
+    rec(RELOAD, 64) + say(1, '{"type":"stats","peer":"x","result":"failed"}') +
+    say(1, '{"type":"leave"}') + say(1, '{"type":"join","room":"standup","peer":"bob"}') +
+    say(0, '{"type":"stats","peer":"bob","result":"connected","local":"prflx","remote":"relay","seconds":3}'),
     "token-other-peer": rec(OPEN, 0) + rec(OPEN, 1) + say(0, '{"type":"join","room":"r1"}') +
     say(1, b'{"type":"join","room":"r1","peer":"eve","token":"' + ROOM_TOK + b'\x05"}'),
     "refresh": rec(OPEN, 0x10) + say(0, '{"type":"join","room":"standup"}') + rec(TICK, 170) +

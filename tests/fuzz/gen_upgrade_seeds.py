@@ -100,9 +100,15 @@ def main():
             f.write(data)
     d = os.path.join(root, "upgrade_state")
     os.makedirs(d, exist_ok=True)
+    # The second peer lists the first among the peers it sent stats reports about.
+    reported = HUB.replace(b'"away_until":1700000031.0,"queue":[]',
+                           b'"away_until":1700000031.0,"queue":[],"reported":["Ab12"]')
     for name, data in {"handover": b"\x01" + stream(seeds["tables"]), "hub": b"\x00" + HUB,
                        "hub-cluster": b"\x02" + HUB_CLUSTER,
-                       "hub-empty": b'\x00{"version":1,"rooms":[]}'}.items():
+                       "hub-cluster-reported": b"\x02" + HUB_CLUSTER.replace(
+                           b'"queue":[]}', b'"queue":[],"reported":["Ef56"]}'),
+                       "hub-empty": b'\x00{"version":1,"rooms":[]}',
+                       "hub-reported": b"\x00" + reported}.items():
         with open(os.path.join(d, name), "wb") as f:
             f.write(data)
 

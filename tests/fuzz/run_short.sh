@@ -1,5 +1,6 @@
 #!/bin/bash
-# A short libFuzzer run of every fuzz target, starting from the seed corpus.
+# A short libFuzzer run of every fuzz target, starting from the seed corpus
+# (with the target's dictionary, tests/fuzz/NAME.dict, if it has one).
 # Any crash fails the suite. The targets share FUZZ_SHORT_TOTAL seconds
 # (default 60), so adding one does not make `make test` longer;
 # FUZZ_SHORT_SECONDS sets the time of each instead.
@@ -19,8 +20,10 @@ for bin in "${bins[@]}"; do
     work=$(mktemp -d)
     cp -r "tests/fuzz/corpus/$target/." "$work/" 2>/dev/null
     log="tests/artifacts/$name.log"
+    dict=()
+    [ -f "tests/fuzz/$target.dict" ] && dict=(-dict="tests/fuzz/$target.dict")
     if "$bin" -max_total_time="$secs" -max_len=2048 -artifact_prefix="tests/artifacts/$name-" \
-        "$work" >"$log" 2>&1; then
+        "${dict[@]}" "$work" >"$log" 2>&1; then
         echo "  ok   $name: $(grep -E '^(#[0-9]+\s+DONE|Done)' "$log" | tail -1)"
         pass=$((pass + 1))
     else

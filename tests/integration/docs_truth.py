@@ -111,14 +111,17 @@ def make_targets():
 def endpoints():
     """HTTP paths the code routes: the literals compared with a request path
     in the source (and the router tables), and the embedded web files
-    (signal/www, each at /NAME; index.html also at /)."""
+    (signal/www, each at /NAME; index.html also at /, selftest.html at /selftest)."""
     lits = set()
     for d in SOURCE_DIRS:
         for path in glob.glob(os.path.join(ROOT, d, "*.c")):
             text = open(path).read()
             lits.update(re.findall(r'"(/[a-z0-9._/-]*)"', text))
     www = glob.glob(os.path.join(ROOT, "signal", "www", "*"))
-    assets = {"/" + os.path.basename(p) for p in www} | {"/"}
+    # The other paths embed_assets.sh gives some files ("/" and "/selftest").
+    embed = open(os.path.join(ROOT, "signal", "embed_assets.sh")).read()
+    aliases = set(re.findall(r'\{\\"(/[a-z0-9._-]*)\\"', embed))
+    assets = {"/" + os.path.basename(p) for p in www} | aliases
     assert {"/metrics", "/ws", "/livez"} <= lits, lits
     return lits, assets
 
@@ -208,7 +211,43 @@ async def signal_session(d):
     await expect(c, "resumed")
     await c.close()
     await b.close()
+    await stats_session(d)
     return seen
+
+
+# Connection outcomes, one per pair of four peers, so that every label value of
+# icehub_client_connections_total is on /metrics.
+STATS_REPORTS = [
+    (0, 1, {"result": "connected", "local": "host", "remote": "prflx", "seconds": 0.2}),
+    (0, 2, {"result": "connected", "local": "srflx", "remote": "relay", "seconds": 0.4}),
+    (0, 3, {"result": "connected", "local": "relay", "relay": "udp", "remote": "host",
+            "seconds": 0.6}),
+    (1, 2, {"result": "connected", "local": "relay", "relay": "tcp", "remote": "srflx",
+            "seconds": 1.5, "restarts": 1}),
+    (1, 3, {"result": "connected", "local": "relay", "relay": "tls", "remote": "relay",
+            "seconds": 2.5}),
+    (2, 3, {"result": "failed", "restarts": 2}),
+    (3, 2, {"result": "connected", "local": "prflx", "remote": "host", "seconds": 3}),
+]
+
+
+async def stats_session(d):
+    from test_signal_lib import connect
+    peers = [await connect(d) for _ in range(4)]
+    ids = []
+    for i, p in enumerate(peers):
+        await p.send({"type": "join", "room": "docs-stats", "peer": f"p{i}"})
+        while True:
+            m = await p.recv()
+            if m["type"] == "joined":
+                break
+        ids.append(m["id"])
+    for a, b, report in STATS_REPORTS:
+        await peers[a].send({"type": "stats", "peer": ids[b], "ref": "s", **report})
+        while (await peers[a].recv())["type"] != "ack":
+            pass
+    for p in peers:
+        await p.close()
 
 
 @functools.lru_cache(maxsize=None)

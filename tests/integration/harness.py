@@ -14,6 +14,28 @@ import zlib
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("ICEHUB_BIN", os.path.join(ROOT, "bin", "icehubd"))
+# ICEHUB_TIME_SCALE: how much slower the daemon under test is than the
+# release build (make valgrind runs it under memcheck, about 20 times
+# slower). Every timeout a test waits with, and every bound on how long the
+# daemon may take, is multiplied by it; no assertion on behaviour changes.
+SCALE = float(os.environ.get("ICEHUB_TIME_SCALE", "1"))
+
+if SCALE != 1:
+    _settimeout = socket.socket.settimeout
+    _wait, _communicate = subprocess.Popen.wait, subprocess.Popen.communicate
+
+    def _scaled_settimeout(self, t):
+        _settimeout(self, None if t is None else t * SCALE)
+
+    # Processes (the daemon run as a command, clients that wait for it).
+    def _scaled_wait(self, timeout=None):
+        return _wait(self, None if timeout is None else timeout * SCALE)
+
+    def _scaled_communicate(self, input=None, timeout=None):
+        return _communicate(self, input, None if timeout is None else timeout * SCALE)
+    socket.socket.settimeout = _scaled_settimeout
+    subprocess.Popen.wait = _scaled_wait
+    subprocess.Popen.communicate = _scaled_communicate
 ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
 MAGIC = 0x2112A442
 
@@ -41,8 +63,9 @@ class Daemon:
     """The real daemon as a subprocess. Logs go to tests/artifacts/<name>.log."""
 
     def __init__(self, name, args=(), env=None, config=None, listen_host="127.0.0.1",
-                 tls=False, http=True):
+                 tls=False, http=True, preexec=None):
         self.name = name
+        self.preexec = preexec  # run in the child before exec (a seccomp filter, say)
         self.port = free_port()
         self.http_port = free_port(udp_and_tcp=False)
         self.tls_port = free_port(udp_and_tcp=False) if tls else None
@@ -74,13 +97,14 @@ class Daemon:
     def start(self, wait=True):
         self.logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.argv, stdout=self.logf, stderr=subprocess.STDOUT,
-                                     env=self.env, stdin=subprocess.DEVNULL)
+                                     env=self.env, stdin=subprocess.DEVNULL,
+                                     preexec_fn=self.preexec)
         if wait:
             self.wait_ready()
         return self
 
     def wait_ready(self, timeout=10.0):
-        deadline = time.time() + timeout
+        deadline = time.time() + timeout * SCALE
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"icehubd exited with {self.proc.returncode}: {self.log()}")
@@ -103,7 +127,7 @@ class Daemon:
         t0 = time.time()
         self.proc.send_signal(sig)
         try:
-            rc = self.proc.wait(timeout=timeout)
+            rc = self.proc.wait(timeout=timeout * SCALE)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             rc = self.proc.wait()
@@ -114,7 +138,7 @@ class Daemon:
         """(status, body) of GET http://127.0.0.1:http_port/path."""
         url = f"http://127.0.0.1:{self.http_port}{path}"
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as r:
+            with urllib.request.urlopen(url, timeout=timeout) as r:  # scaled with the socket
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
@@ -246,7 +270,7 @@ def tcp_frames(sock, n, timeout=3.0):
 
 
 def wait_for(pred, timeout=5.0, interval=0.05):
-    deadline = time.time() + timeout
+    deadline = time.time() + timeout * SCALE
     while time.time() < deadline:
         v = pred()
         if v:

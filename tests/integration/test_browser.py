@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 
-from harness import ARTIFACTS, ROOT, Daemon, wait_for
+from harness import ARTIFACTS, ROOT, SCALE, Daemon, wait_for
 
 BROWSER_DIR = os.path.join(ROOT, "tests", "browser")
 SCRIPT = os.path.join(BROWSER_DIR, "relay_test.mjs")
@@ -89,7 +89,7 @@ class Browser:
         self.stderr_path = os.path.join(ARTIFACTS, "browser-node.log")
         self.errf = open(self.stderr_path, "wb")
         cfg = {"username": USER, "credential": PASS, "messages": MESSAGES,
-               "artifacts": ARTIFACTS, "timeout_ms": 15000, "executable": CHROMIUM}
+               "artifacts": ARTIFACTS, "timeout_ms": int(15000 * SCALE), "executable": CHROMIUM}
         self.proc = subprocess.Popen(["node", SCRIPT, json.dumps(cfg)], cwd=BROWSER_DIR,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.errf, text=True, bufsize=1)

@@ -30,7 +30,7 @@ import os
 import subprocess
 import tempfile
 
-from harness import ARTIFACTS, ROOT, Daemon, free_port
+from harness import ARTIFACTS, ROOT, SCALE, Daemon, free_port
 from test_browser import CHROMIUM, ensure_non_loopback_ipv4, make_san_cert
 
 BROWSER_DIR = os.path.join(ROOT, "tests", "browser")
@@ -92,7 +92,7 @@ def test_chromium_two_pages_relay_through_the_hub():
         with tmp, Daemon("browser-signal", args=args, tls=True) as d:
             m0 = d.metrics()
             cfg = {"base": f"http://127.0.0.1:{d.http_port}", "room": "browser-room",
-                   "messages": MESSAGES, "artifacts": ARTIFACTS, "timeout_ms": 15000,
+                   "messages": MESSAGES, "artifacts": ARTIFACTS, "timeout_ms": int(15000 * SCALE),
                    "executable": CHROMIUM, "resume_seconds": RESUME_S,
                    "credential_ttl": TTL_S,
                    "secure_base": f"https://127.0.0.1:{https_port}"}

@@ -17,7 +17,7 @@ import os
 import subprocess
 import tempfile
 
-from harness import ARTIFACTS, ROOT, Daemon, wait_for
+from harness import ARTIFACTS, ROOT, SCALE, Daemon, wait_for
 from test_browser import CHROMIUM, ensure_non_loopback_ipv4
 from test_upgrade import successor
 
@@ -52,7 +52,7 @@ def test_chromium_call_survives_a_live_upgrade():
     try:
         old.start()
         cfg = {"base": f"http://127.0.0.1:{old.http_port}", "room": "upgrade-room",
-               "artifacts": ARTIFACTS, "timeout_ms": 15000, "executable": CHROMIUM}
+               "artifacts": ARTIFACTS, "timeout_ms": int(15000 * SCALE), "executable": CHROMIUM}
         with open(errpath, "wb") as errf:
             p = subprocess.Popen(["node", SCRIPT, json.dumps(cfg)], cwd=BROWSER_DIR,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errf,

@@ -8,8 +8,9 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 
-from harness import Daemon
+from harness import SCALE, Daemon
 from test_binding import make_cert, make_two_certs
 from test_daemon import run
 
@@ -161,6 +162,18 @@ def test_warnings_at_check_and_start():
     assert "--http.enabled: http.enabled is false, so the signaling hub" in log, log
 
 
+def settled_block(d):
+    """The URL block once the daemon has written all of it: its lines come
+    just after "ready", and a slow daemon (valgrind) may still be writing."""
+    last = None
+    while True:
+        block = url_block(d.log())
+        if block == last:
+            return block
+        last = block
+        time.sleep(0.3 * SCALE)
+
+
 def url_block(log):
     lines = log.splitlines()
     start = next(i for i, x in enumerate(lines) if "ready (pid" in x)
@@ -179,7 +192,7 @@ def test_start_logs_the_urls_it_serves():
         cert, key = make_cert(tmp)
         with Daemon("cli-urls", tls=True,
                     args=[f"--tls.cert={cert}", f"--tls.key={key}", "--admin.enabled=true"]) as d:
-            block = url_block(d.log())
+            block = settled_block(d)
             p, hp, tp = d.port, d.http_port, d.tls_port
     assert block == [
         f"STUN/TURN  stun:127.0.0.1:{p}  turn:127.0.0.1:{p}?transport=udp  "
@@ -193,7 +206,7 @@ def test_start_logs_the_urls_it_serves():
     # no hub, no demo; no HTTP, no web lines.
     with Daemon("cli-urls-any", listen_host="0.0.0.0",
                 args=["--signal.enabled=false"]) as d:
-        block = url_block(d.log())
+        block = settled_block(d)
         p, hp = d.port, d.http_port
     assert block == [
         f"STUN/TURN  stun:localhost:{p}  turn:localhost:{p}?transport=udp  "
@@ -202,7 +215,7 @@ def test_start_logs_the_urls_it_serves():
     ], block
     with Daemon("cli-urls-host", http=False,
                 args=["--signal.enabled=false", "--signal.public_host=turn.example.com"]) as d:
-        block = url_block(d.log())
+        block = settled_block(d)
         p = d.port
     assert block == [f"STUN/TURN  stun:turn.example.com:{p}  turn:turn.example.com:{p}"
                      f"?transport=udp  turn:turn.example.com:{p}?transport=tcp"], block

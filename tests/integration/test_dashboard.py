@@ -3,11 +3,14 @@ npm, tests/browser/dashboard_test.mjs; no browser is ever downloaded) opens
 http://.../dashboard#token=... on icehubd while two TURN clients push data through
 relays. The page must load only from icehubd (no CDN), plot live samples by itself
 (window.icehubDashboard: at least 5 samples, the last throughput and allocation count
-above zero, every chart's canvas drawn), show the busiest user first, and leave a
-screenshot in tests/artifacts/dashboard.png.
+above zero, every chart's canvas drawn), show the busiest user first, show the calls
+panel from the clients' stats reports (seven reports sent before: the totals, the
+relayed and failed shares and the median time to connected that the histogram gives),
+and leave a screenshot in tests/artifacts/dashboard.png.
 
 Needs: /usr/bin/chromium, node and tests/browser/node_modules (deploy/install-deps.sh).
 """
+import asyncio
 import json
 import os
 import socket
@@ -15,6 +18,7 @@ import subprocess
 import threading
 import time
 
+from docs_truth import STATS_REPORTS, stats_session
 from harness import ARTIFACTS, ROOT, Daemon
 from turnclient import TurnClient, error_code
 
@@ -58,6 +62,7 @@ def test_dashboard_live_charts():
                                   "--cost.egress_per_gb=90", "--cost.currency=USD",
                                   f"--admin.token={TOKEN}"])
     with d:
+        asyncio.run(stats_session(d))
         flows = [Traffic(d.port, "alice", "wonderland", 1000),
                  Traffic(d.port, "bob", "builder", 200)]
         for f in flows:
@@ -85,7 +90,17 @@ def test_dashboard_live_charts():
         assert res["samples"] >= 5 and res["lastThroughputBps"] > 0, res
         assert res["lastAllocations"] == 2, res
         assert sum(1 for v in res["throughput"] if v > 0) >= 2, res["throughput"]
-        for cid in ("c-throughput", "c-allocations", "c-users", "c-cost"):
+        # The calls panel: docs_truth.STATS_REPORTS are 7 reports, 1 failed; of the 6
+        # connected, 3 relay at their own end and 1 at the other; the median of 0.2,
+        # 0.4, 0.6, 1.5, 2.5 and 3 s within the histogram's (0.5, 1] bucket is 1 s.
+        calls = res["calls"]
+        assert len(STATS_REPORTS) == 7 and calls["total"] == 7, calls
+        assert calls["failed"] == 1 and calls["connected"] == 6 and calls["relayed"] == 4, calls
+        assert calls["paths"] == {"direct": 2, "relay udp": 1, "relay tcp": 1, "relay tls": 1,
+                                  "relayed by peer": 1, "failed": 1}, calls
+        assert abs(calls["medianS"] - 1.0) < 1e-9, calls
+        assert res["callTiles"] == ["7", "66.7 %", "14.3 %", "1.00 s"], res["callTiles"]
+        for cid in ("c-throughput", "c-allocations", "c-users", "c-cost", "c-calls"):
             assert res["canvases"].get(cid, 0) > 0, (cid, res["canvases"])
         users = [u["label"] for u in res["topUsers"]]
         assert users[:2] == ["alice", "bob"], res["topUsers"]

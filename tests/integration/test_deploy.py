@@ -1,13 +1,17 @@
 """deploy/: the Prometheus scrape config and alert rules pass `promtool check`
 (Debian package prometheus), and the Grafana dashboard is valid JSON whose every
 query parses as PromQL (promtool, via a scratch rules file) and names only metrics,
-and groups only by labels, that a live icehubd's /metrics really has."""
+and groups only by labels, that a live icehubd's /metrics really has (one that relayed
+data and counted clients' stats reports, so the "Calls" row's metrics have their
+labels)."""
+import asyncio
 import json
 import os
 import re
 import subprocess
 import tempfile
 
+from docs_truth import stats_session
 from harness import ROOT, Daemon
 from turnclient import relay_once
 
@@ -52,6 +56,7 @@ def live_metrics():
                                         "--cost.egress_per_gb=0.05"])
     with d:
         relay_once(d.port, "alice", "wonderland")
+        asyncio.run(stats_session(d))
         status, body = d.http_get("/metrics")
         assert status == 200
     names = {}
@@ -102,5 +107,6 @@ def test_grafana_queries_match_live_metrics():
               "icehub_turn_allocations_active", "icehub_turn_allocations_total",
               "icehub_turn_quota_dropped_bytes_total", "icehub_stun_requests_total",
               "icehub_turn_cost_total", "icehub_turn_auth_failures_total",
-              "icehub_turn_user_relayed_bytes"):
+              "icehub_turn_user_relayed_bytes", "icehub_client_connections_total",
+              "icehub_client_connect_seconds_bucket"):
         assert n in used, n

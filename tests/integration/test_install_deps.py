@@ -64,7 +64,8 @@ exit 0
 }
 
 BUILD = ["build-essential", "pkg-config", "libwebsockets-dev", "libssl-dev", "libconfig-dev",
-         "libjansson-dev", "libhiredis-dev", "libnice-dev", "libsrtp2-dev", "libglib2.0-dev",
+         "libjansson-dev", "liburing-dev", "libev-dev", "libwebsockets-evlib-ev", "libhiredis-dev",
+         "libnice-dev", "libsrtp2-dev", "libglib2.0-dev",
          "libwebsockets-evlib-glib"]
 
 
@@ -96,12 +97,13 @@ class Sandbox:
         repo = os.path.join(self.dir, "repo")
         os.makedirs(os.path.join(repo, "deploy"))
         shutil.copy(SCRIPT, os.path.join(repo, "deploy"))
-        mods = os.path.join(repo, "tests", "browser", "node_modules", "playwright-core")
-        os.makedirs(mods)
-        shutil.copy(os.path.join(ROOT, "tests", "browser", "package.json"),
-                    os.path.join(repo, "tests", "browser"))
-        shutil.copy(os.path.join(ROOT, "tests", "browser", "node_modules", "playwright-core",
-                                 "package.json"), mods)
+        for npm_dir in (os.path.join("tests", "browser"), "ice"):
+            mods = os.path.join(repo, npm_dir, "node_modules", "playwright-core")
+            os.makedirs(mods)
+            shutil.copy(os.path.join(ROOT, npm_dir, "package.json"),
+                        os.path.join(repo, npm_dir))
+            shutil.copy(os.path.join(ROOT, npm_dir, "node_modules", "playwright-core",
+                                     "package.json"), mods)
         # The deployment tests' npm half, already installed and up to date.
         dep = os.path.join(repo, "tests", "deploy")
         os.makedirs(os.path.join(dep, "node_modules"))

@@ -262,46 +262,77 @@ def test_uclient_totals():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def test_kill9_loses_at_most_an_interval_then_rebuild():
+def test_kill9_under_load_loses_at_most_an_interval_then_rebuild():
+    """kill -9 while three users relay at once (UDP Send, UDP ChannelData,
+    TCP ChannelData) on two workers: every line of the ledger parses, no
+    byte is counted twice, at most the last interval is missing, and the
+    restarted daemon's usage (rebuilt from the ledger) is the ledger's, per
+    user."""
     tmp = tempfile.mkdtemp(prefix="icehub-ledger-")
     path = os.path.join(tmp, "usage.jsonl")
-    peer = Peer()
+    peers = [Peer() for _ in range(3)]
     try:
-        d = ledger_daemon("ledger-kill9", path).start()
-        c = TurnClient(d.port, "alice", "pw-a")
-        assert c.allocate()[0] == 2
-        assert c.permit(peer.addr)[0] == 2
-        t_end = time.time() + 3.5
-        while time.time() < t_end:
-            c.send_indication(peer.addr, b"k" * 700)
-            time.sleep(0.002)
+        d = ledger_daemon("ledger-kill9", path, ["--turn.threads=2"]).start()
+        users = [("alice", "pw-a", "udp", False), ("bob", "pw-b", "udp", True),
+                 ("carol", "pw-c", "tcp", True)]
+        clients = []
+        for (user, pw, tr, chan), p in zip(users, peers):
+            c = TurnClient(d.port, user, pw, transport=tr)
+            assert c.allocate()[0] == 2
+            if chan:
+                assert c.channel_bind(0x4001, p.addr)[0] == 2
+            else:
+                assert c.permit(p.addr)[0] == 2
+            clients.append((c, chan, p))
+
+        def load(c, chan, p):
+            t_end = time.time() + 3.5
+            while time.time() < t_end:
+                if chan:
+                    c.send_channel(0x4001, b"k" * 700)
+                else:
+                    c.send_indication(p.addr, b"k" * 700)
+                time.sleep(0.002)
+
+        threads = [threading.Thread(target=load, args=x) for x in clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         time.sleep(0.2)  # what was sent has arrived
         d.proc.kill()
         d.proc.wait()
         t_kill = time.time()
-        sent = peer.received
         # Every line parses (no torn record) and no byte is counted twice.
         recs = read_records(path)
-        got = totals(recs)["to_peer_bytes"]
-        assert got <= sent
-        # All but the last interval: the ledger holds at least everything
-        # that had arrived two seconds (one interval plus a tick) before the
-        # kill.
-        before = max([b for (t, b) in peer.log if t <= t_kill - 2.0] or [0])
-        print(f"      kill -9: peer got {sent}, ledger {got}, 2 s before kill {before}")
-        assert got >= before > 0, (got, before, sent)
+        for (user, _, _, _), p in zip(users, peers):
+            got = totals(recs, user)["to_peer_bytes"]
+            assert got <= p.received, (user, got, p.received)
+            # All but the last interval: the ledger holds at least everything
+            # that had arrived two seconds (one interval plus a tick) before
+            # the kill.
+            before = max([b for (t, b) in p.log if t <= t_kill - 2.0] or [0])
+            print(f"      kill -9: {user}: peer got {p.received}, ledger {got}, "
+                  f"2 s before kill {before}")
+            assert got >= before > 0, (user, got, before, p.received)
         rc, out, err = usage_cli(path, "--json")
-        assert rc == 0 and json.loads(out)["total"]["to_peer_bytes"] == got, err
+        got_all = totals(recs)["to_peer_bytes"]
+        assert rc == 0 and json.loads(out)["total"]["to_peer_bytes"] == got_all, err
 
-        # A restart rebuilds the period's usage from the ledger.
+        # A restart rebuilds the period's usage from the ledger, per user.
         d2 = ledger_daemon("ledger-kill9-restart", path).start()
         m = d2.metrics()
-        assert m['icehub_turn_user_relayed_bytes{user="alice",direction="to_peer"}'] == got
+        for user, _, _, _ in users:
+            key = f'icehub_turn_user_relayed_bytes{{user="{user}",direction="to_peer"}}'
+            assert m[key] == totals(recs, user)["to_peer_bytes"], user
+        assert api_usage(d2)["totals"]["to_peer_bytes"] == got_all
         assert "rebuilt usage" in d2.log()
         d2.stop()
-        c.close()
+        for c, _, _ in clients:
+            c.close()
     finally:
-        peer.close()
+        for p in peers:
+            p.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -319,7 +350,11 @@ def test_rotation_and_sighup_reopen():
             s, _ = traffic(c, peer, 20, 100, use_channel=False)
             sent += s
             clients.append(c)
-        time.sleep(2.5)  # interim records -> several rotations
+        def rotations():
+            return sorted(f for f in os.listdir(tmp) if re.fullmatch(
+                r"usage\.jsonl\.\d{8}T\d{6}(-\d+)?", f))
+        # Interim records (one a second per allocation) -> several rotations.
+        assert wait_for(lambda: len(rotations()) >= 2, timeout=10), os.listdir(tmp)
         moved = path + ".logrotated"
         os.rename(path, moved)
         d.send_signal(signal.SIGHUP)
@@ -330,8 +365,7 @@ def test_rotation_and_sighup_reopen():
         assert d.stop()[0] == 0
         for c in clients:
             c.close()
-        rotated = sorted(f for f in os.listdir(tmp) if re.fullmatch(
-            r"usage\.jsonl\.\d{8}T\d{6}(-\d+)?", f))
+        rotated = rotations()
         assert len(rotated) >= 2, os.listdir(tmp)
         files = [os.path.join(tmp, f) for f in rotated] + [moved, path]
         for f in files[:-2]:
@@ -445,27 +479,49 @@ def test_user_byte_quota_throttle():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+class TmpfsDisk:
+    """A 64 KiB tmpfs in a temporary directory (the suite runs as root),
+    unmounted and removed at the end."""
+
+    def __enter__(self):
+        self.tmp = tempfile.mkdtemp(prefix="icehub-ledger-")
+        self.path = os.path.join(self.tmp, "disk")
+        os.mkdir(self.path)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", self.path],
+                       check=True)
+        return self.path
+
+    def __exit__(self, *exc):
+        subprocess.run(["umount", self.path])
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def fill(disk):
+    fd = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while os.write(fd, b"\0" * 512) > 0:
+            pass
+    except OSError:
+        pass
+    os.close(fd)
+
+
 def test_disk_full_keeps_and_retries():
     """A full disk: writes fail and are counted, records wait in memory
     (no torn line is left), and once there is room again everything is
     written: the ledger still adds up to the byte. Uses a 64 KiB tmpfs
     (the suite runs as root)."""
-    tmp = tempfile.mkdtemp(prefix="icehub-ledger-")
-    disk = os.path.join(tmp, "disk")
-    os.mkdir(disk)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", disk], check=True)
+    with TmpfsDisk() as disk:
+        disk_full_continue(disk)
+
+
+def disk_full_continue(disk):
     path = os.path.join(disk, "usage.jsonl")
     peer = Peer()
     d = ledger_daemon("ledger-diskfull", path)
     try:
         d.start()
-        fd = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            while os.write(fd, b"\0" * 512) > 0:
-                pass
-        except OSError:
-            pass
-        os.close(fd)
+        fill(disk)
         sent = 0
         clients = []
         for i in range(3):
@@ -478,9 +534,12 @@ def test_disk_full_keeps_and_retries():
         m = d.metrics()
         assert m["icehub_ledger_queue_bytes"] > 0
         assert m["icehub_ledger_records_dropped_total"] == 0
+        assert m["icehub_ledger_failing"] == 1
+        assert m["icehub_turn_allocations_active"] == 3  # ledger.on_error = continue
         assert "No space left on device" in d.log()
         os.unlink(os.path.join(disk, "filler"))
         wait_for(lambda: d.metrics()["icehub_ledger_queue_bytes"] == 0, timeout=5)
+        assert wait_for(lambda: d.metrics()["icehub_ledger_failing"] == 0, timeout=5)
         assert d.stop()[0] == 0
         for c in clients:
             c.close()
@@ -490,8 +549,53 @@ def test_disk_full_keeps_and_retries():
     finally:
         d.stop()
         peer.close()
-        subprocess.run(["umount", disk])
-        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_disk_full_with_on_error_stop():
+    """ledger.on_error = stop: while the ledger cannot write, live
+    allocations end (end_reason "accounting") and Allocate gets 508; once the
+    disk has room again, allocations are accepted and every record,
+    the ended allocation's final one included, is written."""
+    with TmpfsDisk() as disk:
+        disk_full_stop(disk)
+
+
+def disk_full_stop(disk):
+    path = os.path.join(disk, "usage.jsonl")
+    peer = Peer()
+    d = ledger_daemon("ledger-diskfull-stop", path, ["--ledger.on_error=stop"])
+    try:
+        d.start()
+        c = TurnClient(d.port, "alice", "pw-a")
+        assert c.allocate()[0] == 2
+        sent, _ = traffic(c, peer, 5, 300, use_channel=True)
+        fill(disk)
+        c.send_channel(0x4001, b"x" * 200)  # a record is due within the interval
+        sent += 200
+        assert wait_for(lambda: d.metrics()["icehub_ledger_failing"] == 1, timeout=5)
+        assert wait_for(lambda: d.metrics()["icehub_turn_allocations_active"] == 0, timeout=5)
+        c2 = TurnClient(d.port, "bob", "pw-b")
+        cls, attrs, _ = c2.allocate()
+        assert cls == 3 and error_code(attrs) == (508, "Insufficient Capacity (usage accounting)")
+        m = d.metrics()
+        assert m['icehub_turn_allocate_errors_total{code="508",reason="capacity_accounting"}'] == 1
+        assert "allocations refused and ended" in d.log()
+        os.unlink(os.path.join(disk, "filler"))
+        assert wait_for(lambda: d.metrics()["icehub_ledger_failing"] == 0, timeout=5)
+        # The workers let go of the hold at their next tick (within a second).
+        c3 = TurnClient(d.port, "bob", "pw-b")
+        assert wait_for(lambda: c3.allocate()[0] == 2, timeout=3, interval=0.3)
+        assert "writing again: allocations accepted" in d.log()
+        assert d.stop()[0] == 0
+        recs = read_records(path)
+        ended = [r for r in recs if r["type"] == "final" and r["quota_user"] == "alice"]
+        assert len(ended) == 1 and ended[0]["end_reason"] == "accounting", ended
+        assert totals(recs, "alice")["to_peer_bytes"] == sent == peer.received
+        for x in (c, c2, c3):
+            x.close()
+    finally:
+        d.stop()
+        peer.close()
 
 
 def test_bad_ledger_path_fails_at_start():

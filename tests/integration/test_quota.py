@@ -22,7 +22,12 @@ SIZE = 1000             # bytes per message
 
 
 def quota_daemon(name, extra=()):
-    args = [f"--turn.users={USER}:{PASS}", f"--turn.secrets={SECRET}",
+    # A small bucket (16 KiB instead of the default second of the rate): a
+    # token bucket lets through its burst on top of the rate in any window,
+    # so with the default a sender that stalls for a while (a busy machine)
+    # gets up to 100 kB back at once and a 2.5 s window reads 40% high. With
+    # 16 KiB the most a window can read above the cap is 16 KiB / window.
+    args = ["--quota.allocation_burst=16384", f"--turn.users={USER}:{PASS}", f"--turn.secrets={SECRET}",
             "--turn.realm=icehub.test", "--turn.allowed_peers=127.0.0.0/8",
             f"--quota.allocation_bps={CAP // 1000}k", "--cost.egress_per_gb=0.09",
             "--cost.currency=EUR", "--log.level=info"] + list(extra)

@@ -342,3 +342,46 @@ def test_signal_metrics_pass_promtool():
         await a.close()
     with Daemon("signal-metrics", args=BASE) as d:
         run(go(d))
+
+
+def test_signal_burst_arrives_whole_in_order_and_as_written():
+    """A burst of relays from several senders to one peer: its messages
+    queue and leave corked, several per TCP segment; each arrives whole, in
+    order, with "data" exactly as its sender wrote it (numbers too: 0.1 is
+    not re-encoded as 0.10000000000000001)."""
+    async def go(d):
+        peers = [await connect(d) for _ in range(4)]
+        ids = [(await p.join("burst"))["id"] for p in peers]
+        for i, p in enumerate(peers):
+            for _ in range(len(peers) - 1 - i):
+                await p.expect("peer-joined")
+        raw = RawWS(d.http_port)
+        raw.send_text(json.dumps({"type": "join", "room": "burst"}))
+        me = None
+        while me is None:
+            op, payload = raw.recv_frame(3)
+            m = json.loads(payload)
+            if m["type"] == "joined":
+                me = m["id"]
+        for p in peers:
+            await p.expect("peer-joined", id=me)
+        n = 200
+        for k in range(n):
+            src = peers[k % len(peers)]
+            await src.send('{"type":"signal","to":"%s","data":{"k":%d,"x":0.1,"s":"\\u00e9"}}'
+                           % (me, k))
+        got = []
+        while len(got) < n:
+            op, payload = raw.recv_frame(3)
+            assert op == 1
+            got.append(payload.decode())
+        want = ['{"type":"signal","from":"%s","data":{"k":%d,"x":0.1,"s":"\\u00e9"}}'
+                % (ids[k % len(peers)], k) for k in range(n)]
+        # Each sender's messages in its order (senders interleave freely).
+        for i in range(len(peers)):
+            assert [g for g in got if f'"from":"{ids[i]}"' in g] == want[i::len(peers)]
+        raw.close()
+        for p in peers:
+            await p.close()
+    with Daemon("signal-burst", args=FAST) as d:
+        run(go(d))

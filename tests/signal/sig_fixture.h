@@ -63,6 +63,8 @@ static inline void fx_default_cfg(sig_cfg_t *c)
     c->token_secret = "token-secret";
     c->turn_secret = "turn-secret";
     c->turn_port = 3478;
+    c->ice_urls = CMN_ICE_STUN | CMN_ICE_TURN_UDP | CMN_ICE_TURN_TCP | CMN_ICE_TURNS;
+    c->client_stats = true;
     c->max_message = 4096;
     c->rate = 10;
     c->burst = 20;

@@ -99,6 +99,50 @@ static void test_ice_servers_without_turn(void **state)
     json_decref(j);
 }
 
+/* signal.ice_servers: each URL only when chosen; TURN credentials only with a
+ * TURN URL; turns: only with TLS as well. */
+static void test_ice_servers_choice(void **state)
+{
+    (void)state;
+    sig_cfg_t c;
+    fx_default_cfg(&c);
+    c.turns_port = 5349;
+    c.ice_urls = CMN_ICE_STUN;
+    json_t *j = ice(&c, "h", "p", 0);
+    assert_int_equal(json_array_size(j), 1);
+    assert_string_equal(url(j, 0, 0), "stun:h:3478");
+    assert_null(json_object_get(json_array_get(j, 0), "credential"));
+    json_decref(j);
+
+    c.ice_urls = CMN_ICE_TURN_TCP | CMN_ICE_TURNS;
+    j = ice(&c, "h", "p", 0);
+    assert_int_equal(json_array_size(j), 2);
+    assert_string_equal(url(j, 0, 0), "turn:h:3478?transport=tcp");
+    assert_null(url(j, 0, 1));
+    assert_string_equal(url(j, 1, 0), "turns:h:5349?transport=tcp");
+    assert_non_null(json_object_get(json_array_get(j, 0), "credential"));
+    json_decref(j);
+
+    c.ice_urls = CMN_ICE_TURN_UDP;
+    j = ice(&c, "h", "p", 0);
+    assert_int_equal(json_array_size(j), 1);
+    assert_string_equal(url(j, 0, 0), "turn:h:3478?transport=udp");
+    assert_null(url(j, 0, 1));
+    json_decref(j);
+
+    c.ice_urls = CMN_ICE_TURNS;
+    c.turns_port = 0; /* no TLS: nothing left to hand out */
+    j = ice(&c, "h", "p", 0);
+    assert_int_equal(json_array_size(j), 0);
+    json_decref(j);
+
+    c.ice_urls = 0;
+    c.turns_port = 5349;
+    j = ice(&c, "h", "p", 0);
+    assert_int_equal(json_array_size(j), 0);
+    json_decref(j);
+}
+
 static void test_tokens(void **state)
 {
     (void)state;
@@ -170,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_ice_servers_shape),
         cmocka_unit_test(test_ice_servers_hosts),
         cmocka_unit_test(test_ice_servers_without_turn),
+        cmocka_unit_test(test_ice_servers_choice),
         cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_cfg_copy),
     };

@@ -400,6 +400,39 @@ static void test_unauth_rate_limit(void **state)
     assert_int_equal(fx_allocate(fx), 0);
 }
 
+/* Binding answers and 400s to strangers have their own bucket
+ * (turn.answer_rate): turn_answer_allowed for the caller's, and the state
+ * machine's own 400 for a method it does not serve. */
+static void test_answer_rate_limit(void **state)
+{
+    fx_t *fx = *state;
+    stun_enc_t e;
+    fx->cfg.answer_rate = 2; /* burst 4 */
+    const cmn_addr_t *src = &fx->tuple.client;
+    for (int i = 0; i < 3; i++)
+        assert_true(turn_answer_allowed(fx->t, src, fx->now));
+    fx_begin(fx, &e, 0x00F, STUN_CLASS_REQUEST); /* no such method here */
+    assert_int_equal(fx_send(fx, &e, false), 400);
+    fx_begin(fx, &e, 0x00F, STUN_CLASS_REQUEST);
+    assert_int_equal(fx_send(fx, &e, false), -1);
+    assert_int_equal(fx->res.drop, TURN_DROP_ANSWER_RATE_LIMITED);
+    assert_false(turn_answer_allowed(fx->t, src, fx->now));
+    /* The 401 bucket is another one. */
+    fx_begin(fx, &e, STUN_METHOD_ALLOCATE, STUN_CLASS_REQUEST);
+    stun_enc_transport(&e, 17);
+    assert_int_equal(fx_send(fx, &e, false), 401);
+    /* Other IPs have their own; half a second refills one token. */
+    cmn_addr_t other;
+    fx_addr(&other, "203.0.113.99:1");
+    assert_true(turn_answer_allowed(fx->t, &other, fx->now));
+    fx->now += 0.5;
+    assert_true(turn_answer_allowed(fx->t, src, fx->now));
+    assert_false(turn_answer_allowed(fx->t, src, fx->now));
+    /* 0: unlimited. */
+    fx->cfg.answer_rate = 0;
+    assert_true(turn_answer_allowed(fx->t, src, fx->now));
+}
+
 static void test_unauthenticated_leaves_no_state(void **state)
 {
     fx_t *fx = *state;
@@ -442,6 +475,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pwalgs_must_echo, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_userhash, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_unauth_rate_limit, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_answer_rate_limit, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_unauthenticated_leaves_no_state, fx_setup,
                                         fx_teardown),
     };

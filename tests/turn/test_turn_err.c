@@ -64,8 +64,9 @@ static void test_codes(void **state)
         {TURN_ERR_QUOTA_BYTES, 486},       {TURN_ERR_USER_REVOKED, 403},
         {TURN_ERR_CAP_TOTAL, 508},         {TURN_ERR_CAP_PORT, 508},
         {TURN_ERR_CAP_TOKEN, 508},         {TURN_ERR_CAP_PERMS, 508},
-        {TURN_ERR_CAP_CHANNELS, 508},      {TURN_ERR_SERVER, 500},
-        {TURN_ERR_TRY_ALTERNATE, 300},     {TURN_ERR_DRAINING, 403},
+        {TURN_ERR_CAP_CHANNELS, 508},      {TURN_ERR_CAP_ACCOUNTING, 508},
+        {TURN_ERR_SERVER, 500},            {TURN_ERR_TRY_ALTERNATE, 300},
+        {TURN_ERR_DRAINING, 403},
     };
     assert_int_equal(CMN_ARRAY_LEN(cases), TURN_ERR_COUNT - 1);
     for (size_t i = 0; i < CMN_ARRAY_LEN(cases); i++)

@@ -2,8 +2,9 @@
  *
  * test_turn_perm.c: turn/turn_perm.c with the fake clock: permission and
  * channel expiry, the 5-minute channel quarantine (with and without a
- * tick), and thousands of channels and permissions found through their
- * hash indexes across growth and sweeps.
+ * tick), thousands of channels and permissions found through their
+ * hash indexes across growth and sweeps, and churn that stays within the
+ * limits.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -133,6 +134,35 @@ static void test_many_channels(void **state)
         assert_null(turn__chan_by_num(a, (uint16_t)(0x4000 + i), fx->now));
 }
 
+/* Churn: a client that keeps asking for permissions and channels to new
+ * peers, for hours of fake time. Past the limits it is refused; as old
+ * ones expire new ones fit; the arrays never grow past the limits (the
+ * quarantine holds channel numbers, not more memory). */
+static void test_churn_is_bounded(void **state)
+{
+    fx_t *fx = *state;
+    char peer[64];
+    long_life(fx);
+    fx->cfg.max_permissions = 16;
+    fx->cfg.max_channels = 8;
+    unsigned ok = 0, refused = 0;
+    for (int i = 0; i < 20000; i++) {
+        peer_text(peer, sizeof(peer), i);
+        int rc = i % 3 ? fx_permission(fx, peer)
+                       : fx_bind(fx, (uint16_t)(0x4000 + i % 0x1000), peer);
+        rc == 0 ? ok++ : refused++;
+        if (i % 50 == 0) {
+            fx_tick(fx, 20);
+            assert_int_equal(fx_refresh(fx, 3600), 0);
+        }
+        turn_alloc_t *a = fx_alloc(fx);
+        assert_true(a->nperms <= 16 && a->capperms <= 16);
+        assert_true(a->nchans <= 8 + 8 && a->capchans <= 32);
+    }
+    /* About 16 permissions per 300 s and 8 channels per 600 s of the 8000 s. */
+    assert_true(ok > 250 && refused > 15000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +171,7 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_without_tick, fx_setup_alloc, fx_teardown),
         cmocka_unit_test_setup_teardown(test_many_channels, fx_setup_alloc, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_churn_is_bounded, fx_setup_alloc, fx_teardown),
     };
     return cmocka_run_group_tests_name("test_turn_perm", tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * test_turn_shared.c: turn/turn_shared.c: the cross-worker allocation
  * limits: per user, per client IP (any port, mapped forms counted as
  * IPv4), total, which limit is reported first, unlimited zeros, release,
- * changing limits, and several threads acquiring and releasing at once.
+ * changing limits, holding every new allocation, and several threads
+ * acquiring and releasing at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -76,6 +77,27 @@ static void test_total_and_order(void **state)
     turn_shared_free(s);
 }
 
+/* turn_shared_hold (ledger.on_error = stop): 508 for everyone, after the
+ * client's own limits; nothing counted while held; released, all is as
+ * before. */
+static void test_hold(void **state)
+{
+    (void)state;
+    turn_shared_t *s = turn_shared_new(0, 1, 0);
+    cmn_addr_t a = ip("192.0.2.1:1");
+    assert_int_equal(turn__shared_acquire(s, "alice", &a), TURN_OK);
+    assert_false(turn_shared_held(s));
+    assert_true(turn_shared_hold(s, true));
+    assert_false(turn_shared_hold(s, true)); /* no change */
+    assert_true(turn_shared_held(s));
+    assert_int_equal(turn__shared_acquire(s, "bob", &a), TURN_ERR_CAP_ACCOUNTING);
+    assert_int_equal(turn__shared_acquire(s, "alice", &a), TURN_ERR_QUOTA_USER);
+    assert_int_equal(turn_shared_active(s), 1);
+    assert_true(turn_shared_hold(s, false));
+    assert_int_equal(turn__shared_acquire(s, "bob", &a), TURN_OK);
+    turn_shared_free(s);
+}
+
 static void test_free_with_entries(void **state)
 {
     (void)state;
@@ -140,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_per_user),
         cmocka_unit_test(test_per_ip),
         cmocka_unit_test(test_total_and_order),
+        cmocka_unit_test(test_hold),
         cmocka_unit_test(test_free_with_entries),
         cmocka_unit_test(test_threads),
     };
