@@ -8,8 +8,10 @@
  * leave, undelivered from a remote node, resume on another node with the
  * queue and messages in flight, a dead node's peers announced left, the
  * link down (local service, undelivered) and back (resync, conflicts),
- * bad cluster messages, and a node's live upgrade (its rooms exported with
- * the other nodes' members).
+ * bad cluster messages, stats reports about peers on other nodes (one per
+ * pair, kept across a move, forgotten when the peer leaves), the director
+ * with signal.ice_servers, and a node's live upgrade (its rooms exported
+ * with the other nodes' members).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -205,6 +207,61 @@ static void test_resume_with_messages_in_flight(void **state)
         while (next <= 6)
             expect_signal(a2, "bob", next++);
         assert_true(fx_none(a2) && fx_none(b));
+        sim_free(s);
+    }
+}
+
+static const char stats_bob[] =
+    "{\"type\":\"stats\",\"peer\":\"bob\",\"result\":\"connected\",\"local\":\"relay\","
+    "\"remote\":\"srflx\",\"relay\":\"udp\",\"seconds\":0.8,\"restarts\":0}";
+
+static uint64_t stats_counted(sim_t *s, int node)
+{
+    return sig_hub_client_stats(s->n[node].fx->h)
+        ->conns[SIG_RESULT_CONNECTED][SIG_CAND_RELAY][SIG_CAND_SRFLX][SIG_RELAY_UDP];
+}
+
+static uint64_t stats_dups(sim_t *s, int node)
+{
+    return sig_hub_client_stats(s->n[node].fx->h)->dropped[SIG_STATS_DROP_DUPLICATE];
+}
+
+/* A stats report about a peer on another node counts once per pair: the
+ * pairs move with a peer that resumes elsewhere, and a pair may be
+ * reported again once its peer left the room (wherever it was). */
+static void test_stats_across_nodes(void **state)
+{
+    (void)state;
+    for (size_t pi = 0; pi < 3; pi++) {
+        sim_t *s = sim_new(policies[pi]);
+        fx_conn_t *a = sim_open(s, 0), *b = sim_open(s, 1);
+        json_t *ja = sim_join(s, 0, a, "r", "alice");
+        char buf[256];
+        snprintf(buf, sizeof(buf), "{\"type\":\"resume\",\"token\":\"%s\"}",
+                 fx_str(ja, "resume"));
+        sim_join(s, 1, b, "r", "bob");
+        fx_expect(a, "peer-joined");
+        sim_say(s, 0, a, stats_bob);
+        sim_say(s, 0, a, stats_bob);
+        assert_int_equal(stats_counted(s, 0), 1);
+        assert_int_equal(stats_dups(s, 0), 1);
+        /* alice moves to node2: her pair with bob goes with her. */
+        sim_gone(s, 0, a);
+        fx_conn_t *a2 = sim_open(s, 2);
+        sim_say(s, 2, a2, buf);
+        fx_expect(a2, "resumed");
+        sim_say(s, 2, a2, stats_bob);
+        assert_int_equal(stats_counted(s, 2), 0);
+        assert_int_equal(stats_dups(s, 2), 1);
+        /* bob leaves on node1 and comes back: a new connection to report. */
+        sim_say(s, 1, b, "{\"type\":\"leave\"}");
+        fx_expect(b, "left");
+        fx_expect(a2, "peer-left");
+        sim_join(s, 1, b, "r", "bob");
+        fx_expect(a2, "peer-joined");
+        sim_say(s, 2, a2, stats_bob);
+        assert_int_equal(stats_counted(s, 2), 1);
+        assert_true(fx_none(a2));
         sim_free(s);
     }
 }
@@ -532,6 +589,57 @@ static char *sim_upgrade(sim_t *s, int i, size_t *len)
     return text;
 }
 
+/* The director picks and orders the relays, signal.ice_servers_max bounds
+ * them, signal.ice_servers picks each one's URLs. */
+static void test_director_with_url_kinds(void **state)
+{
+    (void)state;
+    sig_cfg_t cfg;
+    fx_default_cfg(&cfg);
+    cfg.node = "hub";
+    cfg.fed_heartbeat = 1;
+    cfg.ice_servers_max = 2;
+    cfg.ice_urls = CMN_ICE_TURN_TCP | CMN_ICE_TURNS;
+    fx_t *fx = fx_new_cfg(&cfg);
+    double now = fx->now;
+    sig_node_info_t n = {.port = 3478, .tls_port = 5349, .allocs = 1, .max_allocs = 100};
+    snprintf(n.node, sizeof(n.node), "tls");
+    snprintf(n.host, sizeof(n.host), "10.0.0.1");
+    size_t len;
+    char *t = sig_node_encode(&n, now, &len);
+    sig_hub_fed_node(fx->h, t, len, now);
+    cmn_free(t);
+    heartbeat(fx->h, "plain", "10.0.0.2", 50, 100, false, now);
+    heartbeat(fx->h, "busy", "10.0.0.3", 90, 100, false, now);
+    json_t *ice = sig__ice_servers(&fx->h->cfg, sig__fed_dir(fx->h), "h.example", "u", now);
+    char *text = json_dumps(ice, JSON_COMPACT);
+    /* No stun:, no UDP; "tls" (least loaded) with turns:, "plain" without;
+     * "busy" past the bound. */
+    assert_int_equal(json_array_size(ice), 3);
+    const char *want[] = {"turn:10.0.0.1:3478?transport=tcp", "turns:10.0.0.1:5349?transport=tcp",
+                          "turn:10.0.0.2:3478?transport=tcp"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *urls = json_object_get(json_array_get(ice, i), "urls");
+        assert_int_equal(json_array_size(urls), 1);
+        assert_string_equal(json_string_value(json_array_get(urls, 0)), want[i]);
+        assert_non_null(json_object_get(json_array_get(ice, i), "credential"));
+    }
+    assert_null(strstr(text, "10.0.0.3"));
+    free(text);
+    json_decref(ice);
+    /* stun alone: one stun: URL, of the first relay, and no credentials. */
+    fx->h->cfg.ice_urls = CMN_ICE_STUN;
+    ice = sig__ice_servers(&fx->h->cfg, sig__fed_dir(fx->h), "h.example", "u", now);
+    assert_int_equal(json_array_size(ice), 1);
+    assert_string_equal(json_string_value(json_array_get(
+                            json_object_get(json_array_get(ice, 0), "urls"), 0)),
+                        "stun:10.0.0.1:3478");
+    assert_null(json_object_get(json_array_get(ice, 0), "credential"));
+    json_decref(ice);
+    void *st = fx;
+    fx_teardown(&st);
+}
+
 static void test_upgrade_keeps_cluster_members(void **state)
 {
     (void)state;
@@ -588,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_limits_cluster_wide),
         cmocka_unit_test(test_resume_on_another_node),
         cmocka_unit_test(test_resume_with_messages_in_flight),
+        cmocka_unit_test(test_stats_across_nodes),
         cmocka_unit_test(test_dead_node_peers_leave),
         cmocka_unit_test(test_link_down_and_back),
         cmocka_unit_test(test_conflict_after_partition),
@@ -595,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_undelivered_across_nodes),
         cmocka_unit_test(test_bad_cluster_messages),
         cmocka_unit_test(test_director_ranks_relays),
+        cmocka_unit_test(test_director_with_url_kinds),
         cmocka_unit_test(test_upgrade_keeps_cluster_members),
     };
     return cmocka_run_group_tests_name("test_sig_fed", tests, NULL, NULL);
