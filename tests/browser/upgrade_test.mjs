@@ -144,7 +144,8 @@ const finishPump = async ({ other, sentByOther }) => {
     same_channel: !!peer && peer.channel === t.channel &&
       peer.channel.__mark === 'before-upgrade' && peer.channel.readyState === 'open',
     pc_state: peer ? peer.pc.connectionState : null, pair, signal: t.signal || null,
-    stream_restarts: peer ? peer.stats.streamRestarts : null, missing,
+    ice_restarts: peer ? peer.stats.iceRestarts : null, missing,
+    pair_before: (t.trace.find((e) => e[1] === 'start') || [])[2] || null,
     send_errors: t.sendErrors.slice(0, 20),
     trace: t.trace };
 };
