@@ -74,8 +74,9 @@ async function join(page, url) {
   });
 }
 
-// In the page: mark the peer connection and channel, count events, and send a
-// numbered message every 20 ms; received numbers and arrival times are kept.
+// In the page: mark the peer connection and channel, count events, and get ready
+// to send a numbered message every 20 ms (t.go()); received numbers and arrival
+// times are kept.
 const startPump = (other) => {
   const c = window.icehubDemo.client;
   const peer = c.peers.get(other);
@@ -108,12 +109,13 @@ const startPump = (other) => {
     }
   });
   c.on('signal', ({ from, data }) => { if (data && data.upgrade) t.signal = [from, data.upgrade]; });
-  t.timer = setInterval(() => {
+  t.go = () => { t.timer = setInterval(t.tick, 20); };
+  t.tick = () => {
     if (!peer.channel || peer.channel.readyState !== 'open') return;
     const n = t.sent++;
     // A send that throws still counts as sent (and fails the test); say why.
     try { peer.send(`n:${n}`); } catch (err) { t.sendErrors.push([n, String(err)]); }
-  }, 20);
+  };
 };
 
 const pumpState = () => {
@@ -145,7 +147,7 @@ const finishPump = async ({ other, sentByOther }) => {
       peer.channel.__mark === 'before-upgrade' && peer.channel.readyState === 'open',
     pc_state: peer ? peer.pc.connectionState : null, pair, signal: t.signal || null,
     ice_restarts: peer ? peer.stats.iceRestarts : null, missing,
-    pair_before: (t.trace.find((e) => e[1] === 'start') || [])[2] || null,
+    pair_before: t.pairBefore,
     send_errors: t.sendErrors.slice(0, 20),
     trace: t.trace };
 };
@@ -176,8 +178,19 @@ async function main() {
           pair.remote.candidateType === 'relay';
       }, other);
     }
+    // Both pages listen before either sends (else the first numbers can arrive
+    // before the other page's handler and count as lost).
     await a.evaluate(startPump, idB);
     await b.evaluate(startPump, idA);
+    await a.evaluate(() => window.__t.go());
+    await b.evaluate(() => window.__t.go());
+    for (const [page, id] of [[a, idB], [b, idA]]) {
+      await page.evaluate(async (o) => {
+        const p = await window.icehubDemo.client.peers.get(o).getSelectedPair();
+        window.__t.pairBefore = p ? `${p.local.relayProtocol || p.local.protocol}:` +
+          `${p.local.port}->${p.remote.port}` : null;
+      }, id);
+    }
     await a.waitForTimeout(1000);
     const pairA = await a.evaluate((id) => window.icehubDemo.client.peers.get(id)
       .getSelectedPair(), idB);
