@@ -186,7 +186,12 @@ async function main() {
     await b.evaluate(() => window.__t.go());
     for (const [page, id] of [[a, idB], [b, idA]]) {
       await page.evaluate(async (o) => {
-        const p = await window.icehubDemo.client.peers.get(o).getSelectedPair();
+        // getStats can be without a selected pair for a moment under load.
+        let p = null;
+        for (let i = 0; i < 100 && !p; i++) {
+          p = await window.icehubDemo.client.peers.get(o).getSelectedPair();
+          if (!p) await new Promise((r) => setTimeout(r, 50));
+        }
         window.__t.pairBefore = p ? `${p.local.relayProtocol || p.local.protocol}:` +
           `${p.local.port}->${p.remote.port}` : null;
       }, id);
