@@ -13,7 +13,9 @@
 //     fails (Chromium says connectionState "failed" while iceConnectionState
 //     still says "disconnected"),
 //   - reconnects with the resume token when the socket drops, keeping its peer id;
-//     what it sends meanwhile is queued and goes out after `resumed`,
+//     what it sends meanwhile is queued and goes out after `resumed`; a connection
+//     relayed over a TURN allocation on TCP or TLS then restarts ICE (after a live
+//     upgrade such an allocation stays with the old icehubd until its drain ends),
 //   - reports peers joining and leaving, remote tracks, data channels, connection
 //     states and the selected candidate pair type (host, srflx, relay) from getStats,
 //     following the pair as it changes after "connected" (relay first, then direct;
@@ -189,7 +191,7 @@ export class IcehubPeer {
     // Counters, for tests and curiosity.
     this.stats = { offers: 0, answers: 0, candidatesSent: 0, candidatesReceived: 0,
       collisions: 0, ignoredOffers: 0, iceRestarts: 0, credentialRestarts: 0, resyncs: 0,
-      staleAnswers: 0, errors: 0 };
+      streamRestarts: 0, staleAnswers: 0, errors: 0 };
     this._makingOffer = false;
     this._ignoreOffer = false;
     this._answerPending = false;  // setRemoteDescription(answer) in progress
@@ -395,6 +397,23 @@ export class IcehubPeer {
   // the other never saw). So it sends its pending offer again and asks the peer to do
   // the same ({"resync": true}); perfect negotiation settles the two offers as any
   // collision, and a description that arrives twice is harmless.
+  // After a resume: a connection relayed through a TURN allocation over TCP or TLS
+  // restarts ICE while that allocation still works. The hub may now be a new icehubd
+  // that took over with a live upgrade; a stream allocation cannot move and ends
+  // with the old process's drain, and the browser fails its connection at that
+  // moment. The restart gathers allocations on the process that serves now and
+  // moves the connection onto them before then. <since>: when the resume came (a
+  // restart since then, for new credentials, does the same).
+  async _leaveStreamRelay(since) {
+    if (!this.pc || this.closed || this.pc.connectionState !== 'connected') return;
+    let p = null;
+    try { p = await this.getSelectedPair(); } catch (_) { return; }
+    const relay = p && relayTransport(p.local);
+    if ((relay !== 'tcp' && relay !== 'tls') || this.closed || this._lastRestart >= since) return;
+    this.stats.streamRestarts++;
+    this.restartIce();
+  }
+
   _resync() {
     if (!this.pc || this.closed) return;
     this.stats.resyncs++;
@@ -991,6 +1010,7 @@ export class IcehubClient extends Emitter {
   }
 
   _onResumed(msg) {
+    const since = Date.now();
     this.id = msg.id || this.id;
     this.room = msg.room || this.room;
     if (msg.resume) this.resumeToken = msg.resume;
@@ -1004,6 +1024,7 @@ export class IcehubClient extends Emitter {
     for (const id of now) this._addPeer(id);
     this._flushOutbox();
     for (const p of this.peers.values()) p._resync();
+    for (const p of this.peers.values()) p._leaveStreamRelay(since);
     this._emit('resumed', { id: this.id, peers: [...now] });
   }
 

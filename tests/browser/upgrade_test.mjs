@@ -28,6 +28,9 @@ const base = cfg.base || 'http://127.0.0.1:8080';
 const room = cfg.room || `upgrade-${process.pid}`;
 const artifacts = cfg.artifacts || path.join(process.cwd(), 'artifacts');
 const timeoutMs = cfg.timeout_ms || 15000;
+// With cfg.turn_transport ("udp" or "tcp") the pages use only icehubd's TURN URL of
+// that transport, so the relay candidates come from allocations over it.
+const turnTransport = cfg.turn_transport || null;
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
@@ -43,6 +46,21 @@ async function waitIn(page, what, fn, arg, ms = timeoutMs) {
   }
 }
 
+// In the page, before its scripts: RTCPeerConnection drops the TURN URLs of other
+// transports from every configuration it gets.
+const onlyTurnOver = (transport) => {
+  const Native = window.RTCPeerConnection;
+  const keep = (u) => !/^turns?:/i.test(u) ||
+    (/[?&]transport=tcp/i.test(u) ? 'tcp' : 'udp') === transport;
+  const only = (c) => (c && Array.isArray(c.iceServers) ? { ...c, iceServers: c.iceServers
+    .map((s) => ({ ...s, urls: [].concat(s.urls).filter(keep) }))
+    .filter((s) => s.urls.length) } : c);
+  window.RTCPeerConnection = class extends Native {
+    constructor(c, ...rest) { super(only(c), ...rest); }
+    setConfiguration(c) { return super.setConfiguration(only(c)); }
+  };
+};
+
 const lines = readline.createInterface({ input: process.stdin });
 const nextLine = () => new Promise((resolve) => lines.once('line', resolve));
 
@@ -56,12 +74,14 @@ async function join(page, url) {
   });
 }
 
-// In the page: mark the peer connection and channel, count events, and send a
-// numbered message every 20 ms; received numbers and arrival times are kept.
+// In the page: mark the peer connection and channel, count events, and get ready
+// to send a numbered message every 20 ms (t.go()); received numbers and arrival
+// times are kept.
 const startPump = (other) => {
   const c = window.icehubDemo.client;
   const peer = c.peers.get(other);
-  const t = window.__t = { sent: 0, got: [], at: [], events: [], states: [], pc: peer.pc,
+  const t = window.__t = { sent: 0, got: [], at: [], events: [], states: [], sendErrors: [],
+    pc: peer.pc,
     channel: peer.channel };
   peer.pc.__mark = 'before-upgrade';
   peer.channel.__mark = 'before-upgrade';
@@ -69,6 +89,19 @@ const startPump = (other) => {
     c.on(ev, (e) => t.events.push([ev, e && e.peer ? e.peer.id : (e && e.id) || null]));
   }
   peer.pc.addEventListener('connectionstatechange', () => t.states.push(peer.pc.connectionState));
+  // When and on which pair each state came (what a failure report needs).
+  t.trace = [];
+  const note = async (what) => {
+    const at = Math.round(performance.now());
+    const p = await peer.getSelectedPair().catch(() => null);
+    t.trace.push([at, what, p ? `${p.local.relayProtocol || p.local.protocol}:${p.local.port}->` +
+      `${p.remote.port}` : null]);
+  };
+  for (const ev of ['connectionstatechange', 'iceconnectionstatechange']) {
+    peer.pc.addEventListener(ev, () => note(`${ev.replace('statechange', '')}=` +
+      (ev[0] === 'c' ? peer.pc.connectionState : peer.pc.iceConnectionState)));
+  }
+  note('start');
   c.on('message', ({ data }) => {
     if (typeof data === 'string' && data.startsWith('n:')) {
       t.got.push(Number(data.slice(2)));
@@ -76,9 +109,13 @@ const startPump = (other) => {
     }
   });
   c.on('signal', ({ from, data }) => { if (data && data.upgrade) t.signal = [from, data.upgrade]; });
-  t.timer = setInterval(() => {
-    if (peer.channel && peer.channel.readyState === 'open') peer.send(`n:${t.sent++}`);
-  }, 20);
+  t.go = () => { t.timer = setInterval(t.tick, 20); };
+  t.tick = () => {
+    if (!peer.channel || peer.channel.readyState !== 'open') return;
+    const n = t.sent++;
+    // A send that throws still counts as sent (and fails the test); say why.
+    try { peer.send(`n:${n}`); } catch (err) { t.sendErrors.push([n, String(err)]); }
+  };
 };
 
 const pumpState = () => {
@@ -97,6 +134,9 @@ const finishPump = async ({ other, sentByOther }) => {
   }
   const peer = c.peers.get(other);
   const inOrder = t.got.every((n, i) => n === i);
+  const seen = new Set(t.got);
+  const missing = [];
+  for (let n = 0; n < sentByOther && missing.length < 20; n++) if (!seen.has(n)) missing.push(n);
   let gap = 0;
   for (let i = 1; i < t.at.length; i++) gap = Math.max(gap, t.at[i] - t.at[i - 1]);
   const pair = peer ? await peer.getSelectedPair() : null;
@@ -105,7 +145,11 @@ const finishPump = async ({ other, sentByOther }) => {
     same_pc: !!peer && peer.pc === t.pc && peer.pc.__mark === 'before-upgrade',
     same_channel: !!peer && peer.channel === t.channel &&
       peer.channel.__mark === 'before-upgrade' && peer.channel.readyState === 'open',
-    pc_state: peer ? peer.pc.connectionState : null, pair, signal: t.signal || null };
+    pc_state: peer ? peer.pc.connectionState : null, pair, signal: t.signal || null,
+    ice_restarts: peer ? peer.stats.iceRestarts : null, missing,
+    pair_before: t.pairBefore,
+    send_errors: t.sendErrors.slice(0, 20),
+    trace: t.trace };
 };
 
 async function main() {
@@ -116,7 +160,11 @@ async function main() {
   try {
     browser = await chromium.launch({ executablePath: cfg.executable || '/usr/bin/chromium',
       headless: true, args: FLAGS, timeout: 30000 });
-    for (let i = 0; i < 2; i++) pages.push(await (await browser.newContext()).newPage());
+    for (let i = 0; i < 2; i++) {
+      const context = await browser.newContext();
+      if (turnTransport) await context.addInitScript(onlyTurnOver, turnTransport);
+      pages.push(await context.newPage());
+    }
     const [a, b] = pages;
     const url = `${base}/?debug=1&room=${encodeURIComponent(room)}&relay=1`;
     const idA = await join(a, url);
@@ -130,11 +178,34 @@ async function main() {
           pair.remote.candidateType === 'relay';
       }, other);
     }
+    // Both pages listen before either sends (else the first numbers can arrive
+    // before the other page's handler and count as lost).
     await a.evaluate(startPump, idB);
     await b.evaluate(startPump, idA);
+    await a.evaluate(() => window.__t.go());
+    await b.evaluate(() => window.__t.go());
+    for (const [page, id] of [[a, idB], [b, idA]]) {
+      await page.evaluate(async (o) => {
+        // getStats can be without a selected pair for a moment under load.
+        let p = null;
+        for (let i = 0; i < 100 && !p; i++) {
+          p = await window.icehubDemo.client.peers.get(o).getSelectedPair();
+          if (!p) await new Promise((r) => setTimeout(r, 50));
+        }
+        window.__t.pairBefore = p ? `${p.local.relayProtocol || p.local.protocol}:` +
+          `${p.local.port}->${p.remote.port}` : null;
+      }, id);
+    }
     await a.waitForTimeout(1000);
-    out({ step: 'connected', a: idA, b: idB, before: await a.evaluate(pumpState) });
+    const pairA = await a.evaluate((id) => window.icehubDemo.client.peers.get(id)
+      .getSelectedPair(), idB);
+    out({ step: 'connected', a: idA, b: idB, before: await a.evaluate(pumpState),
+      relay_a: pairA && pairA.local.relayProtocol });
     check((await nextLine()).trim() === 'upgraded', 'no "upgraded" from the harness');
+    for (const page of [a, b]) {
+      await page.evaluate(() => window.__t.trace.push([Math.round(performance.now()), 'upgraded',
+        null]));
+    }
     const beforeA = await a.evaluate(pumpState);
     const beforeB = await b.evaluate(pumpState);
     for (const page of [a, b]) {
@@ -172,6 +243,13 @@ async function main() {
       }
       if (!r.pair || r.pair.local.candidateType !== 'relay' ||
           r.pair.remote.candidateType !== 'relay') problems.push(`${name}: pair ${JSON.stringify(r.pair)}`);
+    }
+    if (turnTransport) {
+      for (const [name, r] of [['a', ra], ['b', rb]]) {
+        if (!r.pair || r.pair.local.relayProtocol !== turnTransport) {
+          problems.push(`${name}: not relayed over TURN/${turnTransport}`);
+        }
+      }
     }
     if (!ra.signal || ra.signal[0] !== idB) problems.push('a: no signal from b by its old id');
     ok = problems.length === 0;

@@ -7,13 +7,21 @@ second icehubd takes over with --upgrade. Afterwards both pages resumed on
 the new process with their peer ids (no rejoin), their RTCPeerConnection
 and DataChannel are the ones they had, every message arrived in order, the
 pair is still relay/relay, and a hub signal by the old id gets through. The
-old process exits by itself; the new one's /metrics shows the allocations
-it took over and the resumes.
+old process exits by itself (after turn.drain_timeout: Chromium's TURN/TCP
+allocations stay with it); the new one's /metrics shows the allocations it
+took over and the resumes.
+
+Chromium may pick a pair on its TURN/TCP allocation instead. Such an
+allocation cannot move; icehub.js restarts ICE after the resume, onto the
+new process, while the old one still relays. A second call with only the
+TURN/TCP URL shows that: never "failed", nothing lost, and afterwards the
+pair runs through an allocation over TCP on the new process.
 
 Needs: /usr/bin/chromium, node and tests/browser/node_modules (deploy/install-deps.sh).
 """
 import json
 import os
+import signal
 import subprocess
 import tempfile
 
@@ -37,22 +45,31 @@ def read_json_line(p, want):
     return None
 
 
-def test_chromium_call_survives_a_live_upgrade():
+# The old process serves its TCP connections this long after the upgrade:
+# room for the pages to resume and move off stream allocations (icehub.js).
+DRAIN = 6
+
+
+def upgrade_call(name, turn_transport=None):
+    """One call through an --upgrade; returns (connected, after, old allocations,
+    the new process's metrics)."""
     assert os.path.exists(CHROMIUM), "no /usr/bin/chromium: run deploy/install-deps.sh"
     assert os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")), \
         "no tests/browser/node_modules: run deploy/install-deps.sh"
     cleanup = ensure_non_loopback_ipv4()
     tmp = tempfile.TemporaryDirectory()
     args = ["--turn.allowed_peers=127.0.0.0/8", "--signal.resume_seconds=20",
+            f"--turn.drain_timeout={DRAIN}",
             f"--upgrade.socket={os.path.join(tmp.name, 'upgrade.sock')}"]
-    old = Daemon("browser-upgrade-old", args=args)
+    old = Daemon(f"{name}-old", args=args)
     new = None
-    errpath = os.path.join(ARTIFACTS, "upgrade-browser-node.log")
+    errpath = os.path.join(ARTIFACTS, f"{name}-node.log")
     p = None
     try:
         old.start()
         cfg = {"base": f"http://127.0.0.1:{old.http_port}", "room": "upgrade-room",
-               "artifacts": ARTIFACTS, "timeout_ms": int(15000 * SCALE), "executable": CHROMIUM}
+               "artifacts": ARTIFACTS, "timeout_ms": int(15000 * SCALE), "executable": CHROMIUM,
+               "turn_transport": turn_transport}
         with open(errpath, "wb") as errf:
             p = subprocess.Popen(["node", SCRIPT, json.dumps(cfg)], cwd=BROWSER_DIR,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errf,
@@ -60,32 +77,30 @@ def test_chromium_call_survives_a_live_upgrade():
         connected = read_json_line(p, "connected")
         assert connected and connected.get("step") == "connected", \
             f"pages did not connect: {connected}; see {errpath}"
-        m0 = old.metrics()
-        allocs = m0["icehub_turn_allocations_active"]
-        assert allocs >= 2, m0
-        new = successor(old, "browser-upgrade-new")
+        allocs = old.metrics()["icehub_turn_allocations_active"]
+        assert allocs >= 2, allocs
+        new = successor(old, f"{name}-new")
         new.start()
-        assert wait_for(lambda: old.proc.poll() is not None, 10), old.log()[-2000:]
+        assert wait_for(lambda: old.proc.poll() is not None, DRAIN + 10), old.log()[-2000:]
         assert old.proc.returncode == 0, old.log()[-2000:]
         p.stdin.write("upgraded\n")
         p.stdin.flush()
         after = read_json_line(p, "after")
-        with open(os.path.join(ARTIFACTS, "upgrade-browser-results.json"), "w") as f:
+        with open(os.path.join(ARTIFACTS, f"{name}-results.json"), "w") as f:
             json.dump({"connected": connected, "after": after}, f, indent=1)
         assert after and after.get("ok"), f"after the upgrade: {json.dumps(after)[:3000]}"
         rc = p.wait(30)
         assert rc == 0, rc
         print(f"      longest gap between DataChannel messages: "
-              f"a {after['a']['longest_gap_ms']} ms, b {after['b']['longest_gap_ms']} ms",
+              f"a {after['a']['longest_gap_ms']} ms, b {after['b']['longest_gap_ms']} ms; "
+              f"a relayed over {connected.get('relay_a')} before the upgrade",
               flush=True)
         m = new.metrics()
-        # Each page's UDP allocations moved (Chromium's TCP ones, unused,
-        # ended with the old process: turn.drain_timeout is 0 here).
-        assert 2 <= m["icehub_upgrade_allocations"] <= allocs, (m, allocs)
         assert m['icehub_signal_resumes_total{result="success"}'] >= 2
         assert m['icehub_signal_resumes_total{result="failure"}'] == 0
-        rc, _ = new.stop()
+        rc, _ = new.stop(signal.SIGINT)  # at once, not a drain
         assert rc == 0, new.log()[-2000:]
+        return connected, after, allocs, m
     finally:
         if p and p.poll() is None:
             p.kill()
@@ -96,3 +111,23 @@ def test_chromium_call_survives_a_live_upgrade():
         tmp.cleanup()
         if cleanup:
             cleanup()
+
+
+def test_chromium_call_survives_a_live_upgrade():
+    connected, after, allocs, m = upgrade_call("upgrade-browser")
+    # Each page's UDP allocations moved (its TCP ones stayed with the old process).
+    assert 2 <= m["icehub_upgrade_allocations"] <= allocs, (m, allocs)
+
+
+def test_chromium_call_over_turn_tcp_moves_off_the_old_process():
+    connected, after, allocs, m = upgrade_call("upgrade-browser-tcp", turn_transport="tcp")
+    assert connected["relay_a"] == "tcp", connected
+    assert m["icehub_upgrade_allocations"] == 0, m  # nothing over UDP to move
+    # Each side resumed on a TCP pair and ICE restarted (new credentials came
+    # with the resume, or icehub.js left the stream allocation): the pair
+    # moved onto allocations of the new process before the old one ended.
+    assert after["a"]["ice_restarts"] + after["b"]["ice_restarts"] >= 1, after
+    for r in (after["a"], after["b"]):
+        assert r["pair_before"].startswith("tcp:"), r["pair_before"]
+        assert not r["pair_before"].startswith(f"tcp:{r['pair']['local']['port']}-"), r
+    assert m["icehub_turn_allocations_total{result=\"success\"}"] >= 2, m

@@ -2,7 +2,9 @@
 both directions, and the negative cases: 401 wrong password and expired
 credential, 438 stale nonce, 403 for denied peers (IPv4-mapped forms too),
 no relaying without permission, 437, 486/508 limits, retransmissions."""
+import contextlib
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -62,6 +64,16 @@ def test_relay_both_directions_channel_and_indication():
         assert wait_for(lambda: d.metrics()["icehub_turn_allocations_active"] == 0)
 
 
+@contextlib.contextmanager
+def stopped(d):
+    """The daemon stopped (SIGSTOP) for the block, continued after it."""
+    os.kill(d.proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(d.proc.pid, signal.SIGCONT)
+
+
 def burst(d, gso):
     c = TurnClient(d.port, USER, PASS)
     assert c.allocate()[0] == 2
@@ -70,12 +82,17 @@ def burst(d, gso):
     c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     # A "video frame": 40 datagrams of 1000 bytes and a short tail, each way.
     frame = [bytes([i]) * 1000 for i in range(40)] + [b"tail"]
-    for pkt in frame:
-        p.sendto(pkt, c.relayed)
+    # The daemon is stopped while a burst is sent, so the whole burst waits in
+    # its socket and is read in one batch, as a burst from a busy network is;
+    # otherwise how many datagrams a read finds depends on the scheduler.
+    with stopped(d):
+        for pkt in frame:
+            p.sendto(pkt, c.relayed)
     got = [c.recv_data() for _ in frame]
     assert got == [("channel", 0x4020, pkt) for pkt in frame], "peer->client burst mangled"
-    for pkt in frame:
-        c.send_channel(0x4020, pkt)
+    with stopped(d):
+        for pkt in frame:
+            c.send_channel(0x4020, pkt)
     assert [p.recvfrom(2000)[0] for _ in frame] == frame, "client->peer burst mangled"
 
 
