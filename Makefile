@@ -19,9 +19,11 @@
 # build needs (--build-only), the test targets everything.
 
 VERSION := 0.1.0
-PKGS := libwebsockets openssl libconfig jansson liburing
+PKGS := libwebsockets openssl libconfig jansson liburing hiredis
 # libev (the HTTP thread's event loop, with lws's plugin for it) has no .pc file.
 EV_CHECK := test -f /usr/include/ev.h && ls /usr/lib/*/libwebsockets-evlib_ev.so >/dev/null 2>&1
+# The daemon's Redis thread runs hiredis on a GLib main loop (daemon/ihd_redis.c).
+DAEMON_PKGS := glib-2.0
 TEST_PKGS := cmocka
 # icehub-probe (ice/) also links libnice (and its GLib) and libsrtp2.
 ICE_PKGS := nice libsrtp2 glib-2.0
@@ -31,10 +33,10 @@ ICE_PKGS := nice libsrtp2 glib-2.0
 # set (clang, cmocka, coturn, Chromium, ...), which `make test` also checks each time.
 TEST_GOALS := test unit-test asan-test integration-test fuzz bench test-deploy
 ifneq ($(filter $(TEST_GOALS),$(MAKECMDGOALS)),)
-DEPS_CHECK := $(PKGS) $(ICE_PKGS) $(TEST_PKGS)
+DEPS_CHECK := $(PKGS) $(DAEMON_PKGS) $(ICE_PKGS) $(TEST_PKGS)
 DEPS_MODE :=
 else
-DEPS_CHECK := $(PKGS) $(ICE_PKGS)
+DEPS_CHECK := $(PKGS) $(DAEMON_PKGS) $(ICE_PKGS)
 DEPS_MODE := --build-only
 endif
 ifeq ($(filter clean help deps,$(MAKECMDGOALS)),)
@@ -98,13 +100,18 @@ help:
 deps:
 	sh deploy/install-deps.sh
 
+DAEMON_CFLAGS := $(shell pkg-config --cflags $(DAEMON_PKGS) 2>/dev/null)
+DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS) 2>/dev/null)
+$(R_DAEMON_OBJS): RELEASE_CFLAGS += $(DAEMON_CFLAGS)
+$(A_DAEMON_OBJS): ASAN_CFLAGS += $(DAEMON_CFLAGS)
+
 bin/icehubd: $(R_DAEMON_OBJS) $(R)/libicehub.a
 	@mkdir -p bin
-	$(CC) $(RELEASE_CFLAGS) -o $@ $(R_DAEMON_OBJS) $(R)/libicehub.a $(LDLIBS)
+	$(CC) $(RELEASE_CFLAGS) -o $@ $(R_DAEMON_OBJS) $(R)/libicehub.a $(LDLIBS) $(DAEMON_LIBS)
 
 bin/icehubd-asan: $(A_DAEMON_OBJS) $(A)/libicehub.a
 	@mkdir -p bin
-	$(CC) $(ASAN_CFLAGS) -o $@ $(A_DAEMON_OBJS) $(A)/libicehub.a $(LDLIBS)
+	$(CC) $(ASAN_CFLAGS) -o $@ $(A_DAEMON_OBJS) $(A)/libicehub.a $(LDLIBS) $(DAEMON_LIBS)
 
 $(R)/libicehub.a: $(R_LIB_OBJS)
 	@rm -f $@
@@ -237,6 +244,10 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libfuzz.a
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -o $@ $< build/fuzz/libfuzz.a \
 	    $(FUZZ_LDFLAGS) $(FUZZ_LIBS)
+
+# What a cluster node reads from Redis (signal/sig_fed*.c, sig_dir.c and
+# acct/acct_clu.c); its hub's ids come from the seeded generator too.
+build/fuzz/fuzz_fed: FUZZ_LDFLAGS := -Wl,--wrap=cmn_random
 
 # The probe's network parsers (ice/, the pure files only) have their own
 # target: fuzz_ice.

@@ -124,9 +124,14 @@ int acct_ledger_read(FILE *f, const char *name, acct_rec_fn fn, acct_warn_fn war
 typedef struct acct_urow_s {
     cmn_map_node_t node;        /* in acct_utab_t.map, by name */
     bool quota_blocked;         /* the usage table blocked this user (ACCT_BLOCK_QUOTA) */
+    bool dirty;                 /* cluster: counts moved past <flushed>, listed for a batch */
     const char *realm;          /* users: the realm row's name (same table set) */
     uint64_t to_peer_bytes, to_client_bytes, to_peer_packets, to_client_packets;
     uint64_t allocations;       /* started this period */
+    acct_counts_t remote;       /* cluster: the other nodes' counts this period */
+    uint64_t remote_allocations;
+    acct_counts_t flushed;      /* cluster: of this node's counts, what the cluster has */
+    uint64_t flushed_allocations;
     char name[];
 } acct_urow_t;
 
@@ -155,6 +160,12 @@ size_t acct_utab_top(const acct_utab_t *t, size_t k, acct_urow_t **out);
 static inline uint64_t acct_urow_bytes(const acct_urow_t *r)
 {
     return r->to_peer_bytes + r->to_client_bytes;
+}
+
+/* Bytes of the whole cluster: this node's and the others'. */
+static inline uint64_t acct_urow_all(const acct_urow_t *r)
+{
+    return acct_urow_bytes(r) + r->remote.to_peer_bytes + r->remote.to_client_bytes;
 }
 
 /* ---- The ledger writer (acct_ledger.c) ----------------------------------- */
@@ -320,6 +331,74 @@ typedef struct acct_hist_s {
 void acct_hist_observe(acct_hist_t *h, double secs, uint64_t bytes);
 /* Write the two histograms summed over <h>[0..n). */
 void acct_hist_metrics(const acct_hist_t *h, size_t n, struct cmn_prom_s *p);
+
+/* ---- Usage across a cluster (acct_clu.c, docs/scaling.md) -------------------- */
+
+/* Every node adds its users' new counts to the cluster's totals in
+ * batches (about once a second) and hears the others' batches; quota
+ * decisions use this node's counts plus the others'. The per-node ledger
+ * stays the durable record: the cluster's totals are rebuilt from the
+ * nodes' tables when Redis loses them. */
+
+/* One user's counts in a batch. */
+typedef struct acct_brow_s {
+    char *user;                 /* owned */
+    acct_counts_t d;
+    uint64_t allocations;
+} acct_brow_t;
+
+typedef struct acct_batch_s {
+    double pstart;              /* the period the counts belong to (Unix seconds) */
+    acct_brow_t *v;             /* owned */
+    size_t n, cap;
+} acct_batch_t;
+
+#define ACCT_BATCH_MAX 100000   /* rows one batch may carry */
+
+void acct_batch_add(acct_batch_t *b, const char *user, const acct_counts_t *d,
+                    uint64_t allocations);
+void acct_batch_dispose(acct_batch_t *b);
+/* {"u":[[USER,TO_PEER_BYTES,TO_CLIENT_BYTES,TO_PEER_PACKETS,TO_CLIENT_PACKETS,ALLOCS],..]}
+ * (cmn_malloc'd, *len set); users that are not UTF-8 are written with '?'. */
+char *acct_batch_encode(const acct_batch_t *b, size_t *len);
+/* Another process wrote it: every field is checked. 0 or CMN_EINVAL with *why. */
+int acct_batch_decode(const char *data, size_t len, acct_batch_t *out, const char **why);
+
+/* Put the table in cluster mode: counts are listed for batches from now on. */
+void acct_usage_cluster(acct_usage_t *u);
+/* This node's new counts since they were last taken, for at most <max>
+ * users, into <out> (its pstart set): the cluster has them once
+ * acct_usage_taken(ok) says so; not ok puts them back. */
+size_t acct_usage_take(acct_usage_t *u, size_t max, acct_batch_t *out);
+void acct_usage_taken(acct_usage_t *u, const acct_batch_t *b, bool ok);
+/* Another node's batch number <seq>: added to the others' counts (unless
+ * <seq> is not past the last snapshot's, or it is of another period);
+ * users it puts over r->user_bytes are blocked. */
+void acct_usage_remote(acct_usage_t *u, const acct_rules_t *r, const acct_batch_t *b,
+                       uint64_t seq, double wall);
+/* The cluster's totals <all> and this node's share <own> at batch number
+ * <seq>: of <own>, what this table holds counts as flushed and the rest
+ * as history (the others'), the others' counts become all - flushed, and
+ * what the cluster lacks of this node's counts is listed again (Redis lost
+ * them, or a batch never arrived). Blocks users over the limit. */
+void acct_usage_reset(acct_usage_t *u, const acct_rules_t *r, const acct_batch_t *all,
+                      const acct_batch_t *own, uint64_t seq, double wall);
+/* The current period's start, for the cluster's key names. */
+double acct_usage_pstart(acct_usage_t *u);
+
+/* A revocation as the cluster keeps it: revoked (or lifted) at <at>. */
+typedef struct acct_rvk_s {
+    bool on;                    /* revoked; false: lifted */
+    double at;                  /* Unix seconds of the change */
+    double until;               /* revoked until (0 = no end) */
+} acct_rvk_t;
+
+/* {"on":B,"at":MS,"until":S} (cmn_malloc'd); decode checks every field. */
+char *acct_rvk_encode(const acct_rvk_t *r, size_t *len);
+int acct_rvk_decode(const char *data, size_t len, acct_rvk_t *out);
+/* Does <a> replace <b>? The later change wins; at the same moment, a
+ * revocation. */
+bool acct_rvk_newer(const acct_rvk_t *a, const acct_rvk_t *b);
 
 /* ---- Revoked users (acct_revoke.c) ------------------------------------------ */
 

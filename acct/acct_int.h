@@ -48,8 +48,25 @@ struct acct_usage_s {
     uint64_t limit;             /* quota.user_bytes the blocks were decided with */
     acct_names_t qblocked;      /* users the table blocked this period */
     uint64_t block_gen;         /* blocker->gen when qblocked was last checked */
+    /* Cluster (acct_clu.c). */
+    bool cluster;
+    uint64_t cluster_seq;       /* the last batch of others counted (or snapshot) */
+    acct_urow_t **dirty;        /* users whose counts moved since the last take */
+    size_t ndirty, dcap;
+    acct_counts_t remote_total; /* the other nodes' counts of the period */
+    uint64_t remote_allocations;
 };
 
+/* acct_usage.c, for acct_clu.c (under the mutex): a user who reaches the
+ * limit with the cluster's counts goes to <block>. */
+void acct__usage_check(acct_usage_t *u, acct_urow_t *r, acct_names_t *block);
+/* List <r> for the next batch (once). */
+void acct__usage_dirty(acct_usage_t *u, acct_urow_t *r);
+/* Apply block and lift lists outside the mutex (and free them). */
+void acct__usage_blocks(acct_usage_t *u, acct_names_t *block, acct_names_t *lift);
+/* Start a new period when <wall> or the period kind says so. */
+void acct__usage_roll(acct_usage_t *u, const acct_rules_t *r, double wall,
+                      acct_names_t *block, acct_names_t *lift);
 /* fsync the directory holding <path> (after a rename or a create there). */
 void acct__sync_dir(const char *path);
 

@@ -97,6 +97,7 @@ void acct_usage_free(acct_usage_t *u)
     acct_utab_dispose(&u->users);
     acct_utab_dispose(&u->realms);
     names_clear(&u->qblocked);
+    cmn_free(u->dirty);
     pthread_mutex_destroy(&u->mu);
     cmn_free(u);
 }
@@ -120,6 +121,11 @@ static void roll_period(acct_usage_t *u, acct_period_t period, double wall, acct
     acct_utab_init(&u->realms, ACCT_USAGE_MAX_REALMS);
     memset(&u->total, 0, sizeof(u->total));
     u->allocations = 0;
+    /* The cluster's counts of the old period go with it. */
+    u->ndirty = 0;
+    u->cluster_seq = 0;
+    memset(&u->remote_total, 0, sizeof(u->remote_total));
+    u->remote_allocations = 0;
     u->period = period;
     acct_period_bounds(period, wall, &u->pstart, &u->pend);
 }
@@ -149,12 +155,31 @@ static void apply_one(acct_usage_t *u, const char *user, const char *realm,
     u->total.to_peer_packets += d->to_peer_packets;
     u->total.to_client_packets += d->to_client_packets;
     u->allocations += started;
-    if (block && u->limit && !r->quota_blocked && r != u->users.other &&
-        acct_urow_bytes(r) >= u->limit) {
+    if (u->cluster)
+        acct__usage_dirty(u, r);
+    if (block)
+        acct__usage_check(u, r, block);
+}
+
+void acct__usage_check(acct_usage_t *u, acct_urow_t *r, acct_names_t *block)
+{
+    if (u->limit && !r->quota_blocked && r != u->users.other && acct_urow_all(r) >= u->limit) {
         r->quota_blocked = true;
         names_add(block, r->name);
         names_add(&u->qblocked, r->name);
     }
+}
+
+void acct__usage_dirty(acct_usage_t *u, acct_urow_t *r)
+{
+    if (r->dirty || r == u->users.other)
+        return;
+    if (u->ndirty == u->dcap) {
+        u->dcap = u->dcap ? 2 * u->dcap : 64;
+        u->dirty = cmn_realloc(u->dirty, u->dcap * sizeof(*u->dirty));
+    }
+    r->dirty = true;
+    u->dirty[u->ndirty++] = r;
 }
 
 typedef struct relimit_ctx_s {
@@ -165,7 +190,7 @@ typedef struct relimit_ctx_s {
 static void relimit_one(void *ctx, acct_urow_t *r)
 {
     relimit_ctx_t *c = ctx;
-    bool over = c->limit && acct_urow_bytes(r) >= c->limit;
+    bool over = c->limit && acct_urow_all(r) >= c->limit;
     if (over && !r->quota_blocked)
         names_add(c->block, r->name);
     else if (!over && r->quota_blocked)
@@ -184,6 +209,19 @@ static void relimit(acct_usage_t *u, uint64_t limit, acct_names_t *block, acct_n
     names_clear(&u->qblocked);
     relimit_ctx_t c = {limit, block, lift, &u->qblocked};
     acct_utab_foreach(&u->users, relimit_one, &c);
+}
+
+void acct__usage_roll(acct_usage_t *u, const acct_rules_t *r, double wall,
+                      acct_names_t *block, acct_names_t *lift)
+{
+    roll_period(u, r->period, wall, lift);
+    relimit(u, r->user_bytes, block, lift);
+}
+
+void acct__usage_blocks(acct_usage_t *u, acct_names_t *block, acct_names_t *lift)
+{
+    names_apply(&u->blocker, lift, ACCT_BLOCK_NONE, false);
+    names_apply(&u->blocker, block, ACCT_BLOCK_QUOTA, false);
 }
 
 void acct_usage_apply(acct_usage_t *u, const acct_rules_t *r, const acct_delta_t *d, size_t n,

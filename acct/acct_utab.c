@@ -82,7 +82,7 @@ void acct_utab_foreach(const acct_utab_t *t, void (*fn)(void *ctx, acct_urow_t *
 /* "a ranks below b": fewer bytes, then (for a stable order) a later name. */
 static bool below(const acct_urow_t *a, const acct_urow_t *b)
 {
-    uint64_t x = acct_urow_bytes(a), y = acct_urow_bytes(b);
+    uint64_t x = acct_urow_all(a), y = acct_urow_all(b);
     return x != y ? x < y : strcmp(a->name, b->name) > 0;
 }
 

@@ -21,8 +21,10 @@
 
 typedef struct snap_row_s {
     char *name, *realm;         /* owned */
-    acct_counts_t c;
+    acct_counts_t c;            /* in a cluster: every node's */
     uint64_t allocations;
+    acct_counts_t local;        /* this node's share */
+    uint64_t local_allocations;
     bool overflow;              /* the "other" row of users past the cap */
 } snap_row_t;
 
@@ -30,18 +32,25 @@ typedef struct snap_s {
     snap_row_t *users, *realms;
     size_t nusers, nrealms;
     size_t users_total;         /* rows in the table (the JSON lists at most a cap) */
-    acct_counts_t total;
-    uint64_t allocations;
+    acct_counts_t total, local_total;
+    uint64_t allocations, local_allocations;
     double pstart, pend;
+    bool cluster;
 } snap_t;
 
 static void snap_row(snap_row_t *o, const acct_urow_t *r, bool overflow)
 {
     o->name = cmn_strdup(r->name);
     o->realm = cmn_strdup(r->realm ? r->realm : "");
-    o->c = (acct_counts_t){r->to_peer_bytes, r->to_peer_packets, r->to_client_bytes,
-                                   r->to_client_packets};
-    o->allocations = r->allocations;
+    o->local = (acct_counts_t){r->to_peer_bytes, r->to_peer_packets, r->to_client_bytes,
+                               r->to_client_packets};
+    o->local_allocations = r->allocations;
+    /* The cluster's counts: the other nodes' added (zero on one node). */
+    o->c = (acct_counts_t){r->to_peer_bytes + r->remote.to_peer_bytes,
+                           r->to_peer_packets + r->remote.to_peer_packets,
+                           r->to_client_bytes + r->remote.to_client_bytes,
+                           r->to_client_packets + r->remote.to_client_packets};
+    o->allocations = r->allocations + r->remote_allocations;
     o->overflow = overflow;
 }
 
@@ -68,8 +77,14 @@ static void snap_take(acct_usage_t *u, size_t k, snap_t *s)
         snap_row(&s->realms[s->nrealms++], u->realms.other, true);
     cmn_free(rt);
     s->users_total = u->users.map.n;
-    s->total = u->total;
-    s->allocations = u->allocations;
+    s->local_total = u->total;
+    s->local_allocations = u->allocations;
+    s->total = (acct_counts_t){u->total.to_peer_bytes + u->remote_total.to_peer_bytes,
+                               u->total.to_peer_packets + u->remote_total.to_peer_packets,
+                               u->total.to_client_bytes + u->remote_total.to_client_bytes,
+                               u->total.to_client_packets + u->remote_total.to_client_packets};
+    s->allocations = u->allocations + u->remote_allocations;
+    s->cluster = u->cluster;
     s->pstart = u->pstart;
     s->pend = u->pend;
     pthread_mutex_unlock(&u->mu);
@@ -127,6 +142,11 @@ static json_t *users_json(acct_usage_t *u, const acct_view_t *v, const snap_t *s
         json_object_set_new(j, "user", jstr(r->name));
         json_object_set_new(j, "realm", jstr(r->realm));
         json_counts(j, &v->prices, &r->c, r->allocations);
+        if (s->cluster) {
+            json_t *local = json_object();
+            json_counts(local, &v->prices, &r->local, r->local_allocations);
+            json_object_set_new(j, "this_node", local);
+        }
         json_object_set_new(j, "blocked", block_json(u, r));
         if (r->overflow)
             json_object_set_new(j, "overflow", json_true());
@@ -165,6 +185,14 @@ char *acct_usage_json(acct_usage_t *u, const acct_view_t *v, double wall, size_t
     json_t *totals = json_object();
     json_counts(totals, &v->prices, &s.total, s.allocations);
     json_object_set_new(o, "totals", totals);
+    /* In a cluster the users and totals are every node's (realms stay this
+     * node's); this_node is this node's share. */
+    json_object_set_new(o, "scope", json_string(s.cluster ? "cluster" : "node"));
+    if (s.cluster) {
+        json_t *local = json_object();
+        json_counts(local, &v->prices, &s.local_total, s.local_allocations);
+        json_object_set_new(o, "this_node", local);
+    }
     char *txt = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     snap_free(&s);

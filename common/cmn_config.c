@@ -628,6 +628,45 @@ static int validate_extip(load_t *l)
     return 0;
 }
 
+static bool name_chars(const char *s, bool host)
+{
+    for (; *s; s++) {
+        char c = *s;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || (host && (c == '.' || c == ':'))))
+            return false;
+    }
+    return true;
+}
+
+/* redis.*: a URL hiredis can reach, names other nodes can use, a heartbeat
+ * key that outlives two heartbeats. The URL may hold a password, so an
+ * error shows only its scheme. */
+static int validate_redis(load_t *l)
+{
+    const cmn_settings_t *s = l->s;
+    if (!name_chars(s->redis.node_id, false))
+        return failf(l, "%s: expected 1..32 characters of A-Z a-z 0-9 - _, found \"%s\"",
+                     label_of(l, "redis.node_id"), s->redis.node_id);
+    if (!name_chars(s->redis.advertise_host, true))
+        return failf(l, "%s: expected a host name or an IP address, found \"%s\"",
+                     label_of(l, "redis.advertise_host"), s->redis.advertise_host);
+    if (s->redis.node_ttl < 2 * s->redis.heartbeat)
+        return failf(l, "%s: expected at least twice redis.heartbeat (%d s), found %d s",
+                     label_of(l, "redis.node_ttl"), s->redis.heartbeat, s->redis.node_ttl);
+    if (!s->redis.url[0])
+        return 0;
+    cmn_redis_url_t u;
+    const char *why;
+    if (cmn_config_parse_redis_url(s->redis.url, &u, &why) < 0) {
+        size_t sch = strcspn(s->redis.url, ":");
+        return failf(l, "%s: %s, found a URL starting \"%.*s\"", label_of(l, "redis.url"), why,
+                     (int)CMN_MIN(sch + 3, (size_t)16), s->redis.url);
+    }
+    explicit_bzero(&u, sizeof(u));
+    return 0;
+}
+
 static int validate(load_t *l)
 {
     const cmn_settings_t *s = l->s;
@@ -642,7 +681,7 @@ static int validate(load_t *l)
         return failf(l, "%s: expected at least one address while http.enabled is true, "
                         "found an empty list",
                      label_of(l, "http.listen"));
-    if (validate_admin(l) < 0)
+    if (validate_admin(l) < 0 || validate_redis(l) < 0)
         return CMN_EINVAL;
     return validate_signal(l);
 }

@@ -158,9 +158,27 @@ typedef struct cmn_settings_s {
         int resume_seconds;         /* signal.resume_seconds */
         int resume_queue;           /* signal.resume_queue: messages */
         int drain_delay;            /* signal.drain_delay: seconds */
+        int ice_servers_max;        /* signal.ice_servers_max: relays listed in iceServers */
         int ice_servers;            /* signal.ice_servers: CMN_ICE_* bits */
         bool client_stats;          /* signal.client_stats: count clients' stats reports */
     } signal;
+
+    /* ---- redis ---- */
+
+    struct {
+        char *url;                  /* redis.url: "" = no federation (docs/scaling.md) */
+        char *password;             /* redis.password: replaces the URL's */
+        char *prefix;               /* redis.prefix: of every key and channel */
+        char *node_id;              /* redis.node_id: "" = derived from host and listeners */
+        char *advertise_host;       /* redis.advertise_host: relay host for other nodes */
+        int timeout;                /* redis.timeout: seconds a command may take */
+        int connect_timeout;        /* redis.connect_timeout: seconds */
+        int heartbeat;              /* redis.heartbeat: seconds between heartbeats */
+        int node_ttl;               /* redis.node_ttl: seconds a heartbeat key lives */
+        int backoff_max;            /* redis.backoff_max: seconds between reconnects, at most */
+        uint64_t queue_bytes;       /* redis.queue_bytes: each way between threads */
+        bool required;              /* redis.required: /readyz 503 while Redis is away */
+    } redis;
 
     /* Where each setting's value came from, in schema order (owned; see
      * cmn_config_source). */
@@ -170,6 +188,23 @@ typedef struct cmn_settings_s {
 /* turn.external_ip = "auto": the daemon finds the public address with STUN
  * Binding requests to turn.external_ip_servers (daemon/ihd_extip.c). */
 #define CMN_EXTIP_AUTO "auto"
+
+/* A parsed redis.url (cmn_config_parse_redis_url). */
+typedef struct cmn_redis_url_s {
+    char host[256];             /* name, IPv4 or IPv6 (no brackets); "" with a socket path */
+    uint16_t port;              /* default 6379 */
+    char path[256];             /* unix:// socket path, or "" */
+    char user[128];             /* ACL user (Redis 6+), "" = the default user */
+    char password[256];         /* "" = no AUTH */
+    int db;                     /* SELECT; 0..15 */
+} cmn_redis_url_t;
+
+/* Parse redis.url: "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" (HOST a
+ * name, an IPv4 address or "[IPv6]"; USER and PASSWORD %-decoded) or
+ * "unix://PATH[?db=N]". "rediss://" (TLS) is refused: Debian 12's hiredis
+ * 0.14.1 has no TLS. Returns 0, or CMN_EINVAL with *why naming the rule
+ * broken (a static string). */
+int cmn_config_parse_redis_url(const char *text, cmn_redis_url_t *out, const char **why);
 
 /* Longest admin.token (and first line of admin.token_file), in bytes. */
 #define CMN_CONFIG_TOKEN_MAX 256

@@ -15,6 +15,8 @@
  *   RATEMAP  list elements "PATTERN=SIZE" (quota.users), kept as text for
  *            the consumer, which splits them with cmn_config_parse_ratemap.
  *
+ * Also the format of redis.url (cmn_config_parse_redis_url).
+ *
  * A file may give a SIZE as a libconfig integer (64000) or as a string
  * ("64k"), and a DOUBLE as a float or an integer. Errors say what was
  * expected through cmn__cfg_num_expect; cmn_config.c adds the place.
@@ -266,4 +268,148 @@ void cmn__cfg_num_print(FILE *f, const cmn_cfg_def_t *d, const void *p)
     }
     default: break;
     }
+}
+
+/* ---- redis.url ---------------------------------------------------------- */
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* <src>[0..n) %-decoded into <out> (cap bytes with the NUL). */
+static int pct_decode(const char *src, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)src[i];
+        if (c == '%') {
+            int hi = n - i > 2 ? hexval(src[i + 1]) : -1;
+            int lo = hi >= 0 ? hexval(src[i + 2]) : -1;
+            if (lo < 0)
+                return CMN_EINVAL;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (c < 0x20 || c == 0x7f || o + 1 >= cap)
+            return CMN_EINVAL;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+static int parse_db(const char *t, int *out)
+{
+    char *end;
+    if (*t < '0' || *t > '9')
+        return CMN_EINVAL;
+    long v = strtol(t, &end, 10);
+    if (*end || v < 0 || v > 15)
+        return CMN_EINVAL;
+    *out = (int)v;
+    return 0;
+}
+
+/* "[USER]:PASSWORD" or "USER" of redis://USERINFO@... */
+static int parse_userinfo(const char *p, size_t n, cmn_redis_url_t *out)
+{
+    const char *colon = memchr(p, ':', n);
+    size_t ul = colon ? (size_t)(colon - p) : n;
+    if (pct_decode(p, ul, out->user, sizeof(out->user)) < 0)
+        return CMN_EINVAL;
+    if (colon && pct_decode(colon + 1, n - ul - 1, out->password, sizeof(out->password)) < 0)
+        return CMN_EINVAL;
+    /* "redis://secret@host" (no colon) is the password, as redis-cli -u reads it. */
+    if (!colon) {
+        snprintf(out->password, sizeof(out->password), "%s", out->user);
+        out->user[0] = '\0';
+    }
+    return 0;
+}
+
+/* HOST[:PORT] with HOST a name, IPv4 or [IPv6]. */
+static int parse_hostport(const char *p, size_t n, cmn_redis_url_t *out)
+{
+    const char *hs = p, *he;
+    const char *rest;
+    if (n && *p == '[') {
+        he = memchr(p, ']', n);
+        if (!he)
+            return CMN_EINVAL;
+        hs = p + 1;
+        rest = he + 1;
+    } else {
+        he = memchr(p, ':', n);
+        if (!he)
+            he = p + n;
+        rest = he;
+    }
+    size_t hl = (size_t)(he - hs);
+    if (hl == 0 || hl >= sizeof(out->host))
+        return CMN_EINVAL;
+    for (size_t i = 0; i < hl; i++) {
+        char c = hs[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_' || (c == ':' && *p == '[')))
+            return CMN_EINVAL;
+    }
+    memcpy(out->host, hs, hl);
+    out->host[hl] = '\0';
+    size_t rl = (size_t)(p + n - rest);
+    if (rl == 0)
+        return 0;
+    if (*rest != ':' || rl < 2 || rl > 6)
+        return CMN_EINVAL;
+    char num[8];
+    memcpy(num, rest + 1, rl - 1);
+    num[rl - 1] = '\0';
+    char *end;
+    long port = strtol(num, &end, 10);
+    if (*end || num[0] < '0' || num[0] > '9' || port < 1 || port > 65535)
+        return CMN_EINVAL;
+    out->port = (uint16_t)port;
+    return 0;
+}
+
+int cmn_config_parse_redis_url(const char *text, cmn_redis_url_t *out, const char **why)
+{
+    memset(out, 0, sizeof(*out));
+    out->port = 6379;
+    *why = "expected redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or unix://PATH";
+    if (!strncasecmp(text, "rediss://", 9)) {
+        *why = "rediss:// (TLS) is not supported: Debian 12's hiredis 0.14.1 has no TLS; "
+               "reach Redis through a TLS tunnel on loopback (stunnel, spiped) and give "
+               "its redis:// address (docs/scaling.md)";
+        return CMN_EINVAL;
+    }
+    if (!strncasecmp(text, "unix://", 7)) {
+        const char *path = text + 7, *q = strchr(path, '?');
+        size_t pl = q ? (size_t)(q - path) : strlen(path);
+        if (pl == 0 || path[0] != '/' || pl >= sizeof(out->path))
+            return CMN_EINVAL;
+        memcpy(out->path, path, pl);
+        out->path[pl] = '\0';
+        if (q && (strncmp(q, "?db=", 4) != 0 || parse_db(q + 4, &out->db) < 0))
+            return CMN_EINVAL;
+        return 0;
+    }
+    if (strncasecmp(text, "redis://", 8) != 0)
+        return CMN_EINVAL;
+    const char *p = text + 8;
+    const char *slash = strchr(p, '/');
+    size_t auth_end = slash ? (size_t)(slash - p) : strlen(p);
+    const char *at = NULL;
+    for (size_t i = 0; i < auth_end; i++)
+        if (p[i] == '@')
+            at = p + i;
+    if (at && parse_userinfo(p, (size_t)(at - p), out) < 0)
+        return CMN_EINVAL;
+    const char *hp = at ? at + 1 : p;
+    if (parse_hostport(hp, (size_t)(p + auth_end - hp), out) < 0)
+        return CMN_EINVAL;
+    if (slash && slash[1] && parse_db(slash + 1, &out->db) < 0)
+        return CMN_EINVAL;
+    return 0;
 }

@@ -160,6 +160,14 @@ static void warn_restart_needed(const cmn_settings_t *o, const cmn_settings_t *n
         {!str_eq(o->ledger.path, n->ledger.path), "ledger.path"},
         {!str_eq(o->upgrade.socket, n->upgrade.socket), "upgrade.socket"},
         {!addrlist_equal(&o->metrics.listen, &n->metrics.listen), "metrics.listen"},
+        {!str_eq(o->redis.url, n->redis.url) || !str_eq(o->redis.password, n->redis.password) ||
+             !str_eq(o->redis.prefix, n->redis.prefix) ||
+             !str_eq(o->redis.node_id, n->redis.node_id) || o->redis.timeout != n->redis.timeout ||
+             o->redis.connect_timeout != n->redis.connect_timeout ||
+             o->redis.heartbeat != n->redis.heartbeat || o->redis.node_ttl != n->redis.node_ttl ||
+             o->redis.backoff_max != n->redis.backoff_max ||
+             o->redis.queue_bytes != n->redis.queue_bytes,
+         "redis.* (but advertise_host and required)"},
     };
     for (size_t i = 0; i < CMN_ARRAY_LEN(checks); i++)
         if (checks[i].changed)
@@ -197,7 +205,7 @@ static void reload(ihd_server_t *srv, const ihd_args_t *a)
     atomic_store_explicit(&srv->cfg, cfg, memory_order_release);
     ihd_workers_poke(srv);
     for (int spin = 0; spin < 5000; spin++) {
-        bool all = ihd_http_seen(srv, cfg->gen);
+        bool all = ihd_http_seen(srv, cfg->gen) && ihd_redis_seen(srv, cfg->gen);
         for (unsigned i = 0; i < srv->nworkers; i++)
             if (__atomic_load_n(&srv->workers[i].seen_gen, __ATOMIC_ACQUIRE) < cfg->gen)
                 all = false;
@@ -280,6 +288,12 @@ static int start_services(ihd_server_t *srv, char *why, size_t whylen)
     double t0 = ihd_now();
     if (ihd_usage_start(srv, err, sizeof(err)) < 0) {
         cmn_err("ledger", "%s", err);
+        snprintf(why, whylen, "%s", err);
+        return EXIT_CONFIG;
+    }
+    /* The cluster next: the hub and the relay find its link in place. */
+    if (ihd_cluster_start(srv, err, sizeof(err)) < 0) {
+        cmn_err("cluster", "%s", err);
         snprintf(why, whylen, "%s", err);
         return EXIT_CONFIG;
     }
@@ -400,6 +414,7 @@ static int serve(ihd_server_t *srv, const ihd_args_t *a)
     ihd_http_stop(srv);
     if (srv->nworkers)
         ihd_workers_stop(srv); /* ends the allocations: final ledger records */
+    ihd_cluster_stop(srv);     /* the last usage to the cluster, goodbye */
     ihd_usage_stop(srv);       /* writes and syncs the ledger */
     if (srv->handover) {       /* a failed upgrade: the old process kept it all */
         ihd_handover_free(srv->handover, true);

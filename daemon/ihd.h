@@ -210,6 +210,8 @@ struct ihd_server_s {
     struct ihd_admin_s *admin;  /* owned: admin API state (ihd_admin.c) */
     struct ihd_usage_s *usage;  /* owned: usage table and ledger (ihd_usage.c), or NULL */
     struct ihd_extip_s *extip;  /* owned: turn.external_ip "auto" (ihd_extip.c), or NULL */
+    struct ihd_redis_s *redis;  /* owned: the Redis thread with redis.url (ihd_redis.c), or NULL */
+    char node_id[33];           /* this node's cluster name (redis.node_id or derived) */
     /* Live upgrade (ihd_upgrade.c, ihd_handover.c). */
     int upgrade_fd;             /* listening upgrade.socket, or -1 */
     int upgrade_conn;           /* new side: the connection to the old process, or -1 */
@@ -672,7 +674,8 @@ struct sig_hub_s *ihd_ws_hub(ihd_ws_t *s);
 /* Fill the vhost protocol entry "icehub-signal" (made the vhost's default
  * protocol by the caller, so clients need no subprotocol). */
 void ihd_ws_protocol(ihd_ws_t *s, struct lws_protocols *out);
-/* Start the once-a-second timer; call before the service thread runs. */
+/* Start the once-a-second timer and take the cluster link's state; call
+ * after the import of handed-over rooms, before the service thread runs. */
 void ihd_ws_start(ihd_ws_t *s, struct lws_context *ctx);
 /* For the HTTP protocol's LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: check the
  * path (/ws), Origin, per-IP limit and draining; answers a refusal itself.
@@ -771,6 +774,32 @@ char *ihd_usage_json(ihd_server_t *srv, size_t *len);
  * health) to a /metrics page being rendered (a cmn_prom_t *). */
 void ihd_usage_metrics(ihd_server_t *srv, struct cmn_prom_s *p);
 
+
+/* Every relay worker's relayed UDP payload bytes so far, both directions
+ * (ihd_metrics.c). Any thread. */
+uint64_t ihd__relayed_bytes(ihd_server_t *srv);
+/* The usage table (ihd_usage.c); NULL without accounting. */
+acct_usage_t *ihd__usage_table(ihd_server_t *srv);
+
+/* ---- The cluster (ihd_redis.c, ihd_cluster.c; docs/scaling.md) -------- */
+
+/* Main thread, at start: this node's name into srv->node_id (redis.node_id,
+ * or the host name and a hash of the listeners and ledger path), and the
+ * Redis thread when redis.url is set. Returns 0 or CMN_EIO (<err> set). */
+int ihd_cluster_start(ihd_server_t *srv, char *err, size_t errlen);
+/* After the HTTP thread and the workers stopped: last usage, goodbye,
+ * stop the thread. */
+void ihd_cluster_stop(ihd_server_t *srv);
+/* A live upgrade committed: the node (same name) lives on in the new
+ * process, which resynchronises it. Stop the Redis thread without the
+ * goodbye, which would drop the node's members. */
+void ihd_cluster_handoff(ihd_server_t *srv);
+/* Main thread, on reload: true once the Redis thread no longer reads a
+ * configuration older than <gen> (or there is none). */
+bool ihd_redis_seen(ihd_server_t *srv, uint64_t gen);
+/* HTTP thread: a revocation until <until> (Unix seconds), or an
+ * un-revocation, made through the admin API goes to every node. */
+void ihd_cluster_revoke(ihd_server_t *srv, const char *user, bool on, double until);
 
 /* ihd_cli.c: the command line's words. */
 /* The --help text: options, then every setting with its default, type and

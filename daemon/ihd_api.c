@@ -200,6 +200,8 @@ static void user_revoke(ihd_server_t *srv, const ihd_http_req_t *req, const ihd_
             return;
         }
     }
+    /* In a cluster every node hears of it (within a second or two). */
+    ihd_cluster_revoke(srv, user, revoke, rv.until);
     if (rc == 0)
         cmn_info("admin", "user \"%s\" %s through the admin API", user,
                  revoke ? "revoked" : "un-revoked");

@@ -14,6 +14,7 @@
  * libwebsockets.h.
  */
 #include "ihd.h"
+#include "ihd_redis.h"
 
 #include <libwebsockets.h>
 #include <unistd.h>
@@ -97,6 +98,7 @@ static void http_metrics(ihd_http_t *h, ihd_http_resp_t *resp)
     cmn_prom_init(&p);
     ihd_metrics_render(h->srv, &p);
     sig_hub_metrics(ihd_ws_hub(h->sig), &p);
+    ihd_redis_metrics(h->srv->redis, &p);
     cmn_prom_family(&p, "icehub_signal_cut_off_total", "counter",
                     "WebSocket connections closed (1009) for a message that went on past "
                     "16 times signal.max_message (at least 1 MiB).");
@@ -117,7 +119,11 @@ static int http_builtin(ihd_http_t *h, const ihd_http_req_t *req, ihd_http_resp_
     }
     if (!strcmp(req->path, "/readyz")) {
         bool ready = !atomic_load(&srv->draining) && !atomic_load(&srv->stopping);
-        ihd_http_resp_text(resp, ready ? 200 : 503, "text/plain", ready ? "ready\n" : "draining\n");
+        /* redis.required: a node without its cluster is not ready. */
+        bool cluster = !srv->redis || ihd_redis_up(srv->redis) ||
+                       !atomic_load(&srv->cfg)->s.redis.required;
+        ihd_http_resp_text(resp, ready && cluster ? 200 : 503, "text/plain",
+                           !ready ? "draining\n" : cluster ? "ready\n" : "redis unreachable\n");
         return 0;
     }
     if (!strcmp(req->path, "/metrics")) {
@@ -130,7 +136,8 @@ static int http_builtin(ihd_http_t *h, const ihd_http_req_t *req, ihd_http_resp_
 /* The signaling hub's REST endpoints (signal/sig_rest.c). */
 static int http_signal(ihd_http_t *h, const ihd_http_req_t *req, ihd_http_resp_t *resp)
 {
-    sig_http_req_t sr = {.get = req->method == IHD_HTTP_GET, .path = req->path,
+    sig_http_req_t sr = {.hub = ihd_ws_hub(h->sig), .get = req->method == IHD_HTTP_GET,
+                         .path = req->path,
                          .query = req->query, .authorization = req->authorization,
                          .host = req->host};
     sig_http_resp_t out;
@@ -596,9 +603,9 @@ int ihd_http_start(ihd_server_t *srv, char *err, size_t errlen)
         cmn_free(h);
         return CMN_EIO;
     }
-    ihd_ws_start(h->sig, h->ctx);
     h->tls_gen = cfg->gen; /* the vhosts load this snapshot's files themselves */
     int rc = http_import_hub(srv, h, err, errlen);
+    ihd_ws_start(h->sig, h->ctx); /* after the import: the rooms are there when it links */
     if (rc < 0 || http_vhosts(h, &cfg->s, err, errlen) < 0 ||
         pthread_create(&h->thread, NULL, http_main, h) != 0) {
         ihd_ws_stopping(h->sig);

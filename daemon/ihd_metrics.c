@@ -49,6 +49,17 @@ static void turn_sum(ihd_server_t *srv, turn_stats_t *sum)
     }
 }
 
+uint64_t ihd__relayed_bytes(ihd_server_t *srv)
+{
+    turn_stats_t sum;
+    turn_sum(srv, &sum);
+    uint64_t n = 0;
+    for (int d = 0; d < TURN_DIR_COUNT; d++)
+        for (int tr = 0; tr < TURN_TR_COUNT; tr++)
+            n += sum.relayed_bytes[d][tr];
+    return n;
+}
+
 /* Relayed traffic (live), quota drops and cost. */
 static void relay_metrics(cmn_prom_t *p, const cmn_settings_t *s, const turn_stats_t *st)
 {

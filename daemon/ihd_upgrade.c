@@ -267,6 +267,7 @@ static void commit(ihd_server_t *srv, int c, const ihd_handover_t *h, pid_t pid)
     ihd_handover_release(srv, true);
     ihd_reserv_free_all(srv); /* the new process has its own copies */
     srv->handed_over = true;
+    ihd_cluster_handoff(srv);
     ihd_upgrade_close(srv);
     (void)upg_send(c, UPG_COMMITTED, NULL, 0, NULL, 0);
     ihd_usage_yield(srv);

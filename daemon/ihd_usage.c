@@ -376,6 +376,11 @@ void ihd_usage_alloc_end(ihd_worker_t *w, turn_alloc_t *a)
     cmn_free(acct);
 }
 
+acct_usage_t *ihd__usage_table(ihd_server_t *srv)
+{
+    return srv->usage ? srv->usage->table : NULL;
+}
+
 /* ---- Live upgrade -------------------------------------------------------------- */
 
 void ihd_usage_export(ihd_worker_t *w, uint64_t id, ihd_usage_state_t *out)

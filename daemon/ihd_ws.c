@@ -15,6 +15,7 @@
  * atomics (drain request, open count) and lws_cancel_service.
  */
 #include "ihd.h"
+#include "ihd_redis.h"
 
 #include <libwebsockets.h>
 #include <netinet/in.h>
@@ -119,6 +120,31 @@ static void op_close(void *ud, void *conn, int code, const char *reason)
     ihd_ws_t *s = ud;
     if (!s->stopping)
         pss_close(conn, code, reason);
+}
+
+/* A cluster request of the hub goes to the Redis thread (ihd_fed.c). */
+static int op_fed(void *ud, const sig_fed_req_t *r)
+{
+    ihd_ws_t *s = ud;
+    return s->stopping ? CMN_EAGAIN : ihd_fed_request(s->srv->redis, r);
+}
+
+/* On the Redis thread: there is cluster input for the hub. */
+static void fed_wake(void *arg)
+{
+    ihd_ws_t *s = arg;
+    if (s->ctx)
+        lws_cancel_service(s->ctx);
+}
+
+/* On this thread: hand the cluster's input to the hub. Relayed messages
+ * that came from another node are timed like local ones, from here. */
+static void fed_input(ihd_ws_t *s)
+{
+    s->rx_at = ihd_now();
+    s->rx_conn = (sig_conn_t *)s; /* no connection of the hub: every copy is timed */
+    ihd_fed_input(s->srv->redis, s->hub, ihd_wallclock());
+    s->rx_conn = NULL;
 }
 
 /* ---- Connections ------------------------------------------------------- */
@@ -376,6 +402,12 @@ void ihd_ws_cfg(const ihd_cfg_t *cfg, const ihd_server_t *srv, sig_cfg_t *out)
     c.ice_urls = (unsigned)s->signal.ice_servers;
     c.client_stats = s->signal.client_stats;
     c.send_queue = CMN_MAX((size_t)4 * c.max_message, (size_t)1 << 20);
+    c.ice_servers_max = (uint32_t)s->signal.ice_servers_max;
+    /* A cluster node's hub federates (srv->node_id is set at start). */
+    c.node = s->redis.url[0] ? (char *)srv->node_id : "";
+    c.fed_timeout = (uint32_t)s->redis.timeout;
+    c.fed_heartbeat = (uint32_t)s->redis.heartbeat;
+    c.fed_node_ttl = (uint32_t)s->redis.node_ttl;
     sig_cfg_copy(out, &c);
 }
 
@@ -448,6 +480,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
             lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     }
     keepalive(s);
+    fed_input(s);
     sig_hub_tick(s->hub, now);
     lws_sul_schedule(s->ctx, 0, &s->sul, tick_cb, LWS_US_PER_SEC);
 }
@@ -477,6 +510,8 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (atomic_load(&s->drain_req) && !s->draining)
             start_drain(s);
+        if (!s->stopping)
+            fed_input(s);
         return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         /* As the vhost's default protocol this one is bound to new
@@ -493,7 +528,7 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 ihd_ws_t *ihd_ws_new(ihd_server_t *srv)
 {
     ihd_ws_t *s = cmn_calloc(1, sizeof(*s));
-    sig_ops_t ops = {.ud = s, .send = op_send, .close = op_close};
+    sig_ops_t ops = {.ud = s, .send = op_send, .close = op_close, .fed = op_fed};
     const ihd_cfg_t *cfg = atomic_load(&srv->cfg);
     sig_cfg_t sc;
     ihd_ws_cfg(cfg, srv, &sc);
@@ -533,12 +568,22 @@ void ihd_ws_protocol(ihd_ws_t *s, struct lws_protocols *out)
 void ihd_ws_start(ihd_ws_t *s, struct lws_context *ctx)
 {
     s->ctx = ctx;
+    if (s->srv->redis) {
+        ihd_redis_set_wake(s->srv->redis, fed_wake, s);
+        /* A hub made while the link is up (HTTP taken back after a failed
+         * upgrade) missed the event that said so; one made before it comes
+         * up gets the event from the queue. */
+        if (ihd_redis_up(s->srv->redis))
+            sig_hub_fed_link(s->hub, true, ihd_wallclock());
+    }
     lws_sul_schedule(ctx, 0, &s->sul, tick_cb, LWS_US_PER_SEC);
 }
 
 void ihd_ws_stopping(ihd_ws_t *s)
 {
     s->stopping = true;
+    if (s->srv->redis)
+        ihd_redis_set_wake(s->srv->redis, NULL, NULL);
 }
 
 void ihd_ws_request_drain(ihd_ws_t *s)

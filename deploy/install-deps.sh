@@ -20,20 +20,22 @@
 # only that one) is stopped or disabled again afterwards.
 set -eu
 
-# What `make` needs: a C toolchain, pkg-config, the libraries icehubd links (and lws's
-# libev event-loop plugin, which it loads at start), and
-# what icehub-probe (ice/) links on top: libnice with its GLib, libsrtp2, and lws's GLib
-# event-loop plugin (the probe runs lws on libnice's GMainLoop).
+# What `make` needs: a C toolchain, pkg-config, the libraries icehubd links (hiredis for
+# the Redis federation, docs/scaling.md; and lws's libev event-loop plugin, which it loads
+# at start), and what icehub-probe (ice/) links on top: libnice with its GLib, libsrtp2,
+# and lws's GLib event-loop plugin (the probe runs lws on libnice's GMainLoop).
 BUILD_PKGS="build-essential pkg-config libwebsockets-dev libssl-dev libconfig-dev \
-libjansson-dev liburing-dev libev-dev libwebsockets-evlib-ev libnice-dev libsrtp2-dev libglib2.0-dev libwebsockets-evlib-glib"
+libjansson-dev liburing-dev libev-dev libwebsockets-evlib-ev libhiredis-dev libnice-dev libsrtp2-dev \
+libglib2.0-dev libwebsockets-evlib-glib"
 # What `make test` needs on top: clang and libFuzzer for the fuzz targets, cmocka for
 # the unit tests, clients nobody here wrote (coturn's turnutils_* and turnserver, the
 # stun client, python3-websockets, Chromium), promtool (prometheus), iproute2 and procps
 # for the tests' network set-up and process checks (the NAT lab, tests/natlab, also
-# needs iptables, below), the openssl command for test certificates, and the libraries
-# of parts to come.
-TEST_PKGS="clang libclang-rt-14-dev llvm libhiredis-dev libcmocka-dev coturn stun-client \
-python3 python3-websockets prometheus iproute2 procps chromium openssl"
+# needs iptables, below), the openssl command for test certificates, and redis-server,
+# which the cluster tests start as a plain process on loopback (its packaged service is
+# left stopped, see Services above).
+TEST_PKGS="clang libclang-rt-14-dev llvm libcmocka-dev coturn stun-client \
+python3 python3-websockets prometheus iproute2 procps chromium openssl redis-server"
 # Deployment tests (make test-deploy, tests/deploy/): podman and buildah build and
 # run the image, debootstrap makes its base image, podman-compose reads
 # deploy/compose.yaml, systemd-analyze checks the unit, iptables makes the NAT of

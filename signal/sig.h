@@ -25,6 +25,8 @@
 #define SIG_ROOM_MAX 128         /* room name length in bytes */
 #define SIG_ABUSE_WINDOW 10      /* seconds */
 #define SIG_ABUSE_MAX 50         /* errors in a window before a 1008 close */
+#define SIG_NODE_MAX 32          /* cluster node name length, url-safe characters */
+#define SIG_TOKEN_MAX 72         /* resume token: [node "."] 32 random characters */
 
 /* WebSocket close codes the hub uses (RFC 6455 §7.4.1). */
 #define SIG_CLOSE_NORMAL 1000
@@ -110,6 +112,12 @@ typedef struct sig_cfg_s {
     uint32_t resume_queue;      /* messages queued for an away peer */
     uint32_t drain_delay;       /* seconds between SIGTERM and the 1001 closes */
     size_t send_queue;          /* bytes a slow reader may have pending (glue) */
+    uint32_t ice_servers_max;   /* TURN relays listed in iceServers (0 = 1) */
+    /* Federation (sig_fed.c, docs/scaling.md): on when <node> is not empty. */
+    char *node;                 /* this node's cluster name; "" = one node */
+    uint32_t fed_timeout;       /* seconds a cluster request may take */
+    uint32_t fed_heartbeat;     /* seconds between nodes' heartbeats */
+    uint32_t fed_node_ttl;      /* seconds a heartbeat key lives */
 } sig_cfg_t;
 
 /* A deep copy of <src> into <dst>; free it with sig_cfg_dispose. */
@@ -118,6 +126,7 @@ void sig_cfg_dispose(sig_cfg_t *c);
 
 /* What the hub asks of the glue. <conn> is the handle given to
  * sig_conn_open. Neither call may re-enter the hub. */
+struct sig_fed_req_s;
 typedef struct sig_ops_s {
     void *ud;
     /* Queue one text message; <text> is borrowed for the call. */
@@ -125,6 +134,11 @@ typedef struct sig_ops_s {
     /* Close the connection with a WebSocket close code after what is
      * queued; the glue later reports sig_conn_gone. */
     void (*close)(void *ud, void *conn, int code, const char *reason);
+    /* Federation only (cfg.node set): hand one cluster request to the glue
+     * (see sig_fed_req_t); everything in <r> is borrowed for the call.
+     * Returns 0, or CMN_EAGAIN when it cannot be queued (the link is down
+     * or its queue is full). May be NULL without federation. */
+    int (*fed)(void *ud, const struct sig_fed_req_s *r);
 } sig_ops_t;
 
 typedef struct sig_hub_s sig_hub_t;
@@ -180,7 +194,7 @@ void sig_hub_observe_delivery(sig_hub_t *h, double seconds);
 #define SIG_STATE_VERSION 1
 
 /* The rooms, peers (ids, resume tokens, grace periods) and queued messages
- * as JSON (cmn_malloc'd, *len set), for a live upgrade: every peer counts
+ * (in a cluster also the members on other nodes and the join order) as JSON (cmn_malloc'd, *len set), for a live upgrade: every peer counts
  * as away from <now> (wall seconds), so its client can resume in the new
  * process. Empty of rooms when resume_seconds is 0. */
 char *sig_hub_export(const sig_hub_t *h, double now, size_t *len);
@@ -266,6 +280,98 @@ typedef struct sig_client_stats_s {
 /* The counters; borrowed, valid until the hub's next call. */
 const sig_client_stats_t *sig_hub_client_stats(const sig_hub_t *h);
 
+/* ---- Federation: rooms across nodes (sig_fed*.c, docs/scaling.md) ---- */
+
+/* Cluster requests the hub makes of the glue, which runs them on Redis
+ * (daemon/ihd_redis.c). Channels: every room has one, every node one.
+ * Answers come back in order through the sig_hub_fed_* calls below, on
+ * the hub's thread. Scripts that append members write, after <text>,
+ * ",\"s\":SEQ,\"m\":[[ID,SEQ,NODE],...]}" (SEQ: the member's join order in
+ * the room; "s" is the claimed member's own) and publish it on the room's
+ * channel, atomically with the change. */
+typedef enum sig_fed_op_e {
+    SIG_FED_SUB = 0,    /* subscribe to <room>'s channel; sig_hub_fed_subscribed follows */
+    SIG_FED_UNSUB,      /* unsubscribe from <room>'s channel */
+    SIG_FED_PUB_ROOM,   /* publish <text> on <room>'s channel */
+    SIG_FED_PUB_NODE,   /* publish <text> on node <node>'s channel */
+    SIG_FED_JOIN,       /* claim <peer> in <room> for this node unless taken or <max>
+                         * members are in; publish <text> + members; answer 0,
+                         * CMN_EEXIST (taken) or CMN_ELIMIT (full) */
+    SIG_FED_LEAVE,      /* remove <peer> from <room> if it is this node's, then
+                         * publish <text>; answer 0 or CMN_ENOENT */
+    SIG_FED_MOVE,       /* <peer> of <room> moves from node <node> to this node:
+                         * publish <text> + members; answer 0 or CMN_ENOENT */
+    SIG_FED_SYNC,       /* this node's members of <room> are <list>: add those missing
+                         * (unless another node holds the id), drop the others,
+                         * publish <text> + members; answer 0 */
+    SIG_FED_PRUNE,      /* drop this node's members of every room not in <list>,
+                         * publishing their "left" (reason closed); answer 0 */
+    SIG_FED_REAP,       /* node <node> is silent: once its heartbeat key is gone,
+                         * drop its members, publishing their "left" (timeout) */
+    SIG_FED_COUNT
+} sig_fed_op_t;
+
+typedef struct sig_fed_req_s {
+    sig_fed_op_t op;
+    uint64_t id;                /* for sig_hub_fed_result; 0 = no answer wanted */
+    const char *room;           /* borrowed, like every pointer here */
+    const char *node;
+    const char *peer;
+    const char *text;
+    size_t len;
+    uint32_t max;               /* SIG_FED_JOIN: the room's size limit */
+    const char *const *list;    /* SIG_FED_SYNC: peer ids; SIG_FED_PRUNE: room names */
+    size_t nlist;
+} sig_fed_req_t;
+
+const char *sig_fed_op_name(sig_fed_op_t op);
+
+/* The link to the cluster came up (both Redis connections work and this
+ * node's channels are subscribed) or went down. Up: the hub subscribes
+ * its rooms again and resynchronises them. Down: rooms stay as they are;
+ * joins are decided locally until the link is back. */
+void sig_hub_fed_link(sig_hub_t *h, bool up, double now);
+/* The subscription to <room>'s channel (SIG_FED_SUB) is in place. */
+void sig_hub_fed_subscribed(sig_hub_t *h, const char *room, double now);
+/* The answer to request <id>: 0 or a CMN_E* code (CMN_EAGAIN: no answer,
+ * the link broke or the request timed out). */
+void sig_hub_fed_result(sig_hub_t *h, uint64_t id, int status, double now);
+/* A message on <room>'s channel, or on this node's channel (<room> NULL).
+ * Another process wrote it: it is checked like a client's message, and a
+ * bad one is counted and dropped. */
+void sig_hub_fed_message(sig_hub_t *h, const char *room, const char *data, size_t len,
+                         double now);
+/* A node's heartbeat or goodbye from the cluster channel (sig_dir.c). */
+void sig_hub_fed_node(sig_hub_t *h, const char *data, size_t len, double now);
+/* The glue dropped cluster input (its queue overflowed): resynchronise
+ * every room. */
+void sig_hub_fed_resync(sig_hub_t *h, double now);
+
+/* ---- The relay director (sig_dir.c) ------------------------------------ */
+
+/* What a node says about itself in its heartbeat. */
+typedef struct sig_node_info_s {
+    char node[SIG_NODE_MAX + 1];
+    char host[254];             /* host for its relay URLs; "" = no relay offered */
+    uint16_t port;              /* stun:/turn: over UDP and TCP; 0 = none */
+    uint16_t tls_port;          /* turns:; 0 = none */
+    bool signal;                /* it runs a hub */
+    bool draining;              /* its relay takes no new allocations */
+    uint32_t allocs;            /* live allocations */
+    uint32_t max_allocs;        /* turn.max_allocations; 0 = unlimited */
+    uint64_t bps;               /* relayed now, bits/s, both directions */
+    uint64_t cap_bps;           /* quota.total_bps (each direction); 0 = unlimited */
+    double started;             /* Unix seconds */
+} sig_node_info_t;
+
+/* The heartbeat message for <n> (cmn_malloc'd, *len set). */
+char *sig_node_encode(const sig_node_info_t *n, double now, size_t *len);
+/* A "bye" message: node <node> is leaving the cluster on purpose. */
+char *sig_node_bye(const char *node, size_t *len);
+/* Decode a heartbeat into <out> (returns 1), a bye (returns 0, out->node
+ * set), or CMN_EINVAL with *why. */
+int sig_node_decode(const char *data, size_t len, sig_node_info_t *out, const char **why);
+
 /* ---- iceServers, credentials and tokens (sig_ice.c) ------------------ */
 
 /* The iceServers array as JSON text (cmn_malloc'd) for <user> (the peer
@@ -285,6 +391,7 @@ int sig_token_verify(const sig_cfg_t *cfg, const char *token, const char *room, 
 /* ---- REST endpoints (sig_rest.c) -------------------------------------- */
 
 typedef struct sig_http_req_s {
+    const sig_hub_t *hub;       /* for the relay director's iceServers; may be NULL */
     bool get;                   /* GET (or HEAD); anything else gets 405 */
     const char *path;           /* "/ice-servers" */
     const char *query;          /* raw query string, "" if none */

@@ -21,10 +21,12 @@ sig_hub_t *sig_hub_new(const sig_cfg_t *cfg, const sig_ops_t *ops)
     sig__map_init(&h->rooms);
     sig__map_init(&h->resumes);
     sig__map_init(&h->ips);
+    if (h->cfg.node && h->cfg.node[0])
+        h->fed = sig__fed_new(&h->cfg);
     return h;
 }
 
-static void queue_free(sig_peer_t *p)
+void sig__queue_free(sig_peer_t *p)
 {
     sig_qmsg_t *q = p->qhead;
     while (q) {
@@ -56,11 +58,9 @@ void sig_hub_free(sig_hub_t *h)
         sig_peer_t *p = r->head;
         while (p) {
             sig_peer_t *n = p->next;
-            queue_free(p);
-            if (p->reported) {
-                sig__map_dispose(p->reported);
-                cmn_free(p->reported);
-            }
+            sig__queue_free(p);
+            sig__stats_free(p);
+            cmn_free(p->move);
             cmn_free(p);
             p = n;
         }
@@ -70,6 +70,7 @@ void sig_hub_free(sig_hub_t *h)
     sig__map_dispose(&h->rooms);
     sig__map_dispose(&h->resumes);
     sig__map_dispose(&h->ips);
+    sig__fed_free(h);
     sig_cfg_dispose(&h->cfg);
     cmn_free(h);
 }
@@ -184,8 +185,20 @@ sig_conn_t *sig_conn_open(sig_hub_t *h, void *handle, const char *ip, const char
     return c;
 }
 
-static void away_unlink(sig_hub_t *h, sig_peer_t *p)
+void sig__conn_detach(sig_hub_t *h, sig_peer_t *p, const char *reason)
 {
+    sig_conn_t *old = p->conn;
+    old->peer = NULL;
+    old->refresh_at = 0;
+    old->closing = true;
+    h->ops.close(h->ops.ud, old->handle, SIG_CLOSE_NORMAL, reason);
+    p->conn = NULL;
+}
+
+void sig__away_unlink(sig_hub_t *h, sig_peer_t *p)
+{
+    if (!p->away_prev && !p->away_next && h->away != p)
+        return;
     if (p->away_prev)
         p->away_prev->away_next = p->away_next;
     else if (h->away == p)
@@ -209,6 +222,8 @@ void sig__peer_away(sig_hub_t *h, sig_peer_t *p, double until)
 
 void sig_conn_gone(sig_hub_t *h, sig_conn_t *c, double now)
 {
+    if (c->fpend)
+        sig__fed_conn_gone(h, c);
     sig_peer_t *p = c->peer;
     if (p && p->conn == c) {
         p->conn = NULL;
@@ -251,51 +266,51 @@ void sig__peer_new_resume(sig_hub_t *h, sig_peer_t *p)
 {
     if (p->resume[0])
         sig__map_del(&h->resumes, p->resume);
-    /* 32 random url-safe characters: 192 bits, unguessable. */
-    sig__random_id(p->resume);
-    sig__random_id(p->resume + SIG_ID_LEN);
+    /* 32 random url-safe characters: 192 bits, unguessable; in a cluster
+     * after the node's name and a dot, so any node knows whom to ask. */
+    if (h->fed) {
+        sig__fed_token(h, p->resume);
+    } else {
+        sig__random_id(p->resume);
+        sig__random_id(p->resume + SIG_ID_LEN);
+    }
     sig__map_put(&h->resumes, p->resume, p);
 }
 
-sig_peer_t *sig__peer_add(sig_hub_t *h, const char *room, const char *id, sig_conn_t *c)
+sig_room_t *sig__room_get(sig_hub_t *h, const char *name)
 {
-    sig_room_t *r = sig__room_find(h, room);
+    sig_room_t *r = sig__room_find(h, name);
     if (!r) {
         r = cmn_calloc(1, sizeof(*r));
-        r->name = cmn_strdup(room);
+        r->name = cmn_strdup(name);
         sig__map_put(&h->rooms, r->name, r);
     }
-    sig_peer_t *p = cmn_calloc(1, sizeof(*p));
-    snprintf(p->id, sizeof(p->id), "%s", id);
-    p->room = r;
-    p->conn = c;
-    p->prev = r->tail;
-    if (r->tail)
-        r->tail->next = p;
-    else
-        r->head = p;
-    r->tail = p;
-    r->npeers++;
-    h->npeers++;
-    if (c) /* NULL: a peer that arrives away (sig_state.c) */
-        c->peer = p;
-    sig__peer_new_resume(h, p);
-    return p;
+    return r;
 }
 
-void sig__peer_remove(sig_hub_t *h, sig_peer_t *p, int reason)
+void sig__room_insert(sig_room_t *r, sig_peer_t *p)
 {
-    static const char *const reasons[] = {"leave", "closed", "timeout"};
-    sig_room_t *r = p->room;
-    if (!p->conn && (p->away_prev || p->away_next || h->away == p))
-        away_unlink(h, p);
-    if (p->conn) {
-        p->conn->peer = NULL;
-        p->conn->refresh_at = 0;
-    }
-    sig__map_del(&h->resumes, p->resume);
-    queue_free(p);
-    sig__stats_forget(h, p);
+    /* Members come in join order; only a resync or a degraded join can
+     * bring one whose seq sorts before the last. */
+    sig_peer_t *after = r->tail;
+    while (after && p->seq && after->seq > p->seq)
+        after = after->prev;
+    p->prev = after;
+    p->next = after ? after->next : r->head;
+    if (p->next)
+        p->next->prev = p;
+    else
+        r->tail = p;
+    if (after)
+        after->next = p;
+    else
+        r->head = p;
+    p->room = r;
+    r->npeers++;
+}
+
+void sig__room_unlink(sig_room_t *r, sig_peer_t *p)
+{
     if (p->prev)
         p->prev->next = p->next;
     else
@@ -304,32 +319,121 @@ void sig__peer_remove(sig_hub_t *h, sig_peer_t *p, int reason)
         p->next->prev = p->prev;
     else
         r->tail = p->prev;
+    p->prev = p->next = NULL;
     r->npeers--;
-    h->npeers--;
-    h->left[reason]++;
-    char id[SIG_ID_MAX + 1];
-    snprintf(id, sizeof(id), "%s", p->id);
-    cmn_free(p);
-    if (!r->head) {
-        sig__map_del(&h->rooms, r->name);
-        cmn_free(r->name);
-        cmn_free(r);
-        return;
+}
+
+bool sig__room_release(sig_hub_t *h, sig_room_t *r)
+{
+    if (r->nlocal || r->npending)
+        return false;
+    /* Only remote members are left (or none): they are the cluster's to
+     * track, not ours. */
+    while (r->head) {
+        sig_peer_t *q = r->head;
+        sig__room_unlink(r, q);
+        cmn_free(q);
     }
+    if (h->fed)
+        sig__fed_room_close(h, r);
+    sig__map_del(&h->rooms, r->name);
+    cmn_free(r->name);
+    cmn_free(r);
+    return true;
+}
+
+sig_peer_t *sig__peer_add(sig_hub_t *h, const char *room, const char *id, sig_conn_t *c,
+                          uint64_t seq)
+{
+    sig_room_t *r = sig__room_get(h, room);
+    sig_peer_t *p = cmn_calloc(1, sizeof(*p));
+    snprintf(p->id, sizeof(p->id), "%s", id);
+    p->conn = c;
+    p->seq = seq ? seq : r->tail ? r->tail->seq + 1 : 1;
+    sig__room_insert(r, p);
+    r->nlocal++;
+    h->npeers++;
+    if (c)
+        c->peer = p;
+    sig__peer_new_resume(h, p);
+    return p;
+}
+
+void sig__peer_unlink(sig_hub_t *h, sig_peer_t *p)
+{
+    sig_room_t *r = p->room;
+    bool local = !p->node[0];
+    sig__away_unlink(h, p);
+    if (p->conn) {
+        p->conn->peer = NULL;
+        p->conn->refresh_at = 0;
+    }
+    if (p->resume[0])
+        sig__map_del(&h->resumes, p->resume);
+    sig__queue_free(p);
+    sig__stats_free(p);
+    sig__room_unlink(r, p);
+    if (local) {
+        r->nlocal--;
+        h->npeers--;
+    }
+    cmn_free(p->move);
+    cmn_free(p);
+    sig__room_release(h, r);
+}
+
+void sig__notify_left(sig_hub_t *h, sig_room_t *r, const char *id, const char *reason,
+                      const sig_peer_t *except)
+{
+    if (!r->nlocal)
+        return;
+    sig__stats_forget(r, id);
     json_t *o = json_object();
     json_object_set_new(o, "type", json_string("peer-left"));
     json_object_set_new(o, "id", json_string(id));
-    json_object_set_new(o, "reason", json_string(reasons[reason]));
+    json_object_set_new(o, "reason", json_string(reason));
     size_t len;
     char *text = sig__encode(o, &len);
     for (sig_peer_t *q = r->head; q; q = q->next)
-        sig__deliver(h, q, text, len, NULL, NULL);
+        if (q != except)
+            sig__deliver(h, q, text, len, NULL, NULL);
     cmn_free(text);
+}
+
+void sig__notify_joined(sig_hub_t *h, sig_peer_t *p)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("peer-joined"));
+    json_object_set_new(o, "id", json_string(p->id));
+    size_t len;
+    char *text = sig__encode(o, &len);
+    for (sig_peer_t *q = p->room->head; q; q = q->next)
+        if (q != p)
+            sig__deliver(h, q, text, len, NULL, NULL);
+    cmn_free(text);
+}
+
+void sig__peer_remove(sig_hub_t *h, sig_peer_t *p, int reason)
+{
+    sig_room_t *r = p->room;
+    h->left[reason]++;
+    if (h->fed)
+        sig__fed_left(h, p, reason);
+    char id[SIG_ID_MAX + 1];
+    snprintf(id, sizeof(id), "%s", p->id);
+    /* Keep the room while the others hear about it. */
+    r->npending++;
+    sig__peer_unlink(h, p);
+    sig__notify_left(h, r, id, sig__left_name(reason), NULL);
+    r->npending--;
+    sig__room_release(h, r);
 }
 
 int sig__deliver(sig_hub_t *h, sig_peer_t *p, const char *text, size_t len, const char *from,
                  const json_t *ref)
 {
+    if (p->node[0])
+        return 0; /* a remote member: its node delivers (sig_fed.c) */
     if (p->conn) {
         if (!p->conn->closing)
             h->ops.send(h->ops.ud, p->conn->handle, text, len);
@@ -369,18 +473,17 @@ static void peer_expire(sig_hub_t *h, sig_peer_t *p)
         sig_peer_t *s = q->from[0] ? sig__room_peer(p->room, q->from) : NULL;
         h->expired++;
         if (s && s != p) {
-            json_t *o = sig__reply("error", NULL);
-            json_object_set_new(o, "code", json_string(sig_err_name(SIG_E_UNDELIVERED)));
-            json_object_set_new(o, "to", json_string(p->id));
-            json_object_set_new(o, "message",
-                                json_string("the peer left before it could receive this"));
-            if (q->ref)
-                json_object_set(o, "ref", q->ref);
+            json_t *o = sig__undelivered(p->id, "the peer left before it could receive this",
+                                         q->ref);
             h->errors[SIG_E_UNDELIVERED]++;
-            size_t len;
-            char *text = sig__encode(o, &len);
-            sig__deliver(h, s, text, len, NULL, NULL);
-            cmn_free(text);
+            if (s->node[0] && h->fed) {
+                sig__fed_undelivered(h, p->room, s->id, o);
+            } else {
+                size_t len;
+                char *text = sig__encode(o, &len);
+                sig__deliver(h, s, text, len, NULL, NULL);
+                cmn_free(text);
+            }
         }
         cmn_free(q->text);
         if (q->ref)
@@ -403,7 +506,7 @@ void sig_hub_tick(sig_hub_t *h, double now)
     for (bool again = true; again;) {
         again = false;
         for (sig_peer_t *p = h->away; p; p = p->away_next) {
-            if (now >= p->away_until) {
+            if (now >= p->away_until && !p->move) {
                 peer_expire(h, p);
                 again = true;
                 break;
@@ -420,6 +523,8 @@ void sig_hub_tick(sig_hub_t *h, double now)
         sig__conn_refresh_at(h, c, now);
         h->refreshes++;
     }
+    if (h->fed)
+        sig__fed_tick(h, now);
 }
 
 void sig_hub_drain(sig_hub_t *h)

@@ -59,6 +59,38 @@ static json_t *urls1(const char *u)
     return a;
 }
 
+/* One relay of the list: its URL host and ports. */
+typedef struct relay_s {
+    char host[300];
+    uint16_t port, tls_port;
+} relay_t;
+
+/* The relays to list: the director's healthy ones, least loaded first,
+ * or (none known, or one node) this node's own. Returns how many. */
+static size_t relays(const sig_cfg_t *cfg, const sig_dir_t *dir, const char *host, double now,
+                     relay_t *out, size_t max)
+{
+    const sig_node_info_t *rank[16];
+    size_t n = dir ? sig__dir_rank(dir, cfg->node, now, rank, CMN_MIN(max, (size_t)16)) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *h = rank[i]->host;
+        if (!h[0])
+            url_host(cfg, host, out[i].host, sizeof(out[i].host));
+        else if (strchr(h, ':') && h[0] != '[')
+            snprintf(out[i].host, sizeof(out[i].host), "[%s]", h);
+        else
+            snprintf(out[i].host, sizeof(out[i].host), "%s", h);
+        out[i].port = rank[i]->port;
+        out[i].tls_port = rank[i]->tls_port;
+    }
+    if (n || !cfg->turn_port)
+        return n;
+    url_host(cfg, host, out[0].host, sizeof(out[0].host));
+    out[0].port = cfg->turn_port;
+    out[0].tls_port = cfg->turns_port;
+    return 1;
+}
+
 /* {"urls":[...]} with the TURN credentials when <name> is not NULL. */
 static json_t *server(json_t *urls, const char *name, const char *pass)
 {
@@ -71,36 +103,21 @@ static json_t *server(json_t *urls, const char *name, const char *pass)
     return o;
 }
 
-json_t *sig__ice_servers(const sig_cfg_t *cfg, const char *host, const char *user, double now)
+/* Relay <r>'s TURN entries of the kinds signal.ice_servers picks: one for
+ * turn: over UDP and TCP, one for turns: when the relay has TLS. */
+static void relay_entries(json_t *arr, const sig_cfg_t *cfg, const relay_t *r, const char *name,
+                          const char *pass)
 {
-    json_t *arr = json_array();
-    if (!cfg->turn_port)
-        return arr;
-    char h[300], u[400];
-    url_host(cfg, host, h, sizeof(h));
-    if (cfg->ice_urls & CMN_ICE_STUN) {
-        snprintf(u, sizeof(u), "stun:%s:%u", h, cfg->turn_port);
-        json_array_append_new(arr, server(urls1(u), NULL, NULL));
-    }
-    bool turns = (cfg->ice_urls & CMN_ICE_TURNS) && cfg->turns_port;
-    if (!(cfg->ice_urls & (CMN_ICE_TURN_UDP | CMN_ICE_TURN_TCP)) && !turns)
-        return arr;
-    if (!cfg->turn_secret || !cfg->turn_secret[0])
-        return arr;
-    char name[128], pass[64];
-    snprintf(name, sizeof(name), "%lld:%s", (long long)floor(now) + cfg->credential_ttl,
-             user && user[0] ? user : "icehub");
-    if (turn_ephemeral_password(cfg->turn_secret, name, pass, sizeof(pass)) < 0)
-        return arr;
-    json_t *urls = json_array();
     static const struct {
         unsigned bit;
         const char *transport;
     } turn_urls[] = {{CMN_ICE_TURN_UDP, "udp"}, {CMN_ICE_TURN_TCP, "tcp"}};
+    char u[400];
+    json_t *urls = json_array();
     for (size_t i = 0; i < CMN_ARRAY_LEN(turn_urls); i++) {
         if (!(cfg->ice_urls & turn_urls[i].bit))
             continue;
-        snprintf(u, sizeof(u), "turn:%s:%u?transport=%s", h, cfg->turn_port,
+        snprintf(u, sizeof(u), "turn:%.300s:%u?transport=%s", r->host, r->port,
                  turn_urls[i].transport);
         json_array_append_new(urls, json_string(u));
     }
@@ -108,10 +125,41 @@ json_t *sig__ice_servers(const sig_cfg_t *cfg, const char *host, const char *use
         json_array_append_new(arr, server(urls, name, pass));
     else
         json_decref(urls);
-    if (turns) {
-        snprintf(u, sizeof(u), "turns:%s:%u?transport=tcp", h, cfg->turns_port);
+    if ((cfg->ice_urls & CMN_ICE_TURNS) && r->tls_port) {
+        snprintf(u, sizeof(u), "turns:%.300s:%u?transport=tcp", r->host, r->tls_port);
         json_array_append_new(arr, server(urls1(u), name, pass));
     }
+}
+
+/* The director (with redis.url) orders and filters the relays and
+ * signal.ice_servers_max bounds how many; signal.ice_servers picks which
+ * URLs each one gets (docs/configuration.md). */
+json_t *sig__ice_servers(const sig_cfg_t *cfg, const sig_dir_t *dir, const char *host,
+                         const char *user, double now)
+{
+    json_t *arr = json_array();
+    relay_t rl[16];
+    size_t max = CMN_MAX(CMN_MIN((size_t)cfg->ice_servers_max, (size_t)16), (size_t)1);
+    size_t n = relays(cfg, dir, host, now, rl, max);
+    if (!n)
+        return arr;
+    char u[400];
+    if (cfg->ice_urls & CMN_ICE_STUN) {
+        snprintf(u, sizeof(u), "stun:%.300s:%u", rl[0].host, rl[0].port);
+        json_array_append_new(arr, server(urls1(u), NULL, NULL));
+    }
+    if (!(cfg->ice_urls & (CMN_ICE_TURN_UDP | CMN_ICE_TURN_TCP | CMN_ICE_TURNS)))
+        return arr;
+    if (!cfg->turn_secret || !cfg->turn_secret[0])
+        return arr;
+    /* One credential for every relay: they share turn.secrets. */
+    char name[128], pass[64];
+    snprintf(name, sizeof(name), "%lld:%s", (long long)floor(now) + cfg->credential_ttl,
+             user && user[0] ? user : "icehub");
+    if (turn_ephemeral_password(cfg->turn_secret, name, pass, sizeof(pass)) < 0)
+        return arr;
+    for (size_t i = 0; i < n; i++)
+        relay_entries(arr, cfg, &rl[i], name, pass);
     return arr;
 }
 
@@ -119,12 +167,13 @@ char *sig_ice_servers_json(const sig_cfg_t *cfg, const char *host, const char *u
                            double now)
 {
     size_t len;
-    return sig__encode(sig__ice_servers(cfg, host, user, now), &len);
+    return sig__encode(sig__ice_servers(cfg, NULL, host, user, now), &len);
 }
 
 json_t *sig__ice_json(sig_hub_t *h, sig_conn_t *c, double now)
 {
-    return sig__ice_servers(&h->cfg, c->host, c->peer ? c->peer->id : "anonymous", now);
+    return sig__ice_servers(&h->cfg, sig__fed_dir(h), c->host,
+                            c->peer ? c->peer->id : "anonymous", now);
 }
 
 /* ---- base64url ------------------------------------------------------- */
@@ -267,6 +316,7 @@ void sig_cfg_copy(sig_cfg_t *dst, const sig_cfg_t *src)
     dst->public_host = cmn_strdup(src->public_host ? src->public_host : "");
     dst->token_secret = secret_dup(src->token_secret);
     dst->turn_secret = secret_dup(src->turn_secret);
+    dst->node = cmn_strdup(src->node ? src->node : "");
     strlist_copy(&dst->api_keys, &src->api_keys);
     strlist_copy(&dst->allowed_origins, &src->allowed_origins);
 }
@@ -274,6 +324,7 @@ void sig_cfg_copy(sig_cfg_t *dst, const sig_cfg_t *src)
 void sig_cfg_dispose(sig_cfg_t *c)
 {
     cmn_free(c->public_host);
+    cmn_free(c->node);
     if (c->token_secret) {
         explicit_bzero(c->token_secret, strlen(c->token_secret));
         cmn_free(c->token_secret);

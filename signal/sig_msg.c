@@ -365,4 +365,6 @@ void sig_hub_metrics(const sig_hub_t *h, cmn_prom_t *p)
                    "of its copy to the recipient's socket.",
                    dlat_bounds, h->dlat, SIG_DLAT_BUCKETS, h->dlat_count, h->dlat_sum);
     sig__stats_metrics(h, p);
+    if (h->fed)
+        sig__fed_metrics(h, p);
 }

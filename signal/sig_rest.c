@@ -131,6 +131,12 @@ static bool user_ok(const char *u)
     return sig__utf8_ok(u);
 }
 
+/* The relay director behind the request's hub, if any. */
+static const sig_dir_t *rest_dir(const sig_http_req_t *req)
+{
+    return req->hub ? sig__fed_dir(req->hub) : NULL;
+}
+
 static void ice_servers(const sig_cfg_t *cfg, const sig_http_req_t *req, sig_http_resp_t *resp,
                         double now)
 {
@@ -141,7 +147,7 @@ static void ice_servers(const sig_cfg_t *cfg, const sig_http_req_t *req, sig_htt
         return;
     }
     json_t *o = json_object();
-    json_object_set_new(o, "iceServers", sig__ice_servers(cfg, req->host, peer, now));
+    json_object_set_new(o, "iceServers", sig__ice_servers(cfg, rest_dir(req), req->host, peer, now));
     json_object_set_new(o, "ttl", json_integer(cfg->credential_ttl));
     resp_json(resp, 200, o);
 }
@@ -160,7 +166,7 @@ static void turn_credentials(const sig_cfg_t *cfg, const sig_http_req_t *req,
         resp_error(resp, 400, "bad-request", "username: 1-64 characters without ':'");
         return;
     }
-    json_t *ice = sig__ice_servers(cfg, req->host, user, now);
+    json_t *ice = sig__ice_servers(cfg, rest_dir(req), req->host, user, now);
     json_t *uris = json_array(), *cred = NULL;
     for (size_t i = 0; i < json_array_size(ice); i++) {
         json_t *e = json_array_get(ice, i);

@@ -52,22 +52,22 @@ static json_t *peer_ids(const sig_peer_t *self)
     return a;
 }
 
-/* The joined / resumed reply: room, id, peers, iceServers, resume. */
-static void send_welcome(route_ctx_t *x, const char *type, sig_peer_t *p)
+void sig__welcome(sig_hub_t *h, sig_conn_t *c, const char *type, sig_peer_t *p,
+                  const json_t *ref, double now)
 {
     json_t *o = json_object();
     json_object_set_new(o, "type", json_string(type));
     json_object_set_new(o, "room", json_string(p->room->name));
     json_object_set_new(o, "id", json_string(p->id));
     json_object_set_new(o, "peers", peer_ids(p));
-    json_object_set_new(o, "iceServers", sig__ice_json(x->h, x->c, x->now));
+    json_object_set_new(o, "iceServers", sig__ice_json(h, c, now));
     json_object_set_new(o, "resume", json_string(p->resume));
-    json_object_set_new(o, "resumeSeconds", json_integer(x->h->cfg.resume_seconds));
-    json_object_set_new(o, "clientStats", json_boolean(x->h->cfg.client_stats));
-    if (x->ref)
-        json_object_set(o, "ref", (json_t *)x->ref);
-    sig__send(x->h, x->c, o);
-    sig__conn_refresh_at(x->h, x->c, x->now);
+    json_object_set_new(o, "resumeSeconds", json_integer(h->cfg.resume_seconds));
+    json_object_set_new(o, "clientStats", json_boolean(h->cfg.client_stats));
+    if (ref)
+        json_object_set(o, "ref", (json_t *)ref);
+    sig__send(h, c, o);
+    sig__conn_refresh_at(h, c, now);
 }
 
 /* Which peer id a join gets: the token's, the requested one, or random.
@@ -107,7 +107,7 @@ static bool join_identity(route_ctx_t *x, const char *room, char *id)
 static void on_join(route_ctx_t *x)
 {
     sig_hub_t *h = x->h;
-    if (x->c->peer) {
+    if (x->c->peer || x->c->fpend) {
         fail(x, SIG_E_ALREADY_JOINED, "this connection is already in a room; leave first");
         return;
     }
@@ -141,29 +141,32 @@ static void on_join(route_ctx_t *x)
         fail(x, SIG_E_ALREADY_JOINED, "a peer with this id is already in the room");
         return;
     }
-    sig_peer_t *p = sig__peer_add(h, room, id, x->c);
-    send_welcome(x, "joined", p);
-    json_t *o = json_object();
-    json_object_set_new(o, "type", json_string("peer-joined"));
-    json_object_set_new(o, "id", json_string(p->id));
-    size_t len;
-    char *text = sig__encode(o, &len);
-    for (sig_peer_t *q = p->room->head; q; q = q->next)
-        if (q != p)
-            sig__deliver(h, q, text, len, NULL, NULL);
-    cmn_free(text);
+    if (h->fed) {
+        /* The cluster decides (the id's owner and the room's size count on
+         * every node); the answer comes later. */
+        sig__fed_join(h, x->c, room, id, x->ref, x->now);
+        return;
+    }
+    sig_peer_t *p = sig__peer_add(h, room, id, x->c, 0);
+    sig__welcome(h, x->c, "joined", p, x->ref, x->now);
+    sig__notify_joined(h, p);
 }
 
-static void send_undelivered(route_ctx_t *x, const char *to)
+json_t *sig__undelivered(const char *to, const char *why, const json_t *ref)
 {
     json_t *o = sig__reply("error", NULL);
     json_object_set_new(o, "code", json_string(sig_err_name(SIG_E_UNDELIVERED)));
     json_object_set_new(o, "to", json_string(to));
-    json_object_set_new(o, "message", json_string("the peer is away and its queue is full"));
-    if (x->ref)
-        json_object_set(o, "ref", (json_t *)x->ref);
+    json_object_set_new(o, "message", json_string(why));
+    if (ref)
+        json_object_set(o, "ref", (json_t *)ref);
+    return o;
+}
+
+static void send_undelivered(route_ctx_t *x, const char *to, const char *why)
+{
     x->h->errors[SIG_E_UNDELIVERED]++;
-    sig__send(x->h, x->c, o);
+    sig__send(x->h, x->c, sig__undelivered(to, why, x->ref));
 }
 
 /* signal and broadcast: {"type":T,"from":ME,"data":ANY} to one or all. */
@@ -199,16 +202,28 @@ static void on_relay(route_ctx_t *x, bool broadcast)
     size_t len;
     char *text = sig__relay_text(x->raw, x->raw_len, broadcast ? "broadcast" : "signal", me->id,
                                  data, &len);
-    bool failed = false;
+    bool failed = false, remote = false;
     for (sig_peer_t *q = broadcast ? me->room->head : to; q; q = broadcast ? q->next : NULL) {
         if (broadcast && q == me)
             continue;
-        if (sig__deliver(h, q, text, len, me->id, x->ref) < 0) {
-            send_undelivered(x, q->id);
+        if (q->node[0]) {
+            remote = true; /* one message to the room's channel covers them all */
+        } else if (sig__deliver(h, q, text, len, me->id, x->ref) < 0) {
+            send_undelivered(x, q->id, "the peer is away and its queue is full");
             failed = true;
         } else {
             h->relayed++;
         }
+    }
+    /* Peers on other nodes: handed to the cluster (their node answers
+     * undelivered if their queue is full). Without a link, each of them
+     * is undelivered now. */
+    if (remote && sig__fed_relay(h, me, broadcast ? NULL : to, text, len, x->ref) < 0) {
+        for (sig_peer_t *q = broadcast ? me->room->head : to; q; q = broadcast ? q->next : NULL)
+            if (q->node[0])
+                send_undelivered(x, q->id, "the peer is on another node, which cannot be "
+                                           "reached now");
+        failed = true;
     }
     cmn_free(text);
     /* A broadcast is acknowledged once it reached the room (those it did
@@ -232,10 +247,33 @@ static void on_leave(route_ctx_t *x)
     sig__send(x->h, x->c, o);
 }
 
+void sig__resume_finish(sig_hub_t *h, sig_conn_t *c, sig_peer_t *p, const json_t *ref,
+                        double now)
+{
+    p->conn = c;
+    c->peer = p;
+    sig__peer_new_resume(h, p);
+    h->resumes_ok++;
+    sig__welcome(h, c, "resumed", p, ref, now);
+    sig_qmsg_t *q = p->qhead;
+    p->qhead = p->qtail = NULL;
+    p->qlen = 0;
+    while (q) {
+        sig_qmsg_t *n = q->next;
+        h->ops.send(h->ops.ud, c->handle, q->text, q->len);
+        h->relayed++;
+        cmn_free(q->text);
+        if (q->ref)
+            json_decref(q->ref);
+        cmn_free(q);
+        q = n;
+    }
+}
+
 static void on_resume(route_ctx_t *x)
 {
     sig_hub_t *h = x->h;
-    if (x->c->peer) {
+    if (x->c->peer || x->c->fpend) {
         fail(x, SIG_E_ALREADY_JOINED, "this connection is already in a room");
         return;
     }
@@ -246,10 +284,15 @@ static void on_resume(route_ctx_t *x)
     bool bad = false;
     const char *token = str_field(x, "token", &bad);
     sig_peer_t *p = token && !bad ? sig__map_get(&h->resumes, token) : NULL;
+    if (!p && token && !bad && h->fed) {
+        /* Perhaps another node's peer: that node hands it over. */
+        sig__fed_resume(h, x->c, token, x->ref, x->now);
+        return;
+    }
     /* A peer whose socket the hub closed (abuse, close_all) leaves with
      * that socket: it cannot come back in the moment before the glue
-     * reports it gone. */
-    if (!p || (p->conn && p->conn->closing)) {
+     * reports it gone. One moving to another node is that node's now. */
+    if (!p || (p->conn && p->conn->closing) || p->move) {
         h->resumes_failed++;
         fail(x, SIG_E_RESUME_FAILED, "unknown or expired resume token; join again");
         return;
@@ -257,40 +300,12 @@ static void on_resume(route_ctx_t *x)
     if (p->conn) {
         /* The old socket is not known dead yet (a network change): the
          * new one takes over and the old one is closed. */
-        sig_conn_t *old = p->conn;
-        old->peer = NULL;
-        old->refresh_at = 0;
-        old->closing = true;
-        h->ops.close(h->ops.ud, old->handle, SIG_CLOSE_NORMAL, "resumed on another connection");
+        sig__conn_detach(h, p, "resumed on another connection");
     } else {
         p->away_until = 0;
-        if (p->away_prev)
-            p->away_prev->away_next = p->away_next;
-        else
-            h->away = p->away_next;
-        if (p->away_next)
-            p->away_next->away_prev = p->away_prev;
-        p->away_prev = p->away_next = NULL;
-        h->naway--;
+        sig__away_unlink(h, p);
     }
-    p->conn = x->c;
-    x->c->peer = p;
-    sig__peer_new_resume(h, p);
-    h->resumes_ok++;
-    send_welcome(x, "resumed", p);
-    sig_qmsg_t *q = p->qhead;
-    p->qhead = p->qtail = NULL;
-    p->qlen = 0;
-    while (q) {
-        sig_qmsg_t *n = q->next;
-        h->ops.send(h->ops.ud, x->c->handle, q->text, q->len);
-        h->relayed++;
-        cmn_free(q->text);
-        if (q->ref)
-            json_decref(q->ref);
-        cmn_free(q);
-        q = n;
-    }
+    sig__resume_finish(h, x->c, p, x->ref, x->now);
 }
 
 static void on_ice_servers(route_ctx_t *x)

@@ -13,6 +13,13 @@
  * "reported" (optional) lists the peers this one sent a stats report about
  * (sig_stats.c), so the new process does not count those pairs again.
  *
+ * In a cluster (redis.url) a peer also carries its join order ("seq"), and
+ * a room its members on other nodes, {"id":..,"node":"n2","seq":7} (a
+ * local peer resuming on another node at the export counts as that
+ * node's): the new process knows them at once, so its peers hear no
+ * peer-joined for members they already had when the link resynchronises
+ * (sig_fed_room.c). A process without federation skips those records.
+ *
  * Every peer arrives away: one whose socket was open at the export gets
  * the whole resume grace period (signal.resume_seconds) from then. Times
  * are wall seconds, as the hub's are. Connections, rate buckets and counters
@@ -33,6 +40,14 @@ static json_t *peer_json(const sig_hub_t *h, const sig_peer_t *p, double now)
 {
     json_t *o = json_object(), *q = json_array();
     json_object_set_new(o, "id", json_string(p->id));
+    if (h->fed)
+        json_object_set_new(o, "seq", json_integer((json_int_t)p->seq));
+    const char *node = p->node[0] ? p->node : p->move ? p->move->to : NULL;
+    if (node) {
+        json_object_set_new(o, "node", json_string(node));
+        json_decref(q);
+        return o;
+    }
     json_object_set_new(o, "resume", json_string(p->resume));
     double until = p->conn ? now + h->cfg.resume_seconds : p->away_until;
     json_object_set_new(o, "away_until", json_real(until));
@@ -50,6 +65,15 @@ static json_t *peer_json(const sig_hub_t *h, const sig_peer_t *p, double now)
     return o;
 }
 
+/* Does <r> keep a peer of this node (one not leaving for another)? */
+static bool room_kept(const sig_room_t *r)
+{
+    for (const sig_peer_t *p = r->head; p; p = p->next)
+        if (!p->node[0] && !p->move)
+            return true;
+    return false;
+}
+
 char *sig_hub_export(const sig_hub_t *h, double now, size_t *len)
 {
     json_t *rooms = json_array();
@@ -58,6 +82,8 @@ char *sig_hub_export(const sig_hub_t *h, double now, size_t *len)
     /* Without a grace period nobody could resume: nothing to move. */
     for (sig_map_ent_t *e; h->cfg.resume_seconds && (e = sig__map_walk(&it));) {
         const sig_room_t *r = e->val;
+        if (!room_kept(r))
+            continue;
         json_t *peers = json_array();
         for (const sig_peer_t *p = r->head; p; p = p->next)
             json_array_append_new(peers, peer_json(h, p, now));
@@ -74,8 +100,21 @@ char *sig_hub_export(const sig_hub_t *h, double now, size_t *len)
 
 /* ---- Import ------------------------------------------------------------ */
 
+/* A token as the hub makes them: 32 url-safe characters, in a cluster
+ * after the node's name and a dot (sig__peer_new_resume). */
 static bool token_ok(const char *s)
 {
+    const char *dot = s ? strchr(s, '.') : NULL;
+    if (dot) {
+        char node[SIG_NODE_MAX + 1];
+        if ((size_t)(dot - s) >= sizeof(node))
+            return false;
+        memcpy(node, s, (size_t)(dot - s));
+        node[dot - s] = '\0';
+        if (!sig__node_ok(node))
+            return false;
+        s = dot + 1;
+    }
     if (!s || strlen(s) != SIG_RESUME_LEN)
         return false;
     for (const char *c = s; *c; c++)
@@ -114,22 +153,39 @@ static const char *queue_in(sig_hub_t *h, sig_peer_t *p, json_t *q)
     return NULL;
 }
 
-/* One away peer of room <room>; NULL or what was wrong. */
+/* A member of <room> on another node; NULL or what was wrong. */
+static const char *remote_in(sig_hub_t *h, const char *room, const char *id, json_t *o)
+{
+    const char *node = json_string_value(json_object_get(o, "node"));
+    json_t *seq = json_object_get(o, "seq");
+    if (!node || !sig__node_ok(node) || !json_is_integer(seq) || json_integer_value(seq) < 0)
+        return "node";
+    if (h->fed && strcmp(node, h->fed->node) != 0)
+        sig__fed_add_remote(h, sig__room_get(h, room), id, (uint64_t)json_integer_value(seq),
+                            node);
+    return NULL; /* without federation (or named as this node: stale) it is not ours */
+}
+
+/* One peer of room <room>, away if ours; NULL or what was wrong. */
 static const char *peer_in(sig_hub_t *h, const char *room, json_t *o, double now)
 {
     const char *id = json_string_value(json_object_get(o, "id"));
-    const char *tok = json_string_value(json_object_get(o, "resume"));
-    json_t *au = json_object_get(o, "away_until");
-    double until = json_number_value(au);
     if (!id || !sig__id_ok(id) || sig__room_peer(sig__room_find(h, room), id))
         return "peer id";
+    if (json_object_get(o, "node"))
+        return remote_in(h, room, id, o);
+    const char *tok = json_string_value(json_object_get(o, "resume"));
+    json_t *au = json_object_get(o, "away_until"), *seq = json_object_get(o, "seq");
+    double until = json_number_value(au);
     if (!token_ok(tok) || sig__map_get(&h->resumes, tok))
         return "resume token";
     if (!json_is_number(au) || !isfinite(until) || until > now + 86400.0)
         return "away_until";
-    sig_peer_t *p = sig__peer_add(h, room, id, NULL);
+    if (seq && (!json_is_integer(seq) || json_integer_value(seq) < 0))
+        return "seq";
+    sig_peer_t *p = sig__peer_add(h, room, id, NULL, (uint64_t)json_integer_value(seq));
     sig__map_del(&h->resumes, p->resume);
-    memcpy(p->resume, tok, SIG_RESUME_LEN + 1);
+    snprintf(p->resume, sizeof(p->resume), "%s", tok);
     sig__map_put(&h->resumes, p->resume, p);
     sig__peer_away(h, p, until);
     const char *bad = sig__stats_import(h, p, json_object_get(o, "reported"));
@@ -145,6 +201,8 @@ int sig_hub_import(sig_hub_t *h, const char *text, size_t len, double now, const
     if (!j || json_integer_value(json_object_get(j, "version")) != SIG_STATE_VERSION ||
         !json_is_array(rooms))
         *why = "version";
+    if (h->fed)
+        h->fed->now = now; /* remote members' nodes are watched from here */
     size_t i, k;
     json_t *r, *p;
     json_array_foreach(rooms, i, r) {
@@ -159,8 +217,11 @@ int sig_hub_import(sig_hub_t *h, const char *text, size_t len, double now, const
             if (*why || (*why = peer_in(h, name, p, now)))
                 break;
         }
-        if (!*why)
-            sig__stats_import_done(sig__room_find(h, name));
+        sig_room_t *in = *why ? NULL : sig__room_find(h, name);
+        if (in && !in->nlocal)
+            sig__room_release(h, in); /* only other nodes' members: not ours to keep */
+        else if (in)
+            sig__stats_import_done(in);
     }
     json_decref(j);
     return *why ? CMN_EINVAL : 0;

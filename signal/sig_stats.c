@@ -210,17 +210,20 @@ void sig__stats_report(sig_hub_t *h, sig_conn_t *c, json_t *msg, const json_t *r
         sig__send(h, c, sig__reply("ack", ref));
 }
 
-void sig__stats_forget(sig_hub_t *h, sig_peer_t *p)
+void sig__stats_free(sig_peer_t *p)
 {
-    (void)h;
     if (p->reported) {
         sig__map_dispose(p->reported);
         cmn_free(p->reported);
         p->reported = NULL;
     }
-    for (sig_peer_t *q = p->room->head; q; q = q->next)
-        if (q != p && q->reported)
-            sig__map_del(q->reported, p->id);
+}
+
+void sig__stats_forget(sig_room_t *r, const char *id)
+{
+    for (sig_peer_t *q = r->head; q; q = q->next)
+        if (q->reported)
+            sig__map_del(q->reported, id);
 }
 
 /* ---- Live upgrade ------------------------------------------------------- */

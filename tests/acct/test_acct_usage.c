@@ -31,30 +31,6 @@
 /* The wall clock the table is fed (the daemon's ihd_wallclock). */
 static double fake_wall;
 
-/* The blocker the daemon gives the table: the relay's block list. */
-static acct_block_t blk_state(void *ctx, const char *user)
-{
-    turn_block_t b = turn_shared_user_blocked(ctx, user);
-    return b == TURN_BLOCK_QUOTA ? ACCT_BLOCK_QUOTA
-           : b == TURN_BLOCK_NONE ? ACCT_BLOCK_NONE
-                                  : ACCT_BLOCK_OTHER;
-}
-
-static void blk_block(void *ctx, const char *user)
-{
-    turn_shared_block_user(ctx, user, TURN_BLOCK_QUOTA);
-}
-
-static void blk_lift(void *ctx, const char *user)
-{
-    turn_shared_lift_block(ctx, user, TURN_BLOCK_QUOTA);
-}
-
-static uint64_t blk_gen(void *ctx)
-{
-    return turn_shared_block_gen(ctx);
-}
-
 typedef struct fx_s {
     cmn_settings_t s;           /* tests change quota.* between calls, as a reload would */
     turn_shared_t *shared;
@@ -88,8 +64,7 @@ static fx_t *fx_new(const char *const *flags, size_t nflags)
  * then block whoever the rebuilt usage puts over the quota. */
 static void fx_start(fx_t *f)
 {
-    acct_blocker_t b = {.ctx = f->shared, .state = blk_state, .block = blk_block,
-                        .lift = blk_lift, .gen = blk_gen};
+    acct_blocker_t b = fx_blocker(f->shared);
     f->u = acct_usage_new(&b, period_of(f), fake_wall);
     if (f->s.ledger.path[0]) {
         char err[256];

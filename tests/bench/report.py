@@ -12,10 +12,10 @@ import os
 import re
 import sys
 
-ORDER = ["binding", "turn", "quota", "storm", "stream", "signal"]
+ORDER = ["binding", "turn", "quota", "storm", "stream", "signal", "cluster"]
 # Headings of the file before it had markers.
 OLD_TITLES = {"## STUN Binding": "binding", "## TURN relaying": "turn", "## Quotas": "quota",
-              "## Signaling hub": "signal"}
+              "## Signaling hub": "signal", "## Signaling across nodes": "cluster"}
 
 
 def old_sections(text):

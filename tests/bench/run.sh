@@ -14,7 +14,7 @@
 #                   Debian's turnserver); its version names its rows. A
 #                   4.17 build adds the --multiplex-peer --udp-gso rows.
 #   BENCH_ONLY      space-separated subset of: binding uclient flood quota
-#                   storm stream signal (default all). Sections not run
+#                   storm stream signal cluster (default all). Sections not run
 #                   keep their text from the existing docs/benchmarks.md.
 #   BENCH_SECONDS   length of each measured interval (default 5; turn_flood
 #                   and turn_stream runs last 0.6 times as long, repeated)
@@ -32,6 +32,9 @@
 #                   signaling hub (default 50 pairs, 19000 idle peers from
 #                   4 processes, RSS also at 5000, storms of 10000, p99
 #                   checked at 50000 messages/s)
+#   BENCH_CLUSTER_RATE, _PAIRS, _JOINS  the hub across two nodes through a
+#                   redis-server of its own (default 10000 messages/s, 1
+#                   pair, 2000 peers joining at once)
 #   BENCH_QUIET     wait up to this many seconds for other processes to go
 #                   idle before each measurement (default 30), and
 #   BENCH_QUIET_TOTAL  at most this many in all (default 120)
@@ -65,7 +68,7 @@ REPEAT=${BENCH_REPEAT:-3}
 UZ=${BENCH_UCLIENT_Z:-4}
 UC_LOADS=${BENCH_UCLIENT_LOADS:-100:channel 100:send 1000:channel 1000:send}
 RATE=${BENCH_RATE:-25000}
-ONLY=${BENCH_ONLY:-binding uclient flood quota storm stream signal}
+ONLY=${BENCH_ONLY:-binding uclient flood quota storm stream signal cluster}
 QUIET=${BENCH_QUIET:-30}
 QUIET_TOTAL=${BENCH_QUIET_TOTAL:-120}
 HZ=$(getconf CLK_TCK)
@@ -90,7 +93,7 @@ trap cleanup EXIT
 # shellcheck source=tests/bench/lib.sh
 . tests/bench/lib.sh
 log "bench: $ONLY; coturn: $COTURN ($(coturn_version)); load average $(loadavg)"
-for part in turn quota storm stream signal; do
+for part in turn quota storm stream signal cluster; do
     # shellcheck disable=SC1090
     . "tests/bench/$part.sh"
 done

@@ -21,13 +21,19 @@
  *     hub_us_per_join= leaves_per_s= hub_us_per_leave= (hub CPU from
  *     /proc/PID/stat over each phase)
  *
- *   sig_load relay HOST PORT RATE SECONDS PAIRS
+ *   sig_load relay HOST PORT RATE SECONDS PAIRS [PORT_B]
  *     PAIRS pairs of peers, each in its own room; peer A of each pair
  *     sends B "signal" messages (an ICE candidate and the send time, about
  *     170 bytes), RATE per second in all, paced in turn; RATE 0: as fast as
  *     the hub relays (at most 64 in flight per pair). B takes the latency
- *     (send to receive, this process's clock). sent= received= rate=
+ *     (send to receive, this process's clock). With PORT_B, B is on another
+ *     node of a cluster (docs/scaling.md). sent= received= rate=
  *     p50_us= p99_us= p999_us= max_us= seconds= gen_cpu_s=
+ *
+ *   sig_load joins HOST PORT_A PORT_B N
+ *     N WebSockets, alternately to PORT_A and PORT_B (the same port for one
+ *     node), all open first; then all join rooms of two (one peer on each
+ *     port) at once: joins= seconds= rate= (joins answered per second)
  *
  *   sig_load bcast HOST PORT PEERS RATE SECONDS
  *     PEERS peers in one room; one of them sends "broadcast" messages at
@@ -71,6 +77,7 @@ typedef struct conn_s {
 
 static const char *g_host;
 static int g_port;
+static int g_port_b;            /* relay: B's node (a cluster's other node), else g_port */
 static struct in_addr g_src;    /* source address of this process's sockets */
 
 static double cpu_self(void)
@@ -87,9 +94,9 @@ static void die(const char *what)
     exit(1);
 }
 
-static int dial(void)
+static int dial_port(int port)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, g_host, &sa.sin_addr);
     int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     if (fd < 0)
@@ -109,11 +116,16 @@ static int dial(void)
     int n = snprintf(req, sizeof(req),
                      "GET /ws HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n", g_host, g_port);
+                     "Sec-WebSocket-Version: 13\r\n\r\n", g_host, port);
     if (write(fd, req, (size_t)n) != n)
         die("write");
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     return fd;
+}
+
+static int dial(void)
+{
+    return dial_port(g_port);
 }
 
 /* Send one masked text frame (mask 0: the XOR is the identity, which RFC
@@ -254,18 +266,24 @@ typedef struct pool_s {
     int n, ep;
     int open, joined, left;     /* how many reached each state */
     long redials;               /* handshakes refused and tried again */
+    int port_b;                 /* joins: odd connections go to this port; 0 = none */
 } pool_t;
+
+/* Connection <i>'s socket, to its node, in the pool's epoll set. */
+static void pool_dial(pool_t *p, int i)
+{
+    p->c[i].fd = dial_port(p->port_b && i % 2 ? p->port_b : g_port);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+    epoll_ctl(p->ep, EPOLL_CTL_ADD, p->c[i].fd, &ev);
+}
 
 static void pool_open(pool_t *p, int n)
 {
     p->c = calloc((size_t)n, sizeof(conn_t));
     p->n = n;
     p->ep = epoll_create1(0);
-    for (int i = 0; i < n; i++) {
-        p->c[i].fd = dial();
-        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-        epoll_ctl(p->ep, EPOLL_CTL_ADD, p->c[i].fd, &ev);
-    }
+    for (int i = 0; i < n; i++)
+        pool_dial(p, i);
 }
 
 static void send_join(pool_t *p, int i, const char *tag)
@@ -316,9 +334,7 @@ static void pool_poll(pool_t *p, int ms, const char *join_tag)
             usleep(2000);
             c->len = 0;
             c->state = 0;
-            c->fd = dial();
-            struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-            epoll_ctl(p->ep, EPOLL_CTL_ADD, c->fd, &ev);
+            pool_dial(p, i);
             continue;
         }
         compact(c, off);
@@ -596,6 +612,26 @@ static void join_wait(conn_t *c, const char *room)
     }
 }
 
+/* Read <c> until a message holding <needle> (10 s at most). */
+static void wait_text(conn_t *c, const char *needle)
+{
+    for (double t0 = bs_now();;) {
+        if (fill(c) < 0)
+            die("closed while waiting");
+        size_t off = 0;
+        char *m;
+        bool found = false;
+        while ((m = next_msg(c, &off)))
+            found = found || strstr(m, needle);
+        compact(c, off);
+        if (found)
+            return;
+        if (bs_now() - t0 > 10)
+            die("timed out waiting for a message");
+        usleep(500);
+    }
+}
+
 static const char candidate[] =
     "candidate:842163049 1 udp 1677729535 192.0.2.10 54321 typ srflx raddr 10.0.0.2 rport "
     "54321 generation 0 ufrag Zx9q network-cost 999";
@@ -672,9 +708,13 @@ static int relay_mode(double rate, double secs, int pairs)
         char room[64];
         snprintf(room, sizeof(room), "relay-%d-%d", (int)getpid(), i);
         a[i].fd = dial();
-        b[i].fd = dial();
+        b[i].fd = dial_port(g_port_b);
         join_wait(&a[i], room);
         join_wait(&b[i], room);
+        /* On two nodes, A's may hear of B after B's answered: A sends
+         * once its hub knows B. */
+        if (g_port_b != g_port)
+            wait_text(&a[i], "\"peer-joined\"");
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
         epoll_ctl(ep, EPOLL_CTL_ADD, b[i].fd, &ev);
         /* A's input (peer-joined) is drained now and then below. */
@@ -773,26 +813,52 @@ static int bcast_mode(int peers, double rate, double secs)
     return got == sent * (peers - 1) ? 0 : 1;
 }
 
+/* ---- joins across nodes ------------------------------------------------------ */
+
+static int joins_mode(int port_b, int n)
+{
+    pool_t p = {.port_b = port_b};
+    pool_open(&p, n);
+    for (double t0 = bs_now(); p.open < n; pool_poll(&p, 100, NULL))
+        if (bs_now() - t0 > 60)
+            die("not every handshake finished");
+    double t0 = bs_now();
+    for (int i = 0; i < n; i++)
+        send_join(&p, i, "joins");
+    while (p.joined < n && bs_now() - t0 < 60)
+        pool_poll(&p, 100, NULL);
+    double took = bs_now() - t0;
+    printf("joins=%d seconds=%.3f rate=%.0f\n", p.joined, took, p.joined / took);
+    return p.joined == n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     raise_nofile();
     signal(SIGPIPE, SIG_IGN);
     if (argc >= 4) {
         g_host = argv[2];
-        g_port = atoi(argv[3]);
+        g_port = g_port_b = atoi(argv[3]);
     }
     if ((argc == 8 || argc == 9) && !strcmp(argv[1], "idle"))
         return idle_mode(atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atoi(argv[7]),
                          argc == 9 ? atof(argv[8]) : 0);
     if (argc == 7 && !strcmp(argv[1], "storm"))
         return storm_mode(atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
-    if (argc == 7 && !strcmp(argv[1], "relay"))
+    if ((argc == 7 || argc == 8) && !strcmp(argv[1], "relay")) {
+        if (argc == 8)
+            g_port_b = atoi(argv[7]);
         return relay_mode(atof(argv[4]), atof(argv[5]), atoi(argv[6]));
+    }
+    if (argc == 6 && !strcmp(argv[1], "joins"))
+        return joins_mode(atoi(argv[4]), atoi(argv[5]));
     if (argc == 7 && !strcmp(argv[1], "bcast"))
         return bcast_mode(atoi(argv[4]), atof(argv[5]), atof(argv[6]));
     fprintf(stderr, "usage: sig_load idle HOST PORT N SERVER_PID STAGE PROCS [HOLD_SECONDS]\n"
                     "       sig_load storm HOST PORT N SERVER_PID PROCS\n"
-                    "       sig_load relay HOST PORT RATE SECONDS PAIRS   (RATE 0: saturation)\n"
-                    "       sig_load bcast HOST PORT PEERS RATE SECONDS\n");
+                    "       sig_load relay HOST PORT RATE SECONDS PAIRS [PORT_B]   (RATE 0: "
+                    "saturation)\n"
+                    "       sig_load bcast HOST PORT PEERS RATE SECONDS\n"
+                    "       sig_load joins HOST PORT_A PORT_B N\n");
     return 2;
 }

@@ -154,6 +154,54 @@ static void test_quota_cost_errors(void **state)
                "found \"1e9\"");
 }
 
+/* ---- redis.url ------------------------------------------------------- */
+
+static void test_redis_url(void **state)
+{
+    (void)state;
+    cmn_redis_url_t u;
+    const char *why;
+    assert_int_equal(cmn_config_parse_redis_url("redis://10.0.0.5", &u, &why), 0);
+    assert_string_equal(u.host, "10.0.0.5");
+    assert_int_equal(u.port, 6379);
+    assert_int_equal(u.db, 0);
+    assert_string_equal(u.password, "");
+    assert_int_equal(cmn_config_parse_redis_url("redis://app:p%40ss%3Aw@redis.example.com:6380/3",
+                                                &u, &why), 0);
+    assert_string_equal(u.user, "app");
+    assert_string_equal(u.password, "p@ss:w");
+    assert_string_equal(u.host, "redis.example.com");
+    assert_int_equal(u.port, 6380);
+    assert_int_equal(u.db, 3);
+    /* "redis://secret@host": the password alone, as redis-cli -u reads it. */
+    assert_int_equal(cmn_config_parse_redis_url("redis://secret@h", &u, &why), 0);
+    assert_string_equal(u.user, "");
+    assert_string_equal(u.password, "secret");
+    assert_int_equal(cmn_config_parse_redis_url("redis://:pw@[::1]:7000/", &u, &why), 0);
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 7000);
+    assert_string_equal(u.password, "pw");
+    assert_int_equal(cmn_config_parse_redis_url("unix:///run/redis/redis.sock?db=2", &u, &why), 0);
+    assert_string_equal(u.path, "/run/redis/redis.sock");
+    assert_int_equal(u.db, 2);
+    static const char *const bad[] = {
+        "", "http://h", "redis://", "redis://h:0", "redis://h:65536", "redis://h:x",
+        "redis://h/16", "redis://h/a", "redis://[::1", "redis://h h", "redis://a:%zz@h",
+        "redis://a:%4@h", "unix://", "unix://rel.sock", "unix:///s?db=99", "redis://h:6379x",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (cmn_config_parse_redis_url(bad[i], &u, &why) == 0)
+            fail_msg("accepted %s", bad[i]);
+    assert_int_equal(cmn_config_parse_redis_url("rediss://h:6380", &u, &why), CMN_EINVAL);
+    assert_non_null(strstr(why, "hiredis 0.14.1 has no TLS"));
+    flag_fails("--redis.url=rediss://user:secret@h",
+               "--redis.url: rediss:// (TLS) is not supported: Debian 12's hiredis 0.14.1 has "
+               "no TLS; reach Redis through a TLS tunnel on loopback (stunnel, spiped) and give "
+               "its redis:// address (docs/scaling.md), found a URL starting \"rediss://\"");
+    flag_fails("--redis.node_id=a.b",
+               "--redis.node_id: expected 1..32 characters of A-Z a-z 0-9 - _, found \"a.b\"");
+}
+
 /* ---- Drift: schema, sample file and documentation ------------------- */
 
 /* WORDS (signal.ice_servers): words of the choices in any order and case,
@@ -199,6 +247,7 @@ int main(void)
         cmocka_unit_test(test_size_parser),
         cmocka_unit_test(test_quota_cost_values),
         cmocka_unit_test(test_quota_cost_errors),
+        cmocka_unit_test(test_redis_url),
         cmocka_unit_test(test_words),
     };
     return cmocka_run_group_tests_name("test_cmn_config_types", tests, NULL, NULL);

@@ -15,6 +15,35 @@
 
 #include "daemon/ihd_ws.c"
 
+/* The glue's calls into the Redis thread's files (ihd_fed.c, ihd_redis.c),
+ * which this test does not link: only ihd_ws_cfg runs here. */
+int ihd_fed_request(ihd_redis_t *r, const struct sig_fed_req_s *q)
+{
+    (void)r;
+    (void)q;
+    return CMN_EAGAIN;
+}
+
+void ihd_fed_input(ihd_redis_t *r, struct sig_hub_s *hub, double now)
+{
+    (void)r;
+    (void)hub;
+    (void)now;
+}
+
+void ihd_redis_set_wake(ihd_redis_t *r, void (*wake)(void *arg), void *arg)
+{
+    (void)r;
+    (void)wake;
+    (void)arg;
+}
+
+bool ihd_redis_up(const ihd_redis_t *r)
+{
+    (void)r;
+    return false;
+}
+
 static void load(ihd_cfg_t *cfg, const char *const *flags, size_t n)
 {
     char err[256];
@@ -72,10 +101,40 @@ static void test_cfg_from_settings(void **state)
     cmn_config_dispose(&cfg.s);
 }
 
+/* With redis.url the hub federates under the node's name. */
+static void test_cfg_cluster(void **state)
+{
+    (void)state;
+    ihd_server_t srv;
+    memset(&srv, 0, sizeof(srv));
+    snprintf(srv.node_id, sizeof(srv.node_id), "edge-1");
+    ihd_cfg_t cfg;
+    sig_cfg_t c;
+    load(&cfg, NULL, 0);
+    ihd_ws_cfg(&cfg, &srv, &c);
+    assert_string_equal(c.node, ""); /* no redis.url: one node */
+    assert_int_equal(c.ice_servers_max, 3);
+    sig_cfg_dispose(&c);
+    cmn_config_dispose(&cfg.s);
+    const char *flags[] = {"redis.url=redis://127.0.0.1:6379", "redis.timeout=3",
+                           "redis.heartbeat=2", "redis.node_ttl=7",
+                           "signal.ice_servers_max=5"};
+    load(&cfg, flags, CMN_ARRAY_LEN(flags));
+    ihd_ws_cfg(&cfg, &srv, &c);
+    assert_string_equal(c.node, "edge-1");
+    assert_int_equal(c.fed_timeout, 3);
+    assert_int_equal(c.fed_heartbeat, 2);
+    assert_int_equal(c.fed_node_ttl, 7);
+    assert_int_equal(c.ice_servers_max, 5);
+    sig_cfg_dispose(&c);
+    cmn_config_dispose(&cfg.s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cfg_from_settings),
+        cmocka_unit_test(test_cfg_cluster),
     };
     cmn_log_set_level(CMN_LOG_ERROR);
     return cmocka_run_group_tests_name("test_ihd_ws", tests, NULL, NULL);

@@ -4,7 +4,8 @@
  * process reads from the old one in a live upgrade: the handover stream
  * (daemon/ihd_handover_codec.c, compiled in whole: it needs nothing of the
  * daemon but its header) with a handful of real sockets beside it, and the
- * signaling hub's rooms (sig_hub_import). The first input byte picks which.
+ * signaling hub's rooms (sig_hub_import). The first input byte picks which
+ * (bit 0), and for the rooms whether the hub is a cluster's node (bit 1).
  * Whatever the bytes, nothing may crash or leak; every socket that came
  * must end up owned by the result or closed (checked with fcntl); an
  * accepted stream, encoded again, must decode to what encodes to the same
@@ -63,7 +64,15 @@ static void handover(const uint8_t *data, size_t size)
         CHECK(fcntl(was[i], F_GETFD) < 0); /* taken and closed, or closed */
 }
 
-static void hub(const uint8_t *data, size_t size)
+static int fz_fed(void *ud, const sig_fed_req_t *r)
+{
+    (void)ud, (void)r;
+    return 0;
+}
+
+/* With <cluster>, the hubs are a cluster's node (their rooms may hold
+ * other nodes' members, their tokens name the node). */
+static void hub(const uint8_t *data, size_t size, bool cluster)
 {
     sig_cfg_t cfg;
     memset(&cfg, 0, sizeof(cfg));
@@ -74,7 +83,8 @@ static void hub(const uint8_t *data, size_t size)
     cfg.max_message = 4096;
     cfg.token_secret = "fz";
     cfg.turn_secret = "fz";
-    sig_ops_t ops = {.ud = NULL, .send = fz_send, .close = fz_close};
+    cfg.node = cluster ? "n1" : "";
+    sig_ops_t ops = {.ud = NULL, .send = fz_send, .close = fz_close, .fed = fz_fed};
     sig_hub_t *h = sig_hub_new(&cfg, &ops);
     const char *why = NULL;
     if (sig_hub_import(h, (const char *)data, size, 1.7e9, &why) == 0) {
@@ -101,6 +111,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (data[0] & 1)
         handover(data + 1, size - 1);
     else
-        hub(data + 1, size - 1);
+        hub(data + 1, size - 1, data[0] & 2);
     return 0;
 }

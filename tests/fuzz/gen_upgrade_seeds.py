@@ -56,6 +56,12 @@ HUB = (b'{"version":1,"rooms":[{"name":"r","peers":[{"id":"Ab12","resume":"'
        b'"{\\"type\\":\\"signal\\"}","from":"Cd34","ref":7}]},{"id":"Cd34","resume":"'
        b'abcdefghijklmnopqrstuvwxyz012346","away_until":1700000031.0,"queue":[]}]}]}')
 
+# A cluster node's rooms: tokens after the node's name, join orders, and a
+# member on another node.
+HUB_CLUSTER = (b'{"version":1,"rooms":[{"name":"r","peers":[{"id":"Ab12","seq":1,"resume":"'
+               b'n1.abcdefghijklmnopqrstuvwxyz012345","away_until":1700000030.0,"queue":[]},'
+               b'{"id":"Ef56","seq":2,"node":"n2"}]}]}')
+
 
 def stream(blob):
     u32, no_fd = (lambda v: struct.pack("!I", v)), 0xFFFFFFFF
@@ -98,6 +104,9 @@ def main():
     reported = HUB.replace(b'"away_until":1700000031.0,"queue":[]',
                            b'"away_until":1700000031.0,"queue":[],"reported":["Ab12"]')
     for name, data in {"handover": b"\x01" + stream(seeds["tables"]), "hub": b"\x00" + HUB,
+                       "hub-cluster": b"\x02" + HUB_CLUSTER,
+                       "hub-cluster-reported": b"\x02" + HUB_CLUSTER.replace(
+                           b'"queue":[]}', b'"queue":[],"reported":["Ef56"]}'),
                        "hub-empty": b'\x00{"version":1,"rooms":[]}',
                        "hub-reported": b"\x00" + reported}.items():
         with open(os.path.join(d, name), "wb") as f:

@@ -253,9 +253,11 @@ async def stats_session(d):
 @functools.lru_cache(maxsize=None)
 def live():
     """(metric types, metric labels, server message types) of a daemon that
-    relayed TURN data, ran a signaling session, writes a ledger and has the
-    admin API on."""
-    with tempfile.TemporaryDirectory() as tmp, \
+    relayed TURN data, ran a signaling session, writes a ledger, has the
+    admin API on and is a node of a cluster (a redis-server of its own, so
+    the icehub_cluster_* families are there)."""
+    from cluster import Redis
+    with tempfile.TemporaryDirectory() as tmp, Redis("docs-truth") as redis, \
             Daemon("docs-truth-stun", http=False) as stun:
         # turn.external_ip = "auto" asks a second daemon, so the external
         # address metrics have their labels too.
@@ -265,6 +267,7 @@ def live():
                                        "--turn.allowed_peers=127.0.0.0/8",
                                        "--cost.egress_per_gb=0.05", "--admin.enabled=true",
                                        f"--ledger.path={tmp}/ledger.jsonl",
+                                       f"--redis.url={redis.url}",
                                        "--signal.drain_delay=0"])
         with d:
             relay_once(d.port, "alice", "wonderland")

@@ -31,7 +31,8 @@ NAME_LABELS = {"user", "realm", "currency", "version", "address", "private"}
 GENERATED = ("bin/", "build/", "tests/artifacts", "node_modules")
 # Another tool's name in a paragraph makes its bare --options that tool's.
 OTHER_TOOLS = re.compile(r"coturn|turnserver|turnutils|turn_flood|uclient|chromium|npm|curl|"
-                         r"openssl|systemd|promtool|iptables|taskset|playwright|docker|podman|kubectl", re.I)
+                         r"openssl|systemd|promtool|iptables|taskset|playwright|docker|podman|kubectl|"
+                         r"redis-server|stunnel", re.I)
 FILE_EXT = {"md", "c", "h", "js", "mjs", "conf", "py", "json", "jsonl", "yml", "sh", "html",
             "css", "pem", "txt", "log", "png", "env", "service"}
 

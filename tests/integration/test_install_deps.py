@@ -64,7 +64,8 @@ exit 0
 }
 
 BUILD = ["build-essential", "pkg-config", "libwebsockets-dev", "libssl-dev", "libconfig-dev",
-         "libjansson-dev", "liburing-dev", "libev-dev", "libwebsockets-evlib-ev", "libnice-dev", "libsrtp2-dev", "libglib2.0-dev",
+         "libjansson-dev", "liburing-dev", "libev-dev", "libwebsockets-evlib-ev", "libhiredis-dev",
+         "libnice-dev", "libsrtp2-dev", "libglib2.0-dev",
          "libwebsockets-evlib-glib"]
 
 
