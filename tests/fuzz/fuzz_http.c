@@ -186,6 +186,9 @@ static void fuzz_api(unsigned sel, const char *path, const char *query)
         CHECK(r.limit >= 1 && r.limit <= IHD_API_LIST_MAX && method == 0);
         CHECK(!r.has_user || clean(r.user));
         break;
+    case IHD_API_DRAIN: /* its state (GET) or the start of a drain (POST) */
+        CHECK(!strcmp(path, "/api/drain") && (method == 0 || method == 1));
+        break;
     default:
         CHECK(method == 0);
         break;
