@@ -305,6 +305,10 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         lws_write(wsi, buf + LWS_PRE, sizeof(no) - 1, LWS_WRITE_RAW);
         return -1;
     }
+    /* Whatever protocol the connection is bound to, an upgrade is judged
+     * here: lws's dummy callback would let any Origin in. */
+    if (reason == LWS_CALLBACK_HTTP_CONFIRM_UPGRADE)
+        return ihd_ws_confirm_upgrade(h->sig, wsi, in);
     /* lws answers some bad requests itself (403 for a malformed %-escape)
      * before the connection is bound to our protocol: no per-request state
      * then, and nothing for us to do. */
@@ -363,8 +367,6 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         http_pss_free(pss);
         break;
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        return ihd_ws_confirm_upgrade(h->sig, wsi, in);
     default:
         break;
     }
@@ -606,7 +608,12 @@ int ihd_http_start(ihd_server_t *srv, char *err, size_t errlen)
     h->tls_gen = cfg->gen; /* the vhosts load this snapshot's files themselves */
     int rc = http_import_hub(srv, h, err, errlen);
     ihd_ws_start(h->sig, h->ctx); /* after the import: the rooms are there when it links */
-    if (rc < 0 || http_vhosts(h, &cfg->s, err, errlen) < 0 ||
+    /* lws_protocol_init: on a foreign (libev) loop lws would initialise the
+     * vhosts' protocols from the loop, after it may have accepted a
+     * connection; one that came first was bound to the "http" protocol, its
+     * WebSocket upgrade went unjudged and its messages to nobody. So the
+     * protocols are ready before the loop runs. */
+    if (rc < 0 || http_vhosts(h, &cfg->s, err, errlen) < 0 || lws_protocol_init(h->ctx) != 0 ||
         pthread_create(&h->thread, NULL, http_main, h) != 0) {
         ihd_ws_stopping(h->sig);
         http_destroy(h);

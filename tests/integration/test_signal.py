@@ -246,6 +246,25 @@ def test_signal_connections_per_ip():
         assert d.metrics()['icehub_signal_upgrades_refused_total{reason="per_ip"}'] == 1
 
 
+def test_signal_first_connections_after_start():
+    """The first connections a fresh daemon takes are judged and served like
+    any later one: lws set up the hub's protocol from its event loop, so a
+    WebSocket that came in before that went to the plain HTTP protocol, with
+    its Origin unchecked and its messages answered by nobody (one start in
+    five or so under the ASan daemon)."""
+    for k in range(10):
+        with Daemon(f"signal-first-{k}", args=BASE) as d:
+            evil = RawWS(d.http_port, origin="http://evil.example")
+            good = RawWS(d.http_port)
+            assert evil.status == 403, (k, evil.headers)
+            assert good.status == 101, (k, good.headers)
+            good.send_frame(1, json.dumps({"type": "ping", "ref": k}).encode())
+            op, payload = good.recv_frame()
+            assert op == 1 and json.loads(payload) == {"type": "pong", "ref": k}, (k, payload)
+            evil.close()
+            good.close()
+
+
 def test_signal_origin_allow_list():
     with Daemon("signal-origin", args=BASE) as d:
         port = d.http_port
