@@ -37,12 +37,25 @@ const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 const check = (cond, what) => { if (!cond) throw new Error(what); };
 
+// In the page: what its client, socket and (once the pump runs) its events and
+// pair trace say, for a failure report.
+const snapshot = () => {
+  const c = window.icehubDemo && window.icehubDemo.client;
+  const t = window.__t;
+  return c ? { id: c.id, state: c.state, stats: c.stats, ws: c._ws ? c._ws.readyState : null,
+    now: Math.round(performance.now()),
+    peers: [...c.peers.values()].map((p) => ({ id: p.id, pc: p.pc && p.pc.connectionState,
+      ice: p.pc && p.pc.iceConnectionState, stats: p.stats })),
+    events: t && t.events, states: t && t.states, trace: t && t.trace } : null;
+};
+
 async function waitIn(page, what, fn, arg, ms = timeoutMs) {
   try {
     const h = await page.waitForFunction(fn, arg, { timeout: ms, polling: 50 });
     return await h.jsonValue();
   } catch (err) {
-    throw new Error(`timeout waiting for ${what}`);
+    const seen = await page.evaluate(snapshot).catch((e) => String(e));
+    throw new Error(`timeout waiting for ${what} (${page.__name}): ${JSON.stringify(seen)}`);
   }
 }
 
@@ -81,16 +94,19 @@ const startPump = (other) => {
   const c = window.icehubDemo.client;
   const peer = c.peers.get(other);
   const t = window.__t = { sent: 0, got: [], at: [], events: [], states: [], sendErrors: [],
+    trace: [],
     pc: peer.pc,
     channel: peer.channel };
   peer.pc.__mark = 'before-upgrade';
   peer.channel.__mark = 'before-upgrade';
   for (const ev of ['resumed', 'rejoined', 'disconnected', 'peerleft', 'closed']) {
-    c.on(ev, (e) => t.events.push([ev, e && e.peer ? e.peer.id : (e && e.id) || null]));
+    c.on(ev, (e) => t.events.push([ev, e && e.peer ? e.peer.id : (e && e.id) || null,
+      Math.round(performance.now())]));
   }
+  c.on('statechange', ({ state }) => t.trace.push([Math.round(performance.now()),
+    `client=${state}`, null]));
   peer.pc.addEventListener('connectionstatechange', () => t.states.push(peer.pc.connectionState));
   // When and on which pair each state came (what a failure report needs).
-  t.trace = [];
   const note = async (what) => {
     const at = Math.round(performance.now());
     const p = await peer.getSelectedPair().catch(() => null);
@@ -164,6 +180,7 @@ async function main() {
       const context = await browser.newContext();
       if (turnTransport) await context.addInitScript(onlyTurnOver, turnTransport);
       pages.push(await context.newPage());
+      pages[i].__name = i ? 'b' : 'a';
     }
     const [a, b] = pages;
     const url = `${base}/?debug=1&room=${encodeURIComponent(room)}&relay=1`;

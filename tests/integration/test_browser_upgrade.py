@@ -88,7 +88,11 @@ def upgrade_call(name, turn_transport=None):
         after = read_json_line(p, "after")
         with open(os.path.join(ARTIFACTS, f"{name}-results.json"), "w") as f:
             json.dump({"connected": connected, "after": after}, f, indent=1)
-        assert after and after.get("ok"), f"after the upgrade: {json.dumps(after)[:3000]}"
+        if not (after and after.get("ok")):
+            # The new hub's side of it: did the pages come back, resume or fail?
+            m = {k: v for k, v in new.metrics().items() if k.startswith(
+                ("icehub_signal_", "icehub_turn_allocations_active")) and "seconds" not in k}
+            assert False, f"after the upgrade: {json.dumps(after)[:3000]}; the new process: {m}"
         rc = p.wait(30)
         assert rc == 0, rc
         print(f"      longest gap between DataChannel messages: "
