@@ -466,15 +466,25 @@ async function stepRefresh(a, b, ids) {
 // same page (a new id, connected to B again), then B's page is closed: its pagehide
 // sends leave, so A hears peer-left "leave" at once, not after the grace period.
 async function stepLeave(a, b, ids) {
-  const leftOf = (page, id) => page.evaluate((pid) => new Promise((resolve) => {
-    window.icehubDemo.client.on('peerleft', ({ peer, reason }) => {
-      if (peer.id === pid) resolve(reason);
-    });
-    setTimeout(() => resolve('no peer-left within 5 s'), 5000);
-  }), id).catch((err) => `error: ${err.message}`);
-  const bHears = leftOf(b, ids.a);
+  // The listener is in place before the action that makes the peer leave
+  // (an evaluate still on its way could miss a peer-left that came first);
+  // the returned function waits up to 5 s for the reason.
+  const leftOf = async (page, id) => {
+    await page.evaluate((pid) => {
+      window.__left = window.__left || {};
+      delete window.__left[pid];
+      window.icehubDemo.client.on('peerleft', ({ peer, reason }) => {
+        if (peer.id === pid) window.__left[pid] = reason;
+      });
+    }, id);
+    return () => page.waitForFunction((pid) => window.__left && window.__left[pid], id,
+      { timeout: 5000 }).then((h) => h.jsonValue())
+      .catch((err) => (/Timeout/i.test(err.message) ? 'no peer-left within 5 s'
+        : `error: ${err.message}`));
+  };
+  const bHears = await leftOf(b, ids.a);
   await a.click('#leaveBtn');
-  const reason1 = await bHears;
+  const reason1 = await bHears();
   check(reason1 === 'leave', `B: peer-left reason ${reason1}`);
   await a.click('#joinBtn');
   const again = await waitIn(a, 'joined again', (old) => {
@@ -486,9 +496,9 @@ async function stepLeave(a, b, ids) {
     return p && p.type;
   }, ids.b);
   check(pair === 'relay', `pair after joining again: ${pair}`);
-  const aHears = leftOf(a, ids.b);
+  const aHears = await leftOf(a, ids.b);
   await b.close({ runBeforeUnload: true });
-  const reason2 = await aHears;
+  const reason2 = await aHears();
   check(reason2 === 'leave', `A: peer-left reason ${reason2} after B's page closed`);
   return { rejoined_as: again, pair, on_leave: reason1, on_page_close: reason2 };
 }

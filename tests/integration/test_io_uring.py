@@ -62,9 +62,16 @@ def relay_interleaved(d):
             assert c.channel_bind(0x4000 + i, p.getsockname())[0] == 2
             clients.append(c)
             peers.append(p)
-        for r in range(ROUNDS):
-            for i, c in enumerate(clients):
-                c.send_channel(0x4000 + i, b"c%d-r%03d" % (i, r))
+        # The daemon is stopped while they are sent, so its workers find
+        # datagrams of several allocations in one read whatever the
+        # scheduler does (a fast daemon may otherwise take them one by one).
+        os.kill(d.proc.pid, signal.SIGSTOP)
+        try:
+            for r in range(ROUNDS):
+                for i, c in enumerate(clients):
+                    c.send_channel(0x4000 + i, b"c%d-r%03d" % (i, r))
+        finally:
+            os.kill(d.proc.pid, signal.SIGCONT)
         for i, p in enumerate(peers):
             got = []
             for _ in range(ROUNDS):
