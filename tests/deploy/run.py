@@ -235,7 +235,8 @@ class Box:
         self.conf = os.path.join(WORK, "icehub.conf")
         with open(self.conf, "w") as f:
             f.write('turn = {\n  realm = "deploy-test.example";\n'
-                    '  users = ["alice:wonderland"];\n  allowed_peers = ["127.0.0.0/8"];\n};\n'
+                    '  users = ["alice:wonderland"];\n  allowed_peers = ["127.0.0.0/8"];\n'
+                    '  drain_timeout = 3;\n};\n'
                     'signal = { drain_delay = 1; };\n')
         os.chmod(self.conf, 0o644)
 
@@ -438,8 +439,9 @@ def check_prometheus(box):
 
 
 def check_sigterm(box):
-    """SIGTERM: a WebSocket peer gets going-away (1001) after
-    signal.drain_delay (1 s here), then icehubd exits 0 as PID 1."""
+    """SIGTERM drains: a WebSocket peer gets going-away (1001) after
+    signal.drain_delay (1 s here), and icehubd, PID 1, exits 0 once its
+    allocations have ended or turn.drain_timeout (3 s here) has passed."""
     ws = RawWS(box.http)
     ws.send_text(json.dumps({"type": "join", "room": "drain"}))
     assert ws.recv_json()["type"] == "joined"
@@ -454,7 +456,7 @@ def check_sigterm(box):
     assert rc == "0", rc
     assert took < 10, took
     log = box.logs()
-    assert "SIGTERM: shutting down" in log and "[main] stopped" in log, log
+    assert "SIGTERM: draining" in log and "[main] stopped" in log, log
     assert " error " not in log, log
 
 
